@@ -1,0 +1,175 @@
+"""Composition root: builds the engine and the Bolt app, serves HTTP (or Socket Mode), and shuts down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import aiohttp
+import httpx
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+import handlers
+from bot.kie import KieClient
+from bot.runner import JobRunner
+from bot.services import Services
+from bot.settings import Settings, SettingsError, load_settings
+from bot.slack import SlackDelivery
+from bot.store import SqliteTaskStore
+
+log = logging.getLogger("bot")
+
+SLACK_EVENTS_PATH = "/slack/events"
+
+
+@asynccontextmanager
+async def engine(settings: Settings) -> AsyncIterator[Services]:
+    """Everything that outlives a request: one store, one httpx client, one Slack client, one job runner."""
+    async with AsyncExitStack() as stack:
+        store = await SqliteTaskStore(settings.database_path).open()
+        stack.push_async_callback(store.close)
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        client = AsyncWebClient(
+            token=settings.slack_bot_token,
+            base_url=settings.slack_api_url,
+            session=session,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=2),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+                AsyncServerErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+        kie = KieClient(
+            http,
+            api_key=settings.kieai_api_key,
+            base_url=settings.kieai_base_url,
+            upload_url=settings.kieai_upload_url,
+            retry_delays=settings.kie_retry_delays,
+        )
+        runner = JobRunner(settings, store, kie, SlackDelivery(client, session))
+        stack.push_async_callback(runner.close)
+        yield Services(settings=settings, store=store, kie=kie, slack=runner.slack, runner=runner)
+
+
+def build_app(services: Services, client: AsyncWebClient) -> AsyncApp:
+    settings = services.settings
+    app = AsyncApp(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "",
+        # Socket Mode requests arrive over an authenticated socket and carry no signature.
+        request_verification_enabled=not settings.socket_mode,
+        logger=logging.getLogger("bot.slack_bolt"),
+    )
+
+    async def provide_services(context: dict, next: Callable[[], Awaitable[None]]) -> None:
+        context["services"] = services  # listeners take it as `context["services"]`
+        await next()
+
+    app.use(provide_services)
+    handlers.register(app)
+    return app
+
+
+class BananaServer:
+    """The running app: the HTTP server (Slack's requests and /healthz) and, with an app token, Socket Mode."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services: Services | None = None
+        self.port: int | None = None
+        self._stack = AsyncExitStack()
+
+    async def start(self) -> int:
+        settings = self.settings
+        services = await self._stack.enter_async_context(engine(settings))
+        self.services = services
+        app = build_app(services, services.slack.client)
+        web_app = web.Application() if settings.socket_mode else app.web_app(path=SLACK_EVENTS_PATH)
+        web_app.router.add_get("/healthz", self._health)
+        web_runner = web.AppRunner(web_app, access_log=None)
+        await web_runner.setup()
+        self._stack.push_async_callback(web_runner.cleanup)
+        site = web.TCPSite(web_runner, settings.host, settings.port)
+        await site.start()
+        self.port = web_runner.addresses[0][1]
+        if settings.socket_mode:
+            socket = AsyncSocketModeHandler(app, settings.slack_app_token, web_client=services.slack.client)
+            await socket.connect_async()
+            self._stack.push_async_callback(socket.close_async)
+        log.info("Banana is up: %s mode, port %s", "Socket" if settings.socket_mode else "HTTP", self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        services = self.services
+        database = bool(services and await services.store.ping())
+        body = {
+            "ok": database,
+            "database": database,
+            "settings": True,  # start-up refuses to run with unusable settings
+            "mode": "socket" if self.settings.socket_mode else "http",
+            "in_flight": services.runner.in_flight if services else 0,
+        }
+        return web.json_response(body, status=200 if database else 503)
+
+
+class RedactSecrets(logging.Filter):
+    """Last line of defence: no secret reaches a log line, whatever library logged it."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if len(s) >= 6]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self._secrets):
+            for secret in self._secrets:
+                message = message.replace(secret, "[redacted]")
+            record.msg, record.args = message, None
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets(settings.secrets))
+    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
+
+
+async def run(settings: Settings) -> None:
+    server = BananaServer(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("Banana is stopping")
+        await server.stop()
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings)
+    asyncio.run(run(settings))

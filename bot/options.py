@@ -1,0 +1,115 @@
+"""What a generation request is, every option kie offers, and parsing `/banana` text into a request."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from prompts import compose_prompt
+
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "auto")
+RESOLUTIONS = ("1K", "2K", "4K")
+OUTPUT_FORMATS = ("png", "jpg")
+MAX_PROMPT_CHARS = 10_000  # kie's limit for input.prompt
+MAX_INPUT_IMAGES = 8
+
+# Credits kie charges for nano-banana-pro; a failed task costs nothing.
+PRICES = {"1K": 18, "2K": 18, "4K": 24}
+
+
+@dataclass(frozen=True)
+class Options:
+    aspect_ratio: str
+    resolution: str
+    output_format: str
+
+    def summary(self) -> str:
+        return f"{self.aspect_ratio} · {self.resolution} · {self.output_format}"
+
+    @property
+    def price(self) -> int:
+        return PRICES[self.resolution]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    options: Options
+    avoid: str = ""
+
+    @property
+    def kie_prompt(self) -> str:
+        return compose_prompt(self.prompt, self.avoid)
+
+
+class CommandError(ValueError):
+    """Input the user must fix; the message says what is wrong and how to fix it."""
+
+
+_FLAG = re.compile(r"(?<!\S)(?:--|\u2014|\u2013)([A-Za-z][\w-]*)(?:=(\S*))?")  # -- or em/en dash
+_ALIASES = {"ar": "ar", "aspect": "ar", "res": "res", "resolution": "res", "format": "format", "no": "no"}
+_FORMAT_ALIASES = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}
+
+
+def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
+    """Parse `a lighthouse --ar 16:9 --res 2K --format jpg --no text, logos`.
+
+    Flags may stand anywhere; `--no` takes everything up to the next flag. Phones turn `--` into an em dash, so `—ar`
+    works too.
+    """
+    prompt_parts: list[str] = []
+    values: dict[str, str] = {}
+    matches = list(_FLAG.finditer(text))
+    prompt_parts.append(text[: matches[0].start()] if matches else text)
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        name = _ALIASES.get(match.group(1).lower())
+        if name is None:
+            raise CommandError(
+                f"I don't know the option `--{match.group(1)}`. Use `--ar`, `--res`, `--format` or `--no`; "
+                "`/banana help` shows them all."
+            )
+        if name in values:
+            raise CommandError(f"`--{name}` is given twice; keep one.")
+        rest = text[match.end() : end]
+        if name == "no":
+            values[name] = ((match.group(2) or "") + rest).strip()
+            continue
+        if match.group(2) is not None:  # --ar=16:9
+            value, leftover = match.group(2), rest
+        else:
+            value, leftover = [*rest.split(maxsplit=1), "", ""][:2]
+        values[name] = value
+        prompt_parts.append(leftover)
+
+    prompt = " ".join(part.strip() for part in prompt_parts if part.strip())
+    options = Options(
+        aspect_ratio=_pick("ar", values.get("ar"), ASPECT_RATIOS, defaults.aspect_ratio),
+        resolution=_pick("res", values.get("res"), RESOLUTIONS, defaults.resolution),
+        output_format=_pick("format", values.get("format"), OUTPUT_FORMATS, defaults.output_format, _FORMAT_ALIASES),
+    )
+    avoid = values.get("no", "")
+    if "no" in values and not avoid:
+        raise CommandError("`--no` needs what to leave out, for example `--no text, watermarks`.")
+    if not prompt:
+        raise CommandError("Tell me what to draw, for example `/banana a lighthouse at dawn, isometric --ar 16:9`.")
+    request = GenerationRequest(prompt=prompt, options=options, avoid=avoid)
+    if len(request.kie_prompt) > MAX_PROMPT_CHARS:
+        raise CommandError(
+            f"That prompt is {len(request.kie_prompt):,} characters; kie takes at most {MAX_PROMPT_CHARS:,}. "
+            "Shorten it and try again."
+        )
+    return request
+
+
+def _pick(
+    flag: str, value: str | None, allowed: tuple[str, ...], default: str, aliases: dict[str, str] | None = None
+) -> str:
+    if value is None:
+        return default
+    by_folded = aliases or {a.casefold(): a for a in allowed}
+    chosen = by_folded.get(value.casefold())
+    if chosen is None:
+        shown = f"`{value}`" if value else "nothing"
+        raise CommandError(f"`--{flag}` got {shown}; use one of {', '.join(f'`{a}`' for a in allowed)}.")
+    return chosen

@@ -1,0 +1,27 @@
+"""The engine's services, handed to listeners through Bolt's context (never through globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.kie import KieClient
+from bot.options import Options
+from bot.runner import JobRunner
+from bot.settings import Settings
+from bot.slack import SlackDelivery
+from bot.store import TaskStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: TaskStore
+    kie: KieClient
+    slack: SlackDelivery
+    runner: JobRunner
+
+    @property
+    def defaults(self) -> Options:
+        return Options(
+            self.settings.default_aspect_ratio, self.settings.default_resolution, self.settings.default_output_format
+        )

@@ -1,0 +1,126 @@
+"""Everything the job runner says in Slack: the progress message, its edits, the result file, private notes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import ClientSession
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Errors that mean "the bot is not in this conversation": joining (public channels only) may cure them.
+_NOT_IN_CHANNEL = frozenset({"not_in_channel", "channel_not_found"})
+
+
+class ChannelUnavailable(Exception):
+    """The bot cannot post in the conversation and could not join it."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+        super().__init__(error)
+
+
+class UploadFailed(Exception):
+    def __init__(self, error: str) -> None:
+        self.error = error
+        super().__init__(error)
+
+
+def invite_hint(channel_id: str) -> str:
+    return (
+        "I can't post in this conversation, so I didn't start the image and nothing was charged. "
+        f"Invite me with `/invite @Banana` in <#{channel_id}> (or run `/banana` in a channel I'm in), then try again."
+    )
+
+
+class SlackDelivery:
+    def __init__(self, client: AsyncWebClient, session: ClientSession | None = None) -> None:
+        self.client = client
+        self._session = session
+
+    async def post(self, channel: str, *, text: str, blocks: list[dict]) -> str:
+        """Post a message and return its ts; joins a public channel first if that is what it takes."""
+        response = await self._in_channel(
+            channel, lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        )
+        return str(response["ts"])
+
+    async def update(self, channel: str, ts: str, *, text: str, blocks: list[dict]) -> bool:
+        """Edit a message. False when it is gone (someone deleted it): the task goes on regardless."""
+        try:
+            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except SlackApiError as error:
+            if _error_code(error) in ("message_not_found", "cant_update_message", "channel_not_found"):
+                log.info("progress message %s in %s is gone (%s)", ts, channel, _error_code(error))
+                return False
+            raise
+        return True
+
+    async def upload(
+        self, channel: str, thread_ts: str, *, data: bytes, filename: str, title: str, comment: str, alt_text: str
+    ) -> str:
+        """Upload a file into a thread with files_upload_v2 and return the file id."""
+
+        async def upload_once() -> Any:
+            return await self.client.files_upload_v2(
+                content=data,
+                filename=filename,
+                title=title,
+                alt_txt=alt_text[:1000],
+                channel=channel,
+                thread_ts=thread_ts,
+                initial_comment=comment,
+            )
+
+        try:
+            response = await self._in_channel(channel, upload_once)
+        except ChannelUnavailable as error:
+            raise UploadFailed(error.error) from error
+        except SlackApiError as error:
+            raise UploadFailed(_error_code(error)) from error
+        except SlackRequestError as error:  # the upload URL refused the bytes
+            raise UploadFailed(str(error)) from error
+        files = response.get("files") or [response.get("file") or {}]
+        return str(files[0].get("id", ""))
+
+    async def tell(self, response_url: str | None, text: str) -> bool:
+        """A private note to the person who ran the command, through the command's response_url."""
+        if not response_url:
+            return False
+        webhook = AsyncWebhookClient(response_url, session=self._session)
+        try:
+            response = await webhook.send(text=text, response_type="ephemeral", replace_original=False)
+        except Exception:  # a broken response_url must not break the task that tries to explain itself
+            log.warning("could not send a private note through the response_url", exc_info=True)
+            return False
+        return response.status_code == 200
+
+    async def _in_channel(self, channel: str, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except SlackApiError as error:
+            if _error_code(error) not in _NOT_IN_CHANNEL:
+                raise
+            first_error = _error_code(error)
+        try:
+            await self.client.conversations_join(channel=channel)
+        except SlackApiError as error:
+            log.info("cannot join %s (%s) after %s", channel, _error_code(error), first_error)
+            raise ChannelUnavailable(first_error) from error
+        try:
+            return await call()
+        except SlackApiError as error:
+            if _error_code(error) in _NOT_IN_CHANNEL:
+                raise ChannelUnavailable(_error_code(error)) from error
+            raise
+
+
+def _error_code(error: SlackApiError) -> str:
+    return str(error.response.get("error", "unknown_error"))

@@ -1,0 +1,285 @@
+"""Where every task lives. The rest of the app sees the `TaskStore` interface; only this module writes SQL.
+
+SQLite (through sqlite-utils, in WAL mode) is the embedded default. Its calls run on one dedicated thread, so the event
+loop never waits on the disk and the connection is only ever used from the thread that owns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import sqlite_utils
+
+from bot.options import Options
+
+T = TypeVar("T")
+
+
+class TaskState(StrEnum):
+    PENDING = "pending"  # stored, not yet sent to kie
+    QUEUED = "queued"  # kie has it, waiting or queuing
+    GENERATING = "generating"
+    UPLOADING = "uploading"  # downloading from kie and uploading to Slack
+    DONE = "done"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskState.DONE, TaskState.FAILED, TaskState.TIMED_OUT)
+
+
+@dataclass(frozen=True)
+class NewTask:
+    team_id: str
+    user_id: str
+    channel_id: str
+    prompt: str
+    avoid: str
+    aspect_ratio: str
+    resolution: str
+    output_format: str
+    response_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    team_id: str
+    user_id: str
+    channel_id: str
+    prompt: str
+    avoid: str
+    aspect_ratio: str
+    resolution: str
+    output_format: str
+    state: TaskState
+    created_at: float
+    updated_at: float
+    response_url: str | None = None
+    message_ts: str | None = None  # the progress message
+    thread_ts: str | None = None  # the thread the result goes into
+    kie_task_id: str | None = None
+    result_url: str | None = None
+    slack_file_id: str | None = None
+    credits: int | None = None
+    duration: float | None = None  # seconds from the command to the image in the thread
+    finished_at: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None  # written for the person who asked
+
+    @property
+    def options(self) -> Options:
+        return Options(self.aspect_ratio, self.resolution, self.output_format)
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    task_id: int
+    state: str
+    at: float
+    detail: str
+
+
+class TaskStore(Protocol):
+    async def add(self, new: NewTask) -> Task: ...
+    async def get(self, task_id: int) -> Task | None: ...
+    async def update(self, task_id: int, **changes: Any) -> Task: ...
+    async def set_state(self, task_id: int, state: TaskState, detail: str = "", **changes: Any) -> Task: ...
+    async def events(self, task_id: int) -> list[TaskEvent]: ...
+    async def unfinished(self) -> list[Task]: ...
+    async def for_user(self, user_id: str, limit: int = 20) -> list[Task]: ...
+    async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]: ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+# The schema grows by adding columns here: missing ones are added at start-up, existing rows are kept.
+_TASK_COLUMNS: dict[str, type] = {
+    "id": int,
+    "team_id": str,
+    "user_id": str,
+    "channel_id": str,
+    "prompt": str,
+    "avoid": str,
+    "aspect_ratio": str,
+    "resolution": str,
+    "output_format": str,
+    "state": str,
+    "created_at": float,
+    "updated_at": float,
+    "response_url": str,
+    "message_ts": str,
+    "thread_ts": str,
+    "kie_task_id": str,
+    "result_url": str,
+    "slack_file_id": str,
+    "credits": int,
+    "duration": float,
+    "finished_at": float,
+    "error_code": str,
+    "error_message": str,
+}
+_EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
+_TASK_FIELDS = {f.name for f in fields(Task)}
+
+
+class SqliteTaskStore:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self._path = path
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._db: sqlite_utils.Database | None = None
+
+    async def open(self) -> SqliteTaskStore:
+        await self._run(self._open)
+        return self
+
+    def _open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite_utils.Database(sqlite3.connect(self._path, check_same_thread=False))
+        db.enable_wal()
+        db.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; a crash may lose the last commit, never corrupt
+        db.execute("PRAGMA foreign_keys=ON")
+        _ensure_table(db, "tasks", _TASK_COLUMNS)
+        _ensure_table(db, "task_events", _EVENT_COLUMNS, foreign_keys=[("task_id", "tasks", "id")])
+        db["tasks"].create_index(["user_id", "created_at"], if_not_exists=True)
+        db["tasks"].create_index(["state"], if_not_exists=True)
+        db["task_events"].create_index(["task_id"], if_not_exists=True)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._executor.shutdown(wait=True)
+
+    async def add(self, new: NewTask) -> Task:
+        now = self._clock()
+        row = {**new.__dict__, "state": TaskState.PENDING.value, "created_at": now, "updated_at": now}
+
+        def insert() -> Task:
+            with self.db.conn:
+                task_id = self.db["tasks"].insert(row).last_pk
+                self._add_event(task_id, TaskState.PENDING, now, "")
+            return self._get(task_id)
+
+        return await self._run(insert)
+
+    async def get(self, task_id: int) -> Task | None:
+        return await self._run(lambda: self._find(task_id))
+
+    async def update(self, task_id: int, **changes: Any) -> Task:
+        unknown = set(changes) - _TASK_FIELDS
+        if unknown:
+            raise ValueError(f"unknown task fields: {sorted(unknown)}")
+
+        def write() -> Task:
+            with self.db.conn:
+                self.db["tasks"].update(task_id, {**changes, "updated_at": self._clock()})
+            return self._get(task_id)
+
+        return await self._run(write)
+
+    async def set_state(self, task_id: int, state: TaskState, detail: str = "", **changes: Any) -> Task:
+        """Move a task to `state` and keep the change, with its time, in the task's history."""
+        now = self._clock()
+        changes = {**changes, "state": state.value, "updated_at": now}
+        if state.finished:
+            changes.setdefault("finished_at", now)
+
+        def write() -> Task:
+            with self.db.conn:
+                self.db["tasks"].update(task_id, changes)
+                self._add_event(task_id, state, now, detail)
+            return self._get(task_id)
+
+        return await self._run(write)
+
+    async def events(self, task_id: int) -> list[TaskEvent]:
+        def read() -> list[TaskEvent]:
+            rows = self.db["task_events"].rows_where("task_id = ?", [task_id], order_by="id")
+            return [TaskEvent(r["task_id"], r["state"], r["at"], r["detail"] or "") for r in rows]
+
+        return await self._run(read)
+
+    async def unfinished(self) -> list[Task]:
+        finished = [s.value for s in TaskState if s.finished]
+        where = f"state not in ({', '.join('?' * len(finished))})"
+        return await self._run(lambda: self._tasks(where, finished, order_by="id"))
+
+    async def for_user(self, user_id: str, limit: int = 20) -> list[Task]:
+        return await self._run(lambda: self._tasks("user_id = ?", [user_id], order_by="created_at desc", limit=limit))
+
+    async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]:
+        def read() -> list[float]:
+            rows = self.db["tasks"].rows_where(
+                "state = ? and resolution = ? and duration is not null",
+                [TaskState.DONE.value, resolution],
+                select="duration",
+                order_by="finished_at desc",
+                limit=limit,
+            )
+            return [r["duration"] for r in rows]
+
+        return await self._run(read)
+
+    async def ping(self) -> bool:
+        try:
+            return await self._run(lambda: self.db.execute("select 1").fetchone() == (1,))
+        except (sqlite3.Error, RuntimeError):
+            return False
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        if self._db is None:
+            raise RuntimeError("the task store is not open")
+        return self._db
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def _add_event(self, task_id: int, state: TaskState, at: float, detail: str) -> None:
+        self.db["task_events"].insert({"task_id": task_id, "state": state.value, "at": at, "detail": detail})
+
+    def _find(self, task_id: int) -> Task | None:
+        found = self._tasks("id = ?", [task_id])
+        return found[0] if found else None
+
+    def _get(self, task_id: int) -> Task:
+        task = self._find(task_id)
+        if task is None:
+            raise KeyError(f"task {task_id} does not exist")
+        return task
+
+    def _tasks(self, where: str, args: list[Any], **query: Any) -> list[Task]:
+        rows = self.db["tasks"].rows_where(where, args, **query)
+        return [_task_from_row(row) for row in rows]
+
+
+def _ensure_table(
+    db: sqlite_utils.Database, name: str, columns: dict[str, type], foreign_keys: list[tuple[str, str, str]] = ()
+) -> None:
+    table = db[name]
+    if not table.exists():
+        table.create(columns, pk="id", foreign_keys=foreign_keys)
+        return
+    existing = table.columns_dict
+    for column, kind in columns.items():
+        if column not in existing:
+            table.add_column(column, kind)
+
+
+def _task_from_row(row: dict[str, Any]) -> Task:
+    values = {name: row.get(name) for name in _TASK_FIELDS}
+    values["state"] = TaskState(row["state"])
+    values["avoid"] = row.get("avoid") or ""
+    return Task(**values)

@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Polling, SettingsError, load_settings
+
+REQUIRED = {"SLACK_BOT_TOKEN": "xoxb-1-secret", "SLACK_SIGNING_SECRET": "signing-secret", "KIEAI_API_KEY": "kie-secret"}
+
+
+def load(**env: str):
+    return load_settings({**REQUIRED, **env}, env_file=None)
+
+
+def test_defaults():
+    settings = load()
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.kieai_base_url == "https://api.kie.ai"
+    assert settings.kieai_upload_url == "https://kieai.redpandaai.co"
+    assert settings.port == 3000
+    assert settings.database_path == Path("data/banana.db")
+    assert not settings.socket_mode
+
+
+def test_every_problem_is_named_at_once():
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"PORT": "http", "SLACK_API_URL": "slack.com", "POLL_TIMEOUT": "-1"}, env_file=None)
+    problems = "\n".join(caught.value.problems)
+    for name in ("SLACK_BOT_TOKEN is missing", "SLACK_SIGNING_SECRET is missing", "KIEAI_API_KEY is missing"):
+        assert name in problems
+    assert "PORT must be a whole number" in problems
+    assert "SLACK_API_URL must be an http(s) URL" in problems
+    assert "POLL_TIMEOUT must be a positive number" in problems
+    assert len(caught.value.problems) == 6
+
+
+def test_secrets_never_appear_in_errors_or_repr():
+    with pytest.raises(SettingsError) as caught:
+        load(SLACK_BOT_TOKEN="xoxp-user-token-secret", SLACK_APP_TOKEN="wrong-app-secret")
+    assert "xoxp-user-token-secret" not in str(caught.value)
+    assert "wrong-app-secret" not in str(caught.value)
+    assert "SLACK_BOT_TOKEN does not look right" in str(caught.value)
+    text = repr(load())
+    for secret in REQUIRED.values():
+        assert secret not in text
+
+
+def test_socket_mode_needs_no_signing_secret():
+    settings = load_settings(
+        {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "KIEAI_API_KEY": "k"}, env_file=None
+    )
+    assert settings.socket_mode
+
+
+def test_dotenv_file_is_read_and_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_SIGNING_SECRET=s\nKIEAI_API_KEY=k\nPORT=4000\n")
+    settings = load_settings({"PORT": "5000"}, env_file=env_file)
+    assert settings.slack_bot_token == "xoxb-from-file"
+    assert settings.port == 5000
+
+
+def test_choices_are_case_insensitive_and_checked():
+    assert load(DEFAULT_RESOLUTION="4k").default_resolution == "4K"
+    with pytest.raises(SettingsError, match="DEFAULT_ASPECT_RATIO must be one of"):
+        load(DEFAULT_ASPECT_RATIO="7:5")
+
+
+def test_polling_follows_kie_guidance():
+    polling = Polling()
+    assert 2 <= polling.interval(0) <= 3
+    assert 5 <= polling.interval(45) <= 10
+    assert 15 <= polling.interval(200) <= 30
+    assert 600 <= polling.timeout <= 900
+
+
+def test_polling_is_configurable():
+    settings = load(POLL_INTERVAL_FAST="0.01", POLL_TIMEOUT="0.5", KIEAI_RETRY_DELAYS="0,0.01")
+    assert settings.polling.interval(0) == 0.01
+    assert settings.polling.timeout == 0.5
+    assert settings.kie_retry_delays == (0.0, 0.01)
