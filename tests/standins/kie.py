@@ -1,0 +1,758 @@
+"""A local stand-in for the kie.ai API (nano-banana-pro jobs, credits, file upload API, callbacks).
+
+It follows /work/shared/reference/kieai-api.md: HTTP 200 with a body `code` for most errors, a real HTTP 429
+for the create rate limit, `param`/`resultJson` as JSON strings, Unix-millisecond times, and opt-in HMAC
+signed callbacks. Test-only controls (plan, fail_next, finish_now) shape what happens to created tasks.
+
+Run it by hand with: python -m tests.standins.kie --port 8081
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import io
+import json
+import mimetypes
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from PIL import Image, ImageDraw
+
+API_KEY = "kie-test-key"
+MODEL = "nano-banana-pro"
+PRICES = {"1K": 18, "2K": 18, "4K": 24}
+
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "auto")
+RESOLUTIONS = ("1K", "2K", "4K")
+OUTPUT_FORMATS = ("png", "jpg")
+MAX_PROMPT_CHARS = 10_000
+MAX_IMAGE_INPUTS = 8
+
+CREATE_PATH = "/api/v1/jobs/createTask"
+RECORD_PATH = "/api/v1/jobs/recordInfo"
+CREDIT_PATH = "/api/v1/chat/credit"
+STREAM_UPLOAD_PATH = "/api/file-stream-upload"
+BASE64_UPLOAD_PATH = "/api/file-base64-upload"
+URL_UPLOAD_PATH = "/api/file-url-upload"
+UPLOAD_PATHS = (STREAM_UPLOAD_PATH, BASE64_UPLOAD_PATH, URL_UPLOAD_PATH)
+
+OUTCOME_KINDS = ("success", "fail", "success_no_url", "broken_image", "expired_url", "never", "unknown_state")
+SUCCESS_KINDS = ("success", "success_no_url", "broken_image", "expired_url")
+FINAL_STATES = ("success", "fail")
+
+# The documented wording for each body code; used when fail_next is given no msg.
+DOCUMENTED_MESSAGES: dict[int, str] = {
+    200: "success",
+    400: "Bad Request",
+    401: "You do not have access permissions",
+    402: "Insufficient Credits",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    422: "Validation Error",
+    429: "Rate limit exceeded",
+    433: "Error",
+    455: "Service Unavailable",
+    500: "Server Error",
+    501: "Generation Failed",
+    505: "Feature Disabled",
+}
+# recordInfo has its own wording for some codes (S2 in the reference).
+RECORD_MESSAGES: dict[int, str] = {
+    400: "taskId parameter is required",
+    401: "Unauthorized",
+    404: "Task not found",
+    422: "recordInfo is null",
+}
+
+UNAUTHORIZED_MSG = "You do not have access permissions"
+UPLOAD_UNAUTHORIZED_MSG = "Authentication failed: Invalid API Key"
+CALLBACK_SUCCESS_MSG = "Playground task completed successfully."
+CALLBACK_FAIL_MSG = "Playground task failed."
+# Big enough for the documented 30 MB inputs; aiohttp's default is only 1 MiB.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class Outcome:
+    """What happens to one created task."""
+
+    kind: str = "success"
+    queue_seconds: float = 0.0  # "waiting" for the first half, "queuing" for the second half
+    generate_seconds: float = 0.0  # time in "generating"
+    fail_code: str = "500"
+    fail_msg: str = "Internal Error, Please try again later."
+
+    def __post_init__(self) -> None:
+        if self.kind not in OUTCOME_KINDS:
+            raise ValueError(f"unknown outcome kind {self.kind!r}; expected one of {OUTCOME_KINDS}")
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any | None
+    form: dict[str, Any] | None  # file fields become {"filename", "content_type", "data"}
+    at: float  # stand-in clock
+
+
+@dataclass
+class FakeTask:
+    task_id: str
+    body: dict[str, Any]  # the create request JSON as sent
+    outcome: Outcome
+    created_at: float  # stand-in clock (monotonic by default)
+    created_wall_ms: int  # Unix ms, the createTime reported to the app
+    result_url: str
+    done_at: float | None = None  # clock time of success/fail; None while it never ends by itself
+    settled: bool = False  # credits charged (success) and callback scheduled, at most once
+    credits_consumed: int = 0
+    callback_scheduled: bool = False
+    callback_sent: bool = False
+    callback_status: int | None = None
+    image_bytes: bytes | None = None  # rendered lazily, then cached
+
+    @property
+    def input(self) -> dict[str, Any]:
+        return self.body["input"]
+
+    @property
+    def resolution(self) -> str:
+        return self.input.get("resolution", "1K")
+
+    @property
+    def aspect_ratio(self) -> str:
+        return self.input.get("aspect_ratio", "1:1")
+
+    @property
+    def output_format(self) -> str:
+        return self.input.get("output_format", "png")
+
+    @property
+    def callback_url(self) -> str | None:
+        return self.body.get("callBackUrl")
+
+    @property
+    def price(self) -> int:
+        return PRICES[self.resolution]
+
+    def state(self, now: float) -> str:
+        if self.done_at is not None and now >= self.done_at:
+            return "fail" if self.outcome.kind == "fail" else "success"
+        elapsed = now - self.created_at
+        if elapsed < self.outcome.queue_seconds / 2:
+            return "waiting"
+        if elapsed < self.outcome.queue_seconds:
+            return "queuing"
+        if self.outcome.kind == "unknown_state":
+            return "mystery"
+        return "generating"
+
+    def wall_ms(self, at: float) -> int:
+        return self.created_wall_ms + round((at - self.created_at) * 1000)
+
+    def last_change(self, now: float) -> float:
+        """Clock time of the latest state change at or before `now`."""
+        queue = self.outcome.queue_seconds
+        changes = [self.created_at, self.created_at + queue / 2, self.created_at + queue]
+        if self.done_at is not None:
+            changes = [t for t in changes if t <= self.done_at] + [self.done_at]
+        return max(t for t in changes if t <= now)
+
+    def result_json(self, state: str) -> str:
+        if state != "success":
+            return ""
+        urls = [] if self.outcome.kind == "success_no_url" else [self.result_url]
+        return json.dumps({"resultUrls": urls})
+
+    def record(self, now: float) -> dict[str, Any]:
+        """The recordInfo `data` object."""
+        state = self.state(now)
+        final = state in FINAL_STATES
+        complete_ms = self.wall_ms(self.done_at) if final and self.done_at is not None else None
+        return {
+            "taskId": self.task_id,
+            "model": self.body["model"],
+            "state": state,
+            "param": json.dumps(self.body),
+            "resultJson": self.result_json(state),
+            "failCode": self.outcome.fail_code if state == "fail" else "",
+            "failMsg": self.outcome.fail_msg if state == "fail" else "",
+            "costTime": complete_ms - self.created_wall_ms if complete_ms is not None else 0,
+            "completeTime": complete_ms,
+            "createTime": self.created_wall_ms,
+            "updateTime": self.wall_ms(self.last_change(now)),
+        }
+
+
+def _error(code: int, msg: str, *, http_status: int = 200, with_data: bool = True) -> web.Response:
+    body: dict[str, Any] = {"code": code, "msg": msg}
+    if with_data:
+        body["data"] = None
+    return web.json_response(body, status=http_status)
+
+
+def _upload_error(code: int, msg: str, *, http_status: int = 200) -> web.Response:
+    return web.json_response({"success": False, "code": code, "msg": msg}, status=http_status)
+
+
+def _sniff_mime(data: bytes) -> str | None:
+    signatures = {
+        b"\x89PNG\r\n\x1a\n": "image/png",
+        b"\xff\xd8\xff": "image/jpeg",
+        b"GIF87a": "image/gif",
+        b"GIF89a": "image/gif",
+    }
+    for magic, mime in signatures.items():
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def render_result_image(aspect_ratio: str, output_format: str, long_side: int, seed: str) -> bytes:
+    """A small real PNG/JPEG whose pixel size follows the aspect ratio ("auto" renders square)."""
+    width_part, height_part = (1, 1) if aspect_ratio == "auto" else map(int, aspect_ratio.split(":"))
+    if width_part >= height_part:
+        size = (long_side, max(1, round(long_side * height_part / width_part)))
+    else:
+        size = (max(1, round(long_side * width_part / height_part)), long_side)
+    digest = hashlib.sha256(seed.encode()).digest()
+    image = Image.new("RGB", size, (digest[0], digest[1], digest[2]))
+    # A lighter lower-right quarter, so the picture is not a single flat colour.
+    ImageDraw.Draw(image).rectangle(
+        (size[0] // 2, size[1] // 2, size[0], size[1]), fill=(255 - digest[0], 255 - digest[1], 255 - digest[2])
+    )
+    out = io.BytesIO()
+    image.save(out, format="PNG" if output_format == "png" else "JPEG")
+    return out.getvalue()
+
+
+class KieStandIn:
+    def __init__(
+        self,
+        *,
+        api_key: str = API_KEY,
+        credits: int = 10_000,
+        rate_limit: int = 20,
+        rate_window: float = 10.0,
+        default_outcome: Outcome | None = None,
+        webhook_hmac_key: str | None = None,
+        record_null_seconds: float = 0.0,
+        result_long_side: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        callback_timeout: float = 10.0,
+    ) -> None:
+        self.api_key = api_key
+        self._credits = credits
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.default_outcome = default_outcome or Outcome()
+        self.webhook_hmac_key = webhook_hmac_key
+        self.record_null_seconds = record_null_seconds
+        self.result_long_side = result_long_side
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.callback_timeout = callback_timeout
+
+        self.base_url = ""
+        self.tasks: dict[str, FakeTask] = {}
+        self.requests: list[RecordedRequest] = []
+        self.uploads: dict[str, bytes] = {}  # downloadUrl -> bytes
+        self.callbacks_sent: list[tuple[str, int]] = []  # status 0 = the app's endpoint gave no HTTP answer
+
+        self._files: dict[str, tuple[bytes, str]] = {}  # filePath -> (bytes, mime type)
+        self._planned: deque[Outcome] = deque()
+        self._injected: dict[str, deque[tuple[int, str | None, int]]] = {}
+        self._accepted_creates: deque[float] = deque()
+        self._background: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+
+        self.app = web.Application(middlewares=[self._record_middleware], client_max_size=MAX_BODY_BYTES)
+        self.app.router.add_post(CREATE_PATH, self._create_task)
+        self.app.router.add_get(RECORD_PATH, self._record_info)
+        self.app.router.add_get(CREDIT_PATH, self._credit)
+        self.app.router.add_post(STREAM_UPLOAD_PATH, self._stream_upload)
+        self.app.router.add_post(BASE64_UPLOAD_PATH, self._base64_upload)
+        self.app.router.add_post(URL_UPLOAD_PATH, self._url_upload)
+        self.app.router.add_get("/tempfile/{name}", self._result_file)
+        self.app.router.add_get("/files/{path:.+}", self._uploaded_file)
+        self.app.on_cleanup.append(self._on_cleanup)
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound_port = self._runner.addresses[0][1]
+        self.base_url = f"http://{host}:{bound_port}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()  # runs _on_cleanup
+            self._runner = None
+        else:
+            await self._on_cleanup(self.app)
+
+    async def _on_cleanup(self, _app: web.Application) -> None:
+        pending = list(self._background)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ---- assertions and controls ----------------------------------------------------------------
+
+    @property
+    def credits(self) -> int:
+        # Settle finished tasks first so the balance never lags behind a state the app could observe.
+        self._settle_all()
+        return self._credits
+
+    @credits.setter
+    def credits(self, value: int) -> None:
+        self._credits = value
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == path]
+
+    def plan(self, *outcomes: Outcome) -> None:
+        """The next created tasks take these outcomes in order, then default_outcome."""
+        self._planned.extend(outcomes)
+
+    def fail_next(
+        self, path: str, code: int, msg: str | None = None, *, times: int = 1, http_status: int = 200
+    ) -> None:
+        """The next `times` requests to `path` answer {"code": code, "msg": ..., "data": None} instead."""
+        queue = self._injected.setdefault(path, deque())
+        queue.extend([(code, msg, http_status)] * times)
+
+    def finish_now(self, task_id: str, kind: str | None = None) -> None:
+        """Make a slow, "never" or "unknown_state" task reach its outcome now (success unless `kind` says otherwise)."""
+        task = self.tasks[task_id]
+        if task.settled:
+            return
+        final_kind = kind or ("success" if task.outcome.kind in ("never", "unknown_state") else task.outcome.kind)
+        if final_kind not in (*SUCCESS_KINDS, "fail"):
+            raise ValueError(f"finish_now needs a final outcome kind, not {final_kind!r}")
+        task.outcome = replace(task.outcome, kind=final_kind)
+        now = self.clock()
+        task.done_at = now if task.done_at is None else min(task.done_at, now)
+        self._settle(task)
+
+    # ---- internals -----------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _settle_all(self) -> None:
+        for task in list(self.tasks.values()):
+            self._settle(task)
+
+    def _settle(self, task: FakeTask) -> None:
+        """Apply a finished task's effects once: charge credits on success, send the callback."""
+        if task.settled or task.state(self.clock()) not in FINAL_STATES:
+            return
+        task.settled = True
+        if task.outcome.kind in SUCCESS_KINDS:
+            task.credits_consumed = task.price
+            self._credits -= task.price
+        if task.callback_url:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return  # read from sync code; the task's timer sends the callback
+            task.callback_scheduled = True
+            self._spawn(self._send_callback(task))
+
+    async def _finish_later(self, task: FakeTask) -> None:
+        # Loop rather than sleep once: an injected clock may not follow real time.
+        while task.done_at is not None and not task.settled:
+            remaining = task.done_at - self.clock()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(remaining)
+        self._settle(task)
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.callback_timeout))
+        return self._session
+
+    def callback_payload(self, task: FakeTask) -> dict[str, Any]:
+        data = task.record(self.clock())
+        succeeded = data["state"] == "success"
+        # The callback schema documents costTime in seconds, unlike recordInfo's milliseconds.
+        data["costTime"] = round(data["costTime"] / 1000)
+        data["creditsConsumed"] = task.credits_consumed
+        if succeeded:
+            return {"code": 200, "msg": CALLBACK_SUCCESS_MSG, "data": data}
+        return {"code": 501, "msg": CALLBACK_FAIL_MSG, "data": data}
+
+    def sign(self, task_id: str, timestamp: int) -> str:
+        assert self.webhook_hmac_key is not None
+        digest = hmac.new(self.webhook_hmac_key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest()
+        return base64.b64encode(digest).decode()
+
+    async def _send_callback(self, task: FakeTask) -> None:
+        assert task.callback_url is not None
+        headers = {"Content-Type": "application/json"}
+        if self.webhook_hmac_key is not None:
+            timestamp = int(self.wall_clock())
+            headers["X-Webhook-Timestamp"] = str(timestamp)
+            headers["X-Webhook-Signature"] = self.sign(task.task_id, timestamp)
+        payload = json.dumps(self.callback_payload(task))
+        status = 0
+        try:
+            async with self._get_session().post(task.callback_url, data=payload, headers=headers) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = 0  # no retries: kie documents none
+        task.callback_sent = True
+        task.callback_status = status
+        self.callbacks_sent.append((task.task_id, status))
+
+    def _origin(self, request: web.Request) -> str:
+        return self.base_url or str(request.url.origin())
+
+    def _authorized(self, request: web.Request) -> bool:
+        return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {self.api_key}")
+
+    @web.middleware
+    async def _record_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        json_body: Any | None = None
+        form: dict[str, Any] | None = None
+        if request.content_type == "application/json":
+            try:
+                json_body = json.loads(await request.read())
+            except ValueError:
+                json_body = None
+        elif request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            try:
+                posted = await request.post()  # cached, so handlers can call post() again
+            except ValueError:
+                posted = None
+            if posted is not None:
+                form = {}
+                for name, value in posted.items():
+                    if isinstance(value, web.FileField):
+                        data = value.file.read()
+                        value.file.seek(0)
+                        form[name] = {"filename": value.filename, "content_type": value.content_type, "data": data}
+                    else:
+                        form[name] = value
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                headers=dict(request.headers),
+                json=json_body,
+                form=form,
+                at=self.clock(),
+            )
+        )
+        injected = self._injected.get(request.path)
+        if injected:
+            code, msg, http_status = injected.popleft()
+            default = DOCUMENTED_MESSAGES.get(code, "Error")
+            if request.path == RECORD_PATH:
+                default = RECORD_MESSAGES.get(code, default)
+            if request.path in UPLOAD_PATHS:
+                body: dict[str, Any] = {"success": code == 200, "code": code, "msg": msg or default, "data": None}
+            else:
+                body = {"code": code, "msg": msg or default, "data": None}
+            return web.json_response(body, status=http_status)
+        return await handler(request)
+
+    # ---- api.kie.ai ----------------------------------------------------------------------------
+
+    async def _create_task(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, UNAUTHORIZED_MSG, with_data=False)
+        now = self.clock()
+        while self._accepted_creates and self._accepted_creates[0] <= now - self.rate_window:
+            self._accepted_creates.popleft()
+        if len(self._accepted_creates) >= self.rate_limit:
+            # The one place kie documents a real HTTP status; the request is not queued.
+            return _error(429, "Rate limit exceeded", http_status=429, with_data=False)
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return _error(422, "Validation Error: request body must be JSON")
+        problem = self._validate_create(body)
+        if problem:
+            return _error(422, problem)
+        resolution = body["input"].get("resolution", "1K")
+        if self._credits < PRICES[resolution]:
+            return _error(402, "Insufficient Credits")
+
+        outcome = replace(self._planned.popleft() if self._planned else self.default_outcome)
+        task_id = uuid.uuid4().hex
+        ext = body["input"].get("output_format", "png")
+        task = FakeTask(
+            task_id=task_id,
+            body=body,
+            outcome=outcome,
+            created_at=now,
+            created_wall_ms=int(self.wall_clock() * 1000),
+            result_url=f"{self._origin(request)}/tempfile/{task_id}.{ext}",
+        )
+        if outcome.kind not in ("never", "unknown_state"):
+            task.done_at = now + outcome.queue_seconds + outcome.generate_seconds
+            self._spawn(self._finish_later(task))
+        self.tasks[task_id] = task
+        self._accepted_creates.append(now)
+        return web.json_response({"code": 200, "msg": "success", "data": {"taskId": task_id}})
+
+    @staticmethod
+    def _validate_create(body: Any) -> str | None:
+        if not isinstance(body, dict):
+            return "Validation Error: request body must be a JSON object"
+        if "model" not in body:
+            return "Validation Error: model is required"
+        if body["model"] != MODEL:
+            return f"model name not supported: model must be {MODEL!r}"
+        callback = body.get("callBackUrl")
+        if "callBackUrl" in body and not (isinstance(callback, str) and callback.startswith(("http://", "https://"))):
+            return "Validation Error: callBackUrl must be an http(s) URL"
+        params = body.get("input")
+        if not isinstance(params, dict):
+            return "Validation Error: input is required and must be an object"
+        prompt = params.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            return "Validation Error: input.prompt is required"
+        if len(prompt) > MAX_PROMPT_CHARS:
+            return f"Validation Error: input.prompt must be at most {MAX_PROMPT_CHARS} characters"
+        if "image_input" in params:
+            images = params["image_input"]
+            if not isinstance(images, list):
+                return "Validation Error: input.image_input must be an array of URLs"
+            if len(images) > MAX_IMAGE_INPUTS:
+                return f"Validation Error: input.image_input must have at most {MAX_IMAGE_INPUTS} items"
+            for url in images:
+                if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+                    return "Validation Error: input.image_input items must be http(s) URLs"
+        choices = (("aspect_ratio", ASPECT_RATIOS), ("resolution", RESOLUTIONS), ("output_format", OUTPUT_FORMATS))
+        for name, allowed in choices:
+            if name in params and params[name] not in allowed:
+                return f"Validation Error: input.{name} must be one of {', '.join(allowed)}"
+        return None
+
+    async def _record_info(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, UNAUTHORIZED_MSG, with_data=False)
+        task_id = request.query.get("taskId", "")
+        if not task_id:
+            return _error(400, "taskId parameter is required")
+        task = self.tasks.get(task_id)
+        if task is None:
+            return _error(404, "Task not found")
+        now = self.clock()
+        if now - task.created_at < self.record_null_seconds:
+            return _error(422, "recordInfo is null")
+        self._settle(task)
+        return web.json_response({"code": 200, "msg": "success", "data": task.record(now)})
+
+    async def _credit(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, UNAUTHORIZED_MSG, with_data=False)
+        return web.json_response({"code": 200, "msg": "success", "data": self.credits})
+
+    async def _result_file(self, request: web.Request) -> web.Response:
+        task_id, _, ext = request.match_info["name"].partition(".")
+        task = self.tasks.get(task_id)
+        if task is None or ext != task.output_format:
+            raise web.HTTPNotFound()
+        self._settle(task)
+        if task.state(self.clock()) != "success" or task.outcome.kind in ("expired_url", "success_no_url"):
+            raise web.HTTPNotFound()
+        if task.outcome.kind == "broken_image":
+            html = "<!DOCTYPE html><html><body><h1>Something went wrong</h1></body></html>"
+            return web.Response(body=html.encode(), content_type="text/html")
+        if task.image_bytes is None:
+            task.image_bytes = render_result_image(
+                task.aspect_ratio, task.output_format, self.result_long_side, task.task_id
+            )
+        mime = "image/png" if task.output_format == "png" else "image/jpeg"
+        return web.Response(body=task.image_bytes, content_type=mime)
+
+    # ---- file upload API -----------------------------------------------------------------------
+
+    def _store_upload(
+        self, request: web.Request, data: bytes, upload_path: str, file_name: str | None, mime: str | None
+    ) -> web.Response:
+        if upload_path.startswith("/") or upload_path.endswith("/"):
+            return _upload_error(400, "Invalid parameter: uploadPath must not start or end with a slash")
+        mime = mime or _sniff_mime(data) or (mimetypes.guess_type(file_name)[0] if file_name else None)
+        mime = mime or "application/octet-stream"
+        if not file_name:
+            # Documented: a random name when none is given.
+            file_name = uuid.uuid4().hex + (mimetypes.guess_extension(mime) or "")
+        file_path = f"{upload_path}/{file_name}"
+        download_url = f"{self._origin(request)}/files/{file_path}"
+        self._files[file_path] = (data, mime)
+        self.uploads[download_url] = data  # same name overwrites, as documented
+        uploaded_at = datetime.fromtimestamp(self.wall_clock(), UTC).isoformat(timespec="milliseconds")
+        return web.json_response(
+            {
+                "success": True,
+                "code": 200,
+                "msg": "File uploaded successfully",
+                "data": {
+                    "fileName": file_name,
+                    "filePath": file_path,
+                    "downloadUrl": download_url,
+                    "fileSize": len(data),
+                    "mimeType": mime,
+                    "uploadedAt": uploaded_at.replace("+00:00", "Z"),
+                },
+            }
+        )
+
+    async def _stream_upload(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _upload_error(401, UPLOAD_UNAUTHORIZED_MSG)
+        try:
+            form = await request.post()
+        except ValueError:
+            return _upload_error(400, "Missing required parameter: file")
+        upload = form.get("file")
+        if not isinstance(upload, web.FileField):
+            return _upload_error(400, "Missing required parameter: file")
+        upload_path = form.get("uploadPath")
+        if not isinstance(upload_path, str) or not upload_path:
+            return _upload_error(400, "Missing required parameter: uploadPath")
+        file_name = form.get("fileName")
+        data = upload.file.read()
+        upload.file.seek(0)
+        declared = upload.content_type if upload.content_type != "application/octet-stream" else None
+        name = file_name if isinstance(file_name, str) and file_name else None
+        return self._store_upload(request, data, upload_path, name, _sniff_mime(data) or declared)
+
+    async def _upload_json(self, request: web.Request) -> dict[str, Any] | web.Response:
+        if not self._authorized(request):
+            return _upload_error(401, UPLOAD_UNAUTHORIZED_MSG)
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return _upload_error(400, "Invalid JSON body")
+        if not isinstance(body, dict):
+            return _upload_error(400, "Invalid JSON body")
+        return body
+
+    async def _base64_upload(self, request: web.Request) -> web.Response:
+        body = await self._upload_json(request)
+        if isinstance(body, web.Response):
+            return body
+        encoded = body.get("base64Data")
+        if not isinstance(encoded, str) or not encoded:
+            return _upload_error(400, "Missing required parameter: base64Data")
+        upload_path = body.get("uploadPath")
+        if not isinstance(upload_path, str) or not upload_path:
+            return _upload_error(400, "Missing required parameter: uploadPath")
+        mime: str | None = None
+        if encoded.startswith("data:"):
+            header, _, encoded = encoded.partition(",")
+            mime = header[len("data:") :].split(";")[0] or None
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            return _upload_error(400, "Base64 decoding failed: invalid base64 data")
+        file_name = body.get("fileName") or None
+        return self._store_upload(request, data, upload_path, file_name, mime or _sniff_mime(data))
+
+    async def _url_upload(self, request: web.Request) -> web.Response:
+        body = await self._upload_json(request)
+        if isinstance(body, web.Response):
+            return body
+        file_url = body.get("fileUrl")
+        if not isinstance(file_url, str) or not file_url:
+            return _upload_error(400, "Missing required parameter: fileUrl")
+        if not file_url.startswith(("http://", "https://")):
+            return _upload_error(400, "Invalid parameter: fileUrl must be an http(s) URL")
+        upload_path = body.get("uploadPath")
+        if not isinstance(upload_path, str) or not upload_path:
+            return _upload_error(400, "Missing required parameter: uploadPath")
+        try:
+            timeout = aiohttp.ClientTimeout(total=30)  # documented download timeout
+            async with self._get_session().get(file_url, timeout=timeout) as response:
+                if response.status != 200:
+                    return _upload_error(400, f"Failed to download file from URL: HTTP {response.status}")
+                data = await response.read()
+                declared = response.content_type if response.content_type != "application/octet-stream" else None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _upload_error(400, f"Failed to download file from URL: {exc}")
+        file_name = body.get("fileName") or file_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or None
+        return self._store_upload(request, data, upload_path, file_name, _sniff_mime(data) or declared)
+
+    async def _uploaded_file(self, request: web.Request) -> web.Response:
+        stored = self._files.get(request.match_info["path"])
+        if stored is None:
+            raise web.HTTPNotFound()
+        data, mime = stored
+        return web.Response(body=data, content_type=mime)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the kie.ai stand-in until interrupted.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--api-key", default=API_KEY)
+    parser.add_argument("--credits", type=int, default=10_000)
+    parser.add_argument("--queue-seconds", type=float, default=2.0)
+    parser.add_argument("--generate-seconds", type=float, default=5.0)
+    parser.add_argument("--outcome", choices=OUTCOME_KINDS, default="success")
+    parser.add_argument("--webhook-hmac-key", default=None)
+    args = parser.parse_args(argv)
+
+    async def serve() -> None:
+        standin = KieStandIn(
+            api_key=args.api_key,
+            credits=args.credits,
+            default_outcome=Outcome(
+                kind=args.outcome, queue_seconds=args.queue_seconds, generate_seconds=args.generate_seconds
+            ),
+            webhook_hmac_key=args.webhook_hmac_key,
+        )
+        base_url = await standin.start(args.host, args.port)
+        print(f"kie.ai stand-in at {base_url} (KIEAI_BASE_URL, KIEAI_UPLOAD_URL); key {args.api_key!r}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await standin.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
