@@ -1,0 +1,333 @@
+"""Tests for the Slack stand-in, driven by the real slack_sdk clients to prove wire compatibility."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from tests.standins.slack import BOT_TOKEN, BOT_USER_ID, TEAM_ID, SlackStandIn
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackStandIn]:
+    stand_in = SlackStandIn()
+    await stand_in.start()
+    yield stand_in
+    await stand_in.stop()
+
+
+@pytest.fixture
+def client(slack: SlackStandIn) -> AsyncWebClient:
+    return AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+async def error_of(call) -> str:
+    with pytest.raises(SlackApiError) as info:
+        await call
+    return info.value.response["error"]
+
+
+async def test_auth_test_and_token_checks(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    response = await client.auth_test()
+    assert response["user_id"] == BOT_USER_ID
+    assert response["team_id"] == TEAM_ID
+    assert response["is_enterprise_install"] is False
+    assert "files:read" in response.headers["x-oauth-scopes"].split(",")
+
+    bad = AsyncWebClient(token="xoxb-wrong", base_url=slack.api_url)
+    assert await error_of(bad.auth_test()) == "invalid_auth"
+    anonymous = AsyncWebClient(base_url=slack.api_url)
+    assert await error_of(anonymous.auth_test()) == "not_authed"
+    assert [c.status for c in slack.calls_to("auth.test")] == [200, 200, 200]
+    assert await error_of(client.api_call("nope.nothing")) == "unknown_method"
+
+
+async def test_form_body_with_token_field_and_json_string_blocks(slack: SlackStandIn) -> None:
+    # Some callers (and Slack's own docs) send form bodies: token as a field, blocks as a JSON string.
+    form = {"token": BOT_TOKEN, "channel": "C0GENERAL1", "text": "hi", "blocks": json.dumps([section("*hi*")])}
+    async with aiohttp.ClientSession() as session, session.post(slack.api_url + "chat.postMessage", data=form) as resp:
+        body = await resp.json()
+    assert body["ok"] is True, body
+    call = slack.calls_to("chat.postMessage")[0]
+    assert call.args["blocks"] == [section("*hi*")]
+    assert "token" not in call.args
+    assert slack.message("C0GENERAL1", body["ts"]).blocks == [section("*hi*")]
+
+    # A token inside a JSON body does not count: JSON callers must use the Authorization header.
+    async with aiohttp.ClientSession() as session:
+        payload = {"token": BOT_TOKEN, "channel": "C0GENERAL1", "text": "x"}
+        async with session.post(slack.api_url + "chat.postMessage", json=payload) as resp:
+            assert (await resp.json())["error"] == "not_authed"
+
+
+async def test_post_update_and_text_without_blocks_clears_blocks(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    posted = await client.chat_postMessage(channel="C0GENERAL1", text="working", blocks=[section("10%")])
+    ts = posted["ts"]
+    later = await client.chat_postMessage(channel="C0GENERAL1", text="second")
+    assert float(later["ts"]) > float(ts)
+
+    await client.chat_update(channel="C0GENERAL1", ts=ts, text="still", blocks=[section("50%")])
+    await client.chat_update(channel="C0GENERAL1", ts=ts, text="done")
+    message = slack.message("C0GENERAL1", ts)
+    assert [e["text"] for e in message.edits] == ["still", "done"]
+    assert message.edits[0]["blocks"] == [section("50%")]
+    assert message.text == "done"
+    assert message.blocks == []  # text without blocks drops the old blocks, as in Slack
+
+    assert await error_of(client.chat_update(channel="C0GENERAL1", ts="1.000001", text="x")) == "message_not_found"
+    user_message = slack.add_message("C0GENERAL1", "from a human")
+    assert (
+        await error_of(client.chat_update(channel="C0GENERAL1", ts=user_message.ts, text="x")) == "cant_update_message"
+    )
+    await client.chat_delete(channel="C0GENERAL1", ts=ts)
+    assert slack.message("C0GENERAL1", ts).deleted
+
+
+async def test_message_validation_errors(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    with pytest.warns(UserWarning, match="text"):  # slack_sdk itself warns about the missing text
+        assert await error_of(client.chat_postMessage(channel="C0GENERAL1", text="")) == "no_text"
+    too_many = [section(str(i)) for i in range(51)]
+    assert await error_of(client.chat_postMessage(channel="C0GENERAL1", text="x", blocks=too_many)) == "invalid_blocks"
+    untyped = [{"text": {"type": "mrkdwn", "text": "no type"}}]
+    assert await error_of(client.chat_postMessage(channel="C0GENERAL1", text="x", blocks=untyped)) == "invalid_blocks"
+    await client.chat_postMessage(channel="C0GENERAL1", text="x", blocks=[section(str(i)) for i in range(50)])
+    assert len(slack.messages) == 1
+
+
+async def test_channel_membership_rules_and_join(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    assert await error_of(client.chat_postMessage(channel="C0NOPE0001", text="x")) == "channel_not_found"
+    assert await error_of(client.chat_postMessage(channel="G0PRIVATE1", text="x")) == "channel_not_found"
+    # chat:write.public lets the bot post in a public channel it is not in.
+    await client.chat_postMessage(channel="C0RANDOM01", text="public")
+
+    narrow = SlackStandIn(scopes=("commands", "chat:write", "files:write"))
+    await narrow.start()
+    try:
+        narrow_client = AsyncWebClient(token=BOT_TOKEN, base_url=narrow.api_url)
+        assert await error_of(narrow_client.chat_postMessage(channel="C0RANDOM01", text="x")) == "not_in_channel"
+        with pytest.raises(SlackApiError) as info:
+            await narrow_client.conversations_join(channel="C0RANDOM01")
+        assert info.value.response["error"] == "missing_scope"
+        assert info.value.response["needed"] == "channels:join"
+    finally:
+        await narrow.stop()
+
+    assert await error_of(client.conversations_join(channel="G0PRIVATE1")) == "channel_not_found"
+    slack.channels["G0PRIVATE1"].is_member = True
+    assert await error_of(client.conversations_join(channel="G0PRIVATE1")) == "method_not_supported_for_channel_type"
+    joined = await client.conversations_join(channel="C0RANDOM01")
+    assert joined["channel"]["is_member"] is True
+    assert slack.channels["C0RANDOM01"].is_member
+
+
+async def test_files_upload_v2_into_thread(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    parent = await client.chat_postMessage(channel="C0GENERAL1", text="generating")
+    result = await client.files_upload_v2(
+        content=PNG,
+        filename="result.png",
+        title="Result",
+        alt_txt="a banana",
+        channel="C0GENERAL1",
+        thread_ts=parent["ts"],
+        initial_comment="Here it is",
+    )
+    file_id = result["file"]["id"]
+    assert result["file"]["shares"] == {}  # like Slack, shares are filled in later
+
+    stored = slack.files[file_id]
+    assert stored.data == PNG
+    assert (stored.mimetype, stored.filetype, stored.title, stored.alt_txt) == (
+        "image/png",
+        "png",
+        "Result",
+        "a banana",
+    )
+    replies = slack.thread("C0GENERAL1", parent["ts"])
+    assert [(m.files, m.text) for m in replies] == [([file_id], "Here it is")]
+
+    info = await client.files_info(file=file_id)
+    share = info["file"]["shares"]["public"]["C0GENERAL1"][0]
+    assert share["ts"] == replies[0].ts
+    assert share["thread_ts"] == parent["ts"]
+
+    # The wire format the sdk really used: query-string args, files as a JSON string decoded for us.
+    complete = slack.calls_to("files.completeUploadExternal")[0]
+    assert complete.args["files"] == [{"id": file_id, "title": "Result"}]
+
+    # Uploading needs membership even where chat:write.public would allow a post.
+    assert (
+        await error_of(client.files_upload_v2(content=PNG, filename="r.png", channel="C0RANDOM01")) == "not_in_channel"
+    )
+
+
+async def test_private_upload_is_not_usable_in_blocks(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    private = await client.files_upload_v2(content=PNG, filename="p.png")
+    image = {"type": "image", "slack_file": {"id": private["file"]["id"]}, "alt_text": "img"}
+    assert await error_of(client.chat_postMessage(channel="C0GENERAL1", text="x", blocks=[image])) == "invalid_blocks"
+    assert slack.messages == []
+
+    shared = await client.files_upload_v2(content=PNG, filename="s.png", channel="C0GENERAL1")
+    image["slack_file"] = {"id": shared["file"]["id"]}
+    await client.chat_postMessage(channel="C0GENERAL1", text="x", blocks=[image])
+
+
+async def test_upload_endpoint_checks_length_and_unknown_ids(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    ticket = await client.files_getUploadURLExternal(filename="a.bin", length=3)
+    async with httpx.AsyncClient() as http:
+        assert (await http.post(ticket["upload_url"], content=b"four")).status_code == 400
+        assert (await http.post(slack.base_url + "/upload/v1/nope", content=b"abc")).status_code == 404
+        multipart = await http.post(ticket["upload_url"], files={"file": ("a.bin", b"abc")})
+    assert (multipart.status_code, multipart.text) == (200, "OK - 3")
+    assert await error_of(client.files_completeUploadExternal(files=[{"id": "F0MISSING"}])) == "file_not_found"
+    long_alt = "x" * 1001
+    assert await error_of(client.files_getUploadURLExternal(filename="a", length=1, alt_txt=long_alt)) == (
+        "alt_txt_too_large"
+    )
+
+
+async def test_url_private_download_needs_token_and_files_read(slack: SlackStandIn) -> None:
+    file = slack.add_file(PNG, "input.png", "image/png", channel="C0GENERAL1")
+    assert slack.file_object(file.id)["url_private"] == file.url_private
+    async with httpx.AsyncClient() as http:
+        ok = await http.get(file.url_private_download, headers={"Authorization": f"Bearer {BOT_TOKEN}"})
+        assert (ok.status_code, ok.headers["content-type"], ok.content) == (200, "image/png", PNG)
+
+        anonymous = await http.get(file.url_private)
+        assert anonymous.status_code == 302
+        login = await http.get(file.url_private, follow_redirects=True)
+        assert login.status_code == 200
+        assert login.headers["content-type"].startswith("text/html")
+
+        bad = await http.get(file.url_private, headers={"Authorization": "Bearer xoxb-wrong"})
+        assert bad.status_code == 302
+
+        slack.scopes = tuple(s for s in slack.scopes if s != "files:read")
+        no_scope = await http.get(file.url_private, headers={"Authorization": f"Bearer {BOT_TOKEN}"})
+        assert no_scope.status_code == 302
+
+
+async def test_rate_limit_with_and_without_retry_handler(slack: SlackStandIn) -> None:
+    retrying = AsyncWebClient(
+        token=BOT_TOKEN,
+        base_url=slack.api_url,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
+    )
+    slack.rate_limit("chat.update", times=1, retry_after=0)
+    posted = await retrying.chat_postMessage(channel="C0GENERAL1", text="a")
+    await retrying.chat_update(channel="C0GENERAL1", ts=posted["ts"], text="b")
+    assert [c.status for c in slack.calls_to("chat.update")] == [429, 200]
+
+    plain = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    slack.rate_limit("chat.update", times=1, retry_after=7)
+    with pytest.raises(SlackApiError) as info:
+        await plain.chat_update(channel="C0GENERAL1", ts=posted["ts"], text="c")
+    assert info.value.response.status_code == 429
+    assert info.value.response.headers["Retry-After"] == "7"
+    assert info.value.response["error"] == "ratelimited"
+    assert slack.message("C0GENERAL1", posted["ts"]).text == "b"
+
+
+async def test_fail_next_then_recovers(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    slack.fail_next("chat.postMessage", "fatal_error")
+    assert await error_of(client.chat_postMessage(channel="C0GENERAL1", text="x")) == "fatal_error"
+    await client.chat_postMessage(channel="C0GENERAL1", text="x")
+    assert len(slack.messages) == 1
+
+
+async def test_enforce_tiers_chat_update_per_minute(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    slack.enforce_tiers(chat_update_per_minute=2, post_message_per_second_per_channel=1)
+    posted = await client.chat_postMessage(channel="C0GENERAL1", text="a")
+    await client.chat_update(channel="C0GENERAL1", ts=posted["ts"], text="1")
+    await client.chat_update(channel="C0GENERAL1", ts=posted["ts"], text="2")
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_update(channel="C0GENERAL1", ts=posted["ts"], text="3")
+    assert info.value.response.status_code == 429
+    assert 58 <= int(info.value.response.headers["Retry-After"]) <= 60
+    with pytest.raises(SlackApiError) as post_info:
+        await client.chat_postMessage(channel="C0GENERAL1", text="too fast")
+    assert post_info.value.response.headers["Retry-After"] == "1"
+    await client.chat_postMessage(channel="D0DIRECT01", text="other channel is fine")
+
+
+async def test_views_publish_block_limit(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    home = {"type": "home", "blocks": [section(str(i)) for i in range(101)]}
+    assert await error_of(client.views_publish(user_id="U0USER0001", view=home)) == "invalid_arguments"
+    assert slack.views_published == {}
+    home["blocks"] = home["blocks"][:100]
+    published = await client.views_publish(user_id="U0USER0001", view=home)
+    assert slack.views_published["U0USER0001"]["id"] == published["view"]["id"]
+    assert len(slack.views_published["U0USER0001"]["blocks"]) == 100
+
+
+async def test_trigger_id_is_single_use_and_expires(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    modal = {
+        "type": "modal",
+        "callback_id": "imagine_modal",
+        "title": {"type": "plain_text", "text": "Imagine"},
+        "submit": {"type": "plain_text", "text": "Go"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "prompt",
+                "label": {"type": "plain_text", "text": "Prompt"},
+                "element": {"type": "plain_text_input", "action_id": "text"},
+            }
+        ],
+    }
+    trigger = slack.trigger_id()
+    opened = await client.views_open(trigger_id=trigger, view=modal)
+    assert opened["view"]["id"].startswith("V")
+    assert slack.views_opened[0]["callback_id"] == "imagine_modal"
+    assert await error_of(client.views_open(trigger_id=trigger, view=modal)) == "exchanged_trigger_id"
+    assert await error_of(client.views_open(trigger_id="123.456.abc", view=modal)) == "invalid_trigger_id"
+
+    long_title = {**modal, "title": {"type": "plain_text", "text": "x" * 25}}
+    assert await error_of(client.views_open(trigger_id=slack.trigger_id(), view=long_title)) == "invalid_arguments"
+
+    slack.trigger_ttl = 0.05
+    stale = slack.trigger_id()
+    await asyncio.sleep(0.1)
+    assert await error_of(client.views_open(trigger_id=stale, view=modal)) == "expired_trigger_id"
+    assert len(slack.views_opened) == 1
+
+
+async def test_response_url_via_webhook_client(slack: SlackStandIn) -> None:
+    url = slack.response_url("commands", channel="C0GENERAL1")
+    assert url.startswith(slack.base_url + f"/commands/{TEAM_ID}/")
+    webhook = AsyncWebhookClient(url)
+    response = await webhook.send(text="Working on it", response_type="ephemeral")
+    assert (response.status_code, response.body) == (200, "ok")
+    await webhook.send(text="Result", response_type="in_channel")
+
+    assert [r["text"] for r in slack.responses] == ["Working on it", "Result"]
+    assert slack.responses[0]["response_url"] == url
+    assert [e["text"] for e in slack.ephemerals] == ["Working on it"]
+    assert [m.text for m in slack.messages] == ["Result"]
+
+    for _ in range(3):
+        await webhook.send(text="more")
+    assert (await webhook.send(text="sixth")).status_code == 404  # 5 uses per URL
+    unknown = await AsyncWebhookClient(slack.base_url + "/commands/T/1/nope").send(text="x")
+    assert (unknown.status_code, unknown.body) == (404, "no_service")
+
+
+async def test_wait_for_times_out_with_a_helpful_message(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    await client.chat_postMessage(channel="C0GENERAL1", text="hello")
+    with pytest.raises(AssertionError, match=r"chat\.postMessage"):
+        await slack.wait_for(lambda: len(slack.messages) > 1, timeout=0.05)
+    await slack.wait_for(lambda: len(slack.messages) == 1, timeout=0.05)
