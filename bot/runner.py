@@ -245,9 +245,9 @@ class Job:
         try:
             data = await self.runner.kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
         except DownloadError as error:
-            raise self._lost_result(f"{str(error).capitalize()}.", credits) from error
+            raise self._lost_result(str(error), credits) from error
         if sniff_image(data) is None:
-            raise self._lost_result("kie.ai sent a file that is not an image.", credits)
+            raise self._lost_result("kie.ai sent a file that is not an image", credits)
         self.task = await store.update(
             self.task.id, credits=credits, duration=round(self.runner.clock() - self.task.created_at, 1)
         )
@@ -262,7 +262,7 @@ class Job:
                 alt_text=self.task.prompt,
             )
         except UploadFailed as error:
-            raise self._lost_result(f"Uploading it to Slack failed ({error.error}).", credits) from error
+            raise self._lost_result(f"uploading it to Slack failed ({error.error})", credits) from error
         self.task = await store.set_state(self.task.id, TaskState.DONE, f"file {file_id}", slack_file_id=file_id)
         self.runner.forget_estimate(self.task.resolution)
         await self._show(final=True)
@@ -271,7 +271,7 @@ class Job:
         where = f" Its link, valid for about a day: {self.task.result_url}" if self.task.result_url else ""
         return TaskFailed(
             "delivery_failed",
-            f"The image was made (kie.ai charged for it) but {what[0].lower()}{what[1:]}{where}",
+            f"The image was made (kie.ai charged for it) but {what}.{where}",
             credits=credits,
         )
 

@@ -1,0 +1,179 @@
+"""Scenario fixtures: the kie.ai and Slack stand-ins as real servers, and the real app in HTTP mode between them.
+
+Tests talk to the app the way Slack does (signed HTTP requests to /slack/events); the app talks to the stand-ins only
+through its configured base URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.main import BananaServer
+from bot.services import Services
+from bot.settings import load_settings
+from bot.store import Task
+from tests.standins import kie as kie_standin
+from tests.standins import slack as slack_standin
+
+SIGNING_SECRET = "test-signing-secret-0123456789"
+USER_ID = "U0USER0001"
+CHANNEL_ID = "C0GENERAL1"
+
+# Fast but real: every interval the app waits on is a setting.
+FAST_ENV = {
+    "POLL_INTERVAL_FAST": "0.02",
+    "POLL_INTERVAL_MEDIUM": "0.05",
+    "POLL_INTERVAL_SLOW": "0.1",
+    "POLL_FAST_UNTIL": "0.5",
+    "POLL_MEDIUM_UNTIL": "1",
+    "POLL_TIMEOUT": "3",
+    "PROGRESS_UPDATE_INTERVAL": "0.05",
+    "KIEAI_RETRY_DELAYS": "0.01,0.02",
+}
+
+
+@pytest.fixture
+async def kie() -> AsyncIterator[kie_standin.KieStandIn]:
+    server = kie_standin.KieStandIn()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[slack_standin.SlackStandIn]:
+    server = slack_standin.SlackStandIn()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def app_env(tmp_path, kie, slack) -> dict[str, str]:
+    """The environment a user would set, pointing at the stand-ins. Tests may change it before `banana` starts."""
+    return {
+        "SLACK_BOT_TOKEN": slack_standin.BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "KIEAI_API_KEY": kie_standin.API_KEY,
+        "KIEAI_BASE_URL": kie.base_url,
+        "KIEAI_UPLOAD_URL": kie.base_url,
+        "DATABASE_PATH": str(tmp_path / "banana.db"),
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        **FAST_ENV,
+    }
+
+
+@dataclass
+class Banana:
+    """The running app, seen from Slack's side."""
+
+    server: BananaServer
+    slack: slack_standin.SlackStandIn
+    http: httpx.AsyncClient
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    @property
+    def services(self) -> Services:
+        assert self.server.services is not None
+        return self.server.services
+
+    async def post_signed(self, body: str, content_type: str, *, secret: str = SIGNING_SECRET, **headers: str):
+        timestamp = str(int(time.time()))
+        signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+        return await self.http.post(
+            f"{self.url}/slack/events",
+            content=body,
+            headers={
+                "Content-Type": content_type,
+                "X-Slack-Request-Timestamp": timestamp,
+                "X-Slack-Signature": signature,
+                **headers,
+            },
+        )
+
+    async def command(
+        self, text: str, *, user: str = USER_ID, channel: str = CHANNEL_ID, secret: str = SIGNING_SECRET
+    ) -> httpx.Response:
+        """Send `/banana <text>` exactly as Slack does: a signed form post."""
+        form = {
+            "token": "deprecated-verification-token",
+            "team_id": slack_standin.TEAM_ID,
+            "team_domain": "banana-test",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": "someone",
+            "command": "/banana",
+            "text": text,
+            "api_app_id": "A0BANANA01",
+            "is_enterprise_install": "false",
+            "response_url": self.slack.response_url(),
+            "trigger_id": self.slack.trigger_id(),
+        }
+        return await self.post_signed(urlencode(form), "application/x-www-form-urlencoded", secret=secret)
+
+    async def event(self, event: dict) -> httpx.Response:
+        body = {
+            "token": "deprecated-verification-token",
+            "team_id": slack_standin.TEAM_ID,
+            "api_app_id": "A0BANANA01",
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{time.time_ns()}",
+            "event_time": int(time.time()),
+        }
+        return await self.post_signed(json.dumps(body), "application/json")
+
+    async def settle(self, tasks: int = 1, *, user: str = USER_ID, timeout: float = 10.0) -> list[Task]:
+        """Wait until `user` has `tasks` tasks and all of them have finished; return them, oldest first.
+
+        The app answers Slack before it stores the task, so this waits on the store, not on the response.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = await self.services.store.for_user(user, limit=100)
+            if len(found) >= tasks and all(t.state.finished for t in found) and not self.services.runner.in_flight:
+                return sorted(found, key=lambda t: t.id)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"tasks did not finish: {[(t.id, t.state.value) for t in found]}")
+            await asyncio.sleep(0.01)
+
+    async def only_task(self) -> Task:
+        (task,) = await self.settle(1)
+        return task
+
+
+@pytest.fixture
+async def start_banana(app_env, slack) -> AsyncIterator[Callable[..., object]]:
+    """Start the app (optionally with extra settings); stopped after the test."""
+    started: list[BananaServer] = []
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def start(**extra_env: str) -> Banana:
+            server = BananaServer(load_settings({**app_env, **extra_env}, env_file=None))
+            await server.start()
+            started.append(server)
+            return Banana(server, slack, http)
+
+        yield start
+        for server in started:
+            await server.stop()
+
+
+@pytest.fixture
+async def banana(start_banana) -> Banana:
+    return await start_banana()
