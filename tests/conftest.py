@@ -138,19 +138,22 @@ class Banana:
         }
         return await self.post_signed(json.dumps(body), "application/json")
 
-    async def settle(self, tasks: int = 1, *, user: str = USER_ID, timeout: float = 10.0) -> list[Task]:
+    async def settle(self, tasks: int = 1, *, user: str = USER_ID) -> list[Task]:
         """Wait until `user` has `tasks` tasks and all of them have finished; return them, oldest first.
 
         The app answers Slack before it stores the task, so this waits on the store, not on the response.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            found = await self.services.store.for_user(user, limit=100)
-            if len(found) >= tasks and all(t.state.finished for t in found) and not self.services.runner.in_flight:
-                return sorted(found, key=lambda t: t.id)
-            if time.monotonic() > deadline:
-                raise AssertionError(f"tasks did not finish: {[(t.id, t.state.value) for t in found]}")
-            await asyncio.sleep(0.01)
+        found: list[Task] = []
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    found = await self.services.store.for_user(user, limit=100)
+                    finished = all(t.state.finished for t in found) and not self.services.runner.in_flight
+                    if len(found) >= tasks and finished:
+                        return sorted(found, key=lambda t: t.id)
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            raise AssertionError(f"tasks did not finish: {[(t.id, t.state.value) for t in found]}") from None
 
     async def only_task(self) -> Task:
         (task,) = await self.settle(1)
