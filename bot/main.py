@@ -14,6 +14,8 @@ import httpx
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -64,10 +66,31 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
         yield Services(settings=settings, store=store, kie=kie, slack=runner.slack, runner=runner)
 
 
-def build_app(services: Services, client: AsyncWebClient) -> AsyncApp:
+class StartupError(Exception):
+    """The app cannot run as configured; the message says what to fix."""
+
+
+async def identify_bot(client: AsyncWebClient) -> AuthorizeResult:
+    """Check the bot token once at start-up, so a bad token stops the app now rather than at the first command, and
+    no request from Slack has to wait for `auth.test`."""
+    try:
+        response = await client.auth_test()
+    except SlackApiError as error:
+        raise StartupError(f"Slack refused SLACK_BOT_TOKEN ({error.response.get('error')}).") from None
+    except (aiohttp.ClientError, OSError) as error:
+        raise StartupError(f"Slack could not be reached at SLACK_API_URL ({type(error).__name__}).") from None
+    return AuthorizeResult.from_auth_test_response(bot_token=client.token, auth_test_response=response)
+
+
+def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeResult) -> AsyncApp:
     settings = services.settings
+
+    async def authorize() -> AuthorizeResult:
+        return identity
+
     app = AsyncApp(
         client=client,
+        authorize=authorize,
         signing_secret=settings.slack_signing_secret or "",
         # Socket Mode requests arrive over an authenticated socket and carry no signature.
         request_verification_enabled=not settings.socket_mode,
@@ -93,10 +116,18 @@ class BananaServer:
         self._stack = AsyncExitStack()
 
     async def start(self) -> int:
+        try:
+            return await self._start()
+        except BaseException:
+            await self._stack.aclose()  # whatever did start is stopped again
+            raise
+
+    async def _start(self) -> int:
         settings = self.settings
         services = await self._stack.enter_async_context(engine(settings))
         self.services = services
-        app = build_app(services, services.slack.client)
+        identity = await identify_bot(services.slack.client)
+        app = build_app(services, services.slack.client, identity)
         web_app = web.Application() if settings.socket_mode else app.web_app(path=SLACK_EVENTS_PATH)
         web_app.router.add_get("/healthz", self._health)
         web_runner = web.AppRunner(web_app, access_log=None)
@@ -157,7 +188,10 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await server.start()
+    try:
+        await server.start()
+    except StartupError as error:
+        raise SystemExit(f"Banana cannot start: {error}") from None
     try:
         await stop.wait()
     finally:

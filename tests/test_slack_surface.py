@@ -132,3 +132,17 @@ async def test_secrets_never_reach_the_logs(banana, caplog):
     assert task.state is TaskState.DONE
     for secret in (BOT_TOKEN, API_KEY, SIGNING_SECRET):
         assert secret not in caplog.text
+
+
+async def test_bot_token_is_checked_once_at_start_not_per_request(banana, slack):
+    await banana.command("one")
+    await banana.command("two")
+    await banana.settle(2)
+    assert len(slack.calls_to("auth.test")) == 1
+
+
+async def test_a_bad_bot_token_stops_start_up_with_a_clear_message(start_banana):
+    from bot.main import StartupError
+
+    with pytest.raises(StartupError, match="Slack refused SLACK_BOT_TOKEN \\(invalid_auth\\)"):
+        await start_banana(SLACK_BOT_TOKEN="xoxb-revoked")
