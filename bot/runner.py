@@ -161,26 +161,25 @@ class Job:
             error_message=failure.message,
             credits=failure.credits,
         )
-        await self._show(final=True)
+        if self.task.message_ts:
+            await self._show(final=True)
+        else:  # no card to edit: say it privately instead
+            await self.runner.slack.tell(self.task.response_url, f":x: {failure.message}")
 
     async def _post_progress(self) -> bool:
-        store, slack = self.runner.store, self.runner.slack
         text, card = self._card()
         try:
-            ts = await slack.post(self.task.channel_id, text=text, blocks=card)
+            ts = await self.runner.slack.post(self.task.channel_id, text=text, blocks=card)
         except ChannelUnavailable as error:
-            await slack.tell(self.task.response_url, invite_hint(self.task.channel_id))
-            self.task = await store.set_state(
-                self.task.id,
-                TaskState.FAILED,
-                error.error,
-                error_code=error.error,
-                error_message=invite_hint(self.task.channel_id),
-                credits=0,
-            )
+            await self.finish_failed(TaskFailed(error.error, invite_hint(self.task.channel_id)))
+            return False
+        except SlackApiError as error:
+            reason = error.response.get("error")
+            message = f"Slack would not let me post here ({reason}), so I didn't start the image; nothing was charged."
+            await self.finish_failed(TaskFailed(f"slack_{reason}", message))
             return False
         self._shown, self._shown_at = card, self.runner.clock()
-        self.task = await store.update(self.task.id, message_ts=ts, thread_ts=ts)
+        self.task = await self.runner.store.update(self.task.id, message_ts=ts, thread_ts=ts)
         return True
 
     async def _create(self) -> str:

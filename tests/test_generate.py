@@ -265,3 +265,12 @@ async def test_many_tasks_at_once(banana, kie, slack):
     assert all(t.state is TaskState.DONE for t in tasks)
     assert len({t.slack_file_id for t in tasks}) == 10
     assert len(kie.requests_to(CREATE)) == 10
+
+
+async def test_progress_message_refused_for_another_reason_is_told_privately(banana, kie, slack):
+    slack.fail_next("chat.postMessage", "restricted_action")
+    await banana.command("a cat")
+    task = await banana.only_task()
+    assert task.state is TaskState.FAILED and task.message_ts is None
+    assert kie.requests_to(CREATE) == []
+    assert any("would not let me post here (restricted_action)" in json.dumps(r) for r in slack.ephemerals)

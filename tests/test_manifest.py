@@ -1,0 +1,41 @@
+"""manifest.yml is what a user pastes into Slack: it must be complete and ask for exactly the scopes the app uses."""
+
+from pathlib import Path
+
+import yaml
+
+MANIFEST = Path(__file__).parent.parent / "manifest.yml"
+
+
+def load() -> dict:
+    return yaml.safe_load(MANIFEST.read_text())
+
+
+def test_display_information_fits_slack_limits():
+    info = load()["display_information"]
+    assert 0 < len(info["name"]) <= 35
+    assert len(info["description"]) <= 140
+    assert 175 <= len(info["long_description"]) <= 4000
+
+
+def test_features_the_app_listens_for():
+    manifest = load()
+    features = manifest["features"]
+    (command,) = features["slash_commands"]
+    assert command["command"] == "/banana" and len(command["command"]) <= 32
+    assert command["should_escape"] is False  # the app escapes user text itself
+    assert features["app_home"]["home_tab_enabled"] is True
+    assert features["bot_user"]["display_name"]
+    settings = manifest["settings"]
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["socket_mode_enabled"] is True
+
+
+def test_scopes_are_exactly_what_the_app_uses_each_with_a_reason():
+    scopes = load()["oauth_config"]["scopes"]["bot"]
+    assert set(scopes) == {"commands", "chat:write", "chat:write.public", "channels:join", "files:write"}
+    lines = MANIFEST.read_text().splitlines()
+    for scope in scopes:
+        (index,) = [i for i, line in enumerate(lines) if line.strip() == f"- {scope}"]
+        assert lines[index - 1].strip().startswith("#"), f"{scope} has no comment saying why"
