@@ -26,7 +26,7 @@ MODEL = "nano-banana-pro"
 class KieError(Exception):
     """A call to kie.ai that did not succeed. `summary` and `advice` are written for the person who asked."""
 
-    code: ClassVar[int | None] = None
+    code: int | None = None
     summary: ClassVar[str] = "kie.ai answered with an error."
     advice: ClassVar[str] = "Try again in a minute; if it keeps happening, tell whoever runs this app."
     retryable: ClassVar[bool] = False

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import sqlite_utils
 
@@ -151,9 +151,9 @@ class SqliteTaskStore:
         db.execute("PRAGMA foreign_keys=ON")
         _ensure_table(db, "tasks", _TASK_COLUMNS)
         _ensure_table(db, "task_events", _EVENT_COLUMNS, foreign_keys=[("task_id", "tasks", "id")])
-        db["tasks"].create_index(["user_id", "created_at"], if_not_exists=True)
-        db["tasks"].create_index(["state"], if_not_exists=True)
-        db["task_events"].create_index(["task_id"], if_not_exists=True)
+        db.table("tasks").create_index(["user_id", "created_at"], if_not_exists=True)
+        db.table("tasks").create_index(["state"], if_not_exists=True)
+        db.table("task_events").create_index(["task_id"], if_not_exists=True)
         self._db = db
 
     async def close(self) -> None:
@@ -168,7 +168,7 @@ class SqliteTaskStore:
 
         def insert() -> Task:
             with self.db.conn:
-                task_id = self.db["tasks"].insert(row).last_pk
+                task_id = cast(int, self.db.table("tasks").insert(row).last_pk)
                 self._add_event(task_id, TaskState.PENDING, now, "")
             return self._get(task_id)
 
@@ -184,7 +184,7 @@ class SqliteTaskStore:
 
         def write() -> Task:
             with self.db.conn:
-                self.db["tasks"].update(task_id, {**changes, "updated_at": self._clock()})
+                self.db.table("tasks").update(task_id, {**changes, "updated_at": self._clock()})
             return self._get(task_id)
 
         return await self._run(write)
@@ -198,7 +198,7 @@ class SqliteTaskStore:
 
         def write() -> Task:
             with self.db.conn:
-                self.db["tasks"].update(task_id, changes)
+                self.db.table("tasks").update(task_id, changes)
                 self._add_event(task_id, state, now, detail)
             return self._get(task_id)
 
@@ -206,7 +206,7 @@ class SqliteTaskStore:
 
     async def events(self, task_id: int) -> list[TaskEvent]:
         def read() -> list[TaskEvent]:
-            rows = self.db["task_events"].rows_where("task_id = ?", [task_id], order_by="id")
+            rows = self.db.table("task_events").rows_where("task_id = ?", [task_id], order_by="id")
             return [TaskEvent(r["task_id"], r["state"], r["at"], r["detail"] or "") for r in rows]
 
         return await self._run(read)
@@ -221,7 +221,7 @@ class SqliteTaskStore:
 
     async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]:
         def read() -> list[float]:
-            rows = self.db["tasks"].rows_where(
+            rows = self.db.table("tasks").rows_where(
                 "state = ? and resolution = ? and duration is not null",
                 [TaskState.DONE.value, resolution],
                 select="duration",
@@ -248,7 +248,7 @@ class SqliteTaskStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def _add_event(self, task_id: int, state: TaskState, at: float, detail: str) -> None:
-        self.db["task_events"].insert({"task_id": task_id, "state": state.value, "at": at, "detail": detail})
+        self.db.table("task_events").insert({"task_id": task_id, "state": state.value, "at": at, "detail": detail})
 
     def _find(self, task_id: int) -> Task | None:
         found = self._tasks("id = ?", [task_id])
@@ -261,16 +261,19 @@ class SqliteTaskStore:
         return task
 
     def _tasks(self, where: str, args: list[Any], **query: Any) -> list[Task]:
-        rows = self.db["tasks"].rows_where(where, args, **query)
+        rows = self.db.table("tasks").rows_where(where, args, **query)
         return [_task_from_row(row) for row in rows]
 
 
 def _ensure_table(
-    db: sqlite_utils.Database, name: str, columns: dict[str, type], foreign_keys: list[tuple[str, str, str]] = ()
+    db: sqlite_utils.Database,
+    name: str,
+    columns: dict[str, type],
+    foreign_keys: list[tuple[str, str, str]] | None = None,
 ) -> None:
-    table = db[name]
+    table = db.table(name)
     if not table.exists():
-        table.create(columns, pk="id", foreign_keys=foreign_keys)
+        table.create(columns, pk="id", foreign_keys=foreign_keys or [])
         return
     existing = table.columns_dict
     for column, kind in columns.items():
@@ -279,7 +282,7 @@ def _ensure_table(
 
 
 def _task_from_row(row: dict[str, Any]) -> Task:
-    values = {name: row.get(name) for name in _TASK_FIELDS}
+    values: dict[str, Any] = {name: row.get(name) for name in _TASK_FIELDS}
     values["state"] = TaskState(row["state"])
     values["avoid"] = row.get("avoid") or ""
     return Task(**values)
