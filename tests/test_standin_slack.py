@@ -11,10 +11,14 @@ import httpx
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from tests.standins.slack import BOT_TOKEN, BOT_USER_ID, TEAM_ID, SlackStandIn
+from tests.standins.slack import APP_ID, APP_TOKEN, BOT_TOKEN, BOT_USER_ID, TEAM_ID, USER_ID, SlackStandIn
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
@@ -331,3 +335,79 @@ async def test_wait_for_times_out_with_a_helpful_message(slack: SlackStandIn, cl
     with pytest.raises(AssertionError, match=r"chat\.postMessage"):
         await slack.wait_for(lambda: len(slack.messages) > 1, timeout=0.05)
     await slack.wait_for(lambda: len(slack.messages) == 1, timeout=0.05)
+
+
+async def test_socket_mode_round_trip_with_slack_sdk_client(slack: SlackStandIn) -> None:
+    client = SocketModeClient(app_token=APP_TOKEN, web_client=AsyncWebClient(base_url=slack.api_url))
+    messages: list[dict] = []
+    requests: list[SocketModeRequest] = []
+
+    async def on_message(_: AsyncBaseSocketModeClient, message: dict, raw: str | None) -> None:
+        messages.append(message)
+
+    async def on_request(sm_client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        requests.append(req)
+        await sm_client.send_socket_mode_response(
+            SocketModeResponse(envelope_id=req.envelope_id, payload={"text": "pong"})
+        )
+
+    client.message_listeners.append(on_message)
+    client.socket_mode_request_listeners.append(on_request)
+    try:
+        await client.connect()
+        payload = {
+            "command": "/banana",
+            "text": "ping",
+            "user_id": USER_ID,
+            "channel_id": "C0GENERAL1",
+            "team_id": TEAM_ID,
+            "response_url": slack.response_url("commands", channel="C0GENERAL1"),
+            "trigger_id": slack.trigger_id(),
+        }
+        ack = await slack.socket_send("slash_commands", payload, timeout=1.0)
+    finally:
+        await client.close()
+
+    assert ack["payload"] == {"text": "pong"}
+    assert slack.socket_acks == [ack]
+    assert slack.socket_connections == 1
+    assert [c.status for c in slack.calls_to("apps.connections.open")] == [200]
+    hello = messages[0]
+    assert (hello["type"], hello["num_connections"], hello["connection_info"]) == ("hello", 1, {"app_id": APP_ID})
+    (req,) = requests
+    assert (req.envelope_id, req.type, req.payload) == (ack["envelope_id"], "slash_commands", payload)
+    assert req.accepts_response_payload is True
+
+
+async def test_apps_connections_open_token_rules_and_single_use_ticket(
+    slack: SlackStandIn, client: AsyncWebClient
+) -> None:
+    assert await error_of(client.apps_connections_open(app_token=BOT_TOKEN)) == "not_allowed_token_type"
+    assert await error_of(client.apps_connections_open(app_token="xapp-1-A0OTHER-wrong")) == "invalid_auth"
+    app_only = AsyncWebClient(token=APP_TOKEN, base_url=slack.api_url)
+    assert await error_of(app_only.chat_postMessage(channel="C0GENERAL1", text="x")) == "not_allowed_token_type"
+
+    url = (await client.apps_connections_open(app_token=APP_TOKEN))["url"]
+    assert url.startswith(slack.base_url.replace("http://", "ws://") + "/link/?ticket=")
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        assert (await ws.receive_json(timeout=1))["type"] == "hello"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await session.ws_connect(url)  # tickets are single use
+        assert info.value.status == 401
+
+        # Nobody acks on this raw socket: socket_send says so instead of hanging.
+        with pytest.raises(AssertionError, match="no ack for interactive envelope"):
+            await slack.socket_send("interactive", {"type": "block_actions"}, timeout=0.1)
+        envelope = await ws.receive_json(timeout=1)
+        assert (envelope["type"], envelope["payload"]) == ("interactive", {"type": "block_actions"})
+
+        # stop() closes open sockets with a proper close frame.
+        stopping = asyncio.create_task(slack.stop())
+        closing = await ws.receive(timeout=1)
+        await stopping
+    assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1001)
+
+
+async def test_socket_send_without_a_connection_fails_fast(slack: SlackStandIn) -> None:
+    with pytest.raises(AssertionError, match="no Socket Mode connection"):
+        await slack.socket_send("events_api", {"event": {"type": "app_mention"}}, timeout=0.05)

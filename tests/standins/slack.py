@@ -13,6 +13,12 @@ What slack_sdk 3.47 actually sends (the parsing below is shaped by it):
 - ``conversations.info``, ``files.info``: GET with query string.
 - the upload step of ``files_upload_v2``: a raw ``application/octet-stream`` POST to upload_url with no token.
 - ``AsyncWebhookClient`` (Bolt's ``respond()``): a JSON POST to response_url.
+- ``apps.connections.open`` (Socket Mode): POST, the *app-level* token (``xapp-...``) as Bearer, empty body.
+
+Socket Mode: ``apps.connections.open`` hands out a single-use ``ws://.../link/?ticket=...`` URL. On connect the
+stand-in sends ``hello``; ``socket_send()`` then pushes an envelope (``slash_commands``, ``interactive``,
+``events_api``) and waits for the app's ack ``{"envelope_id": ..., "payload": {...}}``. Pings are answered by
+aiohttp's autoping.
 
 Run ``python -m tests.standins.slack --port 8082`` for manual trials.
 """
@@ -28,15 +34,17 @@ import math
 import mimetypes
 import secrets
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-1-A0BANANA01-test"
 TEAM_ID = "T0TEAM001"
 BOT_USER_ID = "U0BOT0001"
 BOT_ID = "B0BOT0001"
@@ -63,6 +71,10 @@ MAX_ALT_TXT = 1000
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
+
+# Methods that take the app-level token (and only it); every other method refuses it.
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+SOCKET_CLOSE_TIMEOUT = 2.0  # how long stop() waits for a client's close frame
 
 # Arguments Slack accepts as JSON-encoded strings in query/form bodies.
 JSON_ARGS = ("blocks", "files", "view", "attachments", "metadata")
@@ -275,11 +287,13 @@ class SlackStandIn:
         self,
         *,
         bot_token: str = BOT_TOKEN,
+        app_token: str = APP_TOKEN,
         team_id: str = TEAM_ID,
         bot_user_id: str = BOT_USER_ID,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.scopes = scopes
@@ -299,6 +313,8 @@ class SlackStandIn:
         self.views_updated: list[dict[str, Any]] = []
         self.views_published: dict[str, dict[str, Any]] = {}
         self.downloads: list[dict[str, Any]] = []
+        self.socket_acks: list[dict[str, Any]] = []  # every ack the app sent over Socket Mode, in order
+        self.socket_connections = 0  # websocket connections accepted so far
 
         self.add_channel("C0GENERAL1", "general")
         self.add_channel("C0RANDOM01", "random", member=False)
@@ -317,9 +333,13 @@ class SlackStandIn:
         self._post_per_second: float | None = None
         self._update_times: deque[float] = deque()
         self._post_buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, last refill)
+        self._socket_tickets: set[str] = set()
+        self._sockets: list[web.WebSocketResponse] = []  # open Socket Mode connections, oldest first
+        self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
@@ -346,9 +366,12 @@ class SlackStandIn:
         app.router.add_post("/upload/v1/{upload_id}", self._handle_upload)
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._handle_download)
         app.router.add_get("/files-pri/{team_file}/{name}", self._handle_download)
+        app.router.add_get("/link/", self._handle_socket)
         app.router.add_get("/", self._handle_login_page)
         app.router.add_get("/{tail:.+}", self._handle_web_page)
         app.router.add_post("/{tail:.+}", self._handle_response_url)
+        # Runs after the listening socket is closed and before aiohttp waits for handlers to finish.
+        app.on_shutdown.append(self._close_sockets)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -396,6 +419,55 @@ class SlackStandIn:
         )
         self.messages.append(message)
         return message
+
+    # The timeout argument is part of the interface the app's tests use, hence the noqa.
+    async def socket_send(
+        self,
+        envelope_type: str,
+        payload: dict[str, Any],
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        accepts_response_payload: bool = True,
+    ) -> dict[str, Any]:
+        """Push one Socket Mode envelope to the app and return its ack (``{"envelope_id", "payload"?}``).
+
+        Waits for a connection first; ``timeout`` covers both the wait and the ack. The newest open connection
+        gets the envelope. Real Slack wants the ack within 3 s and otherwise retries (events_api) or shows the
+        user an error (slash commands, interactions); this only checks ``timeout``.
+        """
+        self._require_started()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        envelope_id = str(uuid.uuid4())
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": envelope_type,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        ack: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._pending_acks[envelope_id] = ack
+        try:
+            while not await self._deliver(envelope):
+                if loop.time() >= deadline:
+                    opened = len(self.calls_to("apps.connections.open"))
+                    raise AssertionError(
+                        f"no Socket Mode connection within {timeout}s to deliver a {envelope_type} envelope "
+                        f"(connections so far: {self.socket_connections}, apps.connections.open calls: {opened})"
+                    )
+                await asyncio.sleep(0.01)
+            try:
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    return await ack
+            except TimeoutError:
+                raise AssertionError(
+                    f"no ack for {envelope_type} envelope {envelope_id} within {timeout}s "
+                    f"(open connections: {len(self._sockets)}, last acks: {self.socket_acks[-5:]})"
+                ) from None
+        finally:
+            self._pending_acks.pop(envelope_id, None)
 
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
@@ -920,7 +992,7 @@ class SlackStandIn:
         args, token, bad_json = await self._read_args(request)
         status, body, headers = self._run_method(method, args, token, bad_json)
         self.calls.append(Call(method=method, args=args, at=time.monotonic(), status=status))
-        headers["x-oauth-scopes"] = ",".join(self.scopes)
+        headers["x-oauth-scopes"] = "connections:write" if token == self.app_token else ",".join(self.scopes)
         return web.json_response(body, status=status, headers=headers)
 
     def _run_method(
@@ -928,8 +1000,10 @@ class SlackStandIn:
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if token is None:
             return 200, {"ok": False, "error": "not_authed"}, {}
-        if token != self.bot_token:
+        if token not in (self.bot_token, self.app_token):
             return 200, {"ok": False, "error": "invalid_auth"}, {}
+        if (token == self.app_token) != (method in APP_TOKEN_METHODS):
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
         if bad_json:
             return 200, {"ok": False, "error": "invalid_json"}, {}
         fault = self._take_fault(method)
@@ -971,6 +1045,12 @@ class SlackStandIn:
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ticket = secrets.token_hex(16)
+        self._socket_tickets.add(ticket)
+        ws_base = "ws" + self.base_url.removeprefix("http")
+        return {"url": f"{ws_base}/link/?ticket={ticket}&app_id={APP_ID}"}
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._postable_channel(args.get("channel"), public_needs_membership=False)
@@ -1377,6 +1457,70 @@ class SlackStandIn:
             headers={"Content-Disposition": f'{disposition}; filename="{file.name}"'},
         )
 
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._socket_tickets:
+            # Tickets are single use: a reconnect must call apps.connections.open again.
+            return web.Response(status=401, text="invalid_ticket")
+        self._socket_tickets.discard(ticket)
+        ws = web.WebSocketResponse(autoping=True, timeout=SOCKET_CLOSE_TIMEOUT)
+        await ws.prepare(request)
+        self.socket_connections += 1
+        self._sockets.append(ws)
+        try:
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(self._sockets),
+                    "debug_info": {
+                        "host": "applink-standin",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": APP_ID},
+                }
+            )
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    self._receive_ack(msg.data)
+        finally:
+            if ws in self._sockets:
+                self._sockets.remove(ws)
+        return ws
+
+    def _receive_ack(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or "envelope_id" not in message:
+            return
+        self.socket_acks.append(message)
+        waiter = self._pending_acks.get(str(message["envelope_id"]))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+
+    async def _deliver(self, envelope: dict[str, Any]) -> bool:
+        """Send to the newest open connection; False if there is none (or it went away meanwhile)."""
+        for ws in reversed(self._sockets):
+            if ws.closed:
+                continue
+            try:
+                await ws.send_json(envelope)
+            except ConnectionError:
+                continue
+            return True
+        return False
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        self._socket_tickets.clear()
+        sockets, self._sockets = self._sockets, []
+        for ws in sockets:
+            await ws.close(code=1001, message=b"server shutdown")
+        for waiter in self._pending_acks.values():
+            if not waiter.done():
+                waiter.set_exception(AssertionError("the Slack stand-in stopped before the ack arrived"))
+
     async def _handle_login_page(self, request: web.Request) -> web.Response:
         return web.Response(text=LOGIN_PAGE, content_type="text/html")
 
@@ -1461,7 +1605,11 @@ def main(argv: list[str] | None = None) -> None:
     async def serve() -> None:
         stand_in = SlackStandIn()
         api_url = await stand_in.start(options.host, options.port)
-        print(f"Slack stand-in: SLACK_API_URL={api_url} SLACK_BOT_TOKEN={stand_in.bot_token}", flush=True)
+        print(
+            f"Slack stand-in: SLACK_API_URL={api_url} SLACK_BOT_TOKEN={stand_in.bot_token} "
+            f"SLACK_APP_TOKEN={stand_in.app_token}",
+            flush=True,
+        )
         print(f"response_url for trials: {stand_in.response_url()}", flush=True)
         try:
             await asyncio.Event().wait()
