@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
 from slack_sdk.models.views import View
 
 from bot.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS, Options
 from bot.store import Task, TaskState
 
 PROMPT_PREVIEW_CHARS = 600
+REMIX_ACTION = "remix_result"
 BAR_WIDTH = 20
 
 _STATUS = {
@@ -50,8 +60,17 @@ def quoted_prompt(task: Task) -> str:
     return text
 
 
+def lineage(task: Task) -> list[str]:
+    parts = []
+    if task.parent_task_id:
+        parts.append(f"remix of #{task.parent_task_id}")
+    if count := len(task.inputs):
+        parts.append(f"{count} input image{'s' if count > 1 else ''}")
+    return parts
+
+
 def _details(task: Task, *extra: str) -> ContextBlock:
-    parts = [task.options.summary(), f"for <@{task.user_id}>", *extra]
+    parts = [task.options.summary(), *lineage(task), f"for <@{task.user_id}>", *extra]
     return ContextBlock(elements=[MarkdownTextObject(text=" · ".join(parts))])
 
 
@@ -109,6 +128,10 @@ def _done(task: Task) -> list[Block]:
             )
         ),
         _details(task, credits),
+        ActionsBlock(
+            block_id=f"task-{task.id}",
+            elements=[ButtonElement(text="Remix", action_id=REMIX_ACTION, value=str(task.id))],
+        ),
     ]
 
 
@@ -133,7 +156,7 @@ def _timed_out(task: Task) -> list[Block]:
 
 def result_caption(task: Task) -> str:
     """The comment posted with the image: who it is for, the options, how long it took and what it cost."""
-    parts = [task.options.summary()]
+    parts = [task.options.summary(), *lineage(task)]
     if task.duration is not None:
         parts.append(clock(task.duration))
     if task.credits is not None:

@@ -1,4 +1,4 @@
-"""Recognising image bytes by their signature, never by what a server claims."""
+"""Recognising image bytes by their signature, never by what a server or a file name claims."""
 
 from __future__ import annotations
 
@@ -8,15 +8,26 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"GIF87a", "gif"),
     (b"GIF89a", "gif"),
 )
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
-MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+# What kie accepts in image_input.
+KIE_INPUT_KINDS = ("png", "jpeg", "webp")
+MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "heic": "image/heic"}
+EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif", "heic": "heic"}
 
 
 def sniff_image(data: bytes) -> str | None:
-    """The image kind the bytes really are (`png`, `jpeg`, `gif`, `webp`), or None for anything else (HTML, text)."""
+    """The image kind the bytes really are (`png`, `jpeg`, `gif`, `webp`, `heic`), or None for anything else."""
     for signature, kind in _SIGNATURES:
         if data.startswith(signature):
             return kind
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
+    if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "heic"
     return None
+
+
+def looks_like_html(data: bytes) -> bool:
+    head = data[:512].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<!--"))

@@ -238,7 +238,9 @@ class KieClient:
         self._upload_url = upload_url.rstrip("/")
         self._retry_delays = tuple(retry_delays)
 
-    async def create_task(self, request: GenerationRequest, *, callback_url: str | None = None) -> str:
+    async def create_task(
+        self, request: GenerationRequest, *, image_urls: Sequence[str] = (), callback_url: str | None = None
+    ) -> str:
         """Start a generation and return kie's task id.
 
         Only failures that prove kie did not take the task are retried: a refused connection, and a 429 (kie says
@@ -254,6 +256,8 @@ class KieClient:
                 "output_format": request.options.output_format,
             },
         }
+        if image_urls:
+            body["input"]["image_input"] = list(image_urls)
         if callback_url:
             body["callBackUrl"] = callback_url
         for attempt, delay in enumerate((*self._retry_delays, None)):
@@ -280,6 +284,36 @@ class KieClient:
         if not isinstance(data, dict):
             return None
         return KieTask.from_data(data)
+
+    async def upload_image(self, data: bytes, *, file_name: str, upload_path: str, mime_type: str) -> str:
+        """Put an input image on kie's file upload API and return its public `downloadUrl` for `image_input`.
+
+        Uploads are free and a name is unique per task and file, so repeating one after a failure is harmless.
+        """
+        url = f"{self._upload_url}/api/file-stream-upload"
+        form = {"uploadPath": upload_path, "fileName": file_name}
+        for delay in (*self._retry_delays, None):
+            try:
+                response = await self._http.post(
+                    url, data=form, files={"file": (file_name, data, mime_type)}, headers=self._headers
+                )
+                uploaded = _body_data(response)
+            except httpx.TransportError as transport:
+                error: KieError = KieUnavailable(type(transport).__name__)
+            except KieError as kie_error:
+                if not kie_error.retryable:
+                    raise
+                error = kie_error
+            else:
+                download_url = uploaded.get("downloadUrl") if isinstance(uploaded, dict) else None
+                if not download_url:
+                    raise KieError("the upload API answered without a downloadUrl")
+                return str(download_url)
+            if delay is None:
+                raise error
+            log.info("kie upload failed (%s), retrying in %.1fs", error, delay)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def get_credits(self) -> int:
         data = await self._read("/api/v1/chat/credit")
@@ -369,6 +403,8 @@ def _body_data(response: httpx.Response) -> Any:
             raise KieError("kie.ai sent an answer that could not be read")
         raise error_for(response.status_code, f"HTTP {response.status_code}")
     code = body["code"]
+    if body.get("success") is False and code == 200:  # the upload API's own failure flag
+        raise KieError(str(body.get("msg") or "upload failed"))
     if code != 200:
         raise error_for(code, str(body.get("msg") or body.get("message") or ""))
     if response.status_code != 200:

@@ -88,8 +88,13 @@ def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeRes
     async def authorize() -> AuthorizeResult:
         return identity
 
+    # Bolt builds each request's client from this one (base URL, session, retry handlers) and the token `authorize`
+    # returns; handing it a token as well would only earn a start-up warning that the token is ignored.
+    request_client = AsyncWebClient(
+        base_url=client.base_url, session=client.session, retry_handlers=client.retry_handlers
+    )
     app = AsyncApp(
-        client=client,
+        client=request_client,
         authorize=authorize,
         signing_secret=settings.slack_signing_secret or "",
         # Socket Mode requests arrive over an authenticated socket and carry no signature.

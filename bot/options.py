@@ -32,10 +32,20 @@ class Options:
 
 
 @dataclass(frozen=True)
+class InputFile:
+    """A Slack file chosen as an input image; the name is only for showing it."""
+
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
     options: Options
     avoid: str = ""
+    inputs: tuple[InputFile, ...] = ()
+    parent_task_id: int | None = None  # set when the input is a result of this app
 
     @property
     def kie_prompt(self) -> str:
@@ -88,12 +98,35 @@ def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
         resolution=_pick("res", values.get("res"), RESOLUTIONS, defaults.resolution),
         output_format=_pick("format", values.get("format"), OUTPUT_FORMATS, defaults.output_format, _FORMAT_ALIASES),
     )
-    avoid = values.get("no", "")
-    if "no" in values and not avoid:
+    if "no" in values and not values["no"]:
         raise CommandError("`--no` needs what to leave out, for example `--no text, watermarks`.")
+    return build_request(prompt=prompt, options=options, avoid=values.get("no", ""))
+
+
+def build_request(
+    *,
+    prompt: str,
+    options: Options,
+    avoid: str = "",
+    inputs: tuple[InputFile, ...] = (),
+    parent_task_id: int | None = None,
+) -> GenerationRequest:
+    """A request from any surface, checked the same way: a prompt, valid options, within kie's limits."""
+    prompt = prompt.strip()
     if not prompt:
         raise CommandError("Tell me what to draw, for example `/banana a lighthouse at dawn, isometric --ar 16:9`.")
-    request = GenerationRequest(prompt=prompt, options=options, avoid=avoid)
+    for name, value, allowed in (
+        ("ar", options.aspect_ratio, ASPECT_RATIOS),
+        ("res", options.resolution, RESOLUTIONS),
+        ("format", options.output_format, OUTPUT_FORMATS),
+    ):
+        if value not in allowed:
+            _pick(name, value or "", allowed, "")
+    if len(inputs) > MAX_INPUT_IMAGES:
+        raise CommandError(f"kie takes at most {MAX_INPUT_IMAGES} images; {len(inputs)} were given.")
+    request = GenerationRequest(
+        prompt=prompt, options=options, avoid=avoid.strip(), inputs=inputs, parent_task_id=parent_task_id
+    )
     if len(request.kie_prompt) > MAX_PROMPT_CHARS:
         raise CommandError(
             f"That prompt is {len(request.kie_prompt):,} characters; kie takes at most {MAX_PROMPT_CHARS:,}. "

@@ -10,18 +10,20 @@ import asyncio
 import logging
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks
-from bot.images import sniff_image
+from bot import blocks, modals
+from bot.images import MIME_TYPES, sniff_image
+from bot.inputs import InputFetcher, InputImage, InputRejected
 from bot.kie import DownloadError, KieClient, KieError, KieTask, Phase
 from bot.options import GenerationRequest
 from bot.settings import Settings
 from bot.slack import ChannelUnavailable, SlackDelivery, UploadFailed, invite_hint
-from bot.store import NewTask, Task, TaskState, TaskStore
+from bot.store import NewTask, Task, TaskState, TaskStore, encode_inputs
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ESTIMATES = {"1K": 40.0, "2K": 50.0, "4K": 90.0}
 # kie may answer "recordInfo is null" for a task it has just accepted; after this long that is an error.
 RECORD_GRACE_SECONDS = 60.0
+INPUT_UPLOAD_PATH = "banana/inputs"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class Origin:
     channel_id: str
     user_id: str
     response_url: str | None = None
+    thread_ts: str | None = None  # post into this thread instead of starting one
+    view_id: str | None = None  # the modal the request came from, to report back in
 
 
 class TaskFailed(Exception):
@@ -66,6 +71,7 @@ class JobRunner:
         self.store = store
         self.kie = kie
         self.slack = slack
+        self.inputs = InputFetcher(slack)
         self.clock = clock
         self._jobs: dict[int, asyncio.Task[None]] = {}
         self._estimates: dict[str, float] = {}
@@ -87,9 +93,11 @@ class JobRunner:
                 resolution=request.options.resolution,
                 output_format=request.options.output_format,
                 response_url=origin.response_url,
+                input_files=encode_inputs(request.inputs),
+                parent_task_id=request.parent_task_id,
             )
         )
-        job = asyncio.create_task(self._run(task, request), name=f"banana-task-{task.id}")
+        job = asyncio.create_task(self._run(task, request, origin), name=f"banana-task-{task.id}")
         self._jobs[task.id] = job
         job.add_done_callback(lambda _: self._jobs.pop(task.id, None))
         return task
@@ -116,8 +124,8 @@ class JobRunner:
     def forget_estimate(self, resolution: str) -> None:
         self._estimates.pop(resolution, None)
 
-    async def _run(self, task: Task, request: GenerationRequest) -> None:
-        job = Job(self, task, request)
+    async def _run(self, task: Task, request: GenerationRequest, origin: Origin) -> None:
+        job = Job(self, task, request, origin)
         try:
             await job.run()
         except asyncio.CancelledError:
@@ -132,20 +140,22 @@ class JobRunner:
 class Job:
     """One task's journey. Kept small: each step is a method, failures travel as TaskFailed."""
 
-    def __init__(self, runner: JobRunner, task: Task, request: GenerationRequest) -> None:
+    def __init__(self, runner: JobRunner, task: Task, request: GenerationRequest, origin: Origin) -> None:
         self.runner = runner
         self.task = task
         self.request = request
+        self.origin = origin
         self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)
         self._shown: list[dict] | None = None
         self._shown_at = 0.0
 
     async def run(self) -> None:
         self.estimate = await self.runner.estimate(self.task.resolution)
-        if not await self._post_progress():
-            return
         try:
-            kie_task_id = await self._create()
+            images = await self._fetch_inputs()
+            await self._post_progress()
+            image_urls = await self._upload_inputs(images)
+            kie_task_id = await self._create(image_urls)
             result = await self._wait(kie_task_id)
             await self._deliver(result)
         except TaskFailed as failure:
@@ -164,27 +174,61 @@ class Job:
         if self.task.message_ts:
             await self._show(final=True)
         else:  # no card to edit: say it privately instead
-            await self.runner.slack.tell(self.task.response_url, f":x: {failure.message}")
+            await self._tell(failure.message)
 
-    async def _post_progress(self) -> bool:
-        text, card = self._card()
+    async def _tell(self, message: str) -> None:
+        slack = self.runner.slack
+        if self.origin.view_id and await slack.show_view(self.origin.view_id, modals.problem_view(message)):
+            return
+        await slack.tell(self.task.response_url, f":x: {message}")
+
+    async def _fetch_inputs(self) -> list[InputImage]:
+        """Input images are read and checked before anything is posted or spent."""
+        if not self.request.inputs:
+            return []
         try:
-            ts = await self.runner.slack.post(self.task.channel_id, text=text, blocks=card)
+            return await self.runner.inputs.fetch(self.request.inputs)
+        except InputRejected as error:
+            raise TaskFailed("input_rejected", f"{error} Nothing was started and nothing was charged.") from error
+
+    async def _post_progress(self) -> None:
+        text, card = self._card()
+        channel = self.task.channel_id
+        try:
+            ts = await self.runner.slack.post(channel, text=text, blocks=card, thread_ts=self.origin.thread_ts)
         except ChannelUnavailable as error:
-            await self.finish_failed(TaskFailed(error.error, invite_hint(self.task.channel_id)))
-            return False
+            raise TaskFailed(error.error, invite_hint(channel)) from error
         except SlackApiError as error:
             reason = error.response.get("error")
             message = f"Slack would not let me post here ({reason}), so I didn't start the image; nothing was charged."
-            await self.finish_failed(TaskFailed(f"slack_{reason}", message))
-            return False
+            raise TaskFailed(f"slack_{reason}", message) from error
         self._shown, self._shown_at = card, self.runner.clock()
-        self.task = await self.runner.store.update(self.task.id, message_ts=ts, thread_ts=ts)
-        return True
+        self.task = await self.runner.store.update(self.task.id, message_ts=ts, thread_ts=self.origin.thread_ts or ts)
+        if self.origin.view_id:
+            await self.runner.slack.show_view(self.origin.view_id, modals.started_view(channel))
 
-    async def _create(self) -> str:
+    async def _upload_inputs(self, images: list[InputImage]) -> list[str]:
+        """kie needs public URLs: each image goes to kie's upload API under a name unique to this task and file.
+        Slack's own links (and the token they need) never reach kie."""
+        kie = self.runner.kie
+        uploads = [
+            kie.upload_image(
+                image.data,
+                file_name=f"banana-{self.task.id}-{number}-{uuid.uuid4().hex[:8]}.{image.extension}",
+                upload_path=INPUT_UPLOAD_PATH,
+                mime_type=MIME_TYPES[image.kind],
+            )
+            for number, image in enumerate(images, start=1)
+        ]
         try:
-            kie_task_id = await self.runner.kie.create_task(self.request)
+            return list(await asyncio.gather(*uploads))
+        except KieError as error:
+            message = f"Sending the images to kie.ai failed. {error.user_message} Nothing was charged."
+            raise TaskFailed("input_upload_failed", message) from error
+
+    async def _create(self, image_urls: list[str]) -> str:
+        try:
+            kie_task_id = await self.runner.kie.create_task(self.request, image_urls=image_urls)
         except KieError as error:
             raise TaskFailed(f"kie_{error.code or type(error).__name__}", error.user_message) from error
         self.task = await self.runner.store.set_state(

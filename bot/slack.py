@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import ClientSession
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -27,6 +28,10 @@ class ChannelUnavailable(Exception):
         super().__init__(error)
 
 
+class FileFetchError(Exception):
+    """A Slack file that could not be read; the message says why, for the person who chose it."""
+
+
 class UploadFailed(Exception):
     def __init__(self, error: str) -> None:
         self.error = error
@@ -45,10 +50,11 @@ class SlackDelivery:
         self.client = client
         self._session = session
 
-    async def post(self, channel: str, *, text: str, blocks: list[dict]) -> str:
+    async def post(self, channel: str, *, text: str, blocks: list[dict], thread_ts: str | None = None) -> str:
         """Post a message and return its ts; joins a public channel first if that is what it takes."""
         response = await self._in_channel(
-            channel, lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+            channel,
+            lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts),
         )
         return str(response["ts"])
 
@@ -89,6 +95,57 @@ class SlackDelivery:
             raise UploadFailed(str(error)) from error
         files = response.get("files") or [response.get("file") or {}]
         return str(files[0].get("id", ""))
+
+    async def show_view(self, view_id: str, view: dict) -> bool:
+        """Replace an open modal. False when it is gone (closed by the person), which is not an error."""
+        try:
+            await self.client.views_update(view_id=view_id, view=view)
+        except SlackApiError as error:
+            log.info("could not update view %s: %s", view_id, _error_code(error))
+            return False
+        return True
+
+    async def file_info(self, file_id: str) -> dict:
+        try:
+            response = await self.client.files_info(file=file_id)
+        except SlackApiError as error:
+            code = _error_code(error)
+            if code == "missing_scope":
+                raise FileFetchError("the app lacks the files:read scope; ask an admin to add it") from error
+            if code == "file_not_found":
+                raise FileFetchError("the file was deleted, or I cannot see it") from error
+            raise FileFetchError(f"Slack would not describe the file ({code})") from error
+        return dict(response["file"])
+
+    async def download_file(self, file: dict, *, max_bytes: int) -> bytes:
+        """Fetch a file's bytes with the bot token. Redirects are not followed: Slack redirects to its login page
+        when the token may not read the file, and that page must never pass for the file."""
+        url = file.get("url_private_download") or file.get("url_private")
+        if not url:
+            raise FileFetchError("Slack gave no download link for it")
+        session = self._session or self.client.session
+        if session is None:
+            raise RuntimeError("SlackDelivery needs an aiohttp session to download files")
+        headers = {"Authorization": f"Bearer {self.client.token}"}
+        try:
+            async with session.get(url, headers=headers, allow_redirects=False) as response:
+                if 300 <= response.status < 400:
+                    raise FileFetchError(
+                        "Slack redirected to its sign-in page, which means the app lacks the files:read scope; "
+                        "ask an admin to add it (see manifest.yml) and reinstall the app"
+                    )
+                if response.status != 200:
+                    raise FileFetchError(f"Slack answered HTTP {response.status} for it")
+                if (response.content_length or 0) > max_bytes:
+                    raise FileFetchError(f"it is larger than {max_bytes // 1_048_576} MB")
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(256 * 1024):
+                    data.extend(chunk)
+                    if len(data) > max_bytes:
+                        raise FileFetchError(f"it is larger than {max_bytes // 1_048_576} MB")
+                return bytes(data)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise FileFetchError(f"downloading it failed ({type(error).__name__})") from error
 
     async def tell(self, response_url: str | None, text: str) -> bool:
         """A private note to the person who ran the command, through the command's response_url."""

@@ -7,6 +7,7 @@ loop never waits on the disk and the connection is only ever used from the threa
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import sqlite_utils
 
-from bot.options import Options
+from bot.options import InputFile, Options
 
 T = TypeVar("T")
 
@@ -48,6 +49,8 @@ class NewTask:
     resolution: str
     output_format: str
     response_url: str | None = None
+    input_files: str = ""  # JSON list of [file id, name]
+    parent_task_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,20 @@ class Task:
     finished_at: float | None = None
     error_code: str | None = None
     error_message: str | None = None  # written for the person who asked
+    input_files: str | None = None
+    parent_task_id: int | None = None
 
     @property
     def options(self) -> Options:
         return Options(self.aspect_ratio, self.resolution, self.output_format)
+
+    @property
+    def inputs(self) -> tuple[InputFile, ...]:
+        return tuple(InputFile(id=i, name=n) for i, n in json.loads(self.input_files or "[]"))
+
+
+def encode_inputs(inputs: tuple[InputFile, ...]) -> str:
+    return json.dumps([[f.id, f.name] for f in inputs]) if inputs else ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,7 @@ class TaskStore(Protocol):
     async def events(self, task_id: int) -> list[TaskEvent]: ...
     async def unfinished(self) -> list[Task]: ...
     async def for_user(self, user_id: str, limit: int = 20) -> list[Task]: ...
+    async def by_file_id(self, file_id: str) -> Task | None: ...
     async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
@@ -127,6 +141,8 @@ _TASK_COLUMNS: dict[str, type] = {
     "finished_at": float,
     "error_code": str,
     "error_message": str,
+    "input_files": str,
+    "parent_task_id": int,
 }
 _EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
 _TASK_FIELDS = {f.name for f in fields(Task)}
@@ -153,6 +169,7 @@ class SqliteTaskStore:
         _ensure_table(db, "task_events", _EVENT_COLUMNS, foreign_keys=[("task_id", "tasks", "id")])
         db.table("tasks").create_index(["user_id", "created_at"], if_not_exists=True)
         db.table("tasks").create_index(["state"], if_not_exists=True)
+        db.table("tasks").create_index(["slack_file_id"], if_not_exists=True)
         db.table("task_events").create_index(["task_id"], if_not_exists=True)
         self._db = db
 
@@ -218,6 +235,11 @@ class SqliteTaskStore:
 
     async def for_user(self, user_id: str, limit: int = 20) -> list[Task]:
         return await self._run(lambda: self._tasks("user_id = ?", [user_id], order_by="created_at desc", limit=limit))
+
+    async def by_file_id(self, file_id: str) -> Task | None:
+        """The task whose result is this Slack file, if any: how a remix finds its parent."""
+        found = await self._run(lambda: self._tasks("slack_file_id = ?", [file_id], limit=1))
+        return found[0] if found else None
 
     async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]:
         def read() -> list[float]:

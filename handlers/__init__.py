@@ -2,9 +2,9 @@
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import commands, events
+from handlers import actions, commands, events, shortcuts, views
 
 
 def register(app: AsyncApp) -> None:
-    commands.register(app)
-    events.register(app)
+    for surface in (commands, shortcuts, views, actions, events):
+        surface.register(app)

@@ -126,6 +126,95 @@ class Banana:
         }
         return await self.post_signed(urlencode(form), "application/x-www-form-urlencoded", secret=secret)
 
+    async def interaction(self, payload: dict) -> httpx.Response:
+        """An interactive payload (shortcut, button, modal submission): form-encoded `payload=<json>`, signed."""
+        base = {
+            "team": {"id": slack_standin.TEAM_ID, "domain": "banana-test"},
+            "user": {"id": USER_ID, "username": "someone", "team_id": slack_standin.TEAM_ID},
+            "api_app_id": "A0BANANA01",
+            "token": "deprecated-verification-token",
+            "trigger_id": self.slack.trigger_id(),
+            "is_enterprise_install": False,
+        }
+        body = urlencode({"payload": json.dumps({**base, **payload})})
+        return await self.post_signed(body, "application/x-www-form-urlencoded")
+
+    async def message_shortcut(self, message: dict, *, channel: str = CHANNEL_ID, user: str = USER_ID):
+        return await self.interaction(
+            {
+                "type": "message_action",
+                "callback_id": "remix_message",
+                "user": {"id": user, "username": "someone", "team_id": slack_standin.TEAM_ID},
+                "channel": {"id": channel, "name": "general"},
+                "message": message,
+                "message_ts": message["ts"],
+                "action_ts": f"{time.time():.6f}",
+                "response_url": self.slack.response_url("actions"),
+            }
+        )
+
+    async def submit(self, view: dict, *, user: str = USER_ID, **fields: object) -> httpx.Response:
+        """Submit an opened modal as a person would: defaults where they left a field alone, `fields` where not.
+
+        `fields` names block ids: prompt, avoid, aspect_ratio, resolution, output_format, channel, uploads
+        (a list of Slack file objects).
+        """
+        values: dict[str, dict] = {}
+        for block in view["blocks"]:
+            if block["type"] != "input":
+                continue
+            block_id, element = block["block_id"], block["element"]
+            given = fields.get(block_id)
+            if element["type"] == "plain_text_input":
+                state = {
+                    "type": "plain_text_input",
+                    "value": given if given is not None else element.get("initial_value"),
+                }
+            elif element["type"] == "static_select":
+                chosen = element.get("initial_option") if given is None else {"value": given}
+                state = {"type": "static_select", "selected_option": chosen}
+            elif element["type"] == "conversations_select":
+                state = {
+                    "type": "conversations_select",
+                    "selected_conversation": given or element.get("initial_conversation"),
+                }
+            elif element["type"] == "file_input":
+                state = {"type": "file_input", "files": given or []}
+            else:
+                raise AssertionError(f"unexpected input element {element['type']}")
+            values[block_id] = {element["action_id"]: state}
+        submitted = {**view, "state": {"values": values}}
+        return await self.interaction(
+            {
+                "type": "view_submission",
+                "user": {"id": user, "username": "someone", "team_id": slack_standin.TEAM_ID},
+                "view": submitted,
+                "response_urls": [],
+            }
+        )
+
+    async def click(
+        self, action_id: str, value: str, *, message_ts: str, channel: str = CHANNEL_ID, user: str = USER_ID
+    ):
+        return await self.interaction(
+            {
+                "type": "block_actions",
+                "user": {"id": user, "username": "someone", "team_id": slack_standin.TEAM_ID},
+                "container": {
+                    "type": "message",
+                    "message_ts": message_ts,
+                    "channel_id": channel,
+                    "is_ephemeral": False,
+                },
+                "channel": {"id": channel, "name": "general"},
+                "message": {"ts": message_ts, "type": "message"},
+                "response_url": self.slack.response_url("actions"),
+                "actions": [
+                    {"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1"}
+                ],
+            }
+        )
+
     async def event(self, event: dict) -> httpx.Response:
         body = {
             "token": "deprecated-verification-token",

@@ -69,7 +69,16 @@ def test_done_card_is_compact_with_time_and_credits():
     task = make_task(state=TaskState.DONE, duration=52.0, credits=18, slack_file_id="F1")
     text = rendered(task)
     assert "Done" in text and "0:52" in text and "18 credits" in text
-    assert len(blocks.card_blocks(task, now=0, estimate=1)) == 2
+    card = blocks.card_blocks(task, now=0, estimate=1)
+    assert len(card) == 3
+    (button,) = card[-1]["elements"]
+    assert button["action_id"] == blocks.REMIX_ACTION and button["value"] == "7"
+
+
+def test_lineage_and_inputs_show_on_card_and_caption():
+    task = make_task(parent_task_id=3, input_files='[["F1", "a.png"], ["F2", "b.png"]]', duration=10.0, credits=18)
+    assert "remix of #3 · 2 input images" in rendered(task)
+    assert "remix of #3" in blocks.result_caption(task)
 
 
 def test_failed_card_says_what_happened_and_that_nothing_was_charged():

@@ -26,6 +26,9 @@ def test_features_the_app_listens_for():
     assert command["should_escape"] is False  # the app escapes user text itself
     assert features["app_home"]["home_tab_enabled"] is True
     assert features["bot_user"]["display_name"]
+    shortcuts = {(s["type"], s["callback_id"]) for s in features["shortcuts"]}
+    assert shortcuts == {("message", "remix_message"), ("global", "new_image")}
+    assert all(len(s["name"]) <= 24 for s in features["shortcuts"])
     settings = manifest["settings"]
     assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert settings["interactivity"]["is_enabled"] is True
@@ -34,7 +37,7 @@ def test_features_the_app_listens_for():
 
 def test_scopes_are_exactly_what_the_app_uses_each_with_a_reason():
     scopes = load()["oauth_config"]["scopes"]["bot"]
-    assert set(scopes) == {"commands", "chat:write", "chat:write.public", "channels:join", "files:write"}
+    assert set(scopes) == {"commands", "chat:write", "chat:write.public", "channels:join", "files:write", "files:read"}
     lines = MANIFEST.read_text().splitlines()
     for scope in scopes:
         (index,) = [i for i, line in enumerate(lines) if line.strip() == f"- {scope}"]

@@ -59,8 +59,8 @@ async def test_unsigned_request_is_refused(banana):
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("", "Tell me what to draw"),
         ("--ar 16:9", "Tell me what to draw"),
+        ("   --res 2K", "Tell me what to draw"),
         ("a cat --ar 5:7", "`--ar` got `5:7`"),
         ("a cat --res 8K", "`--res` got `8K`"),
         ("a cat --format webp", "`--format` got `webp`"),
