@@ -182,6 +182,10 @@ def help_text(defaults: Options) -> str:
             "",
             "Example: `/banana a lighthouse at dawn, isometric --ar 16:9 --res 2K`",
             "A progress message appears in the channel and the image arrives in its thread.",
+            "",
+            "*Start from images:* use *Remix with Banana* from the ⋮ menu of any message with images (up to 8), "
+            "press *Remix* on a result, or type `/banana` alone (or use the *New image* shortcut) for a form where you "
+            "can upload PNG, JPEG or WebP images.",
         ]
     )
 

@@ -4,6 +4,9 @@ from pathlib import Path
 
 import yaml
 
+from handlers import shortcuts as shortcuts_module
+from handlers.commands import COMMAND
+
 MANIFEST = Path(__file__).parent.parent / "manifest.yml"
 
 
@@ -22,12 +25,12 @@ def test_features_the_app_listens_for():
     manifest = load()
     features = manifest["features"]
     (command,) = features["slash_commands"]
-    assert command["command"] == "/banana" and len(command["command"]) <= 32
+    assert command["command"] == COMMAND and len(command["command"]) <= 32
     assert command["should_escape"] is False  # the app escapes user text itself
     assert features["app_home"]["home_tab_enabled"] is True
     assert features["bot_user"]["display_name"]
     shortcuts = {(s["type"], s["callback_id"]) for s in features["shortcuts"]}
-    assert shortcuts == {("message", "remix_message"), ("global", "new_image")}
+    assert shortcuts == {("message", shortcuts_module.REMIX_MESSAGE), ("global", shortcuts_module.NEW_IMAGE)}
     assert all(len(s["name"]) <= 24 for s in features["shortcuts"])
     settings = manifest["settings"]
     assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
