@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
+    ImageElement,
     MarkdownTextObject,
     SectionBlock,
 )
 from slack_sdk.models.views import View
 
-from bot.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS, Options
-from bot.store import Task, TaskState
+from bot.options import ASPECT_RATIOS, OUTPUT_FORMATS, PRICES, RESOLUTIONS, Options
+from bot.store import HomeFilter, Task, TaskState, Usage
 
 PROMPT_PREVIEW_CHARS = 600
-REMIX_ACTION = "remix_result"
 BAR_WIDTH = 20
 
 _STATUS = {
@@ -60,10 +63,13 @@ def quoted_prompt(task: Task) -> str:
     return text
 
 
+_RELATIONS = {"remix": "remix of", "regenerate": "again from", "upscale": "4K version of", "retry": "retry of"}
+
+
 def lineage(task: Task) -> list[str]:
     parts = []
     if task.parent_task_id:
-        parts.append(f"remix of #{task.parent_task_id}")
+        parts.append(f"{_RELATIONS.get(task.relation or 'remix', 'from')} #{task.parent_task_id}")
     if count := len(task.inputs):
         parts.append(f"{count} input image{'s' if count > 1 else ''}")
     return parts
@@ -75,28 +81,30 @@ def _details(task: Task, *extra: str) -> ContextBlock:
 
 
 def card_blocks(task: Task, *, now: float, estimate: float) -> list[dict]:
-    """The progress message for a task in any state."""
+    """The progress message for a task in any state, with the buttons that apply to that state."""
     if task.state is TaskState.DONE:
         blocks = _done(task)
     elif task.state is TaskState.FAILED:
         blocks = _failed(task)
     elif task.state is TaskState.TIMED_OUT:
         blocks = _timed_out(task)
+    elif task.state is TaskState.CANCELLED:
+        blocks = _cancelled(task)
     else:
         blocks = _running(task, now=now, estimate=estimate)
-    return [block.to_dict() for block in blocks]
+    return [block.to_dict() for block in [*blocks, task_actions(task)]]
 
 
 def card_text(task: Task) -> str:
     """The plain fallback Slack shows in notifications."""
     prompt = escape(shorten(task.prompt, 80))
-    if task.state is TaskState.DONE:
-        return f"Image ready: {prompt}"
-    if task.state is TaskState.FAILED:
-        return f"Image failed: {prompt}"
-    if task.state is TaskState.TIMED_OUT:
-        return f"Image still not finished: {prompt}"
-    return f"Generating: {prompt}"
+    label = {
+        TaskState.DONE: "Image ready",
+        TaskState.FAILED: "Image failed",
+        TaskState.TIMED_OUT: "Image still not finished",
+        TaskState.CANCELLED: "Image cancelled",
+    }.get(task.state, "Generating")
+    return f"{label}: {prompt}"
 
 
 def _running(task: Task, *, now: float, estimate: float) -> list[Block]:
@@ -121,18 +129,8 @@ def _running(task: Task, *, now: float, estimate: float) -> list[Block]:
 def _done(task: Task) -> list[Block]:
     took = f" in {clock(task.duration)}" if task.duration is not None else ""
     credits = f"{task.credits} credits" if task.credits is not None else "credits unknown"
-    return [
-        SectionBlock(
-            text=MarkdownTextObject(
-                text=f":white_check_mark: *Done*{took} · image in the thread\n{quoted_prompt(task)}"
-            )
-        ),
-        _details(task, credits),
-        ActionsBlock(
-            block_id=f"task-{task.id}",
-            elements=[ButtonElement(text="Remix", action_id=REMIX_ACTION, value=str(task.id))],
-        ),
-    ]
+    text = f":white_check_mark: *Done*{took} · image in the thread\n{quoted_prompt(task)}"
+    return [SectionBlock(text=MarkdownTextObject(text=text)), _details(task, credits)]
 
 
 def _failed(task: Task) -> list[Block]:
@@ -152,6 +150,78 @@ def _timed_out(task: Task) -> list[Block]:
         f"it.{where} Run the command again if you need the image now.\n{quoted_prompt(task)}"
     )
     return [SectionBlock(text=MarkdownTextObject(text=text)), _details(task, f"task #{task.id}")]
+
+
+def _cancelled(task: Task) -> list[Block]:
+    reason = escape(task.error_message or "")
+    text = f":no_entry_sign: *Cancelled.* {reason}\n{quoted_prompt(task)}"
+    return [SectionBlock(text=MarkdownTextObject(text=text)), _details(task, f"task #{task.id}")]
+
+
+# Buttons on a task, on its card and in the Home tab. Each carries the task id as its value.
+REGENERATE, REMIX, UPSCALE, RETRY, CANCEL, DELETE = (
+    "task_regenerate",
+    "task_remix",
+    "task_upscale",
+    "task_retry",
+    "task_cancel",
+    "task_delete",
+)
+TASK_ACTIONS = (REGENERATE, REMIX, UPSCALE, RETRY, CANCEL, DELETE)
+
+
+def task_actions(task: Task) -> ActionsBlock:
+    value = str(task.id)
+    if not task.state.finished:
+        buttons = [
+            ButtonElement(
+                text="Cancel",
+                action_id=CANCEL,
+                value=value,
+                style="danger",
+                confirm=_confirm(
+                    "Cancel this image?",
+                    "Banana stops waiting for it. If kie.ai has already started it, kie.ai may still charge for it.",
+                    "Cancel it",
+                ),
+            )
+        ]
+    elif task.state is TaskState.DONE:
+        buttons = [
+            ButtonElement(text="Regenerate", action_id=REGENERATE, value=value),
+            ButtonElement(text="Remix", action_id=REMIX, value=value),
+        ]
+        if task.resolution != "4K":
+            buttons.append(
+                ButtonElement(
+                    text="Upscale to 4K",
+                    action_id=UPSCALE,
+                    value=value,
+                    confirm=_confirm(
+                        "Make it again at 4K?",
+                        f"The same request at 4K costs {PRICES['4K']} credits "
+                        f"(this one cost {task.credits if task.credits is not None else PRICES[task.resolution]}).",
+                        "Make it at 4K",
+                    ),
+                )
+            )
+    else:
+        buttons = [ButtonElement(text="Retry", action_id=RETRY, value=value, style="primary")]
+    if task.state.finished:
+        buttons.append(
+            ButtonElement(
+                text="Delete",
+                action_id=DELETE,
+                value=value,
+                style="danger",
+                confirm=_confirm("Delete this image?", "Its message and file are removed from Slack.", "Delete"),
+            )
+        )
+    return ActionsBlock(block_id=f"task-{task.id}", elements=buttons)
+
+
+def _confirm(title: str, text: str, confirm: str) -> ConfirmObject:
+    return ConfirmObject(title=title, text=text, confirm=confirm, deny="Keep it")
 
 
 def result_caption(task: Task) -> str:
@@ -198,35 +268,121 @@ _STATE_EMOJI = {
     TaskState.DONE: ":white_check_mark:",
     TaskState.FAILED: ":x:",
     TaskState.TIMED_OUT: ":hourglass:",
+    TaskState.CANCELLED: ":no_entry_sign:",
 }
+HOME_NEW_IMAGE = "home_new_image"
+HOME_FILTER = "home_filter"  # one action id per filter: home_filter_all, home_filter_done, ...
+HOME_PAGE = "home_page"  # value: "<filter>:<page>"
+HOME_PAGE_SIZE = 10
+EXAMPLES = (
+    "/banana an infographic of 5 podcast growth tips, flat icons, our brand colours --ar 4:5",
+    "/banana a quote card: “Ship it, then make it better” — Ada, CTO, minimal, bold type --ar 1:1",
+    "/banana a career timeline of a designer from 2010 to 2024, clean line style --ar 16:9 --res 4K",
+)
 
 
-def home_view(tasks: list[Task], defaults: Options) -> dict:
-    """The App Home tab: the viewer's own tasks, newest first."""
-    body: list[Block] = [HeaderBlock(text="Your Banana images")]
-    if not tasks:
-        body.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text="Nothing here yet. Try `/banana a lighthouse at dawn, isometric --ar 16:9` in any channel."
-                )
-            )
-        )
-    for task in tasks:
+@dataclass(frozen=True)
+class HomePage:
+    """What one person's Home tab shows."""
+
+    user_id: str
+    tasks: list[Task]
+    filter: HomeFilter
+    page: int
+    has_more: bool
+    has_any: bool  # any task at all, in any state
+    today: Usage
+    month: Usage
+
+
+def home_view(home: HomePage, defaults: Options) -> dict:
+    """The App Home tab: the viewer's own tasks, newest first, within Slack's limits (100 blocks)."""
+    summary = (
+        f"*Today:* {_images(home.today.images)} · {home.today.credits} credits\n"
+        f"*This month:* {_images(home.month.images)} · {home.month.credits} credits  _(UTC)_"
+    )
+    body: list[Block] = [
+        HeaderBlock(text="Your Banana images"),
+        SectionBlock(
+            text=MarkdownTextObject(text=summary),
+            accessory=ButtonElement(text="New image", action_id=HOME_NEW_IMAGE, value="new", style="primary"),
+        ),
+    ]
+    if not home.has_any:
+        body += _welcome(defaults)
+        return View(type="home", blocks=body).to_dict()
+    body.append(_filters(home.filter))
+    body.append(DividerBlock())
+    if not home.tasks:
+        body.append(SectionBlock(text=MarkdownTextObject(text=f"No {home.filter.value} images.")))
+    for task in home.tasks:
         body.extend(_home_task(task))
-    body += [DividerBlock(), SectionBlock(text=MarkdownTextObject(text=help_text(defaults)))]
+    pager = _pager(home)
+    if pager is not None:
+        body.append(pager)
     return View(type="home", blocks=body).to_dict()
+
+
+def _images(count: int) -> str:
+    return f"{count} image{'' if count == 1 else 's'}"
+
+
+def _welcome(defaults: Options) -> list[Block]:
+    examples = "\n".join(f"• `{escape(example)}`" for example in EXAMPLES)
+    return [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=":wave: *Nothing here yet.* Type `/banana` and what you want in any channel, for example:\n"
+                + examples
+            )
+        ),
+        DividerBlock(),
+        SectionBlock(text=MarkdownTextObject(text=help_text(defaults))),
+    ]
+
+
+def _filters(current: HomeFilter) -> ActionsBlock:
+    buttons = [
+        ButtonElement(
+            text=choice.value.capitalize(),
+            action_id=f"{HOME_FILTER}_{choice.value}",
+            value=choice.value,
+            style="primary" if choice is current else None,
+        )
+        for choice in HomeFilter
+    ]
+    return ActionsBlock(block_id="filters", elements=buttons)
+
+
+def _pager(home: HomePage) -> ActionsBlock | None:
+    buttons = []
+    if home.page > 0:
+        buttons.append(
+            ButtonElement(text="Newer", action_id=f"{HOME_PAGE}_newer", value=f"{home.filter}:{home.page - 1}")
+        )
+    if home.has_more:
+        buttons.append(
+            ButtonElement(text="Older", action_id=f"{HOME_PAGE}_older", value=f"{home.filter}:{home.page + 1}")
+        )
+    return ActionsBlock(block_id="pages", elements=buttons) if buttons else None
 
 
 def _home_task(task: Task) -> list[Block]:
     when = f"<!date^{int(task.created_at)}^{{date_short_pretty}} {{time}}|{int(task.created_at)}>"
-    parts = [when, task.options.summary(), task.state.value.replace("_", " ")]
+    parts = [when, task.options.summary(), *lineage(task)]
     if task.duration is not None:
         parts.append(clock(task.duration))
     if task.credits is not None:
         parts.append(f"{task.credits} credits")
-    prompt = escape(shorten(task.prompt, 200))
+    if task.permalink:
+        parts.append(f"<{task.permalink}|open thread>")
+    state = task.state.value.replace("_", " ")
+    text = f"{_STATE_EMOJI[task.state]} *{state}* · {escape(shorten(task.prompt, 200))}"
+    thumbnail = None
+    if task.state is TaskState.DONE and task.slack_file_id:
+        thumbnail = ImageElement(slack_file={"id": task.slack_file_id}, alt_text=shorten(task.prompt, 200))
     return [
-        SectionBlock(text=MarkdownTextObject(text=f"{_STATE_EMOJI[task.state]} {prompt}")),
+        SectionBlock(text=MarkdownTextObject(text=text), accessory=thumbnail),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(parts))]),
+        task_actions(task),
     ]

@@ -24,6 +24,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
+from bot.home import HomeTab
 from bot.kie import KieClient
 from bot.runner import JobRunner
 from bot.services import Services
@@ -61,9 +62,12 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             upload_url=settings.kieai_upload_url,
             retry_delays=settings.kie_retry_delays,
         )
-        runner = JobRunner(settings, store, kie, SlackDelivery(client, session))
+        home = HomeTab(store, client, settings.defaults, refresh_delay=settings.home_refresh_delay)
+        stack.push_async_callback(home.close)
+        slack = SlackDelivery(client, session)
+        runner = JobRunner(settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.user_id))
         stack.push_async_callback(runner.close)
-        yield Services(settings=settings, store=store, kie=kie, slack=runner.slack, runner=runner)
+        yield Services(settings=settings, store=store, kie=kie, slack=slack, runner=runner, home=home)
 
 
 class StartupError(Exception):

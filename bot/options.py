@@ -46,6 +46,7 @@ class GenerationRequest:
     avoid: str = ""
     inputs: tuple[InputFile, ...] = ()
     parent_task_id: int | None = None  # set when the input is a result of this app
+    relation: str | None = None  # how it came from the parent: remix, regenerate, upscale, retry
 
     @property
     def kie_prompt(self) -> str:
@@ -110,6 +111,7 @@ def build_request(
     avoid: str = "",
     inputs: tuple[InputFile, ...] = (),
     parent_task_id: int | None = None,
+    relation: str | None = None,
 ) -> GenerationRequest:
     """A request from any surface, checked the same way: a prompt, valid options, within kie's limits."""
     prompt = prompt.strip()
@@ -125,7 +127,12 @@ def build_request(
     if len(inputs) > MAX_INPUT_IMAGES:
         raise CommandError(f"kie takes at most {MAX_INPUT_IMAGES} images; {len(inputs)} were given.")
     request = GenerationRequest(
-        prompt=prompt, options=options, avoid=avoid.strip(), inputs=inputs, parent_task_id=parent_task_id
+        prompt=prompt,
+        options=options,
+        avoid=avoid.strip(),
+        inputs=inputs,
+        parent_task_id=parent_task_id,
+        relation=relation if parent_task_id else None,
     )
     if len(request.kie_prompt) > MAX_PROMPT_CHARS:
         raise CommandError(

@@ -7,6 +7,7 @@ store before anything else happens, and every step it takes is recorded there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import statistics
 import time
@@ -65,6 +66,7 @@ class JobRunner:
         kie: KieClient,
         slack: SlackDelivery,
         *,
+        on_change: Callable[[Task], None] = lambda task: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -72,8 +74,10 @@ class JobRunner:
         self.kie = kie
         self.slack = slack
         self.inputs = InputFetcher(slack)
+        self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
         self.clock = clock
         self._jobs: dict[int, asyncio.Task[None]] = {}
+        self._running: dict[int, Job] = {}
         self._estimates: dict[str, float] = {}
 
     @property
@@ -95,11 +99,37 @@ class JobRunner:
                 response_url=origin.response_url,
                 input_files=encode_inputs(request.inputs),
                 parent_task_id=request.parent_task_id,
+                relation=request.relation,
             )
         )
-        job = asyncio.create_task(self._run(task, request, origin), name=f"banana-task-{task.id}")
-        self._jobs[task.id] = job
-        job.add_done_callback(lambda _: self._jobs.pop(task.id, None))
+        self.on_change(task)
+        job = Job(self, task, request, origin)
+        self._running[task.id] = job
+        running = asyncio.create_task(self._run(job), name=f"banana-task-{task.id}")
+        self._jobs[task.id] = running
+        running.add_done_callback(lambda _: self._forget(task.id))
+        return task
+
+    def _forget(self, task_id: int) -> None:
+        self._jobs.pop(task_id, None)
+        self._running.pop(task_id, None)
+
+    def cancel(self, task_id: int) -> bool:
+        """Ask a running task to stop waiting; False when it is not running here."""
+        job = self._running.get(task_id)
+        if job is None:
+            return False
+        job.cancel_requested.set()
+        return True
+
+    async def delete(self, task: Task) -> Task:
+        """Remove a task's result file and its message from Slack; the row stays, marked deleted."""
+        if task.slack_file_id:
+            await self.slack.delete_file(task.slack_file_id)
+        if task.message_ts:
+            await self.slack.delete_message(task.channel_id, task.message_ts)
+        task = await self.store.update(task.id, deleted_at=self.clock())
+        self.on_change(task)
         return task
 
     async def wait_idle(self) -> None:
@@ -124,14 +154,13 @@ class JobRunner:
     def forget_estimate(self, resolution: str) -> None:
         self._estimates.pop(resolution, None)
 
-    async def _run(self, task: Task, request: GenerationRequest, origin: Origin) -> None:
-        job = Job(self, task, request, origin)
+    async def _run(self, job: Job) -> None:
         try:
             await job.run()
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("task %s broke unexpectedly", task.id)
+            log.exception("task %s broke unexpectedly", job.task.id)
             await job.finish_failed(
                 TaskFailed("internal_error", "Something broke on our side. Try again; if it repeats, tell an admin.")
             )
@@ -145,6 +174,7 @@ class Job:
         self.task = task
         self.request = request
         self.origin = origin
+        self.cancel_requested = asyncio.Event()
         self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)
         self._shown: list[dict] | None = None
         self._shown_at = 0.0
@@ -155,6 +185,7 @@ class Job:
             images = await self._fetch_inputs()
             await self._post_progress()
             image_urls = await self._upload_inputs(images)
+            self._stop_if_cancelled()  # the last moment at which nothing has been spent
             kie_task_id = await self._create(image_urls)
             result = await self._wait(kie_task_id)
             await self._deliver(result)
@@ -163,8 +194,7 @@ class Job:
 
     async def finish_failed(self, failure: TaskFailed) -> None:
         log.info("task %s %s: %s", self.task.id, failure.state, failure.code)
-        self.task = await self.runner.store.set_state(
-            self.task.id,
+        await self._set_state(
             failure.state,
             failure.code,
             error_code=failure.code,
@@ -203,7 +233,10 @@ class Job:
             message = f"Slack would not let me post here ({reason}), so I didn't start the image; nothing was charged."
             raise TaskFailed(f"slack_{reason}", message) from error
         self._shown, self._shown_at = card, self.runner.clock()
-        self.task = await self.runner.store.update(self.task.id, message_ts=ts, thread_ts=self.origin.thread_ts or ts)
+        permalink = await self.runner.slack.permalink(channel, ts)
+        self.task = await self.runner.store.update(
+            self.task.id, message_ts=ts, thread_ts=self.origin.thread_ts or ts, permalink=permalink
+        )
         if self.origin.view_id:
             await self.runner.slack.show_view(self.origin.view_id, modals.started_view(channel))
 
@@ -231,9 +264,7 @@ class Job:
             kie_task_id = await self.runner.kie.create_task(self.request, image_urls=image_urls)
         except KieError as error:
             raise TaskFailed(f"kie_{error.code or type(error).__name__}", error.user_message) from error
-        self.task = await self.runner.store.set_state(
-            self.task.id, TaskState.QUEUED, f"kie task {kie_task_id}", kie_task_id=kie_task_id
-        )
+        await self._set_state(TaskState.QUEUED, f"kie task {kie_task_id}", kie_task_id=kie_task_id)
         await self._show()
         return kie_task_id
 
@@ -280,9 +311,7 @@ class Job:
         settings, store = self.runner.settings, self.runner.store
         if not info.result_urls:
             raise TaskFailed("no_result", "kie.ai said the image was done but sent no image. Try again.")
-        self.task = await store.set_state(
-            self.task.id, TaskState.UPLOADING, "downloading result", result_url=info.result_urls[0]
-        )
+        await self._set_state(TaskState.UPLOADING, "downloading result", result_url=info.result_urls[0])
         await self._show()
         credits = info.credits if info.credits is not None else self.task.options.price
         try:
@@ -306,7 +335,7 @@ class Job:
             )
         except UploadFailed as error:
             raise self._lost_result(f"uploading it to Slack failed ({error.error})", credits) from error
-        self.task = await store.set_state(self.task.id, TaskState.DONE, f"file {file_id}", slack_file_id=file_id)
+        await self._set_state(TaskState.DONE, f"file {file_id}", slack_file_id=file_id)
         self.runner.forget_estimate(self.task.resolution)
         await self._show(final=True)
 
@@ -318,16 +347,31 @@ class Job:
             credits=credits,
         )
 
+    async def _set_state(self, state: TaskState, detail: str = "", **changes: object) -> None:
+        self.task = await self.runner.store.set_state(self.task.id, state, detail, **changes)
+        self.runner.on_change(self.task)
+
+    def _stop_if_cancelled(self) -> None:
+        if not self.cancel_requested.is_set():
+            return
+        if self.task.kie_task_id:
+            message = "Banana stopped waiting. kie.ai had already started it, so kie.ai may still charge for it."
+        else:
+            message = "It was stopped before it reached kie.ai, so nothing was charged."
+        raise TaskFailed("cancelled", message, state=TaskState.CANCELLED)
+
     async def _enter(self, state: TaskState) -> None:
         if self.task.state is not state:
-            self.task = await self.runner.store.set_state(self.task.id, state)
+            await self._set_state(state)
         await self._show()
 
     async def _pause(self, seconds: float) -> None:
         """Sleep until the next poll, refreshing elapsed time and the estimate on the card meanwhile."""
         deadline = self.runner.clock() + seconds
         while (left := deadline - self.runner.clock()) > 0:
-            await asyncio.sleep(min(left, self.runner.settings.progress_interval))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.cancel_requested.wait(), min(left, self.runner.settings.progress_interval))
+            self._stop_if_cancelled()
             await self._show()
 
     def _card(self) -> tuple[str, list[dict]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.home import HomeTab
 from bot.kie import KieClient
 from bot.options import Options
 from bot.runner import JobRunner
@@ -19,9 +20,8 @@ class Services:
     kie: KieClient
     slack: SlackDelivery
     runner: JobRunner
+    home: HomeTab
 
     @property
     def defaults(self) -> Options:
-        return Options(
-            self.settings.default_aspect_ratio, self.settings.default_resolution, self.settings.default_output_format
-        )
+        return self.settings.defaults

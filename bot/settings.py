@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
-from bot.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS
+from bot.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS, Options
 
 
 class SettingsError(Exception):
@@ -55,12 +55,18 @@ class Settings:
     port: int = 3000
     polling: Polling = Polling()
     progress_interval: float = 3.0
+    home_refresh_delay: float = 2.0
     max_result_bytes: int = 50 * 1024 * 1024
     default_aspect_ratio: str = "1:1"
     default_resolution: str = "2K"
     default_output_format: str = "png"
     kie_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
     log_level: str = "INFO"
+
+    @property
+    def defaults(self) -> Options:
+        """The options a request gets for whatever it leaves out."""
+        return Options(self.default_aspect_ratio, self.default_resolution, self.default_output_format)
 
     @property
     def socket_mode(self) -> bool:
@@ -111,6 +117,7 @@ class _Reader:
             "port": self.integer("PORT", Settings.port, low=0, high=65535),
             "polling": polling,
             "progress_interval": self.number("PROGRESS_UPDATE_INTERVAL", Settings.progress_interval),
+            "home_refresh_delay": self.number("HOME_REFRESH_DELAY", Settings.home_refresh_delay),
             "max_result_bytes": self.integer("MAX_RESULT_MB", 50, low=1, high=1024) * 1024 * 1024,
             "default_aspect_ratio": self.choice("DEFAULT_ASPECT_RATIO", Settings.default_aspect_ratio, ASPECT_RATIOS),
             "default_resolution": self.choice("DEFAULT_RESOLUTION", Settings.default_resolution, RESOLUTIONS),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -15,6 +16,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+ADMIN_CACHE_SECONDS = 300.0
 
 # Errors that mean "the bot is not in this conversation": joining (public channels only) may cure them.
 _NOT_IN_CHANNEL = frozenset({"not_in_channel", "channel_not_found"})
@@ -49,6 +52,7 @@ class SlackDelivery:
     def __init__(self, client: AsyncWebClient, session: ClientSession | None = None) -> None:
         self.client = client
         self._session = session
+        self._admins: dict[str, tuple[bool, float]] = {}
 
     async def post(self, channel: str, *, text: str, blocks: list[dict], thread_ts: str | None = None) -> str:
         """Post a message and return its ts; joins a public channel first if that is what it takes."""
@@ -95,6 +99,46 @@ class SlackDelivery:
             raise UploadFailed(str(error)) from error
         files = response.get("files") or [response.get("file") or {}]
         return str(files[0].get("id", ""))
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
+        except SlackApiError as error:
+            log.info("no permalink for %s in %s: %s", ts, channel, _error_code(error))
+            return None
+        return response.get("permalink")
+
+    async def delete_message(self, channel: str, ts: str) -> None:
+        """Delete a bot message; one that is already gone is fine."""
+        try:
+            await self.client.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as error:
+            if _error_code(error) not in ("message_not_found", "channel_not_found"):
+                raise
+
+    async def delete_file(self, file_id: str) -> None:
+        """Delete a file the bot uploaded; one that is already gone is fine."""
+        try:
+            await self.client.files_delete(file=file_id)
+        except SlackApiError as error:
+            if _error_code(error) not in ("file_not_found", "file_deleted"):
+                raise
+
+    async def is_admin(self, user_id: str) -> bool:
+        """Whether a person is a workspace admin or owner (needs users:read); remembered for a few minutes."""
+        cached = self._admins.get(user_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < ADMIN_CACHE_SECONDS:
+            return cached[0]
+        try:
+            response = await self.client.users_info(user=user_id)
+        except SlackApiError as error:
+            log.warning("could not tell whether %s is an admin: %s", user_id, _error_code(error))
+            return False
+        user = response.get("user") or {}
+        admin = bool(user.get("is_admin") or user.get("is_owner"))
+        self._admins[user_id] = (admin, now)
+        return admin
 
     async def show_view(self, view_id: str, view: dict) -> bool:
         """Replace an open modal. False when it is gone (closed by the person), which is not an error."""

@@ -32,10 +32,36 @@ class TaskState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self in (TaskState.DONE, TaskState.FAILED, TaskState.TIMED_OUT)
+        return self in (TaskState.DONE, TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED)
+
+
+class HomeFilter(StrEnum):
+    """The Home tab's views of a person's history."""
+
+    ALL = "all"
+    DONE = "done"
+    FAILED = "failed"
+    RUNNING = "running"
+
+    @property
+    def states(self) -> tuple[TaskState, ...]:
+        if self is HomeFilter.DONE:
+            return (TaskState.DONE,)
+        if self is HomeFilter.FAILED:
+            return (TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED)
+        if self is HomeFilter.RUNNING:
+            return tuple(s for s in TaskState if not s.finished)
+        return tuple(TaskState)
+
+
+@dataclass(frozen=True)
+class Usage:
+    images: int
+    credits: int
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,7 @@ class NewTask:
     response_url: str | None = None
     input_files: str = ""  # JSON list of [file id, name]
     parent_task_id: int | None = None
+    relation: str | None = None  # how it came from its parent: remix, regenerate, upscale, retry
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,9 @@ class Task:
     error_message: str | None = None  # written for the person who asked
     input_files: str | None = None
     parent_task_id: int | None = None
+    relation: str | None = None
+    permalink: str | None = None  # link to the progress message
+    deleted_at: float | None = None  # the requester removed the result from Slack
 
     @property
     def options(self) -> Options:
@@ -111,6 +141,9 @@ class TaskStore(Protocol):
     async def unfinished(self) -> list[Task]: ...
     async def for_user(self, user_id: str, limit: int = 20) -> list[Task]: ...
     async def by_file_id(self, file_id: str) -> Task | None: ...
+    async def history(self, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int) -> list[Task]: ...
+    async def count(self, user_id: str, states: tuple[TaskState, ...]) -> int: ...
+    async def usage(self, user_id: str, since: float) -> Usage: ...
     async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
@@ -143,6 +176,9 @@ _TASK_COLUMNS: dict[str, type] = {
     "error_message": str,
     "input_files": str,
     "parent_task_id": int,
+    "relation": str,
+    "permalink": str,
+    "deleted_at": float,
 }
 _EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
 _TASK_FIELDS = {f.name for f in fields(Task)}
@@ -236,6 +272,30 @@ class SqliteTaskStore:
     async def for_user(self, user_id: str, limit: int = 20) -> list[Task]:
         return await self._run(lambda: self._tasks("user_id = ?", [user_id], order_by="created_at desc", limit=limit))
 
+    async def history(self, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int) -> list[Task]:
+        """A page of a person's tasks in the given states, newest first, leaving out results they deleted."""
+        where, args = _history_filter(user_id, states)
+        return await self._run(
+            lambda: self._tasks(where, args, order_by="created_at desc, id desc", limit=limit, offset=offset)
+        )
+
+    async def count(self, user_id: str, states: tuple[TaskState, ...]) -> int:
+        where, args = _history_filter(user_id, states)
+        return await self._run(lambda: self.db.table("tasks").count_where(where, args))
+
+    async def usage(self, user_id: str, since: float) -> Usage:
+        """Images delivered to a person since a time, and the credits their tasks cost."""
+
+        def read() -> Usage:
+            sql = (
+                "select count(*) filter (where state = ?), coalesce(sum(credits), 0) from tasks "
+                "where user_id = ? and created_at >= ?"
+            )
+            images, credits = self.db.execute(sql, [TaskState.DONE.value, user_id, since]).fetchone()
+            return Usage(images=images, credits=credits)
+
+        return await self._run(read)
+
     async def by_file_id(self, file_id: str) -> Task | None:
         """The task whose result is this Slack file, if any: how a remix finds its parent."""
         found = await self._run(lambda: self._tasks("slack_file_id = ?", [file_id], limit=1))
@@ -285,6 +345,11 @@ class SqliteTaskStore:
     def _tasks(self, where: str, args: list[Any], **query: Any) -> list[Task]:
         rows = self.db.table("tasks").rows_where(where, args, **query)
         return [_task_from_row(row) for row in rows]
+
+
+def _history_filter(user_id: str, states: tuple[TaskState, ...]) -> tuple[str, list[Any]]:
+    marks = ", ".join("?" * len(states))
+    return f"user_id = ? and deleted_at is null and state in ({marks})", [user_id, *(s.value for s in states)]
 
 
 def _ensure_table(

@@ -40,6 +40,7 @@ async def generation_submitted(ack: AsyncAck, body: dict, view: dict, context: d
             ),
             inputs=inputs,
             parent_task_id=form.parent_task_id,
+            relation="remix",
         )
     except CommandError as error:
         errors[modals.PROMPT] = str(error)

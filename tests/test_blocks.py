@@ -2,7 +2,7 @@ import json
 
 from bot import blocks
 from bot.options import Options
-from bot.store import Task, TaskState
+from bot.store import HomeFilter, Task, TaskState, Usage
 
 DEFAULTS = Options("1:1", "2K", "png")
 
@@ -71,8 +71,32 @@ def test_done_card_is_compact_with_time_and_credits():
     assert "Done" in text and "0:52" in text and "18 credits" in text
     card = blocks.card_blocks(task, now=0, estimate=1)
     assert len(card) == 3
-    (button,) = card[-1]["elements"]
-    assert button["action_id"] == blocks.REMIX_ACTION and button["value"] == "7"
+
+
+def buttons(task: Task) -> list[str]:
+    actions = blocks.card_blocks(task, now=1000, estimate=50)[-1]
+    assert actions["type"] == "actions" and all(b["value"] == str(task.id) for b in actions["elements"])
+    return [b["action_id"] for b in actions["elements"]]
+
+
+def test_buttons_follow_the_state():
+    assert buttons(make_task(state=TaskState.GENERATING)) == [blocks.CANCEL]
+    done = make_task(state=TaskState.DONE, slack_file_id="F1", credits=18)
+    assert buttons(done) == [blocks.REGENERATE, blocks.REMIX, blocks.UPSCALE, blocks.DELETE]
+    assert blocks.UPSCALE not in buttons(make_task(state=TaskState.DONE, resolution="4K"))
+    for state in (TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED):
+        assert buttons(make_task(state=state)) == [blocks.RETRY, blocks.DELETE]
+
+
+def test_upscale_confirm_says_it_costs_more():
+    done = make_task(state=TaskState.DONE, slack_file_id="F1", credits=18)
+    upscale = next(b for b in blocks.task_actions(done).to_dict()["elements"] if b["action_id"] == blocks.UPSCALE)
+    assert "24 credits" in json.dumps(upscale["confirm"]) and "18" in json.dumps(upscale["confirm"])
+
+
+def test_cancel_warns_that_kie_may_still_charge():
+    cancel = blocks.task_actions(make_task()).to_dict()["elements"][0]
+    assert "may still charge" in json.dumps(cancel["confirm"])
 
 
 def test_lineage_and_inputs_show_on_card_and_caption():
@@ -113,15 +137,63 @@ def test_help_lists_every_option():
         assert value in text
 
 
+def mrkdwn_texts(node) -> list[str]:
+    """Every mrkdwn string in a view: the only text Slack turns into mentions and links."""
+    if isinstance(node, dict):
+        found = [node["text"]] if node.get("type") == "mrkdwn" else []
+        return found + [t for value in node.values() for t in mrkdwn_texts(value)]
+    if isinstance(node, list):
+        return [t for item in node for t in mrkdwn_texts(item)]
+    return []
+
+
+def home_page(tasks, **changes) -> blocks.HomePage:
+    values = dict(
+        user_id="U123",
+        tasks=tasks,
+        filter=HomeFilter.ALL,
+        page=0,
+        has_more=False,
+        has_any=bool(tasks),
+        today=Usage(2, 36),
+        month=Usage(10, 192),
+    )
+    values.update(changes)
+    return blocks.HomePage(**values)
+
+
 def test_home_view_lists_tasks_within_limits_and_escaped():
-    tasks = [make_task(id=i, prompt=f"<@U9> picture {i}", state=TaskState.DONE, credits=18) for i in range(20)]
-    view = blocks.home_view(tasks, DEFAULTS)
+    tasks = [
+        make_task(id=i, prompt=f"<@U9> picture {i} " + "x" * 500, state=TaskState.DONE, credits=18, slack_file_id="F")
+        for i in range(blocks.HOME_PAGE_SIZE)
+    ]
+    view = blocks.home_view(home_page(tasks, has_more=True, page=1), DEFAULTS)
     assert view["type"] == "home"
     assert len(view["blocks"]) <= 100
-    text = json.dumps(view)
-    assert "picture 19" in text and "<@U9>" not in text
+    text = json.dumps(view, ensure_ascii=False)
+    assert "picture 9" in text
+    assert all("<@U9>" not in t for t in mrkdwn_texts(view))  # plain-text fields (alt text) are never parsed
     assert len(text.encode()) < 250_000
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in view["blocks"])
+    assert "2 images · 36 credits" in text and "10 images · 192 credits" in text
+    assert '"slack_file": {"id": "F"}' in text
+    pager = [e["value"] for e in view["blocks"][-1]["elements"]]
+    assert pager == ["all:0", "all:2"]
+
+
+def test_home_view_marks_the_current_filter_and_offers_a_new_image():
+    view = blocks.home_view(home_page([make_task()], filter=HomeFilter.FAILED), DEFAULTS)
+    filters = next(b for b in view["blocks"] if b.get("block_id") == "filters")
+    styled = [e["value"] for e in filters["elements"] if e.get("style") == "primary"]
+    assert styled == ["failed"]
+    assert blocks.HOME_NEW_IMAGE in json.dumps(view)
+
+
+def test_home_view_for_an_empty_filter():
+    view = blocks.home_view(home_page([], has_any=True, filter=HomeFilter.RUNNING), DEFAULTS)
+    assert "No running images" in json.dumps(view)
 
 
 def test_home_view_for_a_newcomer_shows_how_to_start():
-    assert "Nothing here yet" in json.dumps(blocks.home_view([], DEFAULTS))
+    text = json.dumps(blocks.home_view(home_page([]), DEFAULTS), ensure_ascii=False)
+    assert "Nothing here yet" in text and "/banana an infographic" in text

@@ -232,7 +232,7 @@ async def test_form_errors_show_on_the_field(banana, kie, slack, fields, block, 
 async def test_remix_button_on_a_result_records_lineage(banana, kie, slack):
     await banana.command("a lighthouse")
     first = await banana.only_task()
-    await banana.click("remix_result", str(first.id), message_ts=first.message_ts)
+    await banana.click("task_remix", str(first.id), message_ts=first.message_ts)
     await slack.wait_for(lambda: len(slack.views_opened) == 1)
     form = slack.views_opened[0]
     assert f"result of #{first.id}" in json.dumps(form)
@@ -262,7 +262,7 @@ async def test_shortcut_on_a_message_holding_a_banana_result_records_lineage(ban
 
 
 async def test_remix_button_on_a_vanished_task_answers_clearly(banana, slack):
-    await banana.click("remix_result", "999", message_ts="1.1")
+    await banana.click("task_remix", "999", message_ts="1.1")
     await slack.wait_for(lambda: any("no longer exists" in json.dumps(r) for r in slack.responses))
     assert slack.views_opened == []
 
