@@ -123,8 +123,10 @@ class JobRunner:
         return True
 
     async def delete(self, task: Task) -> Task:
-        """Remove a task's result file and its message from Slack; the row stays, marked deleted."""
+        """Remove a task's result (file and captioned message) and its card from Slack; the row stays, deleted."""
         if task.slack_file_id:
+            for ts in await self.slack.share_timestamps(task.slack_file_id, task.channel_id):
+                await self.slack.delete_message(task.channel_id, ts)
             await self.slack.delete_file(task.slack_file_id)
         if task.message_ts:
             await self.slack.delete_message(task.channel_id, task.message_ts)

@@ -116,6 +116,16 @@ class SlackDelivery:
             if _error_code(error) not in ("message_not_found", "channel_not_found"):
                 raise
 
+    async def share_timestamps(self, file_id: str, channel: str) -> list[str]:
+        """The messages that share a file in a channel (the result with its caption), from files.info."""
+        try:
+            file = await self.file_info(file_id)
+        except FileFetchError:
+            return []
+        shares = file.get("shares") or {}
+        found = [*(shares.get("public") or {}).get(channel, []), *(shares.get("private") or {}).get(channel, [])]
+        return [str(share["ts"]) for share in found if share.get("ts")]
+
     async def delete_file(self, file_id: str) -> None:
         """Delete a file the bot uploaded; one that is already gone is fine."""
         try:

@@ -37,6 +37,7 @@ FAST_ENV = {
     "POLL_MEDIUM_UNTIL": "1",
     "POLL_TIMEOUT": "3",
     "PROGRESS_UPDATE_INTERVAL": "0.05",
+    "HOME_REFRESH_DELAY": "0.05",
     "KIEAI_RETRY_DELAYS": "0.01,0.02",
 }
 
@@ -194,26 +195,36 @@ class Banana:
         )
 
     async def click(
-        self, action_id: str, value: str, *, message_ts: str, channel: str = CHANNEL_ID, user: str = USER_ID
-    ):
-        return await self.interaction(
-            {
-                "type": "block_actions",
-                "user": {"id": user, "username": "someone", "team_id": slack_standin.TEAM_ID},
-                "container": {
-                    "type": "message",
-                    "message_ts": message_ts,
-                    "channel_id": channel,
-                    "is_ephemeral": False,
-                },
-                "channel": {"id": channel, "name": "general"},
-                "message": {"ts": message_ts, "type": "message"},
-                "response_url": self.slack.response_url("actions"),
-                "actions": [
-                    {"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1"}
-                ],
+        self,
+        action_id: str,
+        value: str,
+        *,
+        message_ts: str,
+        channel: str = CHANNEL_ID,
+        user: str = USER_ID,
+        container: str = "message",
+    ) -> httpx.Response:
+        """Press a button on a message (the progress card) or, with container="view", in the Home tab."""
+        action = {"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1"}
+        payload: dict = {
+            "type": "block_actions",
+            "user": {"id": user, "username": "someone", "team_id": slack_standin.TEAM_ID},
+            "actions": [action],
+        }
+        if container == "view":
+            payload["container"] = {"type": "view", "view_id": "V0HOME"}
+            payload["view"] = {"id": "V0HOME", "type": "home", "blocks": []}
+        else:
+            payload["container"] = {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": channel,
+                "is_ephemeral": False,
             }
-        )
+            payload["channel"] = {"id": channel, "name": "general"}
+            payload["message"] = {"ts": message_ts, "type": "message"}
+            payload["response_url"] = self.slack.response_url("actions")
+        return await self.interaction(payload)
 
     async def event(self, event: dict) -> httpx.Response:
         body = {

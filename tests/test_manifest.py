@@ -40,7 +40,15 @@ def test_features_the_app_listens_for():
 
 def test_scopes_are_exactly_what_the_app_uses_each_with_a_reason():
     scopes = load()["oauth_config"]["scopes"]["bot"]
-    assert set(scopes) == {"commands", "chat:write", "chat:write.public", "channels:join", "files:write", "files:read"}
+    assert set(scopes) == {
+        "commands",
+        "chat:write",
+        "chat:write.public",
+        "channels:join",
+        "files:write",
+        "files:read",
+        "users:read",
+    }
     lines = MANIFEST.read_text().splitlines()
     for scope in scopes:
         (index,) = [i for i, line in enumerate(lines) if line.strip() == f"- {scope}"]

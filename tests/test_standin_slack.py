@@ -18,7 +18,17 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from tests.standins.slack import APP_ID, APP_TOKEN, BOT_TOKEN, BOT_USER_ID, TEAM_ID, USER_ID, SlackStandIn
+from tests.standins.slack import (
+    ADMIN_USER_ID,
+    APP_ID,
+    APP_TOKEN,
+    BOT_TOKEN,
+    BOT_USER_ID,
+    DEFAULT_SCOPES,
+    TEAM_ID,
+    USER_ID,
+    SlackStandIn,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
@@ -177,6 +187,66 @@ async def test_files_upload_v2_into_thread(slack: SlackStandIn, client: AsyncWeb
     assert (
         await error_of(client.files_upload_v2(content=PNG, filename="r.png", channel="C0RANDOM01")) == "not_in_channel"
     )
+
+
+async def test_users_info_admin_normal_unknown_and_missing_scope(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    admin = (await client.users_info(user=ADMIN_USER_ID, include_locale=True))["user"]
+    assert (admin["id"], admin["team_id"], admin["name"]) == (ADMIN_USER_ID, TEAM_ID, "admin")
+    assert (admin["is_admin"], admin["is_owner"], admin["deleted"]) == (True, False, False)
+    assert (admin["tz"], admin["tz_label"], admin["tz_offset"], admin["locale"]) == (
+        "America/New_York",
+        "Eastern Standard Time",
+        -18000,
+        "en-US",
+    )
+    assert admin["profile"]["real_name"] == admin["real_name"]
+    # The wire format the sdk really used: GET with the query string, include_locale as "1".
+    call = slack.calls_to("users.info")[0]
+    assert call.args == {"user": ADMIN_USER_ID, "include_locale": "1"}
+
+    person = (await client.users_info(user=USER_ID))["user"]
+    assert (person["is_admin"], person["is_owner"], person["is_primary_owner"], person["is_bot"]) == (
+        False,
+        False,
+        False,
+        False,
+    )
+    assert "locale" not in person
+    owner = slack.add_user("U0OWNER001", "owner", is_owner=True)
+    assert owner.is_admin  # owners are admins too, as in Slack
+    assert (await client.users_info(user="U0OWNER001"))["user"]["is_owner"] is True
+    assert (await client.users_info(user=BOT_USER_ID))["user"]["is_bot"] is True
+
+    assert await error_of(client.users_info(user="U0NOBODY01")) == "user_not_found"
+    slack.scopes = tuple(s for s in DEFAULT_SCOPES if s != "users:read")
+    with pytest.raises(SlackApiError) as info:
+        await client.users_info(user=USER_ID)
+    assert (info.value.response["error"], info.value.response["needed"]) == ("missing_scope", "users:read")
+    assert "users:read" not in info.value.response["provided"].split(",")
+
+
+async def test_files_delete_own_upload_and_refuse_others(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    parent = await client.chat_postMessage(channel="C0GENERAL1", text="generating")
+    uploaded = await client.files_upload_v2(content=PNG, filename="r.png", channel="C0GENERAL1", thread_ts=parent["ts"])
+    file_id = uploaded["file"]["id"]
+    assert len(slack.thread("C0GENERAL1", parent["ts"])) == 1
+    file = slack.files[file_id]
+
+    assert (await client.files_delete(file=file_id))["ok"] is True
+    assert slack.calls_to("files.delete")[0].args == {"file": file_id}
+    assert file.deleted
+    assert await error_of(client.files_info(file=file_id)) == "file_deleted"
+    assert slack.thread("C0GENERAL1", parent["ts"]) == []
+    async with httpx.AsyncClient() as http:
+        gone = await http.get(file.url_private_download, headers={"Authorization": f"Bearer {BOT_TOKEN}"})
+    assert gone.status_code == 404
+    assert await error_of(client.files_delete(file=file_id)) == "file_deleted"
+    assert await error_of(client.files_delete(file="F0MISSING")) == "file_not_found"
+
+    theirs = slack.add_file(PNG, "mine.png", "image/png", channel="C0GENERAL1")
+    assert await error_of(client.files_delete(file=theirs.id)) == "cant_delete_file"
+    assert not theirs.deleted
+    assert (await client.files_info(file=theirs.id))["file"]["id"] == theirs.id
 
 
 async def test_private_upload_is_not_usable_in_blocks(slack: SlackStandIn, client: AsyncWebClient) -> None:

@@ -10,7 +10,9 @@ What slack_sdk 3.47 actually sends (the parsing below is shaped by it):
 - ``auth.test``, ``conversations.join``, ``chat.delete``, ``files.getUploadURLExternal``,
   ``files.completeUploadExternal``: POST with every argument in the *query string* and an empty body;
   ``files`` is a JSON string there.
-- ``conversations.info``, ``files.info``: GET with query string.
+- ``files.delete``: POST with ``file`` in the query string and an empty body.
+- ``conversations.info``, ``files.info``, ``users.info``: GET with query string (booleans such as
+  ``include_locale`` arrive as ``1``/``0``; ``None`` arguments are left out).
 - the upload step of ``files_upload_v2``: a raw ``application/octet-stream`` POST to upload_url with no token.
 - ``AsyncWebhookClient`` (Bolt's ``respond()``): a JSON POST to response_url.
 - ``apps.connections.open`` (Socket Mode): POST, the *app-level* token (``xapp-...``) as Bearer, empty body.
@@ -50,6 +52,8 @@ BOT_USER_ID = "U0BOT0001"
 BOT_ID = "B0BOT0001"
 APP_ID = "A0APP0001"
 USER_ID = "U0USER0001"
+OTHER_USER_ID = "U0OTHER001"
+ADMIN_USER_ID = "U0ADMIN001"
 TEAM_NAME = "Test Team"
 BOT_NAME = "banana-bot"
 
@@ -61,6 +65,7 @@ DEFAULT_SCOPES = (
     "files:read",
     "files:write",
     "im:write",
+    "users:read",
 )
 
 MAX_MESSAGE_BLOCKS = 50
@@ -90,6 +95,20 @@ METHOD_SCOPES = {
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
     "files.info": "files:read",
+    "files.delete": "files:write",
+    "users.info": "users:read",
+}
+
+# tz_offset -> tz_label, as Slack words it; anything else gets a "GMT+hh:mm" label.
+TZ_LABELS = {
+    0: "Greenwich Mean Time",
+    3600: "Central European Time",
+    7200: "Central European Summer Time",
+    -14400: "Eastern Daylight Time",
+    -18000: "Eastern Standard Time",
+    -21600: "Central Standard Time",
+    -25200: "Pacific Daylight Time",
+    -28800: "Pacific Standard Time",
 }
 
 BLOCK_TYPES = {
@@ -158,6 +177,19 @@ class Channel:
 
 
 @dataclass
+class SlackUser:
+    id: str
+    name: str
+    real_name: str = ""
+    is_admin: bool = False
+    is_owner: bool = False
+    is_bot: bool = False
+    tz: str = "America/New_York"
+    tz_offset: int = -18000
+    deleted: bool = False
+
+
+@dataclass
 class SlackFile:
     id: str
     name: str
@@ -174,6 +206,7 @@ class SlackFile:
     team_id: str = field(default=TEAM_ID, repr=False)
     created: int = field(default_factory=lambda: int(time.time()))
     share_ts: str | None = None  # ts of the message that shared the file
+    deleted: bool = False  # files.delete: gone for files.info and downloads, a tombstone in messages
 
     @property
     def size(self) -> int:
@@ -269,6 +302,14 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
+def _tz_label(offset: int) -> str:
+    if offset in TZ_LABELS:
+        return TZ_LABELS[offset]
+    sign = "+" if offset >= 0 else "-"
+    hours, minutes = divmod(abs(offset) // 60, 60)
+    return f"GMT{sign}{hours:02d}:{minutes:02d}"
+
+
 def _text_errors(obj: Any, pointer: str, *, max_len: int, plain_only: bool = False) -> list[str]:
     if not isinstance(obj, dict) or obj.get("type") not in ("plain_text", "mrkdwn"):
         return [f"must provide a text object [json-pointer:{pointer}]"]
@@ -301,6 +342,7 @@ class SlackStandIn:
         self.api_url = ""
         self.trigger_ttl = 3.0
 
+        self.users: dict[str, SlackUser] = {}
         self.channels: dict[str, Channel] = {}
         self.messages: list[Message] = []
         self.files: dict[str, SlackFile] = {}
@@ -315,6 +357,14 @@ class SlackStandIn:
         self.downloads: list[dict[str, Any]] = []
         self.socket_acks: list[dict[str, Any]] = []  # every ack the app sent over Socket Mode, in order
         self.socket_connections = 0  # websocket connections accepted so far
+
+        self.add_user(USER_ID, "user").real_name = "Test User"
+        self.add_user(OTHER_USER_ID, "other").real_name = "Other User"
+        self.add_user(ADMIN_USER_ID, "admin", is_admin=True).real_name = "Admin User"
+        # Slack gives bot users the Pacific time zone regardless of the workspace.
+        self.users[bot_user_id] = SlackUser(
+            id=bot_user_id, name=BOT_NAME, real_name=BOT_NAME, is_bot=True, tz="America/Los_Angeles", tz_offset=-28800
+        )
 
         self.add_channel("C0GENERAL1", "general")
         self.add_channel("C0RANDOM01", "random", member=False)
@@ -356,6 +406,8 @@ class SlackStandIn:
             "files.completeUploadExternal": self._files_complete_upload,
             "files.info": self._files_info,
             "files.upload": self._files_upload_v1,
+            "files.delete": self._files_delete,
+            "users.info": self._users_info,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -389,6 +441,12 @@ class SlackStandIn:
             self._runner = None
 
     # ------------------------------------------------------------------ state helpers for tests
+
+    def add_user(self, user_id: str, name: str, *, is_admin: bool = False, is_owner: bool = False) -> SlackUser:
+        """A person in the workspace. Owners are admins too, as in Slack."""
+        user = SlackUser(id=user_id, name=name, real_name=name, is_admin=is_admin or is_owner, is_owner=is_owner)
+        self.users[user_id] = user
+        return user
 
     def add_channel(self, channel_id: str, name: str, *, private: bool = False, member: bool = True) -> Channel:
         is_im = channel_id.startswith("D")
@@ -544,6 +602,42 @@ class SlackStandIn:
             message = self.add_message(channel, text, user=user, thread_ts=thread_ts, files=[file.id])
             file.channel, file.thread_ts, file.share_ts = channel, thread_ts, message.ts
         return file
+
+    def user_object(self, user_id: str, *, include_locale: bool = False) -> dict[str, Any]:
+        """The user as users.info returns it."""
+        user = self.users[user_id]
+        real_name = user.real_name or user.name
+        profile: dict[str, Any] = {
+            "real_name": real_name,
+            "real_name_normalized": real_name,
+            "display_name": "" if user.is_bot else user.name,
+            "display_name_normalized": "" if user.is_bot else user.name,
+            "team": self.team_id,
+        }
+        if user.is_bot:
+            profile.update(bot_id=BOT_ID, api_app_id=APP_ID, always_active=True)
+        obj: dict[str, Any] = {
+            "id": user.id,
+            "team_id": self.team_id,
+            "name": user.name,
+            "deleted": user.deleted,
+            "real_name": real_name,
+            "tz": user.tz,
+            "tz_label": _tz_label(user.tz_offset),
+            "tz_offset": user.tz_offset,
+            "profile": profile,
+            "is_admin": user.is_admin,
+            "is_owner": user.is_owner,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": user.is_bot,
+            "is_app_user": False,
+            "updated": 1700000000,
+        }
+        if include_locale:
+            obj["locale"] = "en-US"
+        return obj
 
     def file_object(self, file_id: str, *, with_shares: bool = True) -> dict[str, Any]:
         file = self.files[file_id]
@@ -872,7 +966,7 @@ class SlackStandIn:
                 None,
             )
         # A file uploaded without a channel is private to the uploader: Slack says "invalid slack file".
-        if file is None or file.share_ts is None or file.filetype not in SLACK_FILE_IMAGE_TYPES:
+        if file is None or file.deleted or file.share_ts is None or file.filetype not in SLACK_FILE_IMAGE_TYPES:
             return "invalid slack file"
         return None
 
@@ -894,7 +988,12 @@ class SlackStandIn:
             if parent is not None and parent.ts != message.ts:
                 obj["parent_user_id"] = parent.user
         if message.files:
-            obj["files"] = [self.file_object(f) for f in message.files if f in self.files]
+            # A deleted file stays in the message as a tombstone, as in Slack.
+            obj["files"] = [
+                {"id": f, "mode": "tombstone"} if self.files[f].deleted else self.file_object(f)
+                for f in message.files
+                if f in self.files
+            ]
             obj["upload"] = True
         if message.edits:
             obj["edited"] = {"user": message.user, "ts": self._next_ts()}
@@ -1402,7 +1501,45 @@ class SlackStandIn:
         file_id = _as_str(args.get("file"))
         if not file_id or file_id not in self.files:
             raise SlackError("file_not_found")
+        if self.files[file_id].deleted:
+            raise SlackError("file_deleted")
         return {"file": self.file_object(file_id), "comments": [], "response_metadata": {"next_cursor": ""}}
+
+    def _files_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = _as_str(args.get("file"))
+        if not file_id:
+            raise _invalid_args("missing required field: file")
+        file = self.files.get(file_id)
+        if file is None:
+            raise SlackError("file_not_found")
+        if file.deleted:
+            raise SlackError("file_deleted")
+        if file.user != self.bot_user_id:
+            # A bot token may only delete the files its bot uploaded.
+            raise SlackError("cant_delete_file")
+        file.deleted = True
+        # Slack removes a message that was nothing but the share of now-deleted files.
+        for message in self.messages:
+            if (
+                file_id in message.files
+                and not message.deleted
+                and not message.text.strip()
+                and not message.blocks
+                and all(f not in self.files or self.files[f].deleted for f in message.files)
+            ):
+                message.deleted = True
+        return {}
+
+    # users ---------------------------------------------------------------
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = _as_str(args.get("user"))
+        if not user_id:
+            raise _invalid_args("missing required field: user")
+        user = self.users.get(user_id)
+        if user is None:
+            raise SlackError("user_not_found")
+        return {"user": self.user_object(user_id, include_locale=_truthy(args.get("include_locale")))}
 
     def _files_upload_v1(self, args: dict[str, Any]) -> dict[str, Any]:
         # files.upload was retired; slack_sdk's files_upload_v2 does not use it.
@@ -1446,7 +1583,7 @@ class SlackStandIn:
             location = f"{self.base_url}/?redir={quote(request.path_qs, safe='')}"
             raise web.HTTPFound(location, headers={"x-slack-meta": "acl_fail"})
         file = self.files.get(file_id)
-        if file is None:
+        if file is None or file.deleted:
             record["status"] = 404
             return web.Response(status=404, text="<html><body>File not found</body></html>", content_type="text/html")
         record["status"] = 200
