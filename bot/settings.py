@@ -50,6 +50,8 @@ class Settings:
     slack_api_url: str = "https://slack.com/api/"
     kieai_base_url: str = "https://api.kie.ai"
     kieai_upload_url: str = "https://kieai.redpandaai.co"
+    public_url: str | None = None  # where kie can reach this app's callback route; callbacks are off without it
+    kieai_webhook_hmac_key: str | None = field(default=None, repr=False)
     database_path: Path = Path("data/banana.db")
     host: str = "0.0.0.0"
     port: int = 3000
@@ -61,6 +63,11 @@ class Settings:
     default_resolution: str = "2K"
     default_output_format: str = "png"
     kie_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
+    callback_poll_interval: float = 60.0  # the safety-net poll while callbacks are on
+    kie_creates_per_window: int = 20  # kie accepts 20 new tasks per 10 s per account
+    kie_create_window: float = 10.0
+    slack_updates_per_minute: int = 40  # chat.update is Tier 3 (about 50 a minute per workspace)
+    shutdown_grace: float = 10.0
     log_level: str = "INFO"
 
     @property
@@ -73,9 +80,19 @@ class Settings:
         return bool(self.slack_app_token)
 
     @property
+    def callbacks(self) -> bool:
+        return bool(self.public_url)
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a log line or a message."""
-        values = (self.slack_bot_token, self.kieai_api_key, self.slack_signing_secret, self.slack_app_token)
+        values = (
+            self.slack_bot_token,
+            self.kieai_api_key,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.kieai_webhook_hmac_key,
+        )
         return tuple(v for v in values if v)
 
 
@@ -123,6 +140,17 @@ class _Reader:
             "default_resolution": self.choice("DEFAULT_RESOLUTION", Settings.default_resolution, RESOLUTIONS),
             "default_output_format": self.choice("DEFAULT_FORMAT", Settings.default_output_format, OUTPUT_FORMATS),
             "kie_retry_delays": self.delays("KIEAI_RETRY_DELAYS", Settings.kie_retry_delays),
+            "public_url": self.optional_url("PUBLIC_URL"),
+            "kieai_webhook_hmac_key": self.text("KIEAI_WEBHOOK_HMAC_KEY", required=False),
+            "callback_poll_interval": self.number("CALLBACK_POLL_INTERVAL", Settings.callback_poll_interval),
+            "kie_creates_per_window": self.integer(
+                "KIEAI_CREATES_PER_WINDOW", Settings.kie_creates_per_window, low=1, high=10_000
+            ),
+            "kie_create_window": self.number("KIEAI_CREATE_WINDOW", Settings.kie_create_window),
+            "slack_updates_per_minute": self.integer(
+                "SLACK_UPDATES_PER_MINUTE", Settings.slack_updates_per_minute, low=1, high=10_000
+            ),
+            "shutdown_grace": self.number("SHUTDOWN_GRACE", Settings.shutdown_grace),
             "log_level": self.choice("LOG_LEVEL", Settings.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
         }
         if polling.fast_until > polling.medium_until:
@@ -150,6 +178,9 @@ class _Reader:
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             self.problems.append(f"{name} must be an http(s) URL, got {value!r}")
         return value
+
+    def optional_url(self, name: str) -> str | None:
+        return self.url(name, "").rstrip("/") if self.values.get(name, "").strip() else None
 
     def _convert(self, name: str, default: Any, convert: Callable[[str], Any], kind: str, check: Callable[[Any], bool]):
         raw = self.values.get(name, "").strip()
