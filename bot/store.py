@@ -144,6 +144,7 @@ class TaskStore(Protocol):
     async def history(self, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int) -> list[Task]: ...
     async def count(self, user_id: str, states: tuple[TaskState, ...]) -> int: ...
     async def usage(self, user_id: str, since: float) -> Usage: ...
+    async def team_usage(self, team_id: str, since: float) -> Usage: ...
     async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
@@ -285,16 +286,19 @@ class SqliteTaskStore:
 
     async def usage(self, user_id: str, since: float) -> Usage:
         """Images delivered to a person since a time, and the credits their tasks cost."""
+        return await self._run(lambda: self._usage("user_id", user_id, since))
 
-        def read() -> Usage:
-            sql = (
-                "select count(*) filter (where state = ?), coalesce(sum(credits), 0) from tasks "
-                "where user_id = ? and created_at >= ?"
-            )
-            images, credits = self.db.execute(sql, [TaskState.DONE.value, user_id, since]).fetchone()
-            return Usage(images=images, credits=credits)
+    async def team_usage(self, team_id: str, since: float) -> Usage:
+        """The same for a whole workspace."""
+        return await self._run(lambda: self._usage("team_id", team_id, since))
 
-        return await self._run(read)
+    def _usage(self, column: str, value: str, since: float) -> Usage:
+        sql = (
+            "select count(*) filter (where state = ?), coalesce(sum(credits), 0) from tasks "
+            f"where {column} = ? and created_at >= ?"
+        )
+        images, credits = self.db.execute(sql, [TaskState.DONE.value, value, since]).fetchone()
+        return Usage(images=images, credits=credits)
 
     async def by_file_id(self, file_id: str) -> Task | None:
         """The task whose result is this Slack file, if any: how a remix finds its parent."""
