@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.options import ASPECT_RATIOS, OUTPUT_FORMATS, PRICES, RESOLUTIONS, Options
+from bot.options import ASPECT_RATIOS, OUTPUT_FORMATS, PRICES, RESOLUTIONS, Options, Prices
 from bot.store import HomeFilter, Task, TaskState, Usage
 
 PROMPT_PREVIEW_CHARS = 600
@@ -70,6 +70,8 @@ def lineage(task: Task) -> list[str]:
     parts = []
     if task.parent_task_id:
         parts.append(f"{_RELATIONS.get(task.relation or 'remix', 'from')} #{task.parent_task_id}")
+    if task.reused_from:
+        parts.append(f"reused from #{task.reused_from} at no cost")
     if count := len(task.inputs):
         parts.append(f"{count} input image{'s' if count > 1 else ''}")
     return parts
@@ -80,7 +82,9 @@ def _details(task: Task, *extra: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=" · ".join(parts))])
 
 
-def card_blocks(task: Task, *, now: float, estimate: float) -> list[dict]:
+def card_blocks(
+    task: Task, *, now: float, estimate: float, queue_position: int | None = None, prices: Prices = PRICES
+) -> list[dict]:
     """The progress message for a task in any state, with the buttons that apply to that state."""
     if task.state is TaskState.DONE:
         blocks = _done(task)
@@ -91,8 +95,8 @@ def card_blocks(task: Task, *, now: float, estimate: float) -> list[dict]:
     elif task.state is TaskState.CANCELLED:
         blocks = _cancelled(task)
     else:
-        blocks = _running(task, now=now, estimate=estimate)
-    return [block.to_dict() for block in [*blocks, task_actions(task)]]
+        blocks = _running(task, now=now, estimate=estimate, queue_position=queue_position, prices=prices)
+    return [block.to_dict() for block in [*blocks, task_actions(task, prices)]]
 
 
 def card_text(task: Task) -> str:
@@ -107,8 +111,12 @@ def card_text(task: Task) -> str:
     return f"{label}: {prompt}"
 
 
-def _running(task: Task, *, now: float, estimate: float) -> list[Block]:
+def _running(
+    task: Task, *, now: float, estimate: float, queue_position: int | None = None, prices: Prices = PRICES
+) -> list[Block]:
     emoji, label = _STATUS[task.state]
+    if queue_position is not None:
+        emoji, label = ":hourglass_flowing_sand:", f"Queued, position {queue_position}"
     elapsed = now - task.created_at
     if elapsed < estimate:
         remaining = f"about {clock(estimate - elapsed)} left"
@@ -122,7 +130,7 @@ def _running(task: Task, *, now: float, estimate: float) -> list[Block]:
     return [
         SectionBlock(text=MarkdownTextObject(text=quoted_prompt(task))),
         SectionBlock(text=MarkdownTextObject(text=status)),
-        _details(task, f"{task.options.price} credits"),
+        _details(task, f"{prices[task.resolution]} credits"),
     ]
 
 
@@ -170,7 +178,7 @@ REGENERATE, REMIX, UPSCALE, RETRY, CANCEL, DELETE = (
 TASK_ACTIONS = (REGENERATE, REMIX, UPSCALE, RETRY, CANCEL, DELETE)
 
 
-def task_actions(task: Task) -> ActionsBlock:
+def task_actions(task: Task, prices: Prices = PRICES) -> ActionsBlock:
     value = str(task.id)
     if not task.state.finished:
         buttons = [
@@ -199,8 +207,8 @@ def task_actions(task: Task) -> ActionsBlock:
                     value=value,
                     confirm=_confirm(
                         "Make it again at 4K?",
-                        f"The same request at 4K costs {PRICES['4K']} credits "
-                        f"(this one cost {task.credits if task.credits is not None else PRICES[task.resolution]}).",
+                        f"The same request at 4K costs {prices['4K']} credits "
+                        f"(this one cost {task.credits if task.credits is not None else prices[task.resolution]}).",
                         "Make it at 4K",
                     ),
                 )
@@ -238,7 +246,7 @@ def result_filename(task: Task) -> str:
     return f"banana-{task.id}.{task.output_format}"
 
 
-def help_text(defaults: Options) -> str:
+def help_text(defaults: Options, prices: Prices = PRICES) -> str:
     return "\n".join(
         [
             "*Banana* makes images with Nano Banana Pro.",
@@ -246,7 +254,7 @@ def help_text(defaults: Options) -> str:
             "",
             f"• `--ar` aspect ratio: {', '.join(f'`{a}`' for a in ASPECT_RATIOS)} (default `{defaults.aspect_ratio}`)",
             f"• `--res` resolution: {', '.join(f'`{r}`' for r in RESOLUTIONS)} (default `{defaults.resolution}`;"
-            " 1K and 2K cost 18 credits, 4K costs 24)",
+            f" {prices.summary()})",
             f"• `--format`: {', '.join(f'`{f}`' for f in OUTPUT_FORMATS)} (default `{defaults.output_format}`)",
             "• `--no`: what to leave out, for example `--no text, watermarks`",
             "",
@@ -256,6 +264,8 @@ def help_text(defaults: Options) -> str:
             "*Start from images:* use *Remix with Banana* from the ⋮ menu of any message with images (up to 8), "
             "press *Remix* on a result, or type `/banana` alone (or use the *New image* shortcut) for a form where you "
             "can upload PNG, JPEG or WebP images.",
+            "",
+            "`/banana usage` shows what you and the workspace have spent, and any limits. Failed images cost nothing.",
         ]
     )
 
@@ -295,7 +305,7 @@ class HomePage:
     month: Usage
 
 
-def home_view(home: HomePage, defaults: Options) -> dict:
+def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dict:
     """The App Home tab: the viewer's own tasks, newest first, within Slack's limits (100 blocks)."""
     summary = (
         f"*Today:* {_images(home.today.images)} · {home.today.credits} credits\n"
@@ -309,14 +319,14 @@ def home_view(home: HomePage, defaults: Options) -> dict:
         ),
     ]
     if not home.has_any:
-        body += _welcome(defaults)
+        body += _welcome(defaults, prices)
         return View(type="home", blocks=body).to_dict()
     body.append(_filters(home.filter))
     body.append(DividerBlock())
     if not home.tasks:
         body.append(SectionBlock(text=MarkdownTextObject(text=f"No {home.filter.value} images.")))
     for task in home.tasks:
-        body.extend(_home_task(task))
+        body.extend(_home_task(task, prices))
     pager = _pager(home)
     if pager is not None:
         body.append(pager)
@@ -327,7 +337,7 @@ def _images(count: int) -> str:
     return f"{count} image{'' if count == 1 else 's'}"
 
 
-def _welcome(defaults: Options) -> list[Block]:
+def _welcome(defaults: Options, prices: Prices) -> list[Block]:
     examples = "\n".join(f"• `{escape(example)}`" for example in EXAMPLES)
     return [
         SectionBlock(
@@ -337,7 +347,7 @@ def _welcome(defaults: Options) -> list[Block]:
             )
         ),
         DividerBlock(),
-        SectionBlock(text=MarkdownTextObject(text=help_text(defaults))),
+        SectionBlock(text=MarkdownTextObject(text=help_text(defaults, prices))),
     ]
 
 
@@ -367,7 +377,7 @@ def _pager(home: HomePage) -> ActionsBlock | None:
     return ActionsBlock(block_id="pages", elements=buttons) if buttons else None
 
 
-def _home_task(task: Task) -> list[Block]:
+def _home_task(task: Task, prices: Prices) -> list[Block]:
     when = f"<!date^{int(task.created_at)}^{{date_short_pretty}} {{time}}|{int(task.created_at)}>"
     parts = [when, task.options.summary(), *lineage(task)]
     if task.duration is not None:
@@ -384,5 +394,5 @@ def _home_task(task: Task) -> list[Block]:
     return [
         SectionBlock(text=MarkdownTextObject(text=text), accessory=thumbnail),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(parts))]),
-        task_actions(task),
+        task_actions(task, prices),
     ]

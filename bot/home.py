@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import calendar
 import logging
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import HOME_PAGE_SIZE, HomePage, home_view
+from bot.budget import start_of_day, start_of_month
 from bot.options import Options
 from bot.store import HomeFilter, TaskStore
 
@@ -68,8 +68,8 @@ class HomeTab:
             page=place.page,
             has_more=len(found) > HOME_PAGE_SIZE,
             has_any=has_any,
-            today=await store.usage(user_id, since=_start_of_day(now)),
-            month=await store.usage(user_id, since=_start_of_month(now)),
+            today=await store.usage(user_id, since=start_of_day(now)),
+            month=await store.usage(user_id, since=start_of_month(now)),
         )
 
     def refresh_soon(self, user_id: str) -> None:
@@ -97,12 +97,3 @@ class HomeTab:
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
-
-
-def _start_of_day(now: float) -> float:
-    return now - now % 86_400
-
-
-def _start_of_month(now: float) -> float:
-    day = time.gmtime(now)
-    return float(calendar.timegm((day.tm_year, day.tm_mon, 1, 0, 0, 0)))

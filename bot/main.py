@@ -15,6 +15,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -24,9 +25,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
+from bot.budget import Budget
+from bot.callbacks import callback_handler
 from bot.home import HomeTab
 from bot.kie import KieClient
-from bot.runner import JobRunner
+from bot.limits import RecentKeys
+from bot.runner import CALLBACK_PATH, JobRunner
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
 from bot.slack import SlackDelivery
@@ -67,7 +71,13 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
         slack = SlackDelivery(client, session)
         runner = JobRunner(settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.user_id))
         stack.push_async_callback(runner.close)
-        yield Services(settings=settings, store=store, kie=kie, slack=slack, runner=runner, home=home)
+        budget = Budget(
+            store,
+            settings.prices,
+            user_daily_cap=settings.user_daily_credit_cap,
+            workspace_monthly_cap=settings.workspace_monthly_credit_cap,
+        )
+        yield Services(settings=settings, store=store, kie=kie, slack=slack, runner=runner, home=home, budget=budget)
 
 
 class StartupError(Exception):
@@ -111,8 +121,24 @@ def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeRes
         await next()
 
     app.use(provide_services)
+    app.use(skip_repeats(RecentKeys()))
     handlers.register(app)
     return app
+
+
+def skip_repeats(seen: RecentKeys) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """Slack sends a request again (X-Slack-Retry-Num) when the first answer was slow or lost; the same trigger or
+    event is answered with a plain 200 and not acted on twice, so a retry never starts a second task."""
+
+    async def middleware(body: dict, next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        key = body.get("event_id") or body.get("trigger_id")
+        if key and not seen.first_time(str(key)):
+            log.info("ignored a repeat of %s", key)
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    return middleware
 
 
 class BananaServer:
@@ -139,6 +165,10 @@ class BananaServer:
         app = build_app(services, services.slack.client, identity)
         web_app = web.Application() if settings.socket_mode else app.web_app(path=SLACK_EVENTS_PATH)
         web_app.router.add_get("/healthz", self._health)
+        web_app.router.add_post(
+            CALLBACK_PATH,
+            callback_handler(services.runner, services.store, hmac_key=settings.kieai_webhook_hmac_key),
+        )
         web_runner = web.AppRunner(web_app, access_log=None)
         await web_runner.setup()
         self._stack.push_async_callback(web_runner.cleanup)
@@ -149,6 +179,7 @@ class BananaServer:
             socket = AsyncSocketModeHandler(app, settings.slack_app_token, web_client=services.slack.client)
             await socket.connect_async()
             self._stack.push_async_callback(socket.close_async)
+        await services.runner.resume()
         log.info("Banana is up: %s mode, port %s", "Socket" if settings.socket_mode else "HTTP", self.port)
         return self.port
 

@@ -21,7 +21,17 @@ from slack_sdk.models.blocks.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.blocks import escape, shorten
-from bot.options import ASPECT_RATIOS, MAX_INPUT_IMAGES, MAX_PROMPT_CHARS, OUTPUT_FORMATS, PRICES, InputFile, Options
+from bot.options import (
+    ASPECT_RATIOS,
+    MAX_INPUT_IMAGES,
+    MAX_PROMPT_CHARS,
+    OUTPUT_FORMATS,
+    PRICES,
+    RESOLUTIONS,
+    InputFile,
+    Options,
+    Prices,
+)
 
 GENERATE_CALLBACK = "banana_generate"
 
@@ -76,6 +86,7 @@ class FormSetup:
     choose_channel: bool = False
     allow_uploads: bool = False
     prompt: str = ""
+    prices: Prices = PRICES  # shown beside each resolution
 
 
 def generation_modal(setup: FormSetup) -> dict:
@@ -112,7 +123,7 @@ def generation_modal(setup: FormSetup) -> dict:
     )
     ratio_default = "auto" if inputs else setup.defaults.aspect_ratio
     blocks.append(_select(ASPECT_RATIO, "Aspect ratio", [(a, a) for a in ASPECT_RATIOS], ratio_default))
-    resolutions = [(r, f"{r} · {PRICES[r]} credits") for r in PRICES]
+    resolutions = [(r, f"{r} · {setup.prices[r]} credits") for r in RESOLUTIONS]
     blocks.append(_select(RESOLUTION, "Resolution", resolutions, setup.defaults.resolution))
     blocks.append(_select(FORMAT, "Format", [(f, f.upper()) for f in OUTPUT_FORMATS], setup.defaults.output_format))
     if setup.choose_channel:

@@ -13,8 +13,32 @@ OUTPUT_FORMATS = ("png", "jpg")
 MAX_PROMPT_CHARS = 10_000  # kie's limit for input.prompt
 MAX_INPUT_IMAGES = 8
 
-# Credits kie charges for nano-banana-pro; a failed task costs nothing.
-PRICES = {"1K": 18, "2K": 18, "4K": 24}
+
+@dataclass(frozen=True)
+class Prices:
+    """Credits one image costs at each resolution; a failed task costs nothing. Settings may change them."""
+
+    one_k: int = 18
+    two_k: int = 18
+    four_k: int = 24
+
+    def __getitem__(self, resolution: str) -> int:
+        return {"1K": self.one_k, "2K": self.two_k, "4K": self.four_k}[resolution]
+
+    def summary(self) -> str:
+        """`1K and 2K cost 18 credits, 4K costs 24`: resolutions with the same price named together."""
+        groups: dict[int, list[str]] = {}
+        for resolution in RESOLUTIONS:
+            groups.setdefault(self[resolution], []).append(resolution)
+        parts = []
+        for price, names in groups.items():
+            who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+            parts.append(f"{who} {'costs' if len(names) == 1 else 'cost'} {price}")
+        return parts[0] + " credits" + "".join(f", {part}" for part in parts[1:])
+
+
+# What kie charges for nano-banana-pro today; the PRICE_1K, PRICE_2K and PRICE_4K settings override it.
+PRICES = Prices()
 
 
 @dataclass(frozen=True)
@@ -25,10 +49,6 @@ class Options:
 
     def summary(self) -> str:
         return f"{self.aspect_ratio} · {self.resolution} · {self.output_format}"
-
-    @property
-    def price(self) -> int:
-        return PRICES[self.resolution]
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,7 @@ class GenerationRequest:
     inputs: tuple[InputFile, ...] = ()
     parent_task_id: int | None = None  # set when the input is a result of this app
     relation: str | None = None  # how it came from the parent: remix, regenerate, upscale, retry
+    fresh: bool = False  # generate anew even if an identical request already has an image
 
     @property
     def kie_prompt(self) -> str:
@@ -58,7 +79,15 @@ class CommandError(ValueError):
 
 
 _FLAG = re.compile(r"(?<!\S)(?:--|\u2014|\u2013)([A-Za-z][\w-]*)(?:=(\S*))?")  # -- or em/en dash
-_ALIASES = {"ar": "ar", "aspect": "ar", "res": "res", "resolution": "res", "format": "format", "no": "no"}
+_ALIASES = {
+    "ar": "ar",
+    "aspect": "ar",
+    "res": "res",
+    "resolution": "res",
+    "format": "format",
+    "no": "no",
+    "fresh": "fresh",
+}
 _FORMAT_ALIASES = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}
 
 
@@ -77,7 +106,7 @@ def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
         name = _ALIASES.get(match.group(1).lower())
         if name is None:
             raise CommandError(
-                f"I don't know the option `--{match.group(1)}`. Use `--ar`, `--res`, `--format` or `--no`; "
+                f"I don't know the option `--{match.group(1)}`. Use `--ar`, `--res`, `--format`, `--no` or `--fresh`; "
                 "`/banana help` shows them all."
             )
         if name in values:
@@ -85,6 +114,10 @@ def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
         rest = text[match.end() : end]
         if name == "no":
             values[name] = ((match.group(2) or "") + rest).strip()
+            continue
+        if name == "fresh":  # a switch: it takes no value
+            values[name] = "yes"
+            prompt_parts.append(rest)
             continue
         if match.group(2) is not None:  # --ar=16:9
             value, leftover = match.group(2), rest
@@ -101,7 +134,7 @@ def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
     )
     if "no" in values and not values["no"]:
         raise CommandError("`--no` needs what to leave out, for example `--no text, watermarks`.")
-    return build_request(prompt=prompt, options=options, avoid=values.get("no", ""))
+    return build_request(prompt=prompt, options=options, avoid=values.get("no", ""), fresh="fresh" in values)
 
 
 def build_request(
@@ -112,6 +145,7 @@ def build_request(
     inputs: tuple[InputFile, ...] = (),
     parent_task_id: int | None = None,
     relation: str | None = None,
+    fresh: bool = False,
 ) -> GenerationRequest:
     """A request from any surface, checked the same way: a prompt, valid options, within kie's limits."""
     prompt = prompt.strip()
@@ -133,6 +167,7 @@ def build_request(
         inputs=inputs,
         parent_task_id=parent_task_id,
         relation=relation if parent_task_id else None,
+        fresh=fresh,
     )
     if len(request.kie_prompt) > MAX_PROMPT_CHARS:
         raise CommandError(

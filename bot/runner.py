@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import logging
 import statistics
 import time
@@ -20,10 +23,11 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks, modals
 from bot.images import MIME_TYPES, sniff_image
 from bot.inputs import InputFetcher, InputImage, InputRejected
-from bot.kie import DownloadError, KieClient, KieError, KieTask, Phase
+from bot.kie import DownloadError, KieClient, KieError, KieTask, KieUnknownOutcome, Phase
+from bot.limits import CreateQueue, UpdateBudget
 from bot.options import GenerationRequest
 from bot.settings import Settings
-from bot.slack import ChannelUnavailable, SlackDelivery, UploadFailed, invite_hint
+from bot.slack import ChannelUnavailable, FileFetchError, SlackDelivery, UploadFailed, invite_hint
 from bot.store import NewTask, Task, TaskState, TaskStore, encode_inputs
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ESTIMATES = {"1K": 40.0, "2K": 50.0, "4K": 90.0}
 # kie may answer "recordInfo is null" for a task it has just accepted; after this long that is an error.
 RECORD_GRACE_SECONDS = 60.0
+CALLBACK_PATH = "/kie/callback"
 INPUT_UPLOAD_PATH = "banana/inputs"
 
 
@@ -76,6 +81,9 @@ class JobRunner:
         self.inputs = InputFetcher(slack)
         self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
         self.clock = clock
+        self.create_queue = CreateQueue(settings.kie_creates_per_window, settings.kie_create_window)
+        self.update_budget = UpdateBudget(settings.slack_updates_per_minute)
+        self.stopping = False
         self._jobs: dict[int, asyncio.Task[None]] = {}
         self._running: dict[int, Job] = {}
         self._estimates: dict[str, float] = {}
@@ -103,12 +111,53 @@ class JobRunner:
             )
         )
         self.on_change(task)
-        job = Job(self, task, request, origin)
-        self._running[task.id] = job
-        running = asyncio.create_task(self._run(job), name=f"banana-task-{task.id}")
-        self._jobs[task.id] = running
-        running.add_done_callback(lambda _: self._forget(task.id))
+        self._spawn(Job(self, task, request, origin))
         return task
+
+    async def resume(self) -> int:
+        """Pick up every task a previous run left unfinished; returns how many."""
+        tasks = await self.store.unfinished()
+        for task in tasks:
+            request = GenerationRequest(
+                prompt=task.prompt,
+                options=task.options,
+                avoid=task.avoid,
+                inputs=task.inputs,
+                parent_task_id=task.parent_task_id,
+                relation=task.relation,
+            )
+            thread = task.thread_ts if task.thread_ts != task.message_ts else None
+            origin = Origin(task.team_id, task.channel_id, task.user_id, task.response_url, thread_ts=thread)
+            self._spawn(Job(self, task, request, origin))
+        if tasks:
+            log.info("resumed %d unfinished task(s)", len(tasks))
+        return len(tasks)
+
+    def _spawn(self, job: Job) -> None:
+        task_id = job.task.id
+        self._running[task_id] = job
+        running = asyncio.create_task(self._run(job), name=f"banana-task-{task_id}")
+        self._jobs[task_id] = running
+        running.add_done_callback(lambda _: self._forget(task_id))
+
+    def callback_url(self, task_id: int) -> str | None:
+        """Where kie should report this task, with a token only this app can make (None: callbacks are off)."""
+        if not self.settings.public_url:
+            return None
+        return f"{self.settings.public_url}{CALLBACK_PATH}?task={task_id}&token={self.callback_token(task_id)}"
+
+    def callback_token(self, task_id: int) -> str:
+        key = self.settings.kieai_api_key.encode()
+        return hmac.new(key, f"banana-callback:{task_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+    def poke(self, task_id: int) -> bool:
+        """kie says this task changed: read it now instead of at the next poll."""
+        job = self._running.get(task_id)
+        if job is None:
+            return False
+        job.poked = True
+        job.call_attention()
+        return True
 
     def _forget(self, task_id: int) -> None:
         self._jobs.pop(task_id, None)
@@ -119,7 +168,8 @@ class JobRunner:
         job = self._running.get(task_id)
         if job is None:
             return False
-        job.cancel_requested.set()
+        job.cancel_requested = True
+        job.call_attention()
         return True
 
     async def delete(self, task: Task) -> Task:
@@ -139,11 +189,18 @@ class JobRunner:
         while self._jobs:
             await asyncio.gather(*list(self._jobs.values()), return_exceptions=True)
 
-    async def close(self) -> None:
-        jobs = list(self._jobs.values())
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
+    async def close(self, grace: float | None = None) -> None:
+        """Stop: tasks waiting on kie stop at once, short steps (a create, an upload) get `grace` seconds to finish;
+        whatever is left is stored as it is, for the next start to pick up."""
+        self.stopping = True
+        for job in self._running.values():
+            job.call_attention()
+        running = list(self._jobs.values())
+        if running:
+            await asyncio.wait(running, timeout=self.settings.shutdown_grace if grace is None else grace)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def estimate(self, resolution: str) -> float:
         if resolution not in self._estimates:
@@ -168,6 +225,22 @@ class JobRunner:
             )
 
 
+def request_key(request: GenerationRequest, images: list[InputImage]) -> str:
+    """What makes two requests the same: the prompt kie gets, the options, and the input images' bytes."""
+    parts = [
+        request.kie_prompt,
+        request.options.aspect_ratio,
+        request.options.resolution,
+        request.options.output_format,
+        *(hashlib.sha256(image.data).hexdigest() for image in images),
+    ]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+class _Stopping(Exception):
+    """The app is shutting down: leave the task as stored, for the next start to pick up."""
+
+
 class Job:
     """One task's journey. Kept small: each step is a method, failures travel as TaskFailed."""
 
@@ -176,23 +249,42 @@ class Job:
         self.task = task
         self.request = request
         self.origin = origin
-        self.cancel_requested = asyncio.Event()
+        self.cancel_requested = False
+        self.poked = False  # kie called back: read the task now
+        self.queue_position: int | None = None
+        self._attention = asyncio.Event()  # set on cancel, callback or shutdown: stop pausing
         self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)
         self._shown: list[dict] | None = None
         self._shown_at = 0.0
 
+    def call_attention(self) -> None:
+        self._attention.set()
+
     async def run(self) -> None:
+        """Every step first checks what the store says is done, so a task picked up after a restart goes on from
+        where it stopped: it is never created at kie twice, and its image is never posted twice."""
         self.estimate = await self.runner.estimate(self.task.resolution)
         try:
-            images = await self._fetch_inputs()
-            await self._post_progress()
-            image_urls = await self._upload_inputs(images)
-            self._stop_if_cancelled()  # the last moment at which nothing has been spent
-            kie_task_id = await self._create(image_urls)
-            result = await self._wait(kie_task_id)
+            images = None
+            if not self.task.message_ts:
+                images = await self._fetch_inputs()
+                await self._post_progress()
+            if not self.task.kie_task_id:
+                if self.task.create_started_at:
+                    raise TaskFailed("create_unknown", KieUnknownOutcome().user_message)
+                images = images if images is not None else await self._fetch_inputs()
+                if await self._reuse_earlier(images):
+                    return
+                image_urls = await self._upload_inputs(images)
+                await self._wait_for_turn()
+                self._stop_if_cancelled()  # the last moment at which nothing has been spent
+                await self._create(image_urls)
+            result = await self._wait(self.task.kie_task_id or "")
             await self._deliver(result)
         except TaskFailed as failure:
             await self.finish_failed(failure)
+        except _Stopping:
+            log.info("task %s left for the next start (%s)", self.task.id, self.task.state)
 
     async def finish_failed(self, failure: TaskFailed) -> None:
         log.info("task %s %s: %s", self.task.id, failure.state, failure.code)
@@ -261,18 +353,59 @@ class Job:
             message = f"Sending the images to kie.ai failed. {error.user_message} Nothing was charged."
             raise TaskFailed("input_upload_failed", message) from error
 
-    async def _create(self, image_urls: list[str]) -> str:
+    async def _reuse_earlier(self, images: list[InputImage]) -> bool:
+        """An identical request (prompt, options and input images by content) that already has an image in Slack gets
+        that image again, at no cost, unless the person asked for a fresh one."""
+        key = request_key(self.request, images)
+        self.task = await self.runner.store.update(self.task.id, request_key=key)
+        if self.request.fresh:
+            return False
+        earlier = await self.runner.store.reusable(self.task.team_id, key)
+        if earlier is None or not earlier.slack_file_id:
+            return False
+        slack = self.runner.slack
         try:
-            kie_task_id = await self.runner.kie.create_task(self.request, image_urls=image_urls)
+            data = await slack.download_file(
+                await slack.file_info(earlier.slack_file_id), max_bytes=self.runner.settings.max_result_bytes
+            )
+        except FileFetchError as error:
+            log.info("task %s: could not reuse #%s (%s); generating anew", self.task.id, earlier.id, error)
+            return False
+        await self._set_state(TaskState.UPLOADING, f"reusing #{earlier.id}", reused_from=earlier.id, credits=0)
+        await self._upload_result(data)
+        return True
+
+    async def _wait_for_turn(self) -> None:
+        """kie takes 20 new tasks per 10 s; later ones wait here, in order, showing their place in the line."""
+
+        async def show_position(position: int) -> None:
+            self._stop_if_stopping()
+            self.queue_position = position
+            await self._show()
+
+        await self.runner.create_queue.take_turn(show_position)
+        self.queue_position = None
+
+    async def _create(self, image_urls: list[str]) -> None:
+        # Recorded before the call: after a crash, a create that may have happened is never repeated blindly.
+        self.task = await self.runner.store.update(self.task.id, create_started_at=self.runner.clock())
+        try:
+            kie_task_id = await self.runner.kie.create_task(
+                self.request, image_urls=image_urls, callback_url=self.runner.callback_url(self.task.id)
+            )
         except KieError as error:
             raise TaskFailed(f"kie_{error.code or type(error).__name__}", error.user_message) from error
         await self._set_state(TaskState.QUEUED, f"kie task {kie_task_id}", kie_task_id=kie_task_id)
         await self._show()
-        return kie_task_id
 
     async def _wait(self, kie_task_id: str) -> KieTask:
-        polling = self.runner.settings.polling
-        started = self.runner.clock()
+        """Poll kie until the task ends. With callbacks on, a callback wakes the poll and polling is only a sparse
+        safety net for callbacks that never come."""
+        settings = self.runner.settings
+        polling = settings.polling
+        started = self.task.created_at
+        if settings.callbacks and self.task.state is TaskState.QUEUED:
+            await self._pause(min(settings.callback_poll_interval, polling.timeout))
         while True:
             elapsed = self.runner.clock() - started
             info = await self._read(kie_task_id, elapsed)
@@ -287,7 +420,8 @@ class Job:
                     await self._enter(TaskState.QUEUED if info.is_queued else TaskState.GENERATING)
             if elapsed >= polling.timeout:
                 raise TaskFailed("timed_out", "kie.ai did not finish in time.", state=TaskState.TIMED_OUT)
-            await self._pause(min(polling.interval(elapsed), max(0.0, polling.timeout - elapsed)))
+            interval = settings.callback_poll_interval if settings.callbacks else polling.interval(elapsed)
+            await self._pause(min(interval, max(0.0, polling.timeout - elapsed)))
 
     async def _read(self, kie_task_id: str, elapsed: float) -> KieTask | None:
         try:
@@ -315,16 +449,30 @@ class Job:
             raise TaskFailed("no_result", "kie.ai said the image was done but sent no image. Try again.")
         await self._set_state(TaskState.UPLOADING, "downloading result", result_url=info.result_urls[0])
         await self._show()
-        credits = info.credits if info.credits is not None else self.task.options.price
+        credits = info.credits if info.credits is not None else self.runner.settings.prices[self.task.resolution]
         try:
             data = await self.runner.kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
         except DownloadError as error:
             raise self._lost_result(str(error), credits) from error
         if sniff_image(data) is None:
             raise self._lost_result("kie.ai sent a file that is not an image", credits)
-        self.task = await store.update(
-            self.task.id, credits=credits, duration=round(self.runner.clock() - self.task.created_at, 1)
+        self.task = await store.update(self.task.id, credits=credits)
+        await self._upload_result(data)
+
+    async def _upload_result(self, data: bytes) -> None:
+        if self.task.upload_started_at:  # a restart during the upload: it may have landed already
+            found = await self.runner.slack.find_upload(
+                self.task.channel_id, blocks.result_filename(self.task), since=self.task.upload_started_at
+            )
+            if found:
+                await self._finish_done(found, "found after restart")
+                return
+        self.task = await self.runner.store.update(
+            self.task.id,
+            duration=round(self.runner.clock() - self.task.created_at, 1),
+            upload_started_at=self.runner.clock(),
         )
+        credits = self.task.credits or 0
         try:
             file_id = await self.runner.slack.upload(
                 self.task.channel_id,
@@ -337,7 +485,10 @@ class Job:
             )
         except UploadFailed as error:
             raise self._lost_result(f"uploading it to Slack failed ({error.error})", credits) from error
-        await self._set_state(TaskState.DONE, f"file {file_id}", slack_file_id=file_id)
+        await self._finish_done(file_id, f"file {file_id}")
+
+    async def _finish_done(self, file_id: str, detail: str) -> None:
+        await self._set_state(TaskState.DONE, detail, slack_file_id=file_id)
         self.runner.forget_estimate(self.task.resolution)
         await self._show(final=True)
 
@@ -353,8 +504,13 @@ class Job:
         self.task = await self.runner.store.set_state(self.task.id, state, detail, **changes)
         self.runner.on_change(self.task)
 
+    def _stop_if_stopping(self) -> None:
+        if self.runner.stopping:
+            raise _Stopping
+
     def _stop_if_cancelled(self) -> None:
-        if not self.cancel_requested.is_set():
+        self._stop_if_stopping()
+        if not self.cancel_requested:
             return
         if self.task.kie_task_id:
             message = "Banana stopped waiting. kie.ai had already started it, so kie.ai may still charge for it."
@@ -368,16 +524,25 @@ class Job:
         await self._show()
 
     async def _pause(self, seconds: float) -> None:
-        """Sleep until the next poll, refreshing elapsed time and the estimate on the card meanwhile."""
+        """Sleep until the next poll, refreshing elapsed time and the estimate on the card meanwhile.
+
+        A cancel, a callback or a shutdown ends the pause at once.
+        """
         deadline = self.runner.clock() + seconds
         while (left := deadline - self.runner.clock()) > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.cancel_requested.wait(), min(left, self.runner.settings.progress_interval))
+                await asyncio.wait_for(self._attention.wait(), min(left, self.runner.settings.progress_interval))
+            self._attention.clear()
             self._stop_if_cancelled()
+            if self.poked:
+                self.poked = False
+                return
             await self._show()
 
     def _card(self) -> tuple[str, list[dict]]:
-        card = blocks.card_blocks(self.task, now=self.runner.clock(), estimate=self.estimate)
+        card = blocks.card_blocks(
+            self.task, now=self.runner.clock(), estimate=self.estimate, queue_position=self.queue_position
+        )
         return blocks.card_text(self.task), card
 
     async def _show(self, *, final: bool = False) -> None:
@@ -387,12 +552,18 @@ class Job:
         """
         if not self.task.message_ts:
             return
-        now = self.runner.clock()
-        if not final and now - self._shown_at < self.runner.settings.progress_interval:
+        now, budget = self.runner.clock(), self.runner.update_budget
+        if not final and (
+            now - self._shown_at < self.runner.settings.progress_interval
+            or not budget.allows_progress(self.runner.in_flight)
+        ):
             return
         text, card = self._card()
         if card == self._shown:
             return
+        if final and (delay := budget.final_delay()):
+            await asyncio.sleep(delay)
+        budget.spend()
         try:
             await self.runner.slack.update(self.task.channel_id, self.task.message_ts, text=text, blocks=card)
         except SlackApiError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.budget import Budget
 from bot.home import HomeTab
 from bot.kie import KieClient
 from bot.options import Options
@@ -21,6 +22,7 @@ class Services:
     slack: SlackDelivery
     runner: JobRunner
     home: HomeTab
+    budget: Budget  # prices, spend and the optional caps
 
     @property
     def defaults(self) -> Options:

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
-from bot.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS, Options
+from bot.options import ASPECT_RATIOS, OUTPUT_FORMATS, PRICES, RESOLUTIONS, Options, Prices
 
 
 class SettingsError(Exception):
@@ -69,6 +69,9 @@ class Settings:
     slack_updates_per_minute: int = 40  # chat.update is Tier 3 (about 50 a minute per workspace)
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
+    prices: Prices = PRICES  # credits per image at each resolution, recorded on each task and shown
+    user_daily_credit_cap: int | None = None  # credits one person may spend per UTC day; None: no cap
+    workspace_monthly_credit_cap: int | None = None  # credits a workspace may spend per UTC month; None: no cap
 
     @property
     def defaults(self) -> Options:
@@ -152,6 +155,13 @@ class _Reader:
             ),
             "shutdown_grace": self.number("SHUTDOWN_GRACE", Settings.shutdown_grace),
             "log_level": self.choice("LOG_LEVEL", Settings.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
+            "prices": Prices(
+                one_k=self.credits("PRICE_1K", Prices.one_k),
+                two_k=self.credits("PRICE_2K", Prices.two_k),
+                four_k=self.credits("PRICE_4K", Prices.four_k),
+            ),
+            "user_daily_credit_cap": self.cap("USER_DAILY_CREDIT_CAP"),
+            "workspace_monthly_credit_cap": self.cap("WORKSPACE_MONTHLY_CREDIT_CAP"),
         }
         if polling.fast_until > polling.medium_until:
             self.problems.append("POLL_FAST_UNTIL must not be larger than POLL_MEDIUM_UNTIL")
@@ -208,6 +218,14 @@ class _Reader:
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
         return self._convert(name, default, int, f"a whole number from {low} to {high}", lambda v: low <= v <= high)
+
+    def credits(self, name: str, default: int) -> int:
+        return self.integer(name, default, low=1, high=1_000_000)
+
+    def cap(self, name: str) -> int | None:
+        """A credit limit; empty or absent means no limit, 0 means nothing may be spent."""
+        kind = "a whole number of credits (0 or more), or empty for no limit"
+        return self._convert(name, None, int, kind, lambda v: v >= 0)
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         by_folded = {a.casefold(): a for a in allowed}

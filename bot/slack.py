@@ -116,6 +116,19 @@ class SlackDelivery:
             if _error_code(error) not in ("message_not_found", "channel_not_found"):
                 raise
 
+    async def find_upload(self, channel: str, filename: str, since: float) -> str | None:
+        """The id of a file named `filename` shared in `channel` since a time, if one is there: how a restart tells
+        that an upload it was in the middle of had in fact landed."""
+        try:
+            response = await self.client.files_list(channel=channel, ts_from=str(int(since) - 1), count=100)
+        except SlackApiError as error:
+            log.warning("could not list files in %s: %s", channel, _error_code(error))
+            return None
+        for file in response.get("files") or []:
+            if file.get("name") == filename:
+                return str(file["id"])
+        return None
+
     async def share_timestamps(self, file_id: str, channel: str) -> list[str]:
         """The messages that share a file in a channel (the result with its caption), from files.info."""
         try:

@@ -110,6 +110,10 @@ class Task:
     relation: str | None = None
     permalink: str | None = None  # link to the progress message
     deleted_at: float | None = None  # the requester removed the result from Slack
+    create_started_at: float | None = None  # a create was sent to kie (its answer may have been lost)
+    upload_started_at: float | None = None  # the upload into Slack began (it may have landed)
+    request_key: str | None = None  # the request by content: prompt, options and input images
+    reused_from: int | None = None  # an earlier task whose image this one reused, at no cost
 
     @property
     def options(self) -> Options:
@@ -141,6 +145,7 @@ class TaskStore(Protocol):
     async def unfinished(self) -> list[Task]: ...
     async def for_user(self, user_id: str, limit: int = 20) -> list[Task]: ...
     async def by_file_id(self, file_id: str) -> Task | None: ...
+    async def reusable(self, team_id: str, request_key: str) -> Task | None: ...
     async def history(self, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int) -> list[Task]: ...
     async def count(self, user_id: str, states: tuple[TaskState, ...]) -> int: ...
     async def usage(self, user_id: str, since: float) -> Usage: ...
@@ -180,6 +185,10 @@ _TASK_COLUMNS: dict[str, type] = {
     "relation": str,
     "permalink": str,
     "deleted_at": float,
+    "create_started_at": float,
+    "upload_started_at": float,
+    "request_key": str,
+    "reused_from": int,
 }
 _EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
 _TASK_FIELDS = {f.name for f in fields(Task)}
@@ -207,6 +216,7 @@ class SqliteTaskStore:
         db.table("tasks").create_index(["user_id", "created_at"], if_not_exists=True)
         db.table("tasks").create_index(["state"], if_not_exists=True)
         db.table("tasks").create_index(["slack_file_id"], if_not_exists=True)
+        db.table("tasks").create_index(["request_key"], if_not_exists=True)
         db.table("task_events").create_index(["task_id"], if_not_exists=True)
         self._db = db
 
@@ -299,6 +309,13 @@ class SqliteTaskStore:
         )
         images, credits = self.db.execute(sql, [TaskState.DONE.value, value, since]).fetchone()
         return Usage(images=images, credits=credits)
+
+    async def reusable(self, team_id: str, request_key: str) -> Task | None:
+        """The newest finished task of a workspace with this exact request whose image is still in Slack."""
+        where = "team_id = ? and request_key = ? and state = ? and slack_file_id is not null and deleted_at is null"
+        args = [team_id, request_key, TaskState.DONE.value]
+        found = await self._run(lambda: self._tasks(where, args, order_by="finished_at desc", limit=1))
+        return found[0] if found else None
 
     async def by_file_id(self, file_id: str) -> Task | None:
         """The task whose result is this Slack file, if any: how a remix finds its parent."""

@@ -73,7 +73,7 @@ class Press:
 
 async def regenerate(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, respond: AsyncRespond, context):
     await ack()
-    await _again(Press(body, action, client, respond, context), relation="regenerate")
+    await _again(Press(body, action, client, respond, context), relation="regenerate", fresh=True)
 
 
 async def upscale(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, respond: AsyncRespond, context):
@@ -86,7 +86,7 @@ async def retry(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient,
     await _again(Press(body, action, client, respond, context), relation="retry")
 
 
-async def _again(press: Press, *, relation: str, resolution: str | None = None) -> None:
+async def _again(press: Press, *, relation: str, resolution: str | None = None, fresh: bool = False) -> None:
     """The same prompt, options and input images once more, as a new task of whoever pressed."""
     task = await press.task()
     if task is None:
@@ -99,6 +99,7 @@ async def _again(press: Press, *, relation: str, resolution: str | None = None) 
             inputs=task.inputs,
             parent_task_id=task.id,
             relation=relation,
+            fresh=fresh,
         )
     except CommandError as error:  # a row from an older version that today's rules refuse
         await press.answer(str(error))
@@ -110,7 +111,13 @@ async def _again(press: Press, *, relation: str, resolution: str | None = None) 
         response_url=press.body.get("response_url"),
         thread_ts=task.thread_ts,
     )
-    await press.services.runner.start(request, origin)
+    budget = press.services.budget
+    async with budget.admit(origin.team_id, origin.user_id, request.options.resolution) as refusal:
+        if refusal is None:
+            await press.services.runner.start(request, origin)
+    if refusal is not None:
+        await press.answer(f":no_entry: {refusal}")
+        return
     await press.refresh_home()
 
 
@@ -126,6 +133,7 @@ async def remix(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient,
     setup = FormSetup(
         title="Remix with Banana",
         defaults=press.services.defaults,
+        prices=press.services.settings.prices,
         context=FormContext(
             channel_id=task.channel_id,
             thread_ts=task.thread_ts,

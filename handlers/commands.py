@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+import logging
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import help_text
+from bot.budget import balance_text, usage_text
+from bot.kie import KieError
 from bot.options import CommandError, parse_command_text
 from bot.runner import Origin
 from bot.services import Services
 from handlers.shortcuts import open_new_image_modal
+
+log = logging.getLogger(__name__)
 
 COMMAND = "/banana"
 
@@ -18,11 +24,17 @@ def register(app: AsyncApp) -> None:
     app.command(COMMAND)(banana_command)
 
 
-async def banana_command(ack: AsyncAck, command: dict, client: AsyncWebClient, context: dict) -> None:
+async def banana_command(
+    ack: AsyncAck, command: dict, client: AsyncWebClient, respond: AsyncRespond, context: dict
+) -> None:
     services: Services = context["services"]
     text = (command.get("text") or "").strip()
     if text.lower() in ("help", "-h", "--help", "?"):
-        await ack(response_type="ephemeral", text=help_text(services.defaults))
+        await ack(response_type="ephemeral", text=help_text(services.defaults, services.settings.prices))
+        return
+    if text.lower() == "usage":
+        await ack()  # the kie.ai balance may take a moment; the answer follows through response_url
+        await respond(response_type="ephemeral", text=await usage_answer(services, command))
         return
     if not text:  # nothing typed: the form, with this conversation as where to post
         await ack()
@@ -33,14 +45,32 @@ async def banana_command(ack: AsyncAck, command: dict, client: AsyncWebClient, c
     except CommandError as error:
         await ack(response_type="ephemeral", text=f":warning: {error}\nType `{COMMAND} help` for every option.")
         return
-    # An empty ack shows nothing: the progress message the runner posts is the answer everyone sees.
-    await ack()
-    await services.runner.start(
-        request,
-        Origin(
-            team_id=command.get("team_id", ""),
-            channel_id=command["channel_id"],
-            user_id=command["user_id"],
-            response_url=command.get("response_url"),
-        ),
+    origin = Origin(
+        team_id=command.get("team_id", ""),
+        channel_id=command["channel_id"],
+        user_id=command["user_id"],
+        response_url=command.get("response_url"),
     )
+    async with services.budget.admit(origin.team_id, origin.user_id, request.options.resolution) as refusal:
+        if refusal is None:
+            # An empty ack shows nothing: the progress message the runner posts is the answer everyone sees.
+            await ack()
+            await services.runner.start(request, origin)
+    if refusal is not None:
+        await ack(response_type="ephemeral", text=f":no_entry: {refusal}")
+
+
+async def usage_answer(services: Services, command: dict) -> str:
+    """`/banana usage`: the person's and the workspace's spend and limits; for admins, kie.ai's balance too."""
+    user_id = command["user_id"]
+    report = await services.budget.report(command.get("team_id", ""), user_id)
+    balance = None
+    if await services.slack.is_admin(user_id):
+        try:
+            credits = await services.kie.get_credits()
+        except KieError as error:
+            log.warning("could not read the kie.ai balance: %s", error)
+            balance = f"could not be read just now. {error.summary}"
+        else:
+            balance = balance_text(credits, services.settings.prices, services.defaults.resolution)
+    return usage_text(report, balance=balance)

@@ -47,17 +47,19 @@ async def generation_submitted(ack: AsyncAck, body: dict, view: dict, context: d
     if errors or not channel_id:
         await ack(response_action="errors", errors=errors)
         return
-    await ack(response_action="update", view=modals.checking_view(len(inputs)))
-    await services.runner.start(
-        request,
-        Origin(
-            team_id=(body.get("team") or {}).get("id", ""),
-            channel_id=channel_id,
-            user_id=body["user"]["id"],
-            thread_ts=form.thread_ts if channel_id == form.channel_id else None,
-            view_id=view["id"],
-        ),
+    origin = Origin(
+        team_id=(body.get("team") or {}).get("id", ""),
+        channel_id=channel_id,
+        user_id=body["user"]["id"],
+        thread_ts=form.thread_ts if channel_id == form.channel_id else None,
+        view_id=view["id"],
     )
+    async with services.budget.admit(origin.team_id, origin.user_id, request.options.resolution) as refusal:
+        if refusal is None:
+            await ack(response_action="update", view=modals.checking_view(len(inputs)))
+            await services.runner.start(request, origin)
+    if refusal is not None:  # the form stays open, with the prompt kept and the reason under it
+        await ack(response_action="errors", errors={modals.PROMPT: refusal})
 
 
 def _value(values: dict, block_id: str, *keys: str):

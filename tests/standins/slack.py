@@ -95,6 +95,7 @@ METHOD_SCOPES = {
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
     "files.info": "files:read",
+    "files.list": "files:read",
     "files.delete": "files:write",
     "users.info": "users:read",
 }
@@ -405,6 +406,7 @@ class SlackStandIn:
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.info": self._files_info,
+            "files.list": self._files_list,
             "files.upload": self._files_upload_v1,
             "files.delete": self._files_delete,
             "users.info": self._users_info,
@@ -1504,6 +1506,26 @@ class SlackStandIn:
         if self.files[file_id].deleted:
             raise SlackError("file_deleted")
         return {"file": self.file_object(file_id), "comments": [], "response_metadata": {"next_cursor": ""}}
+
+    def _files_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Files shared in a channel (or all), newest first, filtered by time and user like Slack's files.list."""
+        channel = _as_str(args.get("channel"))
+        user = _as_str(args.get("user"))
+        ts_from = float(_as_str(args.get("ts_from")) or 0)
+        ts_to = float(_as_str(args.get("ts_to")) or "inf")
+        count = int(_as_str(args.get("count")) or 100)
+        found = [
+            f
+            for f in self.files.values()
+            if not f.deleted
+            and (not channel or f.channel == channel)
+            and (not user or f.user == user)
+            and ts_from <= f.created <= ts_to
+        ]
+        found.sort(key=lambda f: f.created, reverse=True)
+        files = [self.file_object(f.id) for f in found[:count]]
+        paging = {"count": count, "total": len(found), "page": 1, "pages": 1}
+        return {"files": files, "paging": paging}
 
     def _files_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         file_id = _as_str(args.get("file"))
