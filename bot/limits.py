@@ -120,3 +120,19 @@ class RecentKeys:
             return False
         self._seen[key] = now
         return True
+
+
+class Pacer:
+    """Keeps at least `interval` seconds between calls that share a key (a channel), in arrival order."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._next: dict[str, float] = {}
+
+    async def wait(self, key: str) -> None:
+        now = self._clock()
+        turn = max(now, self._next.get(key, now))
+        self._next[key] = turn + self._interval  # claimed before sleeping, so callers queue up in order
+        if turn > now:
+            await asyncio.sleep(turn - now)

@@ -68,7 +68,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
         )
         home = HomeTab(store, client, settings.defaults, refresh_delay=settings.home_refresh_delay)
         stack.push_async_callback(home.close)
-        slack = SlackDelivery(client, session)
+        slack = SlackDelivery(client, session, post_interval=settings.slack_post_interval)
         runner = JobRunner(settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.user_id))
         stack.push_async_callback(runner.close)
         budget = Budget(

@@ -67,6 +67,7 @@ class Settings:
     kie_creates_per_window: int = 20  # kie accepts 20 new tasks per 10 s per account
     kie_create_window: float = 10.0
     slack_updates_per_minute: int = 40  # chat.update is Tier 3 (about 50 a minute per workspace)
+    slack_post_interval: float = 1.0  # chat.postMessage allows about one message per second per channel
     shutdown_grace: float = 10.0
     log_level: str = "INFO"
     prices: Prices = PRICES  # credits per image at each resolution, recorded on each task and shown
@@ -150,6 +151,7 @@ class _Reader:
                 "KIEAI_CREATES_PER_WINDOW", Settings.kie_creates_per_window, low=1, high=10_000
             ),
             "kie_create_window": self.number("KIEAI_CREATE_WINDOW", Settings.kie_create_window),
+            "slack_post_interval": self.number("SLACK_POST_INTERVAL", Settings.slack_post_interval),
             "slack_updates_per_minute": self.integer(
                 "SLACK_UPDATES_PER_MINUTE", Settings.slack_updates_per_minute, low=1, high=10_000
             ),

@@ -13,6 +13,8 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.limits import Pacer
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -49,13 +51,21 @@ def invite_hint(channel_id: str) -> str:
 
 
 class SlackDelivery:
-    def __init__(self, client: AsyncWebClient, session: ClientSession | None = None) -> None:
+    def __init__(
+        self, client: AsyncWebClient, session: ClientSession | None = None, *, post_interval: float = 0
+    ) -> None:
         self.client = client
         self._session = session
+        self._posts = Pacer(post_interval)
         self._admins: dict[str, tuple[bool, float]] = {}
 
     async def post(self, channel: str, *, text: str, blocks: list[dict], thread_ts: str | None = None) -> str:
-        """Post a message and return its ts; joins a public channel first if that is what it takes."""
+        """Post a message and return its ts; joins a public channel first if that is what it takes.
+
+        Posts to one channel are spaced out to Slack's pace (about one a second), so a burst of commands waits
+        a moment instead of being refused.
+        """
+        await self._posts.wait(channel)
         response = await self._in_channel(
             channel,
             lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts),

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import signal
@@ -342,3 +343,15 @@ async def test_a_repeated_request_never_starts_a_second_task(banana, kie, slack,
     await asyncio.sleep(0.1)
     assert len(await banana.services.store.for_user(USER_ID)) == 1
     assert len(kie.requests_to(CREATE)) == 1
+
+
+async def test_a_burst_in_one_channel_is_paced_not_refused(start_banana, kie, slack):
+    slack.enforce_tiers(post_message_per_second_per_channel=5)
+    banana = await start_banana(SLACK_POST_INTERVAL="0.2")
+    for i in range(4):
+        await banana.command(f"picture {i}")
+    tasks = await banana.settle(4)
+    assert all(t.state is TaskState.DONE for t in tasks)
+    posts = slack.calls_to("chat.postMessage")
+    assert len(posts) == 4 and not [c for c in posts if c.status == 429]
+    assert all(b.at - a.at >= 0.19 for a, b in itertools.pairwise(posts))
