@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import HOME_PAGE_SIZE, HomePage, home_view
 from bot.budget import start_of_day, start_of_month
-from bot.options import Options
+from bot.options import PRICES, Options, Prices
 from bot.store import HomeFilter, TaskStore
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,14 @@ class HomeTab:
         client: AsyncWebClient,
         defaults: Options,
         *,
+        prices: Prices = PRICES,
         refresh_delay: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._client = client
         self._defaults = defaults
+        self._prices = prices
         self._refresh_delay = refresh_delay
         self._clock = clock
         self._places: dict[str, HomePlace] = {}
@@ -51,7 +53,7 @@ class HomeTab:
         self._places[user_id] = place
         page = await self.page(user_id, place)
         try:
-            await self._client.views_publish(user_id=user_id, view=home_view(page, self._defaults))
+            await self._client.views_publish(user_id=user_id, view=home_view(page, self._defaults, self._prices))
         except SlackApiError as error:
             log.warning("could not publish the Home tab of %s: %s", user_id, error.response.get("error"))
 

@@ -66,7 +66,9 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             upload_url=settings.kieai_upload_url,
             retry_delays=settings.kie_retry_delays,
         )
-        home = HomeTab(store, client, settings.defaults, refresh_delay=settings.home_refresh_delay)
+        home = HomeTab(
+            store, client, settings.defaults, prices=settings.prices, refresh_delay=settings.home_refresh_delay
+        )
         stack.push_async_callback(home.close)
         slack = SlackDelivery(client, session, post_interval=settings.slack_post_interval)
         runner = JobRunner(settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.user_id))

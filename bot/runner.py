@@ -541,7 +541,11 @@ class Job:
 
     def _card(self) -> tuple[str, list[dict]]:
         card = blocks.card_blocks(
-            self.task, now=self.runner.clock(), estimate=self.estimate, queue_position=self.queue_position
+            self.task,
+            now=self.runner.clock(),
+            estimate=self.estimate,
+            queue_position=self.queue_position,
+            prices=self.runner.settings.prices,
         )
         return blocks.card_text(self.task), card
 

@@ -52,6 +52,7 @@ async def remix_message(ack: AsyncAck, shortcut: dict, client: AsyncWebClient, r
     setup = FormSetup(
         title="Remix with Banana",
         defaults=services.defaults,
+        prices=services.settings.prices,
         context=FormContext(
             channel_id=channel,
             thread_ts=message.get("thread_ts") or message.get("ts"),
@@ -74,6 +75,7 @@ async def open_new_image_modal(
     setup = FormSetup(
         title="New image",
         defaults=services.defaults,
+        prices=services.settings.prices,
         context=FormContext(channel_id=channel_id),
         choose_channel=True,
         allow_uploads=True,

@@ -291,3 +291,23 @@ def test_usage_text_shows_running_tasks_and_what_is_left():
     assert "*The workspace this month:* 9 images · 170 credits · 1 running (24 credits when done)\n" in text
     assert "Prices: 1K and 2K cost 18 credits, 4K costs 24. A failed image costs nothing." in text
     assert "kie.ai balance" not in text
+
+
+async def test_followup_prices_everywhere(start_banana, kie, slack):
+    banana = await start_banana(PRICE_2K="20", PRICE_4K="30")
+    kie.plan(Outcome(kind="never"))
+    await banana.command("slow")
+    await slack.wait_for(lambda: bool(kie.tasks))
+    await slack.wait_for(lambda: bool(slack.calls_to("chat.update")))
+    (task,) = await rows(banana)
+    assert "20 credits" in json.dumps(slack.message(CHANNEL_ID, task.message_ts).blocks)
+    kie.finish_now(next(iter(kie.tasks)))
+    task = await banana.only_task()
+    card = json.dumps(slack.message(CHANNEL_ID, task.message_ts).blocks)
+    assert "costs 30 credits" in card
+    await banana.command("")
+    await slack.wait_for(lambda: len(slack.views_opened) == 1)
+    assert "2K · 20 credits" in json.dumps(slack.views_opened[0], ensure_ascii=False)
+    await banana.event({"type": "app_home_opened", "user": USER_ID, "channel": "D0DIRECT01", "tab": "home"})
+    await slack.wait_for(lambda: USER_ID in slack.views_published)
+    assert "costs 30 credits" in json.dumps(slack.views_published[USER_ID])
