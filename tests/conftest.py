@@ -21,8 +21,8 @@ from bot.main import BananaServer
 from bot.services import Services
 from bot.settings import load_settings
 from bot.store import Task
-from tests.standins import kie as kie_standin
-from tests.standins import slack as slack_standin
+from standins import kie as kie_standin
+from standins import slack as slack_standin
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 USER_ID = "U0USER0001"

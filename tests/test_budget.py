@@ -12,8 +12,8 @@ from bot.budget import Budget, Spend, UsageReport, start_of_day, start_of_month,
 from bot.options import PRICES, Prices
 from bot.settings import SettingsError, load_settings
 from bot.store import NewTask, SqliteTaskStore, TaskState
+from standins.kie import CREDIT_PATH, FakeTask, Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
-from tests.standins.kie import CREDIT_PATH, FakeTask, Outcome
 
 CREATE = "/api/v1/jobs/createTask"
 OTHER = "U0OTHER001"

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from bot.store import TaskState
+from standins.kie import API_KEY, Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
-from tests.standins.kie import API_KEY, Outcome
 
 CREATE = "/api/v1/jobs/createTask"
 RECORD = "/api/v1/jobs/recordInfo"

@@ -6,8 +6,8 @@ import json
 
 from bot import blocks
 from bot.store import TaskState
+from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
-from tests.standins.kie import Outcome
 
 OTHER = "U0OTHER001"
 ADMIN = "U0ADMIN001"

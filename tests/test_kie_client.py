@@ -19,7 +19,7 @@ from bot.kie import (
     Phase,
 )
 from bot.options import GenerationRequest, Options
-from tests.standins.kie import API_KEY, Outcome
+from standins.kie import API_KEY, Outcome
 
 REQUEST = GenerationRequest(prompt="a cat", options=Options("4:5", "1K", "jpg"))
 

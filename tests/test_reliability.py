@@ -22,8 +22,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.options import build_request
 from bot.store import NewTask, TaskState
+from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, SIGNING_SECRET, USER_ID
-from tests.standins.kie import Outcome
 
 CREATE = "/api/v1/jobs/createTask"
 RECORD = "/api/v1/jobs/recordInfo"

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from bot.store import TaskState
+from standins.slack import SlackStandIn
 from tests.conftest import CHANNEL_ID, USER_ID
-from tests.standins.slack import SlackStandIn
 
 CREATE = "/api/v1/jobs/createTask"
 UPLOAD = "/api/file-stream-upload"

@@ -7,7 +7,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import FileFetchError, SlackDelivery
-from tests.standins.slack import BOT_TOKEN
+from standins.slack import BOT_TOKEN
 
 
 @pytest.fixture

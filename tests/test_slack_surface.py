@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.store import TaskState
+from standins.kie import API_KEY
+from standins.slack import BOT_TOKEN
 from tests.conftest import SIGNING_SECRET, USER_ID
-from tests.standins.kie import API_KEY
-from tests.standins.slack import BOT_TOKEN
 
 CREATE = "/api/v1/jobs/createTask"
 

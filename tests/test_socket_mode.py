@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from bot.store import TaskState
+from standins.slack import APP_TOKEN, TEAM_ID
 from tests.conftest import CHANNEL_ID, USER_ID
-from tests.standins.slack import APP_TOKEN, TEAM_ID
 
 
 def command_payload(slack, text: str) -> dict:

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from tests.standins.kie import API_KEY, PRICES, KieStandIn, Outcome
+from standins.kie import API_KEY, PRICES, KieStandIn, Outcome
 
 CREATE = "/api/v1/jobs/createTask"
 RECORD = "/api/v1/jobs/recordInfo"

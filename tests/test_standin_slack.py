@@ -18,7 +18,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from tests.standins.slack import (
+from standins.slack import (
     ADMIN_USER_ID,
     APP_ID,
     APP_TOKEN,

@@ -22,7 +22,7 @@ stand-in sends ``hello``; ``socket_send()`` then pushes an envelope (``slash_com
 ``events_api``) and waits for the app's ack ``{"envelope_id": ..., "payload": {...}}``. Pings are answered by
 aiohttp's autoping.
 
-Run ``python -m tests.standins.slack --port 8082`` for manual trials.
+Run ``python -m standins.slack --port 8082`` for manual trials.
 """
 
 from __future__ import annotations

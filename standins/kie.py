@@ -4,7 +4,7 @@ It follows /work/shared/reference/kieai-api.md: HTTP 200 with a body `code` for 
 for the create rate limit, `param`/`resultJson` as JSON strings, Unix-millisecond times, and opt-in HMAC
 signed callbacks. Test-only controls (plan, fail_next, finish_now) shape what happens to created tasks.
 
-Run it by hand with: python -m tests.standins.kie --port 8081
+Run it by hand with: python -m standins.kie --port 8081
 """
 
 from __future__ import annotations
