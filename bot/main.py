@@ -15,6 +15,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -129,13 +130,15 @@ def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeRes
 
 
 def skip_repeats(seen: RecentKeys) -> Callable[..., Awaitable[BoltResponse | None]]:
-    """Slack sends a request again (X-Slack-Retry-Num) when the first answer was slow or lost; the same trigger or
-    event is answered with a plain 200 and not acted on twice, so a retry never starts a second task."""
+    """Slack sends a request again, marked with X-Slack-Retry-Num, when its first answer was slow or lost. A retry of
+    a trigger or event already handled is answered with a plain 200 and not acted on twice, so it never starts a
+    second task. Requests without that mark are always handled."""
 
-    async def middleware(body: dict, next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
-        key = body.get("event_id") or body.get("trigger_id")
-        if key and not seen.first_time(str(key)):
-            log.info("ignored a repeat of %s", key)
+    async def middleware(req: AsyncBoltRequest, body: dict, next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        key = str(body.get("event_id") or body.get("trigger_id") or "")
+        first_time = seen.first_time(key) if key else True
+        if not first_time and req.headers.get("x-slack-retry-num"):
+            log.info("ignored Slack's retry of %s", key)
             return BoltResponse(status=200, body="")
         await next()
         return None

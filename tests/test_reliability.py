@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
-import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.options import build_request
@@ -323,8 +322,7 @@ async def test_slack_update_budget_keeps_under_the_tier(start_banana, kie, slack
         assert "Done" in json.dumps(slack.message(CHANNEL_ID, task.message_ts).blocks)
 
 
-@pytest.mark.parametrize("retry_header", [True, False])
-async def test_a_repeated_request_never_starts_a_second_task(banana, kie, slack, retry_header):
+async def test_slacks_retry_of_a_command_never_starts_a_second_task(banana, kie, slack):
     form = {
         "team_id": "T0TEAM001",
         "channel_id": CHANNEL_ID,
@@ -336,13 +334,38 @@ async def test_a_repeated_request_never_starts_a_second_task(banana, kie, slack,
     }
     body = urlencode(form)
     first = await banana.post_signed(body, "application/x-www-form-urlencoded")
-    headers = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"} if retry_header else {}
-    second = await banana.post_signed(body, "application/x-www-form-urlencoded", **headers)
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    second = await banana.post_signed(body, "application/x-www-form-urlencoded", **retry)
     assert first.status_code == second.status_code == 200
     await banana.settle(1)
     await asyncio.sleep(0.1)
     assert len(await banana.services.store.for_user(USER_ID)) == 1
     assert len(kie.requests_to(CREATE)) == 1
+
+
+async def test_a_retry_whose_first_attempt_never_arrived_is_handled(banana, kie, slack):
+    form = {
+        "team_id": "T0TEAM001",
+        "channel_id": CHANNEL_ID,
+        "user_id": USER_ID,
+        "command": "/banana",
+        "text": "late",
+        "trigger_id": slack.trigger_id(),
+    }
+    retry = {"X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "http_timeout"}
+    response = await banana.post_signed(urlencode(form), "application/x-www-form-urlencoded", **retry)
+    assert response.status_code == 200
+    (task,) = await banana.settle(1)
+    assert task.prompt == "late"
+
+
+async def test_the_same_trigger_without_a_retry_mark_is_not_dropped(banana, kie, slack):
+    """Only Slack's own retry mark makes a repeat; tools that reuse a trigger id still get answers."""
+    for text in ("a cat --res 9K", "a dog --res 9K"):
+        form = {"team_id": "T0TEAM001", "channel_id": CHANNEL_ID, "user_id": USER_ID, "command": "/banana"}
+        form |= {"text": text, "trigger_id": "1.2.3"}
+        response = await banana.post_signed(urlencode(form), "application/x-www-form-urlencoded")
+        assert "`--res` got `9K`" in response.json()["text"]
 
 
 async def test_a_burst_in_one_channel_is_paced_not_refused(start_banana, kie, slack):
