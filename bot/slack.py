@@ -111,10 +111,11 @@ class SlackDelivery:
         return str(files[0].get("id", ""))
 
     async def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a message for the Home tab; nice to have, so no failure here may stop a task."""
         try:
             response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
-        except SlackApiError as error:
-            log.info("no permalink for %s in %s: %s", ts, channel, _error_code(error))
+        except (SlackApiError, SlackRequestError, aiohttp.ClientError, ValueError) as error:
+            log.info("no permalink for %s in %s: %s", ts, channel, error)
             return None
         return response.get("permalink")
 
