@@ -167,15 +167,16 @@ def _cancelled(task: Task) -> list[Block]:
 
 
 # Buttons on a task, on its card and in the Home tab. Each carries the task id as its value.
-REGENERATE, REMIX, UPSCALE, RETRY, CANCEL, DELETE = (
+REGENERATE, REMIX, UPSCALE, SAVE_PROMPT, RETRY, CANCEL, DELETE = (
     "task_regenerate",
     "task_remix",
     "task_upscale",
+    "task_save_prompt",
     "task_retry",
     "task_cancel",
     "task_delete",
 )
-TASK_ACTIONS = (REGENERATE, REMIX, UPSCALE, RETRY, CANCEL, DELETE)
+TASK_ACTIONS = (REGENERATE, REMIX, UPSCALE, SAVE_PROMPT, RETRY, CANCEL, DELETE)
 
 
 def task_actions(task: Task, prices: Prices = PRICES) -> ActionsBlock:
@@ -213,6 +214,7 @@ def task_actions(task: Task, prices: Prices = PRICES) -> ActionsBlock:
                     ),
                 )
             )
+        buttons.append(ButtonElement(text="Save prompt", action_id=SAVE_PROMPT, value=value))
     else:
         buttons = [ButtonElement(text="Retry", action_id=RETRY, value=value, style="primary")]
     if task.state.finished:
@@ -264,6 +266,14 @@ def help_text(defaults: Options, prices: Prices = PRICES) -> str:
             "*Start from images:* use *Remix with Banana* from the ⋮ menu of any message with images (up to 8), "
             "press *Remix* on a result, or type `/banana` alone (or use the *New image* shortcut) for a form where you "
             "can upload PNG, JPEG or WebP images.",
+            "",
+            "*Prompt studio:* long, branded prompts written for you. Each opens a form with layouts, templates and "
+            "styles, then shows the prompt so you can edit it before generating.",
+            "• `/banana infographic <topic or notes>`: an infographic, for example from a podcast episode",
+            '• `/banana quote "<quote>" — <name>, <role>`: a quote card',
+            "• `/banana timeline <name>`: a career timeline",
+            "Press *Save prompt* on any finished image to keep its prompt in the workspace's library; "
+            "`/banana prompts` lists them, each with a *Use* button.",
             "",
             "`/banana usage` shows what you and the workspace have spent, and any limits. Failed images cost nothing.",
         ]

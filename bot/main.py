@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 import signal
+import statistics
 import sys
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -36,6 +40,7 @@ from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
 from bot.slack import SlackDelivery
 from bot.store import SqliteTaskStore
+from prompts.catalog import CatalogError, load_brand, load_catalog
 
 log = logging.getLogger("bot")
 
@@ -45,6 +50,10 @@ SLACK_EVENTS_PATH = "/slack/events"
 @asynccontextmanager
 async def engine(settings: Settings) -> AsyncIterator[Services]:
     """Everything that outlives a request: one store, one httpx client, one Slack client, one job runner."""
+    try:  # first: a broken brand or catalog file stops start-up before anything is opened
+        catalog, brand = load_catalog(), load_brand(settings.brand_file)
+    except CatalogError as error:
+        raise StartupError(f"the prompt studio cannot load {error}") from None
     async with AsyncExitStack() as stack:
         store = await SqliteTaskStore(settings.database_path).open()
         stack.push_async_callback(store.close)
@@ -80,7 +89,17 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             user_daily_cap=settings.user_daily_credit_cap,
             workspace_monthly_cap=settings.workspace_monthly_credit_cap,
         )
-        yield Services(settings=settings, store=store, kie=kie, slack=slack, runner=runner, home=home, budget=budget)
+        yield Services(
+            settings=settings,
+            store=store,
+            kie=kie,
+            slack=slack,
+            runner=runner,
+            home=home,
+            budget=budget,
+            catalog=catalog,
+            brand=brand,
+        )
 
 
 class StartupError(Exception):
@@ -146,14 +165,46 @@ def skip_repeats(seen: RecentKeys) -> Callable[..., Awaitable[BoltResponse | Non
     return middleware
 
 
+class LoopLagProbe:
+    """How late the event loop wakes a sleeper: a busy loop delays every ack, poll and upload by as much.
+
+    Opt-in (BANANA_LOOP_PROBE=1) for the benchmark, which reads it from GET /metrics.
+    """
+
+    def __init__(self, interval: float = 0.05, keep: int = 100_000) -> None:
+        self.interval = interval
+        self.lags: deque[float] = deque(maxlen=keep)  # seconds late, one per wake-up
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(self.interval)
+            self.lags.append(max(0.0, loop.time() - started - self.interval))
+
+    def summary(self) -> dict[str, float]:
+        lags = sorted(self.lags)
+        if not lags:
+            return {"samples": 0}
+        return {
+            "samples": len(lags),
+            "p50_ms": round(1000 * lags[len(lags) // 2], 2),
+            "p99_ms": round(1000 * lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2),
+            "max_ms": round(1000 * lags[-1], 2),
+            "mean_ms": round(1000 * statistics.fmean(lags), 2),
+        }
+
+
 class BananaServer:
     """The running app: the HTTP server (Slack's requests and /healthz) and, with an app token, Socket Mode."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, loop_probe: bool | None = None) -> None:
         self.settings = settings
         self.services: Services | None = None
         self.port: int | None = None
         self._stack = AsyncExitStack()
+        probe_wanted = os.environ.get("BANANA_LOOP_PROBE") == "1" if loop_probe is None else loop_probe
+        self.probe = LoopLagProbe() if probe_wanted else None
 
     async def start(self) -> int:
         try:
@@ -170,6 +221,10 @@ class BananaServer:
         app = build_app(services, services.slack.client, identity)
         web_app = web.Application() if settings.socket_mode else app.web_app(path=SLACK_EVENTS_PATH)
         web_app.router.add_get("/healthz", self._health)
+        if self.probe is not None:
+            web_app.router.add_get("/metrics", self._metrics)
+            probing = asyncio.create_task(self.probe.run(), name="banana-loop-probe")
+            self._stack.push_async_callback(_cancelled, probing)
         web_app.router.add_post(
             CALLBACK_PATH,
             callback_handler(services.runner, services.store, hmac_key=settings.kieai_webhook_hmac_key),
@@ -202,6 +257,22 @@ class BananaServer:
             "in_flight": services.runner.in_flight if services else 0,
         }
         return web.json_response(body, status=200 if database else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        """The loop-lag probe's figures since the last `?reset=1`, and the tasks in flight."""
+        assert self.probe is not None
+        body = {
+            "loop_lag": self.probe.summary(),
+            "in_flight": self.services.runner.in_flight if self.services else 0,
+        }
+        if request.query.get("reset") == "1":
+            self.probe.lags.clear()
+        return web.json_response(body)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 class RedactSecrets(logging.Filter):
@@ -244,7 +315,25 @@ async def run(settings: Settings) -> None:
         await server.stop()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="banana-bot", description="Run Banana, configured from the environment and .env (see README.md)."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{sandbox}")
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="try the whole app locally, no Slack workspace or kie.ai key needed",
+        description="Run Banana between local kie.ai and Slack stand-ins, play a short conversation, and leave "
+        "the images and an HTML page of the simulated channel in an output folder.",
+    )
+    sandbox.add_argument("--out", default="sandbox-output", help="output folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.command == "sandbox":
+        try:
+            from bot.sandbox import run_cli
+        except ImportError as error:  # the stand-ins draw images with Pillow, from the 'standins' extra
+            raise SystemExit(f"The sandbox needs the stand-ins: pip install -e '.[standins]' ({error})") from None
+        raise SystemExit(run_cli(args.out))
     try:
         settings = load_settings()
     except SettingsError as error:

@@ -24,7 +24,6 @@ from bot.blocks import escape, shorten
 from bot.options import (
     ASPECT_RATIOS,
     MAX_INPUT_IMAGES,
-    MAX_PROMPT_CHARS,
     OUTPUT_FORMATS,
     PRICES,
     RESOLUTIONS,
@@ -34,6 +33,7 @@ from bot.options import (
 )
 
 GENERATE_CALLBACK = "banana_generate"
+SLACK_INPUT_CHARS = 3000  # the most a Slack text field (max_length, initial_value) may hold
 
 # Block ids double as action ids: one input per block.
 PROMPT, AVOID, ASPECT_RATIO, RESOLUTION, FORMAT, CHANNEL, UPLOADS = (
@@ -85,7 +85,6 @@ class FormSetup:
     notes: tuple[str, ...] = ()  # what was left out of the inputs, and why
     choose_channel: bool = False
     allow_uploads: bool = False
-    prompt: str = ""
     prices: Prices = PRICES  # shown beside each resolution
 
 
@@ -107,8 +106,7 @@ def generation_modal(setup: FormSetup) -> dict:
             element=PlainTextInputElement(
                 action_id=PROMPT,
                 multiline=True,
-                max_length=MAX_PROMPT_CHARS,
-                initial_value=setup.prompt or None,
+                max_length=SLACK_INPUT_CHARS,  # Slack's own cap on a text field; longer prompts: the command
                 placeholder="Add our logo in the top right corner and make it a square social post",
             ),
         )

@@ -137,6 +137,11 @@ def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
     return build_request(prompt=prompt, options=options, avoid=values.get("no", ""), fresh="fresh" in values)
 
 
+def mentions_options(text: str) -> bool:
+    """Whether the text uses any of the command's options, such as `--ar 16:9`; unknown `--words` do not count."""
+    return any(match.group(1).lower() in _ALIASES for match in _FLAG.finditer(text))
+
+
 def build_request(
     *,
     prompt: str,

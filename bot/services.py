@@ -12,6 +12,7 @@ from bot.runner import JobRunner
 from bot.settings import Settings
 from bot.slack import SlackDelivery
 from bot.store import TaskStore
+from prompts.catalog import Brand, Catalog
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Services:
     runner: JobRunner
     home: HomeTab
     budget: Budget  # prices, spend and the optional caps
+    catalog: Catalog  # the prompt studio's layouts, templates and styles
+    brand: Brand  # the brand every studio prompt follows (BRAND_FILE)
 
     @property
     def defaults(self) -> Options:

@@ -73,6 +73,7 @@ class Settings:
     prices: Prices = PRICES  # credits per image at each resolution, recorded on each task and shown
     user_daily_credit_cap: int | None = None  # credits one person may spend per UTC day; None: no cap
     workspace_monthly_credit_cap: int | None = None  # credits a workspace may spend per UTC month; None: no cap
+    brand_file: Path | None = None  # the brand the prompt studio follows; None: the default in prompts/brand.toml
 
     @property
     def defaults(self) -> Options:
@@ -164,6 +165,7 @@ class _Reader:
             ),
             "user_daily_credit_cap": self.cap("USER_DAILY_CREDIT_CAP"),
             "workspace_monthly_credit_cap": self.cap("WORKSPACE_MONTHLY_CREDIT_CAP"),
+            "brand_file": self.file("BRAND_FILE"),
         }
         if polling.fast_until > polling.medium_until:
             self.problems.append("POLL_FAST_UNTIL must not be larger than POLL_MEDIUM_UNTIL")
@@ -228,6 +230,16 @@ class _Reader:
         """A credit limit; empty or absent means no limit, 0 means nothing may be spent."""
         kind = "a whole number of credits (0 or more), or empty for no limit"
         return self._convert(name, None, int, kind, lambda v: v >= 0)
+
+    def file(self, name: str) -> Path | None:
+        """An optional file that must exist now; what is in it is checked where it is read."""
+        raw = self.values.get(name, "").strip()
+        if not raw:
+            return None
+        path = Path(raw).expanduser()
+        if not path.is_file():
+            self.problems.append(f"{name} names {raw!r}, which is not a file")
+        return path
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         by_folded = {a.casefold(): a for a in allowed}

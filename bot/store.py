@@ -136,6 +136,26 @@ class TaskEvent:
     detail: str
 
 
+@dataclass(frozen=True)
+class SavedPrompt:
+    """A prompt kept in a workspace's shared library, with the options it was used with."""
+
+    id: int
+    team_id: str
+    user_id: str  # who saved it
+    name: str
+    prompt: str
+    avoid: str
+    aspect_ratio: str
+    resolution: str
+    output_format: str
+    created_at: float
+
+    @property
+    def options(self) -> Options:
+        return Options(self.aspect_ratio, self.resolution, self.output_format)
+
+
 class TaskStore(Protocol):
     async def add(self, new: NewTask) -> Task: ...
     async def get(self, task_id: int) -> Task | None: ...
@@ -151,6 +171,12 @@ class TaskStore(Protocol):
     async def usage(self, user_id: str, since: float) -> Usage: ...
     async def team_usage(self, team_id: str, since: float) -> Usage: ...
     async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]: ...
+    async def save_prompt(
+        self, team_id: str, user_id: str, name: str, prompt: str, options: Options, avoid: str = ""
+    ) -> SavedPrompt: ...
+    async def list_prompts(self, team_id: str, limit: int = 20, contains: str = "") -> list[SavedPrompt]: ...
+    async def get_prompt(self, prompt_id: int) -> SavedPrompt | None: ...
+    async def find_prompt(self, team_id: str, name: str) -> SavedPrompt | None: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -192,6 +218,18 @@ _TASK_COLUMNS: dict[str, type] = {
 }
 _EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
 _TASK_FIELDS = {f.name for f in fields(Task)}
+_SAVED_PROMPT_COLUMNS: dict[str, type] = {
+    "id": int,
+    "team_id": str,
+    "user_id": str,
+    "name": str,
+    "prompt": str,
+    "avoid": str,
+    "aspect_ratio": str,
+    "resolution": str,
+    "output_format": str,
+    "created_at": float,
+}
 
 
 class SqliteTaskStore:
@@ -218,6 +256,8 @@ class SqliteTaskStore:
         db.table("tasks").create_index(["slack_file_id"], if_not_exists=True)
         db.table("tasks").create_index(["request_key"], if_not_exists=True)
         db.table("task_events").create_index(["task_id"], if_not_exists=True)
+        _ensure_table(db, "saved_prompts", _SAVED_PROMPT_COLUMNS)
+        db.table("saved_prompts").create_index(["team_id", "created_at"], if_not_exists=True)
         self._db = db
 
     async def close(self) -> None:
@@ -335,6 +375,47 @@ class SqliteTaskStore:
 
         return await self._run(read)
 
+    async def save_prompt(
+        self, team_id: str, user_id: str, name: str, prompt: str, options: Options, avoid: str = ""
+    ) -> SavedPrompt:
+        row: dict[str, Any] = {
+            "team_id": team_id,
+            "user_id": user_id,
+            "name": name,
+            "prompt": prompt,
+            "avoid": avoid,
+            "aspect_ratio": options.aspect_ratio,
+            "resolution": options.resolution,
+            "output_format": options.output_format,
+            "created_at": self._clock(),
+        }
+
+        def insert() -> SavedPrompt:
+            with self.db.conn:
+                prompt_id = cast(int, self.db.table("saved_prompts").insert(row).last_pk)
+            return SavedPrompt(id=prompt_id, **row)
+
+        return await self._run(insert)
+
+    async def list_prompts(self, team_id: str, limit: int = 20, contains: str = "") -> list[SavedPrompt]:
+        """A workspace's saved prompts, newest first; `contains` narrows them to names with all those words in them.
+
+        Names are compared in Python, with casefold: SQLite's lower() only knows ASCII letters. A library holds
+        hundreds of prompts at most, so reading a workspace's names is cheap.
+        """
+        words = contains.casefold().split()
+        saved = await self._run(lambda: self._saved("team_id = ?", [team_id], order_by="created_at desc, id desc"))
+        return [p for p in saved if all(word in p.name.casefold() for word in words)][:limit]
+
+    async def get_prompt(self, prompt_id: int) -> SavedPrompt | None:
+        found = await self._run(lambda: self._saved("id = ?", [prompt_id]))
+        return found[0] if found else None
+
+    async def find_prompt(self, team_id: str, name: str) -> SavedPrompt | None:
+        """The workspace's saved prompt with this name, in any letter case."""
+        saved = await self._run(lambda: self._saved("team_id = ?", [team_id]))
+        return next((p for p in saved if p.name.casefold() == name.casefold()), None)
+
     async def ping(self) -> bool:
         try:
             return await self._run(lambda: self.db.execute("select 1").fetchone() == (1,))
@@ -366,6 +447,10 @@ class SqliteTaskStore:
     def _tasks(self, where: str, args: list[Any], **query: Any) -> list[Task]:
         rows = self.db.table("tasks").rows_where(where, args, **query)
         return [_task_from_row(row) for row in rows]
+
+    def _saved(self, where: str, args: list[Any], **query: Any) -> list[SavedPrompt]:
+        rows = self.db.table("saved_prompts").rows_where(where, args, **query)
+        return [SavedPrompt(**{**row, "avoid": row.get("avoid") or ""}) for row in rows]
 
 
 def _history_filter(user_id: str, states: tuple[TaskState, ...]) -> tuple[str, list[Any]]:

@@ -2,9 +2,9 @@
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, commands, events, shortcuts, views
+from handlers import actions, commands, events, shortcuts, studio, views
 
 
 def register(app: AsyncApp) -> None:
-    for surface in (commands, shortcuts, views, actions, events):
+    for surface in (commands, shortcuts, views, actions, events, studio):
         surface.register(app)

@@ -7,13 +7,15 @@ import logging
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import studio
 from bot.blocks import help_text
 from bot.budget import balance_text, usage_text
 from bot.kie import KieError
-from bot.options import CommandError, parse_command_text
+from bot.options import CommandError, mentions_options, parse_command_text
 from bot.runner import Origin
 from bot.services import Services
 from handlers.shortcuts import open_new_image_modal
+from handlers.studio import open_form, saved_prompts_answer
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,18 @@ async def banana_command(
     if text.lower() == "usage":
         await ack()  # the kie.ai balance may take a moment; the answer follows through response_url
         await respond(response_type="ephemeral", text=await usage_answer(services, command))
+        return
+    word, rest = _first_word(text)
+    # The prompt studio: a form now, the prompt to review next. Its forms choose the options, so text with options
+    # (`/banana quote card --no text`) is a plain prompt, as it always was.
+    if word in studio.KINDS and not mentions_options(rest):
+        await ack()
+        await open_form(client, command["trigger_id"], services, kind=word, text=rest, channel_id=command["channel_id"])
+        return
+    if word == "prompts" and not mentions_options(rest):
+        await ack()
+        answer = await saved_prompts_answer(services, command.get("team_id", ""), rest.strip())
+        await respond(response_type="ephemeral", **answer)
         return
     if not text:  # nothing typed: the form, with this conversation as where to post
         await ack()
@@ -58,6 +72,12 @@ async def banana_command(
             await services.runner.start(request, origin)
     if refusal is not None:
         await ack(response_type="ephemeral", text=f":no_entry: {refusal}")
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    """The first word, in lower case, and the rest, whose line breaks are kept (notes and roles come one a line)."""
+    word = text.split(maxsplit=1)[0] if text.strip() else ""
+    return word.lower(), text.strip()[len(word) :].strip()
 
 
 async def usage_answer(services: Services, command: dict) -> str:

@@ -70,7 +70,7 @@ async def new_image(ack: AsyncAck, shortcut: dict, client: AsyncWebClient, conte
 
 
 async def open_new_image_modal(
-    client: AsyncWebClient, trigger_id: str, services: Services, *, channel_id: str | None, prompt: str = ""
+    client: AsyncWebClient, trigger_id: str, services: Services, *, channel_id: str | None
 ) -> None:
     setup = FormSetup(
         title="New image",
@@ -79,7 +79,6 @@ async def open_new_image_modal(
         context=FormContext(channel_id=channel_id),
         choose_channel=True,
         allow_uploads=True,
-        prompt=prompt,
     )
     await client.views_open(trigger_id=trigger_id, view=generation_modal(setup))
 

@@ -80,6 +80,8 @@ RESPONSE_URL_TTL = 30 * 60.0
 # Methods that take the app-level token (and only it); every other method refuses it.
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 SOCKET_CLOSE_TIMEOUT = 2.0  # how long stop() waits for a client's close frame
+STATS_PATH = "/standin/stats"  # not Slack's: what a benchmark in another process reads back
+RESPONSE_URLS_PATH = "/standin/response_urls"  # not Slack's: fresh response_urls for requests sent from elsewhere
 
 # Arguments Slack accepts as JSON-encoded strings in query/form bodies.
 JSON_ARGS = ("blocks", "files", "view", "attachments", "metadata")
@@ -291,6 +293,19 @@ def _filetype(mimetype: str) -> tuple[str, str]:
     return FILETYPES.get(mimetype, ("binary", "Binary"))
 
 
+def _text_input_errors(element: dict[str, Any], at: str) -> list[str]:
+    """Slack's limits on a plain_text_input: lengths from 0 to 3000, and an initial value within them."""
+    errors: list[str] = []
+    for key in ("min_length", "max_length"):
+        value = element.get(key)
+        if value is not None and (not isinstance(value, int) or not 0 <= value <= 3000):
+            errors.append(f"must be between 0 and 3000 [json-pointer:{at}/{key}]")
+    initial = element.get("initial_value")
+    if initial is not None and (not isinstance(initial, str) or len(initial) > 3000):
+        errors.append(f"must be less than 3001 characters [json-pointer:{at}/initial_value]")
+    return errors
+
+
 def _as_str(value: Any) -> str | None:
     if value is None:
         return None
@@ -421,6 +436,8 @@ class SlackStandIn:
         app.router.add_get("/files-pri/{team_file}/download/{name}", self._handle_download)
         app.router.add_get("/files-pri/{team_file}/{name}", self._handle_download)
         app.router.add_get("/link/", self._handle_socket)
+        app.router.add_get(STATS_PATH, self._handle_stats)
+        app.router.add_get(RESPONSE_URLS_PATH, self._handle_response_urls)
         app.router.add_get("/", self._handle_login_page)
         app.router.add_get("/{tail:.+}", self._handle_web_page)
         app.router.add_post("/{tail:.+}", self._handle_response_url)
@@ -909,6 +926,8 @@ class SlackStandIn:
             element = block.get("element")
             if not isinstance(element, dict) or not isinstance(element.get("type"), str):
                 errors.append(f"must provide an element [json-pointer:{at}/element]")
+            else:
+                errors.extend(self._element_errors(element, f"{at}/element"))
             if "hint" in block:
                 errors.extend(_text_errors(block["hint"], f"{at}/hint", max_len=2000, plain_only=True))
         elif block_type == "markdown":
@@ -936,6 +955,8 @@ class SlackStandIn:
                 errors.append(f"must be primary or danger [json-pointer:{at}/style]")
         elif element["type"] == "image":
             errors.extend(self._image_errors(element, at))
+        elif element["type"] == "plain_text_input":
+            errors.extend(_text_input_errors(element, at))
         return errors
 
     def _image_errors(self, image: dict[str, Any], at: str) -> list[str]:
@@ -1680,6 +1701,34 @@ class SlackStandIn:
             if not waiter.done():
                 waiter.set_exception(AssertionError("the Slack stand-in stopped before the ack arrived"))
 
+    async def _handle_stats(self, request: web.Request) -> web.Response:
+        """Every Web API call (method, HTTP status, time on this machine's monotonic clock) and every file the bot
+        shared, with the moment its share completed: what a benchmark in another process needs."""
+        calls = [[call.method, call.status, call.at] for call in self.calls]
+        shared_at: dict[str, float] = {}
+        for call in self.calls:
+            if call.method == "files.completeUploadExternal" and call.status == 200:
+                for entry in call.args.get("files") or []:
+                    if isinstance(entry, dict) and "id" in entry:
+                        shared_at.setdefault(str(entry["id"]), call.at)
+        files = [
+            {
+                "id": file.id,
+                "title": file.title,
+                "channel": file.channel,
+                "thread_ts": file.thread_ts,
+                "shared_at": shared_at.get(file.id),
+            }
+            for file in self.files.values()
+            if file.user == self.bot_user_id
+        ]
+        edits = sum(len(m.edits) for m in self.messages)
+        return web.json_response({"now": time.monotonic(), "calls": calls, "files": files, "edits": edits})
+
+    async def _handle_response_urls(self, request: web.Request) -> web.Response:
+        count = min(10_000, max(1, int(request.query.get("count", "1"))))
+        return web.json_response({"response_urls": [self.response_url() for _ in range(count)]})
+
     async def _handle_login_page(self, request: web.Request) -> web.Response:
         return web.Response(text=LOGIN_PAGE, content_type="text/html")
 
@@ -1759,10 +1808,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the Slack Web API stand-in.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8082)
+    parser.add_argument("--chat-update-per-minute", type=int, default=None, help="enforce chat.update's tier (~50)")
+    parser.add_argument("--post-per-second", type=float, default=None, help="enforce chat.postMessage per channel (~1)")
+    parser.add_argument("--channels", type=int, default=0, help="add this many public channels the bot is in")
     options = parser.parse_args(argv)
 
     async def serve() -> None:
         stand_in = SlackStandIn()
+        stand_in.enforce_tiers(options.chat_update_per_minute, options.post_per_second)
+        for number in range(1, options.channels + 1):
+            stand_in.add_channel(f"C0BENCH{number:04d}", f"bench-{number}")
         api_url = await stand_in.start(options.host, options.port)
         print(
             f"Slack stand-in: SLACK_API_URL={api_url} SLACK_BOT_TOKEN={stand_in.bot_token} "

@@ -82,7 +82,7 @@ def buttons(task: Task) -> list[str]:
 def test_buttons_follow_the_state():
     assert buttons(make_task(state=TaskState.GENERATING)) == [blocks.CANCEL]
     done = make_task(state=TaskState.DONE, slack_file_id="F1", credits=18)
-    assert buttons(done) == [blocks.REGENERATE, blocks.REMIX, blocks.UPSCALE, blocks.DELETE]
+    assert buttons(done) == [blocks.REGENERATE, blocks.REMIX, blocks.UPSCALE, blocks.SAVE_PROMPT, blocks.DELETE]
     assert blocks.UPSCALE not in buttons(make_task(state=TaskState.DONE, resolution="4K"))
     for state in (TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED):
         assert buttons(make_task(state=state)) == [blocks.RETRY, blocks.DELETE]

@@ -2,6 +2,7 @@ import sqlite3
 
 import pytest
 
+from bot.options import Options
 from bot.store import NewTask, SqliteTaskStore, TaskState
 
 NEW = NewTask(
@@ -85,3 +86,18 @@ async def test_older_schema_gains_new_columns_without_losing_rows(tmp_path):
         assert new.id == 2
     finally:
         await store.close()
+
+
+async def test_saved_prompts_are_per_workspace_newest_first_and_found_in_any_letter_case(store):
+    options = Options("16:9", "4K", "jpg")
+    first = await store.save_prompt("T1", "U1", "Podcast Takeaways", "a long prompt", options, avoid="text")
+    await store.save_prompt("T1", "U2", "Guest quote card", "another prompt", options)
+    await store.save_prompt("T2", "U3", "Ölmühle poster", "elsewhere", options)
+    assert [p.name for p in await store.list_prompts("T1")] == ["Guest quote card", "Podcast Takeaways"]
+    assert [p.name for p in await store.list_prompts("T1", contains="TAKEAWAYS podcast")] == ["Podcast Takeaways"]
+    assert [p.name for p in await store.list_prompts("T2", contains="ölmühle")] == ["Ölmühle poster"]
+    assert await store.list_prompts("T1", limit=1) == [await store.find_prompt("T1", "guest QUOTE card")]
+    assert await store.find_prompt("T2", "podcast takeaways") is None
+    saved = await store.get_prompt(first.id)
+    assert saved == first and (saved.options, saved.avoid, saved.user_id) == (options, "text", "U1")
+    assert await store.get_prompt(999) is None
