@@ -19,6 +19,7 @@ import hmac
 import io
 import json
 import mimetypes
+import random
 import time
 import uuid
 from collections import deque
@@ -48,6 +49,7 @@ STREAM_UPLOAD_PATH = "/api/file-stream-upload"
 BASE64_UPLOAD_PATH = "/api/file-base64-upload"
 URL_UPLOAD_PATH = "/api/file-url-upload"
 UPLOAD_PATHS = (STREAM_UPLOAD_PATH, BASE64_UPLOAD_PATH, URL_UPLOAD_PATH)
+STATS_PATH = "/standin/stats"  # not kie's: what a benchmark in another process reads back
 
 OUTCOME_KINDS = ("success", "fail", "success_no_url", "broken_image", "expired_url", "never", "unknown_state")
 SUCCESS_KINDS = ("success", "success_no_url", "broken_image", "expired_url")
@@ -259,6 +261,7 @@ class KieStandIn:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         callback_timeout: float = 10.0,
+        generate_jitter: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self._credits = credits
@@ -271,6 +274,10 @@ class KieStandIn:
         self.clock = clock
         self.wall_clock = wall_clock
         self.callback_timeout = callback_timeout
+        # Up to this many seconds are added at random to each default outcome's generate time, so tasks finish at
+        # random moments relative to the app's polls, as real generations do.
+        self.generate_jitter = generate_jitter
+        self.refused_creates = 0  # creates answered with HTTP 429
 
         self.base_url = ""
         self.tasks: dict[str, FakeTask] = {}
@@ -295,6 +302,7 @@ class KieStandIn:
         self.app.router.add_post(URL_UPLOAD_PATH, self._url_upload)
         self.app.router.add_get("/tempfile/{name}", self._result_file)
         self.app.router.add_get("/files/{path:.+}", self._uploaded_file)
+        self.app.router.add_get(STATS_PATH, self._stats)
         self.app.on_cleanup.append(self._on_cleanup)
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -448,6 +456,8 @@ class KieStandIn:
     async def _record_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        if request.path == STATS_PATH:
+            return await handler(request)
         json_body: Any | None = None
         form: dict[str, Any] | None = None
         if request.content_type == "application/json":
@@ -503,6 +513,7 @@ class KieStandIn:
             self._accepted_creates.popleft()
         if len(self._accepted_creates) >= self.rate_limit:
             # The one place kie documents a real HTTP status; the request is not queued.
+            self.refused_creates += 1
             return _error(429, "Rate limit exceeded", http_status=429, with_data=False)
         try:
             body = json.loads(await request.read())
@@ -515,7 +526,10 @@ class KieStandIn:
         if self._credits < PRICES[resolution]:
             return _error(402, "Insufficient Credits")
 
-        outcome = replace(self._planned.popleft() if self._planned else self.default_outcome)
+        planned = bool(self._planned)
+        outcome = replace(self._planned.popleft() if planned else self.default_outcome)
+        if self.generate_jitter and not planned:
+            outcome.generate_seconds += random.uniform(0.0, self.generate_jitter)
         task_id = uuid.uuid4().hex
         ext = body["input"].get("output_format", "png")
         task = FakeTask(
@@ -604,6 +618,33 @@ class KieStandIn:
             )
         mime = "image/png" if task.output_format == "png" else "image/jpeg"
         return web.Response(body=task.image_bytes, content_type=mime)
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """Every task with its times on this machine's monotonic clock, and how often each was read: what a
+        benchmark in another process needs to measure delivery lag and recordInfo calls per task."""
+        self._settle_all()
+        reads: dict[str, int] = {}
+        paths: dict[str, int] = {}
+        for recorded in self.requests:
+            paths[recorded.path] = paths.get(recorded.path, 0) + 1
+            if recorded.path == RECORD_PATH:
+                task_id = recorded.query.get("taskId", "")
+                reads[task_id] = reads.get(task_id, 0) + 1
+        now = self.clock()
+        tasks = [
+            {
+                "taskId": task.task_id,
+                "prompt": task.input.get("prompt", ""),
+                "created_at": task.created_at,
+                "done_at": task.done_at,
+                "state": task.state(now),
+                "record_info_calls": reads.get(task.task_id, 0),
+                "callback_status": task.callback_status,
+            }
+            for task in self.tasks.values()
+        ]
+        body = {"now": now, "tasks": tasks, "requests": paths, "refused_creates": self.refused_creates}
+        return web.json_response(body)
 
     # ---- file upload API -----------------------------------------------------------------------
 
@@ -732,6 +773,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generate-seconds", type=float, default=5.0)
     parser.add_argument("--outcome", choices=OUTCOME_KINDS, default="success")
     parser.add_argument("--webhook-hmac-key", default=None)
+    parser.add_argument("--generate-jitter", type=float, default=0.0, help="up to this many seconds more, at random")
+    parser.add_argument("--rate-limit", type=int, default=20, help="creates accepted per --rate-window seconds")
+    parser.add_argument("--rate-window", type=float, default=10.0)
+    parser.add_argument("--result-long-side", type=int, default=64, help="pixels on the result's long side")
     args = parser.parse_args(argv)
 
     async def serve() -> None:
@@ -742,6 +787,10 @@ def main(argv: list[str] | None = None) -> None:
                 kind=args.outcome, queue_seconds=args.queue_seconds, generate_seconds=args.generate_seconds
             ),
             webhook_hmac_key=args.webhook_hmac_key,
+            generate_jitter=args.generate_jitter,
+            rate_limit=args.rate_limit,
+            rate_window=args.rate_window,
+            result_long_side=args.result_long_side,
         )
         base_url = await standin.start(args.host, args.port)
         print(f"kie.ai stand-in at {base_url} (KIEAI_BASE_URL, KIEAI_UPLOAD_URL); key {args.api_key!r}", flush=True)

@@ -1704,7 +1704,11 @@ class SlackStandIn:
     async def _handle_stats(self, request: web.Request) -> web.Response:
         """Every Web API call (method, HTTP status, time on this machine's monotonic clock) and every file the bot
         shared, with the moment its share completed: what a benchmark in another process needs."""
-        calls = [[call.method, call.status, call.at] for call in self.calls]
+        # [method, HTTP status, time, channel, ts]: enough to tell which message an edit was for.
+        calls = [
+            [call.method, call.status, call.at, _as_str(call.args.get("channel")), _as_str(call.args.get("ts"))]
+            for call in self.calls
+        ]
         shared_at: dict[str, float] = {}
         for call in self.calls:
             if call.method == "files.completeUploadExternal" and call.status == 200:
