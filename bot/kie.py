@@ -237,6 +237,8 @@ class KieClient:
         self._base_url = base_url.rstrip("/")
         self._upload_url = upload_url.rstrip("/")
         self._retry_delays = tuple(retry_delays)
+        # At most this many requests to kie at once: httpx's pool slows down quadratically with a queue in it.
+        self._slots = asyncio.Semaphore(32)
 
     async def create_task(
         self, request: GenerationRequest, *, image_urls: Sequence[str] = (), callback_url: str | None = None
@@ -380,10 +382,11 @@ class KieClient:
         sent_is_unknown: bool = False,
     ) -> Any:
         try:
-            response = await self._http.request(
-                method, self._base_url + path, json=json, params=params, headers=self._headers
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            async with self._slots:
+                response = await self._http.request(
+                    method, self._base_url + path, json=json, params=params, headers=self._headers
+                )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise _NotSent(KieUnavailable(type(error).__name__)) from error
         except httpx.TransportError as error:
             if sent_is_unknown:

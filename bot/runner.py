@@ -83,6 +83,7 @@ class JobRunner:
         self.clock = clock
         self.create_queue = CreateQueue(settings.kie_creates_per_window, settings.kie_create_window)
         self.update_budget = UpdateBudget(settings.slack_updates_per_minute)
+        self.deliveries = asyncio.Semaphore(16)
         self.stopping = False
         self._jobs: dict[int, asyncio.Task[None]] = {}
         self._running: dict[int, Job] = {}
@@ -372,7 +373,9 @@ class Job:
             log.info("task %s: could not reuse #%s (%s); generating anew", self.task.id, earlier.id, error)
             return False
         await self._set_state(TaskState.UPLOADING, f"reusing #{earlier.id}", reused_from=earlier.id, credits=0)
-        await self._upload_result(data)
+        file_id, detail = await self._upload_result(data)
+        del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
+        await self._finish_done(file_id, detail)
         return True
 
     async def _wait_for_turn(self) -> None:
@@ -450,23 +453,25 @@ class Job:
         await self._set_state(TaskState.UPLOADING, "downloading result", result_url=info.result_urls[0])
         await self._show()
         credits = info.credits if info.credits is not None else self.runner.settings.prices[self.task.resolution]
-        try:
-            data = await self.runner.kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
-        except DownloadError as error:
-            raise self._lost_result(str(error), credits) from error
-        if sniff_image(data) is None:
-            raise self._lost_result("kie.ai sent a file that is not an image", credits)
-        self.task = await store.update(self.task.id, credits=credits)
-        await self._upload_result(data)
+        async with self.runner.deliveries:  # a few results in memory at a time, however many finish at once
+            try:
+                data = await self.runner.kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
+            except DownloadError as error:
+                raise self._lost_result(str(error), credits) from error
+            if sniff_image(data) is None:
+                raise self._lost_result("kie.ai sent a file that is not an image", credits)
+            self.task = await store.update(self.task.id, credits=credits)
+            file_id, detail = await self._upload_result(data)
+            del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
+        await self._finish_done(file_id, detail)
 
-    async def _upload_result(self, data: bytes) -> None:
+    async def _upload_result(self, data: bytes) -> tuple[str, str]:
         if self.task.upload_started_at:  # a restart during the upload: it may have landed already
             found = await self.runner.slack.find_upload(
                 self.task.channel_id, blocks.result_filename(self.task), since=self.task.upload_started_at
             )
             if found:
-                await self._finish_done(found, "found after restart")
-                return
+                return found, "found after restart"
         self.task = await self.runner.store.update(
             self.task.id,
             duration=round(self.runner.clock() - self.task.created_at, 1),
@@ -485,7 +490,7 @@ class Job:
             )
         except UploadFailed as error:
             raise self._lost_result(f"uploading it to Slack failed ({error.error})", credits) from error
-        await self._finish_done(file_id, f"file {file_id}")
+        return file_id, f"file {file_id}"
 
     async def _finish_done(self, file_id: str, detail: str) -> None:
         await self._set_state(TaskState.DONE, detail, slack_file_id=file_id)
@@ -565,8 +570,10 @@ class Job:
         text, card = self._card()
         if card == self._shown:
             return
-        if final and (delay := budget.final_delay()):
-            await asyncio.sleep(delay)
+        if final:
+            # Waiting on the clock, not on an event: waiters wake together and each checks for room again.
+            while delay := budget.final_delay():  # noqa: ASYNC110
+                await asyncio.sleep(delay)
         budget.spend()
         try:
             await self.runner.slack.update(self.task.channel_id, self.task.message_ts, text=text, blocks=card)

@@ -262,6 +262,7 @@ class KieStandIn:
         wall_clock: Callable[[], float] = time.time,
         callback_timeout: float = 10.0,
         generate_jitter: float = 0.0,
+        result_padding: int = 0,
     ) -> None:
         self.api_key = api_key
         self._credits = credits
@@ -278,6 +279,9 @@ class KieStandIn:
         # random moments relative to the app's polls, as real generations do.
         self.generate_jitter = generate_jitter
         self.refused_creates = 0  # creates answered with HTTP 429
+        # Bytes appended to every result (after the image's end, where readers ignore them): results as big as real
+        # 2K images, without drawing megabytes of pixels. Shared, so the stand-in itself stays small.
+        self.result_padding = random.randbytes(result_padding)
 
         self.base_url = ""
         self.tasks: dict[str, FakeTask] = {}
@@ -617,7 +621,7 @@ class KieStandIn:
                 task.aspect_ratio, task.output_format, self.result_long_side, task.task_id
             )
         mime = "image/png" if task.output_format == "png" else "image/jpeg"
-        return web.Response(body=task.image_bytes, content_type=mime)
+        return web.Response(body=task.image_bytes + self.result_padding, content_type=mime)
 
     async def _stats(self, request: web.Request) -> web.Response:
         """Every task with its times on this machine's monotonic clock, and how often each was read: what a
@@ -777,6 +781,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, default=20, help="creates accepted per --rate-window seconds")
     parser.add_argument("--rate-window", type=float, default=10.0)
     parser.add_argument("--result-long-side", type=int, default=64, help="pixels on the result's long side")
+    parser.add_argument("--result-padding", type=int, default=0, help="bytes added to each result, for size")
     args = parser.parse_args(argv)
 
     async def serve() -> None:
@@ -791,6 +796,7 @@ def main(argv: list[str] | None = None) -> None:
             rate_limit=args.rate_limit,
             rate_window=args.rate_window,
             result_long_side=args.result_long_side,
+            result_padding=args.result_padding,
         )
         base_url = await standin.start(args.host, args.port)
         print(f"kie.ai stand-in at {base_url} (KIEAI_BASE_URL, KIEAI_UPLOAD_URL); key {args.api_key!r}", flush=True)

@@ -1,0 +1,244 @@
+"""One benchmark stack: the kie.ai stand-in, the Slack stand-in and the real app, each in its own process.
+
+The bench talks to the app the way Slack does (signed requests to /slack/events) and reads what happened back from
+the stand-ins' /standin/stats routes. Times from the stand-ins are on the machine's monotonic clock, which all
+processes on one Linux machine share, so a time from kie and a time from Slack can be subtracted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import secrets
+import signal
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from slack_sdk.signature import SignatureVerifier
+
+REPO = Path(__file__).resolve().parent.parent
+TEAM_ID = "T0TEAM001"  # the Slack stand-in's workspace
+USER_ID = "U0USER0001"
+BOT_TOKEN = "xoxb-test-token"
+KIE_KEY = "kie-test-key"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    name: str
+    callbacks: bool = False
+    queue_seconds: float = 1.0  # kie: waiting, then queuing
+    generate_seconds: float = 8.0  # kie: generating, plus up to generate_jitter more
+    generate_jitter: float = 0.0
+    kie_creates: int = 20  # kie's create limit: this many per kie_window seconds
+    kie_window: float = 10.0
+    slack_updates_per_minute: int = 50  # Slack's tiers, enforced by the stand-in
+    slack_posts_per_second: float = 1.0
+    channels: int = 20
+    kie_credits: int = 1_000_000  # plenty: running out is not what is measured
+    result_bytes: int = 0  # padding on each result, to make it as big as a real one
+    app_env: dict[str, str] = field(default_factory=dict)  # settings beyond the defaults
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least `fraction` of the values at or below it."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = math.ceil(round(len(ordered) * fraction, 9))
+    return ordered[min(len(ordered), max(1, rank)) - 1]
+
+
+def proc_status(pid: int, key: str) -> float | None:
+    """A memory figure from /proc/<pid>/status in MB (VmHWM is the peak resident set, VmRSS the current one)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class Stack:
+    def __init__(self, config: StackConfig, work: Path) -> None:
+        self.config = config
+        self.work = work / config.name
+        self.secret = secrets.token_hex(16)
+        self.kie_url = ""
+        self.slack_url = ""
+        self.app_url = ""
+        self.app: asyncio.subprocess.Process | None = None
+        self._processes: list[tuple[str, asyncio.subprocess.Process]] = []
+        self._response_urls: list[str] = []
+        self._http: aiohttp.ClientSession | None = None
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        # aiohttp rather than httpx: httpx's pool gets slow with hundreds of requests in flight, and this client
+        # must not add its own delay to the ack latencies it measures.
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
+            )
+        return self._http
+
+    async def get_json(self, url: str, **params: str) -> Any:
+        async with self.http.get(url, params=params) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    @property
+    def channels(self) -> list[str]:
+        return [f"C0BENCH{number:04d}" for number in range(1, self.config.channels + 1)]
+
+    async def start(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        c = self.config
+        kie_port, slack_port, app_port = free_port(), free_port(), free_port()
+        python = sys.executable
+        await self._spawn(
+            "kie",
+            [python, "-m", "standins.kie", "--port", str(kie_port), "--queue-seconds", str(c.queue_seconds),
+             "--generate-seconds", str(c.generate_seconds), "--generate-jitter", str(c.generate_jitter),
+             "--rate-limit", str(c.kie_creates), "--rate-window", str(c.kie_window), "--credits", str(c.kie_credits),
+             "--result-padding", str(c.result_bytes)],
+        )  # fmt: skip
+        await self._spawn(
+            "slack",
+            [python, "-m", "standins.slack", "--port", str(slack_port), "--channels", str(c.channels),
+             "--chat-update-per-minute", str(c.slack_updates_per_minute),
+             "--post-per-second", str(c.slack_posts_per_second)],
+        )  # fmt: skip
+        self.kie_url = f"http://127.0.0.1:{kie_port}"
+        self.slack_url = f"http://127.0.0.1:{slack_port}"
+        await self._ready(f"{self.kie_url}/standin/stats")
+        await self._ready(f"{self.slack_url}/standin/stats")
+        env = {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": self.secret,
+            "SLACK_API_URL": f"{self.slack_url}/api/",
+            "KIEAI_API_KEY": KIE_KEY,
+            "KIEAI_BASE_URL": self.kie_url,
+            "KIEAI_UPLOAD_URL": self.kie_url,
+            "DATABASE_PATH": str(self.work / "banana.db"),
+            "HOST": "127.0.0.1",
+            "PORT": str(app_port),
+            "LOG_LEVEL": "WARNING",
+            "BANANA_LOOP_PROBE": "1",
+            **c.app_env,
+        }
+        self.app_url = f"http://127.0.0.1:{app_port}"
+        if c.callbacks:
+            env["PUBLIC_URL"] = self.app_url
+        self.app = await self._spawn("app", [python, "-m", "bot"], env=env)
+        await self._ready(f"{self.app_url}/healthz")
+        # Each command carries a response_url the Slack stand-in knows, as Slack's do.
+        minted = await self.get_json(f"{self.slack_url}/standin/response_urls", count="2000")
+        self._response_urls = minted["response_urls"]
+
+    async def _spawn(
+        self, name: str, command: list[str], env: dict[str, str] | None = None
+    ) -> asyncio.subprocess.Process:
+        base = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "KIEAI_"))}
+        base["PYTHONPATH"] = str(REPO) + os.pathsep + base.get("PYTHONPATH", "")
+        with (self.work / f"{name}.log").open("wb") as log:
+            # The app runs in the stack's folder, so no .env in the repo can change its settings.
+            process = await asyncio.create_subprocess_exec(
+                *command, cwd=self.work, env={**base, **(env or {})}, stdout=log, stderr=asyncio.subprocess.STDOUT
+            )
+        self._processes.append((name, process))
+        return process
+
+    async def _ready(self, url: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                async with self.http.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            dead = [(name, p.returncode) for name, p in self._processes if p.returncode is not None]
+            if dead or time.monotonic() > deadline:
+                logs = "\n".join(
+                    f"--- {name}.log\n{(self.work / f'{name}.log').read_text()[-2000:]}" for name, _ in self._processes
+                )
+                raise RuntimeError(f"{self.config.name}: {url} did not come up (exited: {dead})\n{logs}")
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        """The app first (it finishes its short steps against live stand-ins), then the stand-ins."""
+        for _name, process in reversed(self._processes):
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(process.wait(), 30)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+        if self._http is not None:
+            await self._http.close()
+
+    # ---- talking to the app as Slack does -------------------------------------------------------
+
+    async def command(self, text: str, channel: str) -> tuple[float, bool]:
+        """Send `/banana <text>`; returns (seconds until the ack arrived, whether it was a plain ack)."""
+        form = {
+            "team_id": TEAM_ID,
+            "team_domain": "bench",
+            "channel_id": channel,
+            "channel_name": channel.lower(),
+            "user_id": USER_ID,
+            "user_name": "bench",
+            "command": "/banana",
+            "text": text,
+            "api_app_id": "A0APP0001",
+            "is_enterprise_install": "false",
+            "response_url": self._response_urls.pop() if self._response_urls else f"{self.slack_url}/commands/x",
+            "trigger_id": f"{time.time_ns()}.{secrets.token_hex(8)}",
+        }
+        body = urlencode(form)
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": SignatureVerifier(self.secret).generate_signature(timestamp=timestamp, body=body),
+        }
+        started = time.perf_counter()
+        async with self.http.post(f"{self.app_url}/slack/events", data=body, headers=headers) as response:
+            content = await response.read()
+        took = time.perf_counter() - started
+        return took, response.status == 200 and not content.strip()
+
+    # ---- reading back ---------------------------------------------------------------------------
+
+    async def kie_stats(self) -> dict[str, Any]:
+        return await self.get_json(f"{self.kie_url}/standin/stats")
+
+    async def slack_stats(self) -> dict[str, Any]:
+        return await self.get_json(f"{self.slack_url}/standin/stats")
+
+    async def metrics(self, *, reset: bool = False) -> dict[str, Any]:
+        return await self.get_json(f"{self.app_url}/metrics", **({"reset": "1"} if reset else {}))
+
+    def peak_rss_mb(self) -> float | None:
+        return proc_status(self.app.pid, "VmHWM") if self.app else None
+
+
+def scratch_folder() -> Path:
+    return Path(tempfile.mkdtemp(prefix="banana-bench-"))

@@ -1,0 +1,97 @@
+"""What the benchmark relies on: the app's opt-in loop-lag probe, the stand-ins' stats routes, and the arithmetic."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bench.scenarios import card_lags, delivery_lags, poll_interval, token_of
+from bench.stack import percentile
+from standins.kie import CREATE_PATH, STATS_PATH, KieStandIn, Outcome
+from tests.conftest import CHANNEL_ID
+
+
+async def test_metrics_route_reports_loop_lag_only_when_asked(start_banana, monkeypatch):
+    plain = await start_banana()
+    assert (await plain.http.get(f"{plain.url}/metrics")).status_code == 404
+
+    monkeypatch.setenv("BANANA_LOOP_PROBE", "1")
+    probed = await start_banana()
+    await probed.command("a lighthouse")
+    await probed.settle(1)
+    metrics = (await probed.http.get(f"{probed.url}/metrics", params={"reset": "1"})).json()
+    assert metrics["loop_lag"]["samples"] > 0 and metrics["loop_lag"]["p99_ms"] >= 0
+    assert metrics["in_flight"] == 0
+    assert (await probed.http.get(f"{probed.url}/metrics")).json()["loop_lag"]["samples"] < 3  # reset
+
+
+async def test_kie_stats_count_reads_per_task_and_refused_creates():
+    kie = KieStandIn(rate_limit=1, default_outcome=Outcome(generate_seconds=0.5), generate_jitter=2.0)
+    await kie.start()
+    try:
+        async with httpx.AsyncClient(headers={"Authorization": "Bearer kie-test-key"}) as http:
+            body = {"model": "nano-banana-pro", "input": {"prompt": "bench-x-0001 a cat"}}
+            task_id = (await http.post(kie.base_url + CREATE_PATH, json=body)).json()["data"]["taskId"]
+            assert (await http.post(kie.base_url + CREATE_PATH, json=body)).status_code == 429
+            for _ in range(3):
+                await http.get(kie.base_url + "/api/v1/jobs/recordInfo", params={"taskId": task_id})
+            stats = (await http.get(kie.base_url + STATS_PATH)).json()
+    finally:
+        await kie.stop()
+    (task,) = stats["tasks"]
+    assert task["record_info_calls"] == 3 and task["prompt"].startswith("bench-x-0001")
+    assert 0.5 <= task["done_at"] - task["created_at"] <= 2.5  # the jitter is added to the generate time
+    assert stats["refused_creates"] == 1
+    assert STATS_PATH not in stats["requests"]  # reading the stats is not kie traffic
+
+
+async def test_slack_stats_show_when_each_result_arrived(banana, slack):
+    await banana.command("bench-x-0002 a lighthouse")
+    task = await banana.only_task()
+    async with httpx.AsyncClient() as http:
+        stats = (await http.get(slack.base_url + "/standin/stats")).json()
+        minted = (await http.get(slack.base_url + "/standin/response_urls", params={"count": 3})).json()
+    (file,) = stats["files"]
+    assert file["id"] == task.slack_file_id and token_of(file["title"]) == "bench-x-0002"
+    assert file["channel"] == CHANNEL_ID and file["thread_ts"] == task.message_ts
+    methods = [call[0] for call in stats["calls"]]
+    assert "files.completeUploadExternal" in methods and file["shared_at"] is not None
+    assert len(minted["response_urls"]) == 3
+
+
+def test_lags_pair_kie_tasks_with_slack_files_by_their_token():
+    kie = {
+        "tasks": [
+            {"prompt": "bench-d-0001 x", "created_at": 0.0, "done_at": 10.0},
+            {"prompt": "bench-d-0002 y", "created_at": 0.0, "done_at": 20.0},
+            {"prompt": "bench-d-0003 z", "created_at": 0.0, "done_at": None},
+        ]
+    }
+    slack = {
+        "files": [
+            {"title": "bench-d-0002 y", "shared_at": 20.5, "channel": "C1", "thread_ts": "2.0"},
+            {"title": "bench-d-0001 x", "shared_at": 10.25, "channel": "C1", "thread_ts": "1.0"},
+        ],
+        "calls": [
+            ["chat.update", 200, 10.3, "C1", "1.0"],
+            ["chat.update", 429, 30.0, "C1", "2.0"],
+            ["chat.update", 200, 31.0, "C1", "2.0"],
+        ],
+    }
+    assert sorted(delivery_lags(kie, slack)) == [0.25, 0.5]
+    assert sorted(round(lag, 2) for lag in card_lags(slack)) == [0.05, 10.5]
+    assert poll_interval(kie, {}) == 2.5  # both finished inside the default fast-polling period
+    assert poll_interval(kie, {"POLL_INTERVAL_FAST": "4"}) == 4.0
+
+
+@pytest.mark.parametrize(
+    ("values", "fraction", "expected"),
+    [
+        ([3.0, 1.0, 2.0], 0.5, 2.0),
+        (list(range(1, 101)), 0.99, 99),
+        (list(range(1, 201)), 0.99, 198),
+        ([5.0], 0.99, 5.0),
+    ],
+)
+def test_percentile_is_nearest_rank(values, fraction, expected):
+    assert percentile(values, fraction) == expected
