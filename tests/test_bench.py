@@ -80,8 +80,8 @@ def test_lags_pair_kie_tasks_with_slack_files_by_their_token():
     }
     assert sorted(delivery_lags(kie, slack)) == [0.25, 0.5]
     assert sorted(round(lag, 2) for lag in card_lags(slack)) == [0.05, 10.5]
-    assert poll_interval(kie, {}) == 2.5  # both finished inside the default fast-polling period
-    assert poll_interval(kie, {"POLL_INTERVAL_FAST": "4"}) == 4.0
+    assert poll_interval(kie, {}) == 10.0  # the median task finished after the default 12 s of fast polling
+    assert poll_interval(kie, {"POLL_FAST_UNTIL": "30", "POLL_INTERVAL_FAST": "4"}) == 4.0
 
 
 @pytest.mark.parametrize(
