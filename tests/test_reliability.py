@@ -298,13 +298,13 @@ async def test_signed_callbacks_are_verified_and_stale_ones_refused(start_banana
 
 
 async def test_kie_create_budget_queues_instead_of_failing(start_banana, kie, slack):
-    kie.rate_limit, kie.rate_window = 3, 0.5
-    banana = await start_banana(KIEAI_CREATES_PER_WINDOW="3", KIEAI_CREATE_WINDOW="0.5")
-    for i in range(8):
+    kie.rate_limit, kie.rate_window = 3, 1.0
+    banana = await start_banana(KIEAI_CREATES_PER_WINDOW="3", KIEAI_CREATE_WINDOW="1.0")
+    for i in range(7):
         await banana.command(f"picture {i}")
-    tasks = await banana.settle(8)
+    tasks = await banana.settle(7)
     assert all(t.state is TaskState.DONE for t in tasks)
-    assert len(kie.requests_to(CREATE)) == 8  # none refused, none retried
+    assert len(kie.requests_to(CREATE)) == 7  # none refused, none retried
     cards = json.dumps([e["blocks"] for m in slack.messages for e in m.edits])
     assert "Queued, position" in cards
 
