@@ -145,7 +145,7 @@ class Stack:
         self.app_url = f"http://127.0.0.1:{app_port}"
         if c.callbacks:
             env["PUBLIC_URL"] = self.app_url
-        self.app = await self._spawn("app", [python, "-m", "bot"], env=env)
+        self.app = await self._spawn("app", [python, "-m", "banana"], env=env)
         await self._ready(f"{self.app_url}/healthz")
         # Each command carries a response_url the Slack stand-in knows, as Slack's do.
         minted = await self.get_json(f"{self.slack_url}/standin/response_urls", count="2000")

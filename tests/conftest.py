@@ -17,10 +17,10 @@ import httpx
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.main import BananaServer
-from bot.services import Services
-from bot.settings import load_settings
-from bot.store import Task
+from banana.app.server import BananaServer
+from banana.domain.tasks import Task
+from banana.engine.services import Services
+from banana.engine.settings import load_settings
 from standins import kie as kie_standin
 from standins import slack as slack_standin
 

@@ -1,8 +1,8 @@
 import json
 
-from bot import blocks
-from bot.options import Options
-from bot.store import HomeFilter, Task, TaskState, Usage
+from banana.domain.options import Options
+from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
+from banana.ui import blocks
 
 DEFAULTS = Options("1:1", "2K", "png")
 

@@ -7,11 +7,20 @@ import json
 
 import pytest
 
-from bot import blocks
-from bot.budget import Budget, Spend, UsageReport, start_of_day, start_of_month, start_of_next_month, usage_text
-from bot.options import PRICES, Prices
-from bot.settings import SettingsError, load_settings
-from bot.store import NewTask, SqliteTaskStore, TaskState
+from banana.domain.options import PRICES, Prices
+from banana.domain.tasks import NewTask, TaskState
+from banana.engine.budget import (
+    Budget,
+    Spend,
+    UsageReport,
+    start_of_day,
+    start_of_month,
+    start_of_next_month,
+    usage_text,
+)
+from banana.engine.settings import SettingsError, load_settings
+from banana.engine.store import SqliteTaskStore
+from banana.ui import blocks
 from standins.kie import CREDIT_PATH, FakeTask, Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
 

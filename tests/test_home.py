@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bot import blocks
-from bot.store import TaskState
+from banana.domain.tasks import TaskState
+from banana.ui import blocks
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.kie import (
+from banana.domain.options import GenerationRequest, Options
+from banana.engine.kie import (
     ERRORS_BY_CODE,
     DownloadError,
     KieClient,
@@ -18,7 +19,6 @@ from bot.kie import (
     KieUnknownOutcome,
     Phase,
 )
-from bot.options import GenerationRequest, Options
 from standins.kie import API_KEY, Outcome
 
 REQUEST = GenerationRequest(prompt="a cat", options=Options("4:5", "1K", "jpg"))
@@ -178,7 +178,7 @@ def test_credit_field_names_from_either_doc_generation():
 
 
 def test_unknown_code_is_still_an_error():
-    from bot.kie import error_for
+    from banana.engine.kie import error_for
 
     assert type(error_for(433, "odd")) is KieError
     assert isinstance(error_for(503), KieServerError)

@@ -1,6 +1,7 @@
 import pytest
 
-from bot.options import ASPECT_RATIOS, MAX_PROMPT_CHARS, CommandError, Options, parse_command_text
+from banana.domain.options import ASPECT_RATIOS, MAX_PROMPT_CHARS, CommandError, Options
+from banana.prompts.command import kie_prompt, parse_command_text
 
 DEFAULTS = Options("1:1", "2K", "png")
 
@@ -39,8 +40,8 @@ def test_every_aspect_ratio_kie_offers(ratio):
 def test_no_takes_everything_up_to_the_next_flag():
     request = parse("quote card --no text, watermarks, logos --ar 1:1")
     assert request.avoid == "text, watermarks, logos"
-    assert "Do not include: text, watermarks, logos." in request.kie_prompt
-    assert request.kie_prompt.startswith("quote card")
+    assert "Do not include: text, watermarks, logos." in kie_prompt(request)
+    assert kie_prompt(request).startswith("quote card")
 
 
 def test_multiline_prompt_keeps_its_lines():

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.options import MAX_PROMPT_CHARS
-from bot.settings import SettingsError, load_settings
-from bot.studio import EN_DASH, FIELD_CHARS, MAX_KEY_POINTS, MAX_ROLES
-from prompts.builders import (
+from banana.domain.options import MAX_PROMPT_CHARS
+from banana.engine.settings import SettingsError, load_settings
+from banana.prompts.builders import (
     CareerContext,
     CareerRole,
     InfographicContext,
@@ -20,7 +19,7 @@ from prompts.builders import (
     build_infographic,
     build_quote_card,
 )
-from prompts.catalog import (
+from banana.prompts.catalog import (
     BRAND_FONT_CHARS,
     BRAND_MAX_COLOURS,
     BRAND_MAX_NEVER,
@@ -35,6 +34,7 @@ from prompts.catalog import (
     load_brand,
     load_catalog,
 )
+from banana.ui.studio import EN_DASH, FIELD_CHARS, MAX_KEY_POINTS, MAX_ROLES
 
 CATALOG = load_catalog()
 BRAND = load_brand()

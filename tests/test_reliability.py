@@ -19,8 +19,8 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from bot.options import build_request
-from bot.store import NewTask, TaskState
+from banana.domain.tasks import NewTask, TaskState
+from banana.prompts.command import build_request
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, SIGNING_SECRET, USER_ID
 
@@ -172,7 +172,7 @@ async def test_sigkill_mid_generation_then_restart_delivers_exactly_once(app_env
     """The real process, killed with SIGKILL while kie works, and started again."""
     env = {**os.environ, **app_env, "PORT": str(free_port()), "LOG_LEVEL": "WARNING"}
     root = Path(__file__).parent.parent
-    command = [sys.executable, "-m", "bot"]
+    command = [sys.executable, "-m", "banana"]
     kie.plan(Outcome(kind="never"))
 
     async def start() -> asyncio.subprocess.Process:

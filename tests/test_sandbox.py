@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from bot.main import main
-from bot.sandbox import FAST, SandboxResult, run_sandbox
+from banana.cli import main
+from banana.sandbox import FAST, SandboxResult, run_sandbox
 
 CHROMIUM = shutil.which("chromium")
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Polling, SettingsError, load_settings
+from banana.engine.settings import Polling, SettingsError, load_settings
 
 REQUIRED = {"SLACK_BOT_TOKEN": "xoxb-1-secret", "SLACK_SIGNING_SECRET": "signing-secret", "KIEAI_API_KEY": "kie-secret"}
 

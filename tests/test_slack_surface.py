@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.store import TaskState
+from banana.domain.tasks import TaskState
 from standins.kie import API_KEY
 from standins.slack import BOT_TOKEN
 from tests.conftest import SIGNING_SECRET, USER_ID
@@ -142,7 +142,7 @@ async def test_bot_token_is_checked_once_at_start_not_per_request(banana, slack)
 
 
 async def test_a_bad_bot_token_stops_start_up_with_a_clear_message(start_banana):
-    from bot.main import StartupError
+    from banana.app.wiring import StartupError
 
     with pytest.raises(StartupError, match="Slack refused SLACK_BOT_TOKEN \\(invalid_auth\\)"):
         await start_banana(SLACK_BOT_TOKEN="xoxb-revoked")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.store import TaskState
+from banana.domain.tasks import TaskState
 from standins.slack import APP_TOKEN, TEAM_ID
 from tests.conftest import CHANNEL_ID, USER_ID
 

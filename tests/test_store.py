@@ -2,8 +2,9 @@ import sqlite3
 
 import pytest
 
-from bot.options import Options
-from bot.store import NewTask, SqliteTaskStore, TaskState
+from banana.domain.options import Options
+from banana.domain.tasks import NewTask, TaskState
+from banana.engine.store import SqliteTaskStore
 
 NEW = NewTask(
     team_id="T1",

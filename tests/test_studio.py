@@ -7,11 +7,10 @@ import json
 
 import pytest
 
-from bot import blocks, studio
-from bot.main import run
-from bot.settings import load_settings
-from bot.store import TaskState
-from prompts.builders import (
+from banana.cli import run
+from banana.domain.tasks import TaskState
+from banana.engine.settings import load_settings
+from banana.prompts.builders import (
     CareerContext,
     CareerRole,
     InfographicContext,
@@ -20,7 +19,8 @@ from prompts.builders import (
     build_infographic,
     build_quote_card,
 )
-from prompts.catalog import load_brand, load_catalog
+from banana.prompts.catalog import load_brand, load_catalog
+from banana.ui import blocks, studio
 from tests.conftest import CHANNEL_ID
 
 CREATE = "/api/v1/jobs/createTask"

@@ -1,0 +1,3 @@
+from banana.cli import main
+
+main()

@@ -1,0 +1,131 @@
+"""The running app: Slack's requests over HTTP (or Socket Mode), kie's callbacks, /healthz, and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import statistics
+from collections import deque
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from banana.app.wiring import SLACK_EVENTS_PATH, build_app, engine, identify_bot
+from banana.engine.callbacks import callback_handler
+from banana.engine.runner import CALLBACK_PATH
+from banana.engine.services import Services
+from banana.engine.settings import Settings
+
+log = logging.getLogger("banana")
+
+
+class LoopLagProbe:
+    """How late the event loop wakes a sleeper: a busy loop delays every ack, poll and upload by as much.
+
+    Opt-in (BANANA_LOOP_PROBE=1) for the benchmark, which reads it from GET /metrics.
+    """
+
+    def __init__(self, interval: float = 0.05, keep: int = 100_000) -> None:
+        self.interval = interval
+        self.lags: deque[float] = deque(maxlen=keep)  # seconds late, one per wake-up
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(self.interval)
+            self.lags.append(max(0.0, loop.time() - started - self.interval))
+
+    def summary(self) -> dict[str, float]:
+        lags = sorted(self.lags)
+        if not lags:
+            return {"samples": 0}
+        return {
+            "samples": len(lags),
+            "p50_ms": round(1000 * lags[len(lags) // 2], 2),
+            "p99_ms": round(1000 * lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2),
+            "max_ms": round(1000 * lags[-1], 2),
+            "mean_ms": round(1000 * statistics.fmean(lags), 2),
+        }
+
+
+class BananaServer:
+    """The running app: the HTTP server (Slack's requests and /healthz) and, with an app token, Socket Mode."""
+
+    def __init__(self, settings: Settings, *, loop_probe: bool | None = None) -> None:
+        self.settings = settings
+        self.services: Services | None = None
+        self.port: int | None = None
+        self._stack = AsyncExitStack()
+        probe_wanted = os.environ.get("BANANA_LOOP_PROBE") == "1" if loop_probe is None else loop_probe
+        self.probe = LoopLagProbe() if probe_wanted else None
+
+    async def start(self) -> int:
+        try:
+            return await self._start()
+        except BaseException:
+            await self._stack.aclose()  # whatever did start is stopped again
+            raise
+
+    async def _start(self) -> int:
+        settings = self.settings
+        services = await self._stack.enter_async_context(engine(settings))
+        self.services = services
+        identity = await identify_bot(services.slack.client)
+        app = build_app(services, services.slack.client, identity)
+        web_app = web.Application() if settings.socket_mode else app.web_app(path=SLACK_EVENTS_PATH)
+        web_app.router.add_get("/healthz", self._health)
+        if self.probe is not None:
+            web_app.router.add_get("/metrics", self._metrics)
+            probing = asyncio.create_task(self.probe.run(), name="banana-loop-probe")
+            self._stack.push_async_callback(_cancelled, probing)
+        web_app.router.add_post(
+            CALLBACK_PATH,
+            callback_handler(services.runner, services.store, hmac_key=settings.kieai_webhook_hmac_key),
+        )
+        web_runner = web.AppRunner(web_app, access_log=None)
+        await web_runner.setup()
+        self._stack.push_async_callback(web_runner.cleanup)
+        site = web.TCPSite(web_runner, settings.host, settings.port)
+        await site.start()
+        self.port = web_runner.addresses[0][1]
+        if settings.socket_mode:
+            socket = AsyncSocketModeHandler(app, settings.slack_app_token, web_client=services.slack.client)
+            await socket.connect_async()
+            self._stack.push_async_callback(socket.close_async)
+        await services.runner.resume()
+        log.info("Banana is up: %s mode, port %s", "Socket" if settings.socket_mode else "HTTP", self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        services = self.services
+        database = bool(services and await services.store.ping())
+        body = {
+            "ok": database,
+            "database": database,
+            "settings": True,  # start-up refuses to run with unusable settings
+            "mode": "socket" if self.settings.socket_mode else "http",
+            "in_flight": services.runner.in_flight if services else 0,
+        }
+        return web.json_response(body, status=200 if database else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        """The loop-lag probe's figures since the last `?reset=1`, and the tasks in flight."""
+        assert self.probe is not None
+        body = {
+            "loop_lag": self.probe.summary(),
+            "in_flight": self.services.runner.in_flight if self.services else 0,
+        }
+        if request.query.get("reset") == "1":
+            self.probe.lags.clear()
+        return web.json_response(body)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

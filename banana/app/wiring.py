@@ -1,0 +1,155 @@
+"""Wiring: the engine's services built once, and the Bolt app that hands them to every listener."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import aiohttp
+import httpx
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from banana import handlers
+from banana.engine.budget import Budget
+from banana.engine.home import HomeTab
+from banana.engine.kie import KieClient
+from banana.engine.limits import RecentKeys
+from banana.engine.runner import JobRunner
+from banana.engine.services import Services
+from banana.engine.settings import Settings
+from banana.engine.slack import SlackDelivery
+from banana.engine.store import SqliteTaskStore
+from banana.prompts.catalog import CatalogError, load_brand, load_catalog
+
+log = logging.getLogger("banana")
+
+SLACK_EVENTS_PATH = "/slack/events"
+
+
+@asynccontextmanager
+async def engine(settings: Settings) -> AsyncIterator[Services]:
+    """Everything that outlives a request: one store, one httpx client, one Slack client, one job runner."""
+    try:  # first: a broken brand or catalog file stops start-up before anything is opened
+        catalog, brand = load_catalog(), load_brand(settings.brand_file)
+    except CatalogError as error:
+        raise StartupError(f"the prompt studio cannot load {error}") from None
+    async with AsyncExitStack() as stack:
+        store = await SqliteTaskStore(settings.database_path).open()
+        stack.push_async_callback(store.close)
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        client = AsyncWebClient(
+            token=settings.slack_bot_token,
+            base_url=settings.slack_api_url,
+            session=session,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=2),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+                AsyncServerErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+        kie = KieClient(
+            http,
+            api_key=settings.kieai_api_key,
+            base_url=settings.kieai_base_url,
+            upload_url=settings.kieai_upload_url,
+            retry_delays=settings.kie_retry_delays,
+        )
+        home = HomeTab(
+            store, client, settings.defaults, prices=settings.prices, refresh_delay=settings.home_refresh_delay
+        )
+        stack.push_async_callback(home.close)
+        slack = SlackDelivery(client, session, post_interval=settings.slack_post_interval)
+        runner = JobRunner(settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.user_id))
+        stack.push_async_callback(runner.close)
+        budget = Budget(
+            store,
+            settings.prices,
+            user_daily_cap=settings.user_daily_credit_cap,
+            workspace_monthly_cap=settings.workspace_monthly_credit_cap,
+        )
+        yield Services(
+            settings=settings,
+            store=store,
+            kie=kie,
+            slack=slack,
+            runner=runner,
+            home=home,
+            budget=budget,
+            catalog=catalog,
+            brand=brand,
+        )
+
+
+class StartupError(Exception):
+    """The app cannot run as configured; the message says what to fix."""
+
+
+async def identify_bot(client: AsyncWebClient) -> AuthorizeResult:
+    """Check the bot token once at start-up, so a bad token stops the app now rather than at the first command, and
+    no request from Slack has to wait for `auth.test`."""
+    try:
+        response = await client.auth_test()
+    except SlackApiError as error:
+        raise StartupError(f"Slack refused SLACK_BOT_TOKEN ({error.response.get('error')}).") from None
+    except (aiohttp.ClientError, OSError) as error:
+        raise StartupError(f"Slack could not be reached at SLACK_API_URL ({type(error).__name__}).") from None
+    return AuthorizeResult.from_auth_test_response(bot_token=client.token, auth_test_response=response)
+
+
+def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeResult) -> AsyncApp:
+    settings = services.settings
+
+    async def authorize() -> AuthorizeResult:
+        return identity
+
+    # Bolt builds each request's client from this one (base URL, session, retry handlers) and the token `authorize`
+    # returns; handing it a token as well would only earn a start-up warning that the token is ignored.
+    request_client = AsyncWebClient(
+        base_url=client.base_url, session=client.session, retry_handlers=client.retry_handlers
+    )
+    app = AsyncApp(
+        client=request_client,
+        authorize=authorize,
+        signing_secret=settings.slack_signing_secret or "",
+        # Socket Mode requests arrive over an authenticated socket and carry no signature.
+        request_verification_enabled=not settings.socket_mode,
+        logger=logging.getLogger("banana.slack_bolt"),
+    )
+
+    async def provide_services(context: dict, next: Callable[[], Awaitable[None]]) -> None:
+        context["services"] = services  # listeners take it as `context["services"]`
+        await next()
+
+    app.use(provide_services)
+    app.use(skip_repeats(RecentKeys()))
+    handlers.register(app)
+    return app
+
+
+def skip_repeats(seen: RecentKeys) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """Slack sends a request again, marked with X-Slack-Retry-Num, when its first answer was slow or lost. A retry of
+    a trigger or event already handled is answered with a plain 200 and not acted on twice, so it never starts a
+    second task. Requests without that mark are always handled."""
+
+    async def middleware(req: AsyncBoltRequest, body: dict, next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        key = str(body.get("event_id") or body.get("trigger_id") or "")
+        first_time = seen.first_time(key) if key else True
+        if not first_time and req.headers.get("x-slack-retry-num"):
+            log.info("ignored Slack's retry of %s", key)
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    return middleware

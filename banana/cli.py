@@ -1,0 +1,85 @@
+"""The `banana-bot` command: run the app from the environment, or try it in the sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from banana.app.server import BananaServer
+from banana.app.wiring import StartupError
+from banana.engine.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("banana")
+
+
+class RedactSecrets(logging.Filter):
+    """Last line of defence: no secret reaches a log line, whatever library logged it."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if len(s) >= 6]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self._secrets):
+            for secret in self._secrets:
+                message = message.replace(secret, "[redacted]")
+            record.msg, record.args = message, None
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets(settings.secrets))
+    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
+
+
+async def run(settings: Settings) -> None:
+    server = BananaServer(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await server.start()
+    except StartupError as error:
+        raise SystemExit(f"Banana cannot start: {error}") from None
+    try:
+        await stop.wait()
+    finally:
+        log.info("Banana is stopping")
+        await server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="banana-bot",
+        description="Run Banana, configured from the environment and .env (see README.md). "
+        "`banana-bot sandbox` tries the whole app locally instead, with no accounts.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{sandbox}")
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="try the whole app locally, no Slack workspace or kie.ai key needed",
+        description="Run Banana between local kie.ai and Slack stand-ins, play a short conversation, and leave "
+        "the images and an HTML page of the simulated channel in an output folder.",
+    )
+    sandbox.add_argument("--out", default="sandbox-output", help="output folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.command == "sandbox":
+        try:
+            from banana.sandbox import run_cli
+        except ImportError as error:  # the stand-ins draw images with Pillow, from the 'standins' extra
+            raise SystemExit(f"The sandbox needs the stand-ins: pip install -e '.[standins]' ({error})") from None
+        raise SystemExit(run_cli(args.out))
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings)
+    asyncio.run(run(settings))

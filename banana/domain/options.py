@@ -1,0 +1,71 @@
+"""Every option kie offers and what a generation request is: plain data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "auto")
+RESOLUTIONS = ("1K", "2K", "4K")
+OUTPUT_FORMATS = ("png", "jpg")
+MAX_PROMPT_CHARS = 10_000  # kie's limit for input.prompt
+MAX_INPUT_IMAGES = 8
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Credits one image costs at each resolution; a failed task costs nothing. Settings may change them."""
+
+    one_k: int = 18
+    two_k: int = 18
+    four_k: int = 24
+
+    def __getitem__(self, resolution: str) -> int:
+        return {"1K": self.one_k, "2K": self.two_k, "4K": self.four_k}[resolution]
+
+    def summary(self) -> str:
+        """`1K and 2K cost 18 credits, 4K costs 24`: resolutions with the same price named together."""
+        groups: dict[int, list[str]] = {}
+        for resolution in RESOLUTIONS:
+            groups.setdefault(self[resolution], []).append(resolution)
+        parts = []
+        for price, names in groups.items():
+            who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+            parts.append(f"{who} {'costs' if len(names) == 1 else 'cost'} {price}")
+        return parts[0] + " credits" + "".join(f", {part}" for part in parts[1:])
+
+
+# What kie charges for nano-banana-pro today; the PRICE_1K, PRICE_2K and PRICE_4K settings override it.
+PRICES = Prices()
+
+
+@dataclass(frozen=True)
+class Options:
+    aspect_ratio: str
+    resolution: str
+    output_format: str
+
+    def summary(self) -> str:
+        return f"{self.aspect_ratio} · {self.resolution} · {self.output_format}"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A Slack file chosen as an input image; the name is only for showing it."""
+
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    options: Options
+    avoid: str = ""
+    inputs: tuple[InputFile, ...] = ()
+    parent_task_id: int | None = None  # set when the input is a result of this app
+    relation: str | None = None  # how it came from the parent: remix, regenerate, upscale, retry
+    fresh: bool = False  # generate anew even if an identical request already has an image
+
+
+class CommandError(ValueError):
+    """Input the user must fix; the message says what is wrong and how to fix it."""

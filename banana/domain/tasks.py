@@ -1,0 +1,153 @@
+"""A task and its states, as the store keeps them: plain data shared by every layer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+from banana.domain.options import InputFile, Options
+
+
+class TaskState(StrEnum):
+    PENDING = "pending"  # stored, not yet sent to kie
+    QUEUED = "queued"  # kie has it, waiting or queuing
+    GENERATING = "generating"
+    UPLOADING = "uploading"  # downloading from kie and uploading to Slack
+    DONE = "done"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskState.DONE, TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED)
+
+
+class HomeFilter(StrEnum):
+    """The Home tab's views of a person's history."""
+
+    ALL = "all"
+    DONE = "done"
+    FAILED = "failed"
+    RUNNING = "running"
+
+    @property
+    def states(self) -> tuple[TaskState, ...]:
+        if self is HomeFilter.DONE:
+            return (TaskState.DONE,)
+        if self is HomeFilter.FAILED:
+            return (TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED)
+        if self is HomeFilter.RUNNING:
+            return tuple(s for s in TaskState if not s.finished)
+        return tuple(TaskState)
+
+
+@dataclass(frozen=True)
+class Usage:
+    images: int
+    credits: int
+
+
+@dataclass(frozen=True)
+class NewTask:
+    team_id: str
+    user_id: str
+    channel_id: str
+    prompt: str
+    avoid: str
+    aspect_ratio: str
+    resolution: str
+    output_format: str
+    response_url: str | None = None
+    input_files: str = ""  # JSON list of [file id, name]
+    parent_task_id: int | None = None
+    relation: str | None = None  # how it came from its parent: remix, regenerate, upscale, retry
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    team_id: str
+    user_id: str
+    channel_id: str
+    prompt: str
+    avoid: str
+    aspect_ratio: str
+    resolution: str
+    output_format: str
+    state: TaskState
+    created_at: float
+    updated_at: float
+    response_url: str | None = None
+    message_ts: str | None = None  # the progress message
+    thread_ts: str | None = None  # the thread the result goes into
+    kie_task_id: str | None = None
+    result_url: str | None = None
+    slack_file_id: str | None = None
+    credits: int | None = None
+    duration: float | None = None  # seconds from the command to the image in the thread
+    finished_at: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None  # written for the person who asked
+    input_files: str | None = None
+    parent_task_id: int | None = None
+    relation: str | None = None
+    permalink: str | None = None  # link to the progress message
+    deleted_at: float | None = None  # the requester removed the result from Slack
+    create_started_at: float | None = None  # a create was sent to kie (its answer may have been lost)
+    upload_started_at: float | None = None  # the upload into Slack began (it may have landed)
+    request_key: str | None = None  # the request by content: prompt, options and input images
+    reused_from: int | None = None  # an earlier task whose image this one reused, at no cost
+
+    @property
+    def options(self) -> Options:
+        return Options(self.aspect_ratio, self.resolution, self.output_format)
+
+    @property
+    def inputs(self) -> tuple[InputFile, ...]:
+        return tuple(InputFile(id=i, name=n) for i, n in json.loads(self.input_files or "[]"))
+
+
+def encode_inputs(inputs: tuple[InputFile, ...]) -> str:
+    return json.dumps([[f.id, f.name] for f in inputs]) if inputs else ""
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    task_id: int
+    state: str
+    at: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class SavedPrompt:
+    """A prompt kept in a workspace's shared library, with the options it was used with."""
+
+    id: int
+    team_id: str
+    user_id: str  # who saved it
+    name: str
+    prompt: str
+    avoid: str
+    aspect_ratio: str
+    resolution: str
+    output_format: str
+    created_at: float
+
+    @property
+    def options(self) -> Options:
+        return Options(self.aspect_ratio, self.resolution, self.output_format)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from in Slack."""
+
+    team_id: str
+    channel_id: str
+    user_id: str
+    response_url: str | None = None
+    thread_ts: str | None = None  # post into this thread instead of starting one
+    view_id: str | None = None  # the modal the request came from, to report back in

@@ -1,0 +1,215 @@
+"""Budgets and cost: what a person and a workspace have spent, and the optional caps checked before a task starts.
+
+Spend is the sum of the credits recorded on tasks (a failed task records 0), in UTC days and months as the Home tab
+shows them. A task still running has no credits recorded yet, so the caps count it at its price: two requests sent
+at once cannot both squeeze into the last credits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from banana.domain.options import RESOLUTIONS, Prices
+from banana.domain.tasks import Task, Usage
+from banana.engine.store import TaskStore
+
+
+def start_of_day(now: float) -> float:
+    """Midnight UTC of the day `now` falls in."""
+    return now - now % 86_400
+
+
+def start_of_month(now: float) -> float:
+    """Midnight UTC of the first day of the month `now` falls in."""
+    day = time.gmtime(now)
+    return float(calendar.timegm((day.tm_year, day.tm_mon, 1, 0, 0, 0)))
+
+
+def start_of_next_month(now: float) -> float:
+    day = time.gmtime(now)
+    year, month = (day.tm_year + 1, 1) if day.tm_mon == 12 else (day.tm_year, day.tm_mon + 1)
+    return float(calendar.timegm((year, month, 1, 0, 0, 0)))
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What a person or a workspace used in one period."""
+
+    images: int  # images delivered
+    credits: int  # credits recorded on their tasks
+    running_images: int = 0  # tasks still running, whose credits are not recorded yet
+    running: int = 0  # those tasks at their price
+
+    @property
+    def committed(self) -> int:
+        """Credits spent plus credits the running tasks will cost: what a cap is checked against."""
+        return self.credits + self.running
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Everything `/banana usage` shows a person."""
+
+    today: Spend
+    month: Spend
+    workspace_month: Spend
+    user_daily_cap: int | None
+    workspace_monthly_cap: int | None
+    prices: Prices
+
+
+class Budget:
+    """Prices, spend and caps. `admit` is the one check every surface makes before it starts a task."""
+
+    def __init__(
+        self,
+        store: TaskStore,
+        prices: Prices,
+        *,
+        user_daily_cap: int | None = None,
+        workspace_monthly_cap: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self.prices = prices
+        self.user_daily_cap = user_daily_cap
+        self.workspace_monthly_cap = workspace_monthly_cap
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    @property
+    def capped(self) -> bool:
+        return self.user_daily_cap is not None or self.workspace_monthly_cap is not None
+
+    @asynccontextmanager
+    async def admit(self, team_id: str, user_id: str, resolution: str) -> AsyncIterator[str | None]:
+        """Check the caps for one more image at `resolution`: yields None when it may start, else why it may not.
+
+        Start the task inside the block. Checks and starts take turns, so the new task is stored (and counted as
+        running) before the next request is checked. Without caps nothing is read and nobody waits.
+        """
+        if not self.capped:
+            yield None
+            return
+        async with self._lock:
+            yield await self.refusal(team_id, user_id, resolution)
+
+    async def refusal(self, team_id: str, user_id: str, resolution: str) -> str | None:
+        """Why one more image at `resolution` would go over a cap, written for the person asking; None if it fits."""
+        now = self._clock()
+        price = self.prices[resolution]
+        running = await self._running()
+        if self.user_daily_cap is not None:
+            since = start_of_day(now)
+            spend = await self._spend(await self._store.usage(user_id, since), running, since, user_id=user_id)
+            if spend.committed + price > self.user_daily_cap:
+                return (
+                    f"You have reached your daily limit of {self.user_daily_cap:,} credits: {_spent(spend)} today, "
+                    f"and a {resolution} image costs {price}.{self._cheaper(resolution, self.user_daily_cap, spend)} "
+                    f"Nothing was started. The limit resets at midnight UTC, {_until(start_of_day(now) + 86_400 - now)}"
+                    "; whoever runs Banana can raise it (USER_DAILY_CREDIT_CAP)."
+                )
+        if self.workspace_monthly_cap is not None:
+            since = start_of_month(now)
+            spend = await self._spend(await self._store.team_usage(team_id, since), running, since, team_id=team_id)
+            if spend.committed + price > self.workspace_monthly_cap:
+                resets = time.gmtime(start_of_next_month(now))
+                cheaper = self._cheaper(resolution, self.workspace_monthly_cap, spend)
+                return (
+                    f"The workspace has reached its monthly limit of {self.workspace_monthly_cap:,} credits: "
+                    f"{_spent(spend)} this month, and a {resolution} image costs {price}.{cheaper} Nothing was "
+                    f"started. The limit resets on 1 {calendar.month_name[resets.tm_mon]} (UTC); whoever runs Banana "
+                    "can raise it (WORKSPACE_MONTHLY_CREDIT_CAP)."
+                )
+        return None
+
+    async def report(self, team_id: str, user_id: str) -> UsageReport:
+        now = self._clock()
+        day, month = start_of_day(now), start_of_month(now)
+        store, running = self._store, await self._running()
+        return UsageReport(
+            today=await self._spend(await store.usage(user_id, day), running, day, user_id=user_id),
+            month=await self._spend(await store.usage(user_id, month), running, month, user_id=user_id),
+            workspace_month=await self._spend(await store.team_usage(team_id, month), running, month, team_id=team_id),
+            user_daily_cap=self.user_daily_cap,
+            workspace_monthly_cap=self.workspace_monthly_cap,
+            prices=self.prices,
+        )
+
+    async def _running(self) -> list[Task]:
+        # Credits are recorded when the result arrives; until then a task counts at its price.
+        return [task for task in await self._store.unfinished() if task.credits is None]
+
+    async def _spend(
+        self, usage: Usage, running: list[Task], since: float, *, user_id: str | None = None, team_id: str | None = None
+    ) -> Spend:
+        mine = [
+            task
+            for task in running
+            if task.created_at >= since
+            and (user_id is None or task.user_id == user_id)
+            and (team_id is None or task.team_id == team_id)
+        ]
+        return Spend(
+            images=usage.images,
+            credits=usage.credits,
+            running_images=len(mine),
+            running=sum(self.prices[task.resolution] for task in mine),
+        )
+
+    def _cheaper(self, resolution: str, cap: int, spend: Spend) -> str:
+        """Point out a smaller resolution that still fits, if there is one."""
+        left = cap - spend.committed
+        fits = [r for r in RESOLUTIONS if self.prices[r] < self.prices[resolution] and self.prices[r] <= left]
+        if not fits:
+            return ""
+        return f" A {fits[-1]} image ({self.prices[fits[-1]]} credits) still fits."
+
+
+def _spent(spend: Spend) -> str:
+    if spend.running:
+        return f"{spend.credits:,} spent and {spend.running:,} in images still running"
+    return f"{spend.credits:,} spent"
+
+
+def _until(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    if minutes < 90:
+        return f"in {minutes} minute{'s' if minutes != 1 else ''}"
+    return f"in about {round(minutes / 60)} hours"
+
+
+def usage_text(report: UsageReport, *, balance: str | None = None) -> str:
+    """The private answer to `/banana usage`. `balance` is the kie.ai line, for admins only."""
+    lines = [
+        "*Banana usage* (days and months in UTC)",
+        f"• *You today:* {_line(report.today, report.user_daily_cap, 'a day')}",
+        f"• *You this month:* {_line(report.month, None, '')}",
+        f"• *The workspace this month:* {_line(report.workspace_month, report.workspace_monthly_cap, 'a month')}",
+    ]
+    if balance is not None:
+        lines.append(f"• *kie.ai balance:* {balance}")
+    lines.append(f"Prices: {report.prices.summary()}. A failed image costs nothing.")
+    return "\n".join(lines)
+
+
+def _line(spend: Spend, cap: int | None, per: str) -> str:
+    text = f"{spend.images} image{'' if spend.images == 1 else 's'} · {spend.credits:,} credits"
+    if spend.running:
+        text += f" · {spend.running_images} running ({spend.running:,} credits when done)"
+    if cap is not None:
+        text += f" · limit {cap:,} {per}, {max(0, cap - spend.committed):,} left"
+    return text
+
+
+def balance_text(balance: int, prices: Prices, resolution: str) -> str:
+    """The kie.ai balance as admins see it, with a warning when it cannot pay for one more image."""
+    text = f"{balance:,} credits"
+    if balance < prices[resolution]:
+        text += f" :warning: not enough for one {resolution} image; top it up at kie.ai"
+    return text

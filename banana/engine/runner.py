@@ -1,0 +1,574 @@
+"""The job runner: owns every in-flight task, from the stored row to the image in the thread.
+
+Each task is one asyncio task held in a dict (the loop itself keeps only weak references). A task is written to the
+store before anything else happens, and every step it takes is recorded there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+
+from slack_sdk.errors import SlackApiError
+
+from banana.domain.options import GenerationRequest
+from banana.domain.tasks import NewTask, Origin, Task, TaskState, encode_inputs
+from banana.engine.images import MIME_TYPES, sniff_image
+from banana.engine.inputs import InputFetcher, InputImage, InputRejected
+from banana.engine.kie import DownloadError, KieClient, KieError, KieTask, KieUnknownOutcome, Phase
+from banana.engine.limits import CreateQueue, UpdateBudget
+from banana.engine.settings import Settings
+from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDelivery, UploadFailed, invite_hint
+from banana.engine.store import TaskStore
+from banana.prompts.command import kie_prompt
+from banana.ui import blocks, modals
+
+log = logging.getLogger(__name__)
+
+# Seconds a generation usually takes, until this workspace has its own history.
+DEFAULT_ESTIMATES = {"1K": 40.0, "2K": 50.0, "4K": 90.0}
+# kie may answer "recordInfo is null" for a task it has just accepted; after this long that is an error.
+RECORD_GRACE_SECONDS = 60.0
+CALLBACK_PATH = "/kie/callback"
+INPUT_UPLOAD_PATH = "banana/inputs"
+
+
+class TaskFailed(Exception):
+    """Why a task ended without an image; `message` is written for the person who asked."""
+
+    def __init__(self, code: str, message: str, *, state: TaskState = TaskState.FAILED, credits: int = 0) -> None:
+        self.code = code
+        self.message = message
+        self.state = state
+        self.credits = credits
+        super().__init__(f"{code}: {message}")
+
+
+class JobRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        store: TaskStore,
+        kie: KieClient,
+        slack: SlackDelivery,
+        *,
+        on_change: Callable[[Task], None] = lambda task: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.kie = kie
+        self.slack = slack
+        self.inputs = InputFetcher(slack)
+        self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
+        self.clock = clock
+        self.create_queue = CreateQueue(settings.kie_creates_per_window, settings.kie_create_window)
+        self.update_budget = UpdateBudget(settings.slack_updates_per_minute)
+        self.deliveries = asyncio.Semaphore(16)
+        self.stopping = False
+        self._jobs: dict[int, asyncio.Task[None]] = {}
+        self._running: dict[int, Job] = {}
+        self._estimates: dict[str, float] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._jobs)
+
+    async def start(self, request: GenerationRequest, origin: Origin) -> Task:
+        """Store the task, then run it in the background. Returns as soon as the row is written."""
+        task = await self.store.add(
+            NewTask(
+                team_id=origin.team_id,
+                user_id=origin.user_id,
+                channel_id=origin.channel_id,
+                prompt=request.prompt,
+                avoid=request.avoid,
+                aspect_ratio=request.options.aspect_ratio,
+                resolution=request.options.resolution,
+                output_format=request.options.output_format,
+                response_url=origin.response_url,
+                input_files=encode_inputs(request.inputs),
+                parent_task_id=request.parent_task_id,
+                relation=request.relation,
+            )
+        )
+        self.on_change(task)
+        self._spawn(Job(self, task, request, origin))
+        return task
+
+    async def resume(self) -> int:
+        """Pick up every task a previous run left unfinished; returns how many."""
+        tasks = await self.store.unfinished()
+        for task in tasks:
+            request = GenerationRequest(
+                prompt=task.prompt,
+                options=task.options,
+                avoid=task.avoid,
+                inputs=task.inputs,
+                parent_task_id=task.parent_task_id,
+                relation=task.relation,
+            )
+            thread = task.thread_ts if task.thread_ts != task.message_ts else None
+            origin = Origin(task.team_id, task.channel_id, task.user_id, task.response_url, thread_ts=thread)
+            self._spawn(Job(self, task, request, origin))
+        if tasks:
+            log.info("resumed %d unfinished task(s)", len(tasks))
+        return len(tasks)
+
+    def _spawn(self, job: Job) -> None:
+        task_id = job.task.id
+        self._running[task_id] = job
+        running = asyncio.create_task(self._run(job), name=f"banana-task-{task_id}")
+        self._jobs[task_id] = running
+        running.add_done_callback(lambda _: self._forget(task_id))
+
+    def callback_url(self, task_id: int) -> str | None:
+        """Where kie should report this task, with a token only this app can make (None: callbacks are off)."""
+        if not self.settings.public_url:
+            return None
+        return f"{self.settings.public_url}{CALLBACK_PATH}?task={task_id}&token={self.callback_token(task_id)}"
+
+    def callback_token(self, task_id: int) -> str:
+        key = self.settings.kieai_api_key.encode()
+        return hmac.new(key, f"banana-callback:{task_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+    def poke(self, task_id: int) -> bool:
+        """kie says this task changed: read it now instead of at the next poll."""
+        job = self._running.get(task_id)
+        if job is None:
+            return False
+        job.poked = True
+        job.call_attention()
+        return True
+
+    def _forget(self, task_id: int) -> None:
+        self._jobs.pop(task_id, None)
+        self._running.pop(task_id, None)
+
+    def cancel(self, task_id: int) -> bool:
+        """Ask a running task to stop waiting; False when it is not running here."""
+        job = self._running.get(task_id)
+        if job is None:
+            return False
+        job.cancel_requested = True
+        job.call_attention()
+        return True
+
+    async def delete(self, task: Task) -> Task:
+        """Remove a task's result (file and captioned message) and its card from Slack; the row stays, deleted."""
+        if task.slack_file_id:
+            for ts in await self.slack.share_timestamps(task.slack_file_id, task.channel_id):
+                await self.slack.delete_message(task.channel_id, ts)
+            await self.slack.delete_file(task.slack_file_id)
+        if task.message_ts:
+            await self.slack.delete_message(task.channel_id, task.message_ts)
+        task = await self.store.update(task.id, deleted_at=self.clock())
+        self.on_change(task)
+        return task
+
+    async def wait_idle(self) -> None:
+        """Wait until every in-flight task has finished (tests and shutdown use it)."""
+        while self._jobs:
+            await asyncio.gather(*list(self._jobs.values()), return_exceptions=True)
+
+    async def close(self, grace: float | None = None) -> None:
+        """Stop: tasks waiting on kie stop at once, short steps (a create, an upload) get `grace` seconds to finish;
+        whatever is left is stored as it is, for the next start to pick up."""
+        self.stopping = True
+        for job in self._running.values():
+            job.call_attention()
+        running = list(self._jobs.values())
+        if running:
+            await asyncio.wait(running, timeout=self.settings.shutdown_grace if grace is None else grace)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+    async def estimate(self, resolution: str) -> float:
+        if resolution not in self._estimates:
+            durations = await self.store.recent_durations(resolution)
+            self._estimates[resolution] = (
+                statistics.median(durations) if durations else DEFAULT_ESTIMATES.get(resolution, 60.0)
+            )
+        return self._estimates[resolution]
+
+    def forget_estimate(self, resolution: str) -> None:
+        self._estimates.pop(resolution, None)
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await job.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task %s broke unexpectedly", job.task.id)
+            await job.finish_failed(
+                TaskFailed("internal_error", "Something broke on our side. Try again; if it repeats, tell an admin.")
+            )
+
+
+def request_key(request: GenerationRequest, images: list[InputImage]) -> str:
+    """What makes two requests the same: the prompt kie gets, the options, and the input images' bytes."""
+    parts = [
+        kie_prompt(request),
+        request.options.aspect_ratio,
+        request.options.resolution,
+        request.options.output_format,
+        *(hashlib.sha256(image.data).hexdigest() for image in images),
+    ]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+class _Stopping(Exception):
+    """The app is shutting down: leave the task as stored, for the next start to pick up."""
+
+
+class Job:
+    """One task's journey. Kept small: each step is a method, failures travel as TaskFailed."""
+
+    def __init__(self, runner: JobRunner, task: Task, request: GenerationRequest, origin: Origin) -> None:
+        self.runner = runner
+        self.task = task
+        self.request = request
+        self.origin = origin
+        self.cancel_requested = False
+        self.poked = False  # kie called back: read the task now
+        self.queue_position: int | None = None
+        self._attention = asyncio.Event()  # set on cancel, callback or shutdown: stop pausing
+        self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)
+        self._shown: list[dict] | None = None
+        self._shown_at = 0.0
+
+    def call_attention(self) -> None:
+        self._attention.set()
+
+    async def run(self) -> None:
+        """Every step first checks what the store says is done, so a task picked up after a restart goes on from
+        where it stopped: it is never created at kie twice, and its image is never posted twice."""
+        self.estimate = await self.runner.estimate(self.task.resolution)
+        try:
+            images = None
+            if not self.task.message_ts:
+                images = await self._fetch_inputs()
+                await self._post_progress()
+            if not self.task.kie_task_id:
+                if self.task.create_started_at:
+                    raise TaskFailed("create_unknown", KieUnknownOutcome().user_message)
+                images = images if images is not None else await self._fetch_inputs()
+                if await self._reuse_earlier(images):
+                    return
+                image_urls = await self._upload_inputs(images)
+                await self._wait_for_turn()
+                self._stop_if_cancelled()  # the last moment at which nothing has been spent
+                await self._create(image_urls)
+            result = await self._wait(self.task.kie_task_id or "")
+            await self._deliver(result)
+        except TaskFailed as failure:
+            await self.finish_failed(failure)
+        except _Stopping:
+            log.info("task %s left for the next start (%s)", self.task.id, self.task.state)
+
+    async def finish_failed(self, failure: TaskFailed) -> None:
+        log.info("task %s %s: %s", self.task.id, failure.state, failure.code)
+        await self._set_state(
+            failure.state,
+            failure.code,
+            error_code=failure.code,
+            error_message=failure.message,
+            credits=failure.credits,
+        )
+        if self.task.message_ts:
+            await self._show(final=True)
+        else:  # no card to edit: say it privately instead
+            await self._tell(failure.message)
+
+    async def _tell(self, message: str) -> None:
+        slack = self.runner.slack
+        if self.origin.view_id and await slack.show_view(self.origin.view_id, modals.problem_view(message)):
+            return
+        await slack.tell(self.task.response_url, f":x: {message}")
+
+    async def _fetch_inputs(self) -> list[InputImage]:
+        """Input images are read and checked before anything is posted or spent."""
+        if not self.request.inputs:
+            return []
+        try:
+            return await self.runner.inputs.fetch(self.request.inputs)
+        except InputRejected as error:
+            raise TaskFailed("input_rejected", f"{error} Nothing was started and nothing was charged.") from error
+
+    async def _post_progress(self) -> None:
+        text, card = self._card()
+        channel = self.task.channel_id
+        try:
+            ts = await self.runner.slack.post(channel, text=text, blocks=card, thread_ts=self.origin.thread_ts)
+        except ChannelUnavailable as error:
+            raise TaskFailed(error.error, invite_hint(channel)) from error
+        except SlackApiError as error:
+            reason = error.response.get("error")
+            message = f"Slack would not let me post here ({reason}), so I didn't start the image; nothing was charged."
+            raise TaskFailed(f"slack_{reason}", message) from error
+        self._shown, self._shown_at = card, self.runner.clock()
+        permalink = await self.runner.slack.permalink(channel, ts)
+        self.task = await self.runner.store.update(
+            self.task.id, message_ts=ts, thread_ts=self.origin.thread_ts or ts, permalink=permalink
+        )
+        if self.origin.view_id:
+            await self.runner.slack.show_view(self.origin.view_id, modals.started_view(channel))
+
+    async def _upload_inputs(self, images: list[InputImage]) -> list[str]:
+        """kie needs public URLs: each image goes to kie's upload API under a name unique to this task and file.
+        Slack's own links (and the token they need) never reach kie."""
+        kie = self.runner.kie
+        uploads = [
+            kie.upload_image(
+                image.data,
+                file_name=f"banana-{self.task.id}-{number}-{uuid.uuid4().hex[:8]}.{image.extension}",
+                upload_path=INPUT_UPLOAD_PATH,
+                mime_type=MIME_TYPES[image.kind],
+            )
+            for number, image in enumerate(images, start=1)
+        ]
+        try:
+            return list(await asyncio.gather(*uploads))
+        except KieError as error:
+            message = f"Sending the images to kie.ai failed. {error.user_message} Nothing was charged."
+            raise TaskFailed("input_upload_failed", message) from error
+
+    async def _reuse_earlier(self, images: list[InputImage]) -> bool:
+        """An identical request (prompt, options and input images by content) that already has an image in Slack gets
+        that image again, at no cost, unless the person asked for a fresh one."""
+        key = request_key(self.request, images)
+        self.task = await self.runner.store.update(self.task.id, request_key=key)
+        if self.request.fresh:
+            return False
+        earlier = await self.runner.store.reusable(self.task.team_id, key)
+        if earlier is None or not earlier.slack_file_id:
+            return False
+        slack = self.runner.slack
+        try:
+            data = await slack.download_file(
+                await slack.file_info(earlier.slack_file_id), max_bytes=self.runner.settings.max_result_bytes
+            )
+        except FileFetchError as error:
+            log.info("task %s: could not reuse #%s (%s); generating anew", self.task.id, earlier.id, error)
+            return False
+        await self._set_state(TaskState.UPLOADING, f"reusing #{earlier.id}", reused_from=earlier.id, credits=0)
+        file_id, detail = await self._upload_result(data)
+        del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
+        await self._finish_done(file_id, detail)
+        return True
+
+    async def _wait_for_turn(self) -> None:
+        """kie takes 20 new tasks per 10 s; later ones wait here, in order, showing their place in the line."""
+
+        async def show_position(position: int) -> None:
+            self._stop_if_stopping()
+            self.queue_position = position
+            await self._show()
+
+        await self.runner.create_queue.take_turn(show_position)
+        self.queue_position = None
+
+    async def _create(self, image_urls: list[str]) -> None:
+        # Recorded before the call: after a crash, a create that may have happened is never repeated blindly.
+        self.task = await self.runner.store.update(self.task.id, create_started_at=self.runner.clock())
+        try:
+            kie_task_id = await self.runner.kie.create_task(
+                self.request, image_urls=image_urls, callback_url=self.runner.callback_url(self.task.id)
+            )
+        except KieError as error:
+            raise TaskFailed(f"kie_{error.code or type(error).__name__}", error.user_message) from error
+        await self._set_state(TaskState.QUEUED, f"kie task {kie_task_id}", kie_task_id=kie_task_id)
+        await self._show()
+
+    async def _wait(self, kie_task_id: str) -> KieTask:
+        """Poll kie until the task ends. With callbacks on, a callback wakes the poll and polling is only a sparse
+        safety net for callbacks that never come."""
+        settings = self.runner.settings
+        polling = settings.polling
+        started = self.task.created_at
+        if settings.callbacks and self.task.state is TaskState.QUEUED:
+            await self._pause(min(settings.callback_poll_interval, polling.timeout))
+        while True:
+            elapsed = self.runner.clock() - started
+            info = await self._read(kie_task_id, elapsed)
+            if info is not None:
+                if info.phase is Phase.SUCCESS:
+                    return info
+                if info.phase is Phase.FAILED:
+                    raise self._generation_failed(info)
+                if info.phase is Phase.UNKNOWN:
+                    log.warning("task %s: kie reports unknown state %r; still waiting", self.task.id, info.state)
+                else:
+                    await self._enter(TaskState.QUEUED if info.is_queued else TaskState.GENERATING)
+            if elapsed >= polling.timeout:
+                raise TaskFailed("timed_out", "kie.ai did not finish in time.", state=TaskState.TIMED_OUT)
+            interval = settings.callback_poll_interval if settings.callbacks else polling.interval(elapsed)
+            await self._pause(min(interval, max(0.0, polling.timeout - elapsed)))
+
+    async def _read(self, kie_task_id: str, elapsed: float) -> KieTask | None:
+        try:
+            info = await self.runner.kie.get_task(kie_task_id)
+        except KieError as error:
+            if error.retryable:  # already retried with backoff; the next poll tries again
+                log.warning("task %s: reading from kie failed: %s", self.task.id, error)
+                return None
+            raise TaskFailed(f"kie_{error.code}", error.user_message) from error
+        if info is None and elapsed > RECORD_GRACE_SECONDS:
+            raise TaskFailed("kie_no_record", "kie.ai lost track of this task. Try again.")
+        return info
+
+    def _generation_failed(self, info: KieTask) -> TaskFailed:
+        reason = f" kie.ai said: “{info.fail_msg}”." if info.fail_msg else ""
+        if info.fail_code.startswith("5") or "try again" in info.fail_msg.lower():
+            advice = "This is usually temporary: try again in a minute."
+        else:
+            advice = "Try rephrasing the prompt; if it names real people or brands, describe them instead."
+        return TaskFailed(f"kie_fail_{info.fail_code or 'unknown'}", f"The generation failed.{reason} {advice}")
+
+    async def _deliver(self, info: KieTask) -> None:
+        settings, store = self.runner.settings, self.runner.store
+        if not info.result_urls:
+            raise TaskFailed("no_result", "kie.ai said the image was done but sent no image. Try again.")
+        await self._set_state(TaskState.UPLOADING, "downloading result", result_url=info.result_urls[0])
+        await self._show()
+        credits = info.credits if info.credits is not None else self.runner.settings.prices[self.task.resolution]
+        async with self.runner.deliveries:  # a few results in memory at a time, however many finish at once
+            try:
+                data = await self.runner.kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
+            except DownloadError as error:
+                raise self._lost_result(str(error), credits) from error
+            if sniff_image(data) is None:
+                raise self._lost_result("kie.ai sent a file that is not an image", credits)
+            self.task = await store.update(self.task.id, credits=credits)
+            file_id, detail = await self._upload_result(data)
+            del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
+        await self._finish_done(file_id, detail)
+
+    async def _upload_result(self, data: bytes) -> tuple[str, str]:
+        if self.task.upload_started_at:  # a restart during the upload: it may have landed already
+            found = await self.runner.slack.find_upload(
+                self.task.channel_id, blocks.result_filename(self.task), since=self.task.upload_started_at
+            )
+            if found:
+                return found, "found after restart"
+        self.task = await self.runner.store.update(
+            self.task.id,
+            duration=round(self.runner.clock() - self.task.created_at, 1),
+            upload_started_at=self.runner.clock(),
+        )
+        credits = self.task.credits or 0
+        try:
+            file_id = await self.runner.slack.upload(
+                self.task.channel_id,
+                self.task.thread_ts or "",
+                data=data,
+                filename=blocks.result_filename(self.task),
+                title=blocks.shorten(self.task.prompt, 200),
+                comment=blocks.result_caption(self.task),
+                alt_text=self.task.prompt,
+            )
+        except UploadFailed as error:
+            raise self._lost_result(f"uploading it to Slack failed ({error.error})", credits) from error
+        return file_id, f"file {file_id}"
+
+    async def _finish_done(self, file_id: str, detail: str) -> None:
+        await self._set_state(TaskState.DONE, detail, slack_file_id=file_id)
+        self.runner.forget_estimate(self.task.resolution)
+        await self._show(final=True)
+
+    def _lost_result(self, what: str, credits: int) -> TaskFailed:
+        where = f" Its link, valid for about a day: {self.task.result_url}" if self.task.result_url else ""
+        return TaskFailed(
+            "delivery_failed",
+            f"The image was made (kie.ai charged for it) but {what}.{where}",
+            credits=credits,
+        )
+
+    async def _set_state(self, state: TaskState, detail: str = "", **changes: object) -> None:
+        self.task = await self.runner.store.set_state(self.task.id, state, detail, **changes)
+        self.runner.on_change(self.task)
+
+    def _stop_if_stopping(self) -> None:
+        if self.runner.stopping:
+            raise _Stopping
+
+    def _stop_if_cancelled(self) -> None:
+        self._stop_if_stopping()
+        if not self.cancel_requested:
+            return
+        if self.task.kie_task_id:
+            message = "Banana stopped waiting. kie.ai had already started it, so kie.ai may still charge for it."
+        else:
+            message = "It was stopped before it reached kie.ai, so nothing was charged."
+        raise TaskFailed("cancelled", message, state=TaskState.CANCELLED)
+
+    async def _enter(self, state: TaskState) -> None:
+        if self.task.state is not state:
+            await self._set_state(state)
+        await self._show()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep until the next poll, refreshing elapsed time and the estimate on the card meanwhile.
+
+        A cancel, a callback or a shutdown ends the pause at once.
+        """
+        deadline = self.runner.clock() + seconds
+        while (left := deadline - self.runner.clock()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._attention.wait(), min(left, self.runner.settings.progress_interval))
+            self._attention.clear()
+            self._stop_if_cancelled()
+            if self.poked:
+                self.poked = False
+                return
+            await self._show()
+
+    def _card(self) -> tuple[str, list[dict]]:
+        card = blocks.card_blocks(
+            self.task,
+            now=self.runner.clock(),
+            estimate=self.estimate,
+            queue_position=self.queue_position,
+            prices=self.runner.settings.prices,
+        )
+        return blocks.card_text(self.task), card
+
+    async def _show(self, *, final: bool = False) -> None:
+        """Edit the progress message when what it shows changed, at most every progress_interval.
+
+        Final edits skip the interval, and slack_sdk's rate-limit handler waits out a 429 for them.
+        """
+        if not self.task.message_ts:
+            return
+        now, budget = self.runner.clock(), self.runner.update_budget
+        if not final and (
+            now - self._shown_at < self.runner.settings.progress_interval
+            or not budget.allows_progress(self.runner.in_flight)
+        ):
+            return
+        text, card = self._card()
+        if card == self._shown:
+            return
+        if final:
+            # Waiting on the clock, not on an event: waiters wake together and each checks for room again.
+            while delay := budget.final_delay():  # noqa: ASYNC110
+                await asyncio.sleep(delay)
+        budget.spend()
+        try:
+            await self.runner.slack.update(self.task.channel_id, self.task.message_ts, text=text, blocks=card)
+        except SlackApiError as error:
+            # slack_sdk has already waited out 429s and retried 5xx; the task itself goes on either way.
+            level = logging.ERROR if final else logging.WARNING
+            log.log(level, "task %s: progress edit failed: %s", self.task.id, error.response.get("error"))
+            return
+        self._shown, self._shown_at = card, now

@@ -1,0 +1,256 @@
+"""Settings from the environment (and a `.env` file), checked all at once so start-up names every problem."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+from banana.domain.options import ASPECT_RATIOS, OUTPUT_FORMATS, PRICES, RESOLUTIONS, Options, Prices
+
+
+class SettingsError(Exception):
+    """Every problem found in the configuration, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Banana cannot start; fix these settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Polling:
+    """How often to ask kie about a task: every 3 s at first, every 10 s after 12 s, every 20 s after 2 min.
+
+    kie asks for 2-3 s at first and slower later; slowing down at 12 s rather than 30 s keeps a typical one-minute
+    task to about ten reads while a quick one is still seen within a few seconds.
+    """
+
+    fast_interval: float = 3.0
+    fast_until: float = 12.0
+    medium_interval: float = 10.0
+    medium_until: float = 120.0
+    slow_interval: float = 20.0
+    timeout: float = 900.0
+
+    def interval(self, elapsed: float) -> float:
+        if elapsed < self.fast_until:
+            return self.fast_interval
+        if elapsed < self.medium_until:
+            return self.medium_interval
+        return self.slow_interval
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str = field(repr=False)
+    kieai_api_key: str = field(repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = "https://slack.com/api/"
+    kieai_base_url: str = "https://api.kie.ai"
+    kieai_upload_url: str = "https://kieai.redpandaai.co"
+    public_url: str | None = None  # where kie can reach this app's callback route; callbacks are off without it
+    kieai_webhook_hmac_key: str | None = field(default=None, repr=False)
+    database_path: Path = Path("data/banana.db")
+    host: str = "0.0.0.0"
+    port: int = 3000
+    polling: Polling = Polling()
+    progress_interval: float = 3.0
+    home_refresh_delay: float = 2.0
+    max_result_bytes: int = 50 * 1024 * 1024
+    default_aspect_ratio: str = "1:1"
+    default_resolution: str = "2K"
+    default_output_format: str = "png"
+    kie_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
+    callback_poll_interval: float = 60.0  # the safety-net poll while callbacks are on
+    kie_creates_per_window: int = 20  # kie accepts 20 new tasks per 10 s per account
+    kie_create_window: float = 10.0
+    slack_updates_per_minute: int = 40  # chat.update is Tier 3 (about 50 a minute per workspace)
+    slack_post_interval: float = 1.1  # chat.postMessage allows about one a second per channel; a margin for jitter
+    shutdown_grace: float = 10.0
+    log_level: str = "INFO"
+    prices: Prices = PRICES  # credits per image at each resolution, recorded on each task and shown
+    user_daily_credit_cap: int | None = None  # credits one person may spend per UTC day; None: no cap
+    workspace_monthly_credit_cap: int | None = None  # credits a workspace may spend per UTC month; None: no cap
+    brand_file: Path | None = None  # the brand the prompt studio follows; None: the default in prompts/brand.toml
+
+    @property
+    def defaults(self) -> Options:
+        """The options a request gets for whatever it leaves out."""
+        return Options(self.default_aspect_ratio, self.default_resolution, self.default_output_format)
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @property
+    def callbacks(self) -> bool:
+        return bool(self.public_url)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never reach a log line or a message."""
+        values = (
+            self.slack_bot_token,
+            self.kieai_api_key,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.kieai_webhook_hmac_key,
+        )
+        return tuple(v for v in values if v)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Read settings; the process environment wins over `.env`. Raises SettingsError naming every problem."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return _Reader(values).settings()
+
+
+class _Reader:
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+        self.problems: list[str] = []
+
+    def settings(self) -> Settings:
+        app_token = self.token("SLACK_APP_TOKEN", "xapp-", required=False)
+        polling = Polling(
+            fast_interval=self.number("POLL_INTERVAL_FAST", Polling.fast_interval),
+            fast_until=self.number("POLL_FAST_UNTIL", Polling.fast_until),
+            medium_interval=self.number("POLL_INTERVAL_MEDIUM", Polling.medium_interval),
+            medium_until=self.number("POLL_MEDIUM_UNTIL", Polling.medium_until),
+            slow_interval=self.number("POLL_INTERVAL_SLOW", Polling.slow_interval),
+            timeout=self.number("POLL_TIMEOUT", Polling.timeout),
+        )
+        found: dict[str, Any] = {
+            "slack_bot_token": self.token("SLACK_BOT_TOKEN", "xoxb-", required=True),
+            "slack_app_token": app_token,
+            # Socket Mode needs no signing secret: Slack's requests arrive over the authenticated socket.
+            "slack_signing_secret": self.text("SLACK_SIGNING_SECRET", required=not app_token),
+            "kieai_api_key": self.text("KIEAI_API_KEY", required=True),
+            "slack_api_url": self.url("SLACK_API_URL", Settings.slack_api_url),
+            "kieai_base_url": self.url("KIEAI_BASE_URL", Settings.kieai_base_url),
+            "kieai_upload_url": self.url("KIEAI_UPLOAD_URL", Settings.kieai_upload_url),
+            "database_path": Path(self.values.get("DATABASE_PATH") or Settings.database_path),
+            "host": self.values.get("HOST") or Settings.host,
+            "port": self.integer("PORT", Settings.port, low=0, high=65535),
+            "polling": polling,
+            "progress_interval": self.number("PROGRESS_UPDATE_INTERVAL", Settings.progress_interval),
+            "home_refresh_delay": self.number("HOME_REFRESH_DELAY", Settings.home_refresh_delay),
+            "max_result_bytes": self.integer("MAX_RESULT_MB", 50, low=1, high=1024) * 1024 * 1024,
+            "default_aspect_ratio": self.choice("DEFAULT_ASPECT_RATIO", Settings.default_aspect_ratio, ASPECT_RATIOS),
+            "default_resolution": self.choice("DEFAULT_RESOLUTION", Settings.default_resolution, RESOLUTIONS),
+            "default_output_format": self.choice("DEFAULT_FORMAT", Settings.default_output_format, OUTPUT_FORMATS),
+            "kie_retry_delays": self.delays("KIEAI_RETRY_DELAYS", Settings.kie_retry_delays),
+            "public_url": self.optional_url("PUBLIC_URL"),
+            "kieai_webhook_hmac_key": self.text("KIEAI_WEBHOOK_HMAC_KEY", required=False),
+            "callback_poll_interval": self.number("CALLBACK_POLL_INTERVAL", Settings.callback_poll_interval),
+            "kie_creates_per_window": self.integer(
+                "KIEAI_CREATES_PER_WINDOW", Settings.kie_creates_per_window, low=1, high=10_000
+            ),
+            "kie_create_window": self.number("KIEAI_CREATE_WINDOW", Settings.kie_create_window),
+            "slack_post_interval": self.number("SLACK_POST_INTERVAL", Settings.slack_post_interval),
+            "slack_updates_per_minute": self.integer(
+                "SLACK_UPDATES_PER_MINUTE", Settings.slack_updates_per_minute, low=1, high=10_000
+            ),
+            "shutdown_grace": self.number("SHUTDOWN_GRACE", Settings.shutdown_grace),
+            "log_level": self.choice("LOG_LEVEL", Settings.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
+            "prices": Prices(
+                one_k=self.credits("PRICE_1K", Prices.one_k),
+                two_k=self.credits("PRICE_2K", Prices.two_k),
+                four_k=self.credits("PRICE_4K", Prices.four_k),
+            ),
+            "user_daily_credit_cap": self.cap("USER_DAILY_CREDIT_CAP"),
+            "workspace_monthly_credit_cap": self.cap("WORKSPACE_MONTHLY_CREDIT_CAP"),
+            "brand_file": self.file("BRAND_FILE"),
+        }
+        if polling.fast_until > polling.medium_until:
+            self.problems.append("POLL_FAST_UNTIL must not be larger than POLL_MEDIUM_UNTIL")
+        if self.problems:
+            raise SettingsError(self.problems)
+        return Settings(**found)
+
+    def text(self, name: str, *, required: bool) -> str | None:
+        value = self.values.get(name, "").strip()
+        if not value and required:
+            self.problems.append(f"{name} is missing")
+        return value or None
+
+    def token(self, name: str, prefix: str, *, required: bool) -> str | None:
+        value = self.text(name, required=required)
+        if value and not value.startswith(prefix):
+            # Name the expected shape, never echo the value: it may be a real secret pasted in the wrong place.
+            self.problems.append(f"{name} does not look right: Slack issues it starting with '{prefix}'")
+        return value
+
+    def url(self, name: str, default: str) -> str:
+        value = self.values.get(name, "").strip() or default
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            self.problems.append(f"{name} must be an http(s) URL, got {value!r}")
+        return value
+
+    def optional_url(self, name: str) -> str | None:
+        return self.url(name, "").rstrip("/") if self.values.get(name, "").strip() else None
+
+    def _convert(self, name: str, default: Any, convert: Callable[[str], Any], kind: str, check: Callable[[Any], bool]):
+        raw = self.values.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = convert(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be {kind}, got {raw!r}")
+            return default
+        if not check(value):
+            self.problems.append(f"{name} must be {kind}, got {raw!r}")
+            return default
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        return self._convert(name, default, float, "a positive number of seconds", lambda v: v > 0)
+
+    def delays(self, name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+        def convert(raw: str) -> tuple[float, ...]:
+            return tuple(float(part) for part in raw.split(",") if part.strip())
+
+        kind = "comma-separated seconds, such as 1,2,4"
+        return self._convert(name, default, convert, kind, lambda v: all(d >= 0 for d in v))
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        return self._convert(name, default, int, f"a whole number from {low} to {high}", lambda v: low <= v <= high)
+
+    def credits(self, name: str, default: int) -> int:
+        return self.integer(name, default, low=1, high=1_000_000)
+
+    def cap(self, name: str) -> int | None:
+        """A credit limit; empty or absent means no limit, 0 means nothing may be spent."""
+        kind = "a whole number of credits (0 or more), or empty for no limit"
+        return self._convert(name, None, int, kind, lambda v: v >= 0)
+
+    def file(self, name: str) -> Path | None:
+        """An optional file that must exist now; what is in it is checked where it is read."""
+        raw = self.values.get(name, "").strip()
+        if not raw:
+            return None
+        path = Path(raw).expanduser()
+        if not path.is_file():
+            self.problems.append(f"{name} names {raw!r}, which is not a file")
+        return path
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        by_folded = {a.casefold(): a for a in allowed}
+        return self._convert(
+            name,
+            default,
+            lambda raw: by_folded.get(raw.casefold(), raw),
+            f"one of {', '.join(allowed)}",
+            allowed.__contains__,
+        )

@@ -1,0 +1,261 @@
+"""Everything the job runner says in Slack: the progress message, its edits, the result file, private notes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import ClientSession
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from banana.engine.limits import Pacer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ADMIN_CACHE_SECONDS = 300.0
+
+# Errors that mean "the bot is not in this conversation": joining (public channels only) may cure them.
+_NOT_IN_CHANNEL = frozenset({"not_in_channel", "channel_not_found"})
+
+
+class ChannelUnavailable(Exception):
+    """The bot cannot post in the conversation and could not join it."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+        super().__init__(error)
+
+
+class FileFetchError(Exception):
+    """A Slack file that could not be read; the message says why, for the person who chose it."""
+
+
+class UploadFailed(Exception):
+    def __init__(self, error: str) -> None:
+        self.error = error
+        super().__init__(error)
+
+
+def invite_hint(channel_id: str) -> str:
+    return (
+        "I can't post in this conversation, so I didn't start the image and nothing was charged. "
+        f"Invite me with `/invite @Banana` in <#{channel_id}> (or run `/banana` in a channel I'm in), then try again."
+    )
+
+
+class SlackDelivery:
+    def __init__(
+        self, client: AsyncWebClient, session: ClientSession | None = None, *, post_interval: float = 0
+    ) -> None:
+        self.client = client
+        self._session = session
+        self._posts = Pacer(post_interval)
+        self._admins: dict[str, tuple[bool, float]] = {}
+
+    async def post(self, channel: str, *, text: str, blocks: list[dict], thread_ts: str | None = None) -> str:
+        """Post a message and return its ts; joins a public channel first if that is what it takes.
+
+        Posts to one channel are spaced out to Slack's pace (about one a second), so a burst of commands waits
+        a moment instead of being refused.
+        """
+        await self._posts.wait(channel)
+        response = await self._in_channel(
+            channel,
+            lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts),
+        )
+        return str(response["ts"])
+
+    async def update(self, channel: str, ts: str, *, text: str, blocks: list[dict]) -> bool:
+        """Edit a message. False when it is gone (someone deleted it): the task goes on regardless."""
+        try:
+            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except SlackApiError as error:
+            if _error_code(error) in ("message_not_found", "cant_update_message", "channel_not_found"):
+                log.info("progress message %s in %s is gone (%s)", ts, channel, _error_code(error))
+                return False
+            raise
+        return True
+
+    async def upload(
+        self, channel: str, thread_ts: str, *, data: bytes, filename: str, title: str, comment: str, alt_text: str
+    ) -> str:
+        """Upload a file into a thread with files_upload_v2 and return the file id."""
+
+        async def upload_once() -> Any:
+            return await self.client.files_upload_v2(
+                content=data,
+                filename=filename,
+                title=title,
+                alt_txt=alt_text[:1000],
+                channel=channel,
+                thread_ts=thread_ts,
+                initial_comment=comment,
+            )
+
+        try:
+            response = await self._in_channel(channel, upload_once)
+        except ChannelUnavailable as error:
+            raise UploadFailed(error.error) from error
+        except SlackApiError as error:
+            raise UploadFailed(_error_code(error)) from error
+        except SlackRequestError as error:  # the upload URL refused the bytes
+            raise UploadFailed(str(error)) from error
+        files = response.get("files") or [response.get("file") or {}]
+        return str(files[0].get("id", ""))
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a message for the Home tab; nice to have, so no failure here may stop a task."""
+        try:
+            response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
+        except (SlackApiError, SlackRequestError, aiohttp.ClientError, ValueError) as error:
+            log.info("no permalink for %s in %s: %s", ts, channel, error)
+            return None
+        return response.get("permalink")
+
+    async def delete_message(self, channel: str, ts: str) -> None:
+        """Delete a bot message; one that is already gone is fine."""
+        try:
+            await self.client.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as error:
+            if _error_code(error) not in ("message_not_found", "channel_not_found"):
+                raise
+
+    async def find_upload(self, channel: str, filename: str, since: float) -> str | None:
+        """The id of a file named `filename` shared in `channel` since a time, if one is there: how a restart tells
+        that an upload it was in the middle of had in fact landed."""
+        try:
+            response = await self.client.files_list(channel=channel, ts_from=str(int(since) - 1), count=100)
+        except SlackApiError as error:
+            log.warning("could not list files in %s: %s", channel, _error_code(error))
+            return None
+        for file in response.get("files") or []:
+            if file.get("name") == filename:
+                return str(file["id"])
+        return None
+
+    async def share_timestamps(self, file_id: str, channel: str) -> list[str]:
+        """The messages that share a file in a channel (the result with its caption), from files.info."""
+        try:
+            file = await self.file_info(file_id)
+        except FileFetchError:
+            return []
+        shares = file.get("shares") or {}
+        found = [*(shares.get("public") or {}).get(channel, []), *(shares.get("private") or {}).get(channel, [])]
+        return [str(share["ts"]) for share in found if share.get("ts")]
+
+    async def delete_file(self, file_id: str) -> None:
+        """Delete a file the bot uploaded; one that is already gone is fine."""
+        try:
+            await self.client.files_delete(file=file_id)
+        except SlackApiError as error:
+            if _error_code(error) not in ("file_not_found", "file_deleted"):
+                raise
+
+    async def is_admin(self, user_id: str) -> bool:
+        """Whether a person is a workspace admin or owner (needs users:read); remembered for a few minutes."""
+        cached = self._admins.get(user_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < ADMIN_CACHE_SECONDS:
+            return cached[0]
+        try:
+            response = await self.client.users_info(user=user_id)
+        except SlackApiError as error:
+            log.warning("could not tell whether %s is an admin: %s", user_id, _error_code(error))
+            return False
+        user = response.get("user") or {}
+        admin = bool(user.get("is_admin") or user.get("is_owner"))
+        self._admins[user_id] = (admin, now)
+        return admin
+
+    async def show_view(self, view_id: str, view: dict) -> bool:
+        """Replace an open modal. False when it is gone (closed by the person), which is not an error."""
+        try:
+            await self.client.views_update(view_id=view_id, view=view)
+        except SlackApiError as error:
+            log.info("could not update view %s: %s", view_id, _error_code(error))
+            return False
+        return True
+
+    async def file_info(self, file_id: str) -> dict:
+        try:
+            response = await self.client.files_info(file=file_id)
+        except SlackApiError as error:
+            code = _error_code(error)
+            if code == "missing_scope":
+                raise FileFetchError("the app lacks the files:read scope; ask an admin to add it") from error
+            if code == "file_not_found":
+                raise FileFetchError("the file was deleted, or I cannot see it") from error
+            raise FileFetchError(f"Slack would not describe the file ({code})") from error
+        return dict(response["file"])
+
+    async def download_file(self, file: dict, *, max_bytes: int) -> bytes:
+        """Fetch a file's bytes with the bot token. Redirects are not followed: Slack redirects to its login page
+        when the token may not read the file, and that page must never pass for the file."""
+        url = file.get("url_private_download") or file.get("url_private")
+        if not url:
+            raise FileFetchError("Slack gave no download link for it")
+        session = self._session or self.client.session
+        if session is None:
+            raise RuntimeError("SlackDelivery needs an aiohttp session to download files")
+        headers = {"Authorization": f"Bearer {self.client.token}"}
+        try:
+            async with session.get(url, headers=headers, allow_redirects=False) as response:
+                if 300 <= response.status < 400:
+                    raise FileFetchError(
+                        "Slack redirected to its sign-in page, which means the app lacks the files:read scope; "
+                        "ask an admin to add it (see manifest.yml) and reinstall the app"
+                    )
+                if response.status != 200:
+                    raise FileFetchError(f"Slack answered HTTP {response.status} for it")
+                if (response.content_length or 0) > max_bytes:
+                    raise FileFetchError(f"it is larger than {max_bytes // 1_048_576} MB")
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(256 * 1024):
+                    data.extend(chunk)
+                    if len(data) > max_bytes:
+                        raise FileFetchError(f"it is larger than {max_bytes // 1_048_576} MB")
+                return bytes(data)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise FileFetchError(f"downloading it failed ({type(error).__name__})") from error
+
+    async def tell(self, response_url: str | None, text: str) -> bool:
+        """A private note to the person who ran the command, through the command's response_url."""
+        if not response_url:
+            return False
+        webhook = AsyncWebhookClient(response_url, session=self._session)
+        try:
+            response = await webhook.send(text=text, response_type="ephemeral", replace_original=False)
+        except Exception:  # a broken response_url must not break the task that tries to explain itself
+            log.warning("could not send a private note through the response_url", exc_info=True)
+            return False
+        return response.status_code == 200
+
+    async def _in_channel(self, channel: str, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except SlackApiError as error:
+            if _error_code(error) not in _NOT_IN_CHANNEL:
+                raise
+            first_error = _error_code(error)
+        try:
+            await self.client.conversations_join(channel=channel)
+        except SlackApiError as error:
+            log.info("cannot join %s (%s) after %s", channel, _error_code(error), first_error)
+            raise ChannelUnavailable(first_error) from error
+        try:
+            return await call()
+        except SlackApiError as error:
+            if _error_code(error) in _NOT_IN_CHANNEL:
+                raise ChannelUnavailable(_error_code(error)) from error
+            raise
+
+
+def _error_code(error: SlackApiError) -> str:
+    return str(error.response.get("error", "unknown_error"))

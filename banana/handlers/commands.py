@@ -1,0 +1,97 @@
+"""`/banana`: parse, answer within Slack's 3 seconds, hand the task to the runner."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from banana.domain.options import CommandError
+from banana.domain.tasks import Origin
+from banana.engine.budget import balance_text, usage_text
+from banana.engine.kie import KieError
+from banana.engine.services import Services
+from banana.handlers.shortcuts import open_new_image_modal
+from banana.handlers.studio import open_form, saved_prompts_answer
+from banana.prompts.command import mentions_options, parse_command_text
+from banana.ui import studio
+from banana.ui.blocks import help_text
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/banana"
+
+
+def register(app: AsyncApp) -> None:
+    app.command(COMMAND)(banana_command)
+
+
+async def banana_command(
+    ack: AsyncAck, command: dict, client: AsyncWebClient, respond: AsyncRespond, context: dict
+) -> None:
+    services: Services = context["services"]
+    text = (command.get("text") or "").strip()
+    if text.lower() in ("help", "-h", "--help", "?"):
+        await ack(response_type="ephemeral", text=help_text(services.defaults, services.settings.prices))
+        return
+    if text.lower() == "usage":
+        await ack()  # the kie.ai balance may take a moment; the answer follows through response_url
+        await respond(response_type="ephemeral", text=await usage_answer(services, command))
+        return
+    word, rest = _first_word(text)
+    # The prompt studio: a form now, the prompt to review next. Its forms choose the options, so text with options
+    # (`/banana quote card --no text`) is a plain prompt, as it always was.
+    if word in studio.KINDS and not mentions_options(rest):
+        await ack()
+        await open_form(client, command["trigger_id"], services, kind=word, text=rest, channel_id=command["channel_id"])
+        return
+    if word == "prompts" and not mentions_options(rest):
+        await ack()
+        answer = await saved_prompts_answer(services, command.get("team_id", ""), rest.strip())
+        await respond(response_type="ephemeral", **answer)
+        return
+    if not text:  # nothing typed: the form, with this conversation as where to post
+        await ack()
+        await open_new_image_modal(client, command["trigger_id"], services, channel_id=command["channel_id"])
+        return
+    try:
+        request = parse_command_text(text, services.defaults)
+    except CommandError as error:
+        await ack(response_type="ephemeral", text=f":warning: {error}\nType `{COMMAND} help` for every option.")
+        return
+    origin = Origin(
+        team_id=command.get("team_id", ""),
+        channel_id=command["channel_id"],
+        user_id=command["user_id"],
+        response_url=command.get("response_url"),
+    )
+    async with services.budget.admit(origin.team_id, origin.user_id, request.options.resolution) as refusal:
+        if refusal is None:
+            # An empty ack shows nothing: the progress message the runner posts is the answer everyone sees.
+            await ack()
+            await services.runner.start(request, origin)
+    if refusal is not None:
+        await ack(response_type="ephemeral", text=f":no_entry: {refusal}")
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    """The first word, in lower case, and the rest, whose line breaks are kept (notes and roles come one a line)."""
+    word = text.split(maxsplit=1)[0] if text.strip() else ""
+    return word.lower(), text.strip()[len(word) :].strip()
+
+
+async def usage_answer(services: Services, command: dict) -> str:
+    """`/banana usage`: the person's and the workspace's spend and limits; for admins, kie.ai's balance too."""
+    user_id = command["user_id"]
+    report = await services.budget.report(command.get("team_id", ""), user_id)
+    balance = None
+    if await services.slack.is_admin(user_id):
+        try:
+            credits = await services.kie.get_credits()
+        except KieError as error:
+            log.warning("could not read the kie.ai balance: %s", error)
+            balance = f"could not be read just now. {error.summary}"
+        else:
+            balance = balance_text(credits, services.settings.prices, services.defaults.resolution)
+    return usage_text(report, balance=balance)

@@ -1,3 +1,0 @@
-from bot.main import main
-
-main()
