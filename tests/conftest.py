@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -281,3 +286,63 @@ async def start_banana(app_env, slack) -> AsyncIterator[Callable[..., object]]:
 @pytest.fixture
 async def banana(start_banana) -> Banana:
     return await start_banana()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class BananaProcess(Banana):
+    """The app as its own process (`python -m banana`), as an operator runs it: driven the same way, and killable.
+
+    Its store is read through the database file; `services` belongs to the process, not to the test."""
+
+    process: asyncio.subprocess.Process | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def stop(self) -> int:
+        """SIGTERM, as a deploy sends it; returns the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), 15)
+
+
+@pytest.fixture
+async def start_process(app_env, slack) -> AsyncIterator[Callable[..., object]]:
+    """Start the app as a process with the test's settings (and `extra_env`); killed after the test if still up."""
+    started: list[asyncio.subprocess.Process] = []
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def start(**extra_env: str) -> BananaProcess:
+            port = free_port()
+            env = {**os.environ, **app_env, "PORT": str(port), "LOG_LEVEL": "WARNING", **extra_env}
+            root = Path(__file__).parent.parent
+            process = await asyncio.create_subprocess_exec(sys.executable, "-m", "banana", cwd=root, env=env)
+            started.append(process)
+            async with asyncio.timeout(20):
+                while True:
+                    assert process.returncode is None, "the app exited at start-up"
+                    try:
+                        if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                            return BananaProcess(None, slack, http, process=process, port=port)  # type: ignore[arg-type]
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.05)
+
+        yield start
+        for process in started:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()

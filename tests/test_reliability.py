@@ -8,30 +8,16 @@ import hashlib
 import hmac
 import itertools
 import json
-import os
-import signal
-import socket
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlencode
-
-import httpx
-from slack_sdk.signature import SignatureVerifier
 
 from banana.domain.tasks import NewTask, TaskState
 from banana.prompts.command import build_request
 from standins.kie import Outcome
-from tests.conftest import CHANNEL_ID, SIGNING_SECRET, USER_ID
+from tests.conftest import CHANNEL_ID, USER_ID, free_port
 
 CREATE = "/api/v1/jobs/createTask"
 RECORD = "/api/v1/jobs/recordInfo"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def uploads_named(slack, name: str) -> list:
@@ -168,68 +154,24 @@ async def test_killed_during_an_upload_that_did_not_land_uploads_once(start_bana
     assert len(uploads_named(slack, f"banana-{task.id}.png")) == 1
 
 
-async def test_sigkill_mid_generation_then_restart_delivers_exactly_once(app_env, kie, slack, tmp_path):
+async def test_sigkill_mid_generation_then_restart_delivers_exactly_once(start_process, kie, slack):
     """The real process, killed with SIGKILL while kie works, and started again."""
-    env = {**os.environ, **app_env, "PORT": str(free_port()), "LOG_LEVEL": "WARNING"}
-    root = Path(__file__).parent.parent
-    command = [sys.executable, "-m", "banana"]
     kie.plan(Outcome(kind="never"))
+    first = await start_process()
+    response = await first.command("survive a crash")
+    assert response.status_code == 200
+    await slack.wait_for(lambda: bool(kie.tasks) and bool(kie.requests_to(RECORD)))
+    await first.kill()
 
-    async def start() -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(*command, cwd=root, env=env)
-        async with httpx.AsyncClient() as http:
-            for _ in range(200):
-                try:
-                    if (await http.get(f"http://127.0.0.1:{env['PORT']}/healthz")).status_code == 200:
-                        return process
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError("the app did not start")
-
-    first = await start()
-    try:
-        body = urlencode(
-            {
-                "team_id": "T0TEAM001",
-                "channel_id": CHANNEL_ID,
-                "user_id": USER_ID,
-                "command": "/banana",
-                "text": "survive a crash",
-                "response_url": slack.response_url(),
-                "trigger_id": slack.trigger_id(),
-            }
-        )
-        stamp = str(int(time.time()))
-        signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=stamp, body=body)
-        async with httpx.AsyncClient() as http:
-            response = await http.post(
-                f"http://127.0.0.1:{env['PORT']}/slack/events",
-                content=body,
-                headers={
-                    "Content-Type": "application/x-www-form-urlencoded",
-                    "X-Slack-Request-Timestamp": stamp,
-                    "X-Slack-Signature": signature,
-                },
-            )
-        assert response.status_code == 200
-        await slack.wait_for(lambda: bool(kie.tasks) and bool(kie.requests_to(RECORD)))
-    finally:
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
-
-    second = await start()
-    try:
-        (kie_task_id,) = kie.tasks
-        kie.finish_now(kie_task_id)
-        await slack.wait_for(lambda: len(slack.files) == 1, timeout=10)
-        await asyncio.sleep(0.3)  # room for a wrong second upload to show up
-        assert len(slack.files) == 1
-        assert len(kie.requests_to(CREATE)) == 1
-        assert len(slack.calls_to("chat.postMessage")) == 1
-    finally:
-        second.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(second.wait(), 15) == 0
+    second = await start_process()
+    (kie_task_id,) = kie.tasks
+    kie.finish_now(kie_task_id)
+    await slack.wait_for(lambda: len(slack.files) == 1, timeout=10)
+    await asyncio.sleep(0.3)  # room for a wrong second upload to show up
+    assert len(slack.files) == 1
+    assert len(kie.requests_to(CREATE)) == 1
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert await second.stop() == 0
 
 
 async def callback_app(start_banana, **env):

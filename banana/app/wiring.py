@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import aiohttp
 import httpx
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -29,6 +31,7 @@ from banana.engine.runner import JobRunner
 from banana.engine.services import Services
 from banana.engine.settings import Settings
 from banana.engine.slack import SlackDelivery
+from banana.engine.starter import TaskStarter
 from banana.engine.store import SqliteTaskStore
 from banana.prompts.catalog import CatalogError, load_brand, load_catalog
 
@@ -85,6 +88,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             kie=kie,
             slack=slack,
             runner=runner,
+            starter=TaskStarter(budget, runner),
             home=home,
             budget=budget,
             catalog=catalog,
@@ -128,7 +132,7 @@ def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeRes
         logger=logging.getLogger("banana.slack_bolt"),
     )
 
-    async def provide_services(context: dict, next: Callable[[], Awaitable[None]]) -> None:
+    async def provide_services(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
         context["services"] = services  # listeners take it as `context["services"]`
         await next()
 
@@ -143,7 +147,9 @@ def skip_repeats(seen: RecentKeys) -> Callable[..., Awaitable[BoltResponse | Non
     a trigger or event already handled is answered with a plain 200 and not acted on twice, so it never starts a
     second task. Requests without that mark are always handled."""
 
-    async def middleware(req: AsyncBoltRequest, body: dict, next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+    async def middleware(
+        req: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
         key = str(body.get("event_id") or body.get("trigger_id") or "")
         first_time = seen.first_time(key) if key else True
         if not first_time and req.headers.get("x-slack-retry-num"):

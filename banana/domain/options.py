@@ -65,6 +65,7 @@ class GenerationRequest:
     parent_task_id: int | None = None  # set when the input is a result of this app
     relation: str | None = None  # how it came from the parent: remix, regenerate, upscale, retry
     fresh: bool = False  # generate anew even if an identical request already has an image
+    source: str = "command"  # the surface it came from: command, form, studio:<kind>, saved:<id>, button
 
 
 class CommandError(ValueError):

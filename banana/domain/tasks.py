@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-from banana.domain.options import InputFile, Options
+from banana.domain.options import GenerationRequest, InputFile, Options
 
 
 class TaskState(StrEnum):
@@ -63,6 +63,33 @@ class NewTask:
     input_files: str = ""  # JSON list of [file id, name]
     parent_task_id: int | None = None
     relation: str | None = None  # how it came from its parent: remix, regenerate, upscale, retry
+    fresh: bool = False
+    source: str = "command"
+    thread_ts: str | None = None  # the thread the request came from, if any
+    view_id: str | None = None  # the modal it was submitted from, to report back in
+
+    @classmethod
+    def of(cls, request: GenerationRequest, origin: Origin) -> NewTask:
+        """Everything that shapes a request and where it goes, as stored: `Task.request` and `Task.origin` read
+        it back, so a task resumed after a restart is exactly the one asked for."""
+        return cls(
+            team_id=origin.team_id,
+            user_id=origin.user_id,
+            channel_id=origin.channel_id,
+            prompt=request.prompt,
+            avoid=request.avoid,
+            aspect_ratio=request.options.aspect_ratio,
+            resolution=request.options.resolution,
+            output_format=request.options.output_format,
+            response_url=origin.response_url,
+            input_files=encode_inputs(request.inputs),
+            parent_task_id=request.parent_task_id,
+            relation=request.relation,
+            fresh=request.fresh,
+            source=request.source,
+            thread_ts=origin.thread_ts,
+            view_id=origin.view_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,9 @@ class Task:
     upload_started_at: float | None = None  # the upload into Slack began (it may have landed)
     request_key: str | None = None  # the request by content: prompt, options and input images
     reused_from: int | None = None  # an earlier task whose image this one reused, at no cost
+    fresh: bool = False  # asked for a new image even if an identical one exists
+    source: str = "command"  # the surface it came from (GenerationRequest.source)
+    view_id: str | None = None
 
     @property
     def options(self) -> Options:
@@ -107,6 +137,27 @@ class Task:
     @property
     def inputs(self) -> tuple[InputFile, ...]:
         return tuple(InputFile(id=i, name=n) for i, n in json.loads(self.input_files or "[]"))
+
+    @property
+    def request(self) -> GenerationRequest:
+        """The request this task was started with: the one way a stored task becomes a request again."""
+        return GenerationRequest(
+            prompt=self.prompt,
+            options=self.options,
+            avoid=self.avoid,
+            inputs=self.inputs,
+            parent_task_id=self.parent_task_id,
+            relation=self.relation,
+            fresh=self.fresh,
+            source=self.source,
+        )
+
+    @property
+    def origin(self) -> Origin:
+        """Where it was asked and where it goes. Until the card is posted `thread_ts` is the thread asked from; after,
+        it is the card's own thread, which counts as no thread of origin."""
+        thread = self.thread_ts if self.thread_ts != self.message_ts else None
+        return Origin(self.team_id, self.channel_id, self.user_id, self.response_url, thread, self.view_id)
 
 
 def encode_inputs(inputs: tuple[InputFile, ...]) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 
 from banana.domain.options import GenerationRequest
-from banana.domain.tasks import NewTask, Origin, Task, TaskState, encode_inputs
+from banana.domain.tasks import NewTask, Origin, Task, TaskState
 from banana.engine.images import MIME_TYPES, sniff_image
 from banana.engine.inputs import InputFetcher, InputImage, InputRejected
 from banana.engine.kie import DownloadError, KieClient, KieError, KieTask, KieUnknownOutcome, Phase
@@ -83,42 +83,19 @@ class JobRunner:
         return len(self._jobs)
 
     async def start(self, request: GenerationRequest, origin: Origin) -> Task:
-        """Store the task, then run it in the background. Returns as soon as the row is written."""
-        task = await self.store.add(
-            NewTask(
-                team_id=origin.team_id,
-                user_id=origin.user_id,
-                channel_id=origin.channel_id,
-                prompt=request.prompt,
-                avoid=request.avoid,
-                aspect_ratio=request.options.aspect_ratio,
-                resolution=request.options.resolution,
-                output_format=request.options.output_format,
-                response_url=origin.response_url,
-                input_files=encode_inputs(request.inputs),
-                parent_task_id=request.parent_task_id,
-                relation=request.relation,
-            )
-        )
+        """Store the task, then run it in the background. Returns as soon as the row is written.
+
+        Surfaces do not call this: they go through `TaskStarter.start`, which checks the caps first."""
+        task = await self.store.add(NewTask.of(request, origin))
         self.on_change(task)
-        self._spawn(Job(self, task, request, origin))
+        self._spawn(Job(self, task))
         return task
 
     async def resume(self) -> int:
-        """Pick up every task a previous run left unfinished; returns how many."""
+        """Pick up every task a previous run left unfinished, exactly as it was asked; returns how many."""
         tasks = await self.store.unfinished()
         for task in tasks:
-            request = GenerationRequest(
-                prompt=task.prompt,
-                options=task.options,
-                avoid=task.avoid,
-                inputs=task.inputs,
-                parent_task_id=task.parent_task_id,
-                relation=task.relation,
-            )
-            thread = task.thread_ts if task.thread_ts != task.message_ts else None
-            origin = Origin(task.team_id, task.channel_id, task.user_id, task.response_url, thread_ts=thread)
-            self._spawn(Job(self, task, request, origin))
+            self._spawn(Job(self, task))
         if tasks:
             log.info("resumed %d unfinished task(s)", len(tasks))
         return len(tasks)
@@ -234,11 +211,9 @@ class _Stopping(Exception):
 class Job:
     """One task's journey. Kept small: each step is a method, failures travel as TaskFailed."""
 
-    def __init__(self, runner: JobRunner, task: Task, request: GenerationRequest, origin: Origin) -> None:
+    def __init__(self, runner: JobRunner, task: Task) -> None:
         self.runner = runner
         self.task = task
-        self.request = request
-        self.origin = origin
         self.cancel_requested = False
         self.poked = False  # kie called back: read the task now
         self.queue_position: int | None = None
@@ -246,6 +221,14 @@ class Job:
         self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)
         self._shown: list[dict] | None = None
         self._shown_at = 0.0
+
+    @property
+    def request(self) -> GenerationRequest:
+        return self.task.request
+
+    @property
+    def origin(self) -> Origin:
+        return self.task.origin
 
     def call_attention(self) -> None:
         self._attention.set()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from slack_bolt.context.async_context import AsyncBoltContext
+
 from banana.domain.options import Options
 from banana.engine.budget import Budget
 from banana.engine.home import HomeTab
@@ -11,6 +13,7 @@ from banana.engine.kie import KieClient
 from banana.engine.runner import JobRunner
 from banana.engine.settings import Settings
 from banana.engine.slack import SlackDelivery
+from banana.engine.starter import TaskStarter
 from banana.engine.store import TaskStore
 from banana.prompts.catalog import Brand, Catalog
 
@@ -22,6 +25,7 @@ class Services:
     kie: KieClient
     slack: SlackDelivery
     runner: JobRunner
+    starter: TaskStarter  # the one way every surface starts a task
     home: HomeTab
     budget: Budget  # prices, spend and the optional caps
     catalog: Catalog  # the prompt studio's layouts, templates and styles
@@ -30,3 +34,10 @@ class Services:
     @property
     def defaults(self) -> Options:
         return self.settings.defaults
+
+
+def services_of(context: AsyncBoltContext) -> Services:
+    """The engine, as a listener gets it: put in every request's context by the app's middleware."""
+    services = context["services"]
+    assert isinstance(services, Services)
+    return services

@@ -82,6 +82,9 @@ _TASK_COLUMNS: dict[str, type] = {
     "upload_started_at": float,
     "request_key": str,
     "reused_from": int,
+    "fresh": int,
+    "source": str,
+    "view_id": str,
 }
 _EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
 _TASK_FIELDS = {f.name for f in fields(Task)}
@@ -345,4 +348,6 @@ def _task_from_row(row: dict[str, Any]) -> Task:
     values: dict[str, Any] = {name: row.get(name) for name in _TASK_FIELDS}
     values["state"] = TaskState(row["state"])
     values["avoid"] = row.get("avoid") or ""
+    values["fresh"] = bool(row.get("fresh"))
+    values["source"] = row.get("source") or "command"  # rows from before sources were kept
     return Task(**values)

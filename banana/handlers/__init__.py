@@ -1,10 +1,13 @@
-"""Bolt listeners, one module per surface. Each parses, validates, acks first and hands work to the engine."""
+"""Bolt listeners, one module per surface. Each parses, validates, acks first and hands work to the engine.
+
+No listener module imports another: what they share lives below them, in the engine and the Block Kit builders.
+"""
 
 from slack_bolt.async_app import AsyncApp
 
-from banana.handlers import actions, commands, events, shortcuts, studio, views
+from banana.handlers import actions, commands, events, shortcuts, views
 
 
 def register(app: AsyncApp) -> None:
-    for surface in (commands, shortcuts, views, actions, events, studio):
+    for surface in (commands, shortcuts, views, actions, events):
         surface.register(app)

@@ -1,20 +1,23 @@
-"""Buttons: on a task (its card in the channel, or its row in the Home tab) and on the Home tab itself."""
+"""Buttons: on a task (its card in the channel, or its row in the Home tab), on the Home tab itself, and beside a
+saved prompt."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from banana.domain.options import CommandError, InputFile
 from banana.domain.tasks import HomeFilter, Origin, Task
 from banana.engine.home import HomePlace
-from banana.engine.services import Services
-from banana.handlers.shortcuts import open_new_image_modal
-from banana.prompts.command import build_request
-from banana.ui import blocks
+from banana.engine.services import Services, services_of
+from banana.engine.starter import Refused
+from banana.prompts.command import checked
+from banana.ui import blocks, modals, studio
 from banana.ui.modals import FormContext, FormSetup, generation_modal, notice_view
 
 
@@ -25,6 +28,8 @@ def register(app: AsyncApp) -> None:
     app.action(blocks.REMIX)(remix)
     app.action(blocks.CANCEL)(cancel)
     app.action(blocks.DELETE)(delete)
+    app.action(blocks.SAVE_PROMPT)(save_prompt)
+    app.action(studio.USE_SAVED_PROMPT)(use_saved_prompt)
     app.action(blocks.HOME_NEW_IMAGE)(home_new_image)
     app.action(re.compile(f"^{blocks.HOME_FILTER}_"))(home_filter)
     app.action(re.compile(f"^{blocks.HOME_PAGE}_"))(home_page)
@@ -33,17 +38,24 @@ def register(app: AsyncApp) -> None:
 class Press:
     """One button press: who pressed it, on which task, and how to answer them privately."""
 
-    def __init__(self, body: dict, action: dict, client: AsyncWebClient, respond: AsyncRespond, context: dict):
+    def __init__(
+        self,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
         self.body = body
         self.action = action
         self.client = client
         self.respond = respond
-        self.services: Services = context["services"]
+        self.services: Services = services_of(context)
         self.user_id: str = body["user"]["id"]
 
     @property
     def from_home(self) -> bool:
-        return (self.body.get("container") or {}).get("type") == "view"
+        return bool((self.body.get("container") or {}).get("type") == "view")
 
     async def answer(self, text: str) -> None:
         """A private answer: an ephemeral message beside the card, or a small modal over the Home tab."""
@@ -71,35 +83,58 @@ class Press:
             await self.services.home.publish(self.user_id)
 
 
-async def regenerate(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, respond: AsyncRespond, context):
+async def regenerate(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
     await ack()
     await _again(Press(body, action, client, respond, context), relation="regenerate", fresh=True)
 
 
-async def upscale(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, respond: AsyncRespond, context):
+async def upscale(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
     await ack()
     await _again(Press(body, action, client, respond, context), relation="upscale", resolution="4K")
 
 
-async def retry(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, respond: AsyncRespond, context):
+async def retry(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
     await ack()
     await _again(Press(body, action, client, respond, context), relation="retry")
 
 
 async def _again(press: Press, *, relation: str, resolution: str | None = None, fresh: bool = False) -> None:
-    """The same prompt, options and input images once more, as a new task of whoever pressed."""
+    """The same request once more (prompt, options, input images), as a new task of whoever pressed."""
     task = await press.task()
     if task is None:
         return
+    asked = task.request
     try:
-        request = build_request(
-            prompt=task.prompt,
-            avoid=task.avoid,
-            options=dataclasses.replace(task.options, resolution=resolution or task.resolution),
-            inputs=task.inputs,
-            parent_task_id=task.id,
-            relation=relation,
-            fresh=fresh,
+        request = checked(
+            dataclasses.replace(
+                asked,
+                options=dataclasses.replace(asked.options, resolution=resolution or asked.options.resolution),
+                parent_task_id=task.id,
+                relation=relation,
+                fresh=fresh,
+                source="button",
+            )
         )
     except CommandError as error:  # a row from an older version that today's rules refuse
         await press.answer(str(error))
@@ -111,17 +146,21 @@ async def _again(press: Press, *, relation: str, resolution: str | None = None, 
         response_url=press.body.get("response_url"),
         thread_ts=task.thread_ts,
     )
-    budget = press.services.budget
-    async with budget.admit(origin.team_id, origin.user_id, request.options.resolution) as refusal:
-        if refusal is None:
-            await press.services.runner.start(request, origin)
-    if refusal is not None:
-        await press.answer(f":no_entry: {refusal}")
+    started = await press.services.starter.start(request, origin)
+    if isinstance(started, Refused):
+        await press.answer(f":no_entry: {started.reason}")
         return
     await press.refresh_home()
 
 
-async def remix(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, respond: AsyncRespond, context):
+async def remix(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
     await ack()
     press = Press(body, action, client, respond, context)
     task = await press.task()
@@ -144,7 +183,14 @@ async def remix(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient,
     await client.views_open(trigger_id=body["trigger_id"], view=generation_modal(setup))
 
 
-async def cancel(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, respond: AsyncRespond, context):
+async def cancel(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
     await ack()
     press = Press(body, action, client, respond, context)
     task = await press.task()
@@ -156,7 +202,14 @@ async def cancel(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient
     await press.refresh_home()
 
 
-async def delete(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, respond: AsyncRespond, context):
+async def delete(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
     await ack()
     press = Press(body, action, client, respond, context)
     task = await press.task()
@@ -169,22 +222,61 @@ async def delete(ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient
     await press.refresh_home()
 
 
-async def home_new_image(ack: AsyncAck, body: dict, client: AsyncWebClient, context: dict) -> None:
+async def save_prompt(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    """Save prompt, on a card: a small form asking for its name."""
     await ack()
-    await open_new_image_modal(client, body["trigger_id"], context["services"], channel_id=None)
+    task = await Press(body, action, client, respond, context).task()
+    if task is not None:
+        await client.views_open(trigger_id=body["trigger_id"], view=studio.save_prompt_modal(task))
 
 
-async def home_filter(ack: AsyncAck, body: dict, action: dict, context: dict) -> None:
+async def use_saved_prompt(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    """Open the saved prompt in the review step, with its options, to post where the list was shown."""
     await ack()
-    services: Services = context["services"]
+    services = services_of(context)
+    value = str(action.get("value", ""))
+    saved = await services.store.get_prompt(int(value)) if value.isdigit() else None
+    team_id = (body.get("team") or {}).get("id")
+    if saved is None or (team_id and saved.team_id != team_id):
+        await respond(response_type="ephemeral", replace_original=False, text="That saved prompt no longer exists.")
+        return
+    channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    review = studio.saved_prompt_review(saved, channel_id)
+    await client.views_open(trigger_id=body["trigger_id"], view=studio.review_modal(review, services.settings.prices))
+
+
+async def home_new_image(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    services = services_of(context)
+    view = modals.new_image_modal(services.defaults, services.settings.prices, channel_id=None)
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def home_filter(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext) -> None:
+    await ack()
     chosen = HomeFilter(action["value"]) if action.get("value") in set(HomeFilter) else HomeFilter.ALL
-    await services.home.publish(body["user"]["id"], place=HomePlace(filter=chosen))
+    await services_of(context).home.publish(body["user"]["id"], place=HomePlace(filter=chosen))
 
 
-async def home_page(ack: AsyncAck, body: dict, action: dict, context: dict) -> None:
+async def home_page(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext) -> None:
     await ack()
-    services: Services = context["services"]
     name, _, page = str(action.get("value", "")).partition(":")
     chosen = HomeFilter(name) if name in set(HomeFilter) else HomeFilter.ALL
     place = HomePlace(filter=chosen, page=max(0, int(page)) if page.isdigit() else 0)
-    await services.home.publish(body["user"]["id"], place=place)
+    await services_of(context).home.publish(body["user"]["id"], place=place)

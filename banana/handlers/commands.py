@@ -1,21 +1,22 @@
-"""`/banana`: parse, answer within Slack's 3 seconds, hand the task to the runner."""
+"""`/banana`: parse, answer within Slack's 3 seconds, hand the task to the engine."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from banana.domain.options import CommandError
 from banana.domain.tasks import Origin
 from banana.engine.budget import balance_text, usage_text
 from banana.engine.kie import KieError
-from banana.engine.services import Services
-from banana.handlers.shortcuts import open_new_image_modal
-from banana.handlers.studio import open_form, saved_prompts_answer
+from banana.engine.services import Services, services_of
+from banana.engine.starter import Refused
 from banana.prompts.command import mentions_options, parse_command_text
-from banana.ui import studio
+from banana.ui import modals, studio
 from banana.ui.blocks import help_text
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,9 @@ def register(app: AsyncApp) -> None:
 
 
 async def banana_command(
-    ack: AsyncAck, command: dict, client: AsyncWebClient, respond: AsyncRespond, context: dict
+    ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: AsyncBoltContext
 ) -> None:
-    services: Services = context["services"]
+    services = services_of(context)
     text = (command.get("text") or "").strip()
     if text.lower() in ("help", "-h", "--help", "?"):
         await ack(response_type="ephemeral", text=help_text(services.defaults, services.settings.prices))
@@ -44,16 +45,17 @@ async def banana_command(
     # (`/banana quote card --no text`) is a plain prompt, as it always was.
     if word in studio.KINDS and not mentions_options(rest):
         await ack()
-        await open_form(client, command["trigger_id"], services, kind=word, text=rest, channel_id=command["channel_id"])
+        view = studio.studio_form(word, services.catalog, channel_id=command["channel_id"], text=rest)
+        await client.views_open(trigger_id=command["trigger_id"], view=view)
         return
     if word == "prompts" and not mentions_options(rest):
         await ack()
-        answer = await saved_prompts_answer(services, command.get("team_id", ""), rest.strip())
-        await respond(response_type="ephemeral", **answer)
+        await respond(response_type="ephemeral", **await saved_prompts_answer(services, command, rest.strip()))
         return
     if not text:  # nothing typed: the form, with this conversation as where to post
         await ack()
-        await open_new_image_modal(client, command["trigger_id"], services, channel_id=command["channel_id"])
+        view = modals.new_image_modal(services.defaults, services.settings.prices, channel_id=command["channel_id"])
+        await client.views_open(trigger_id=command["trigger_id"], view=view)
         return
     try:
         request = parse_command_text(text, services.defaults)
@@ -66,13 +68,10 @@ async def banana_command(
         user_id=command["user_id"],
         response_url=command.get("response_url"),
     )
-    async with services.budget.admit(origin.team_id, origin.user_id, request.options.resolution) as refusal:
-        if refusal is None:
-            # An empty ack shows nothing: the progress message the runner posts is the answer everyone sees.
-            await ack()
-            await services.runner.start(request, origin)
-    if refusal is not None:
-        await ack(response_type="ephemeral", text=f":no_entry: {refusal}")
+    # An empty ack shows nothing: the progress message the runner posts is the answer everyone sees.
+    started = await services.starter.start(request, origin, admitted=ack)
+    if isinstance(started, Refused):
+        await ack(response_type="ephemeral", text=f":no_entry: {started.reason}")
 
 
 def _first_word(text: str) -> tuple[str, str]:
@@ -81,7 +80,14 @@ def _first_word(text: str) -> tuple[str, str]:
     return word.lower(), text.strip()[len(word) :].strip()
 
 
-async def usage_answer(services: Services, command: dict) -> str:
+async def saved_prompts_answer(services: Services, command: dict[str, Any], search: str) -> dict[str, Any]:
+    """`/banana prompts [words]`: the message listing the workspace's saved prompts."""
+    shown = studio.SAVED_PROMPTS_SHOWN
+    found = await services.store.list_prompts(command.get("team_id", ""), limit=shown + 1, contains=search)
+    return studio.saved_prompts_message(found, search=search, more=len(found) > shown)
+
+
+async def usage_answer(services: Services, command: dict[str, Any]) -> str:
     """`/banana usage`: the person's and the workspace's spend and limits; for admins, kie.ai's balance too."""
     user_id = command["user_id"]
     report = await services.budget.report(command.get("team_id", ""), user_id)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from slack_bolt.async_app import AsyncApp
+from typing import Any
 
-from banana.engine.services import Services
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from banana.engine.services import services_of
 
 
 def register(app: AsyncApp) -> None:
     app.event("app_home_opened")(app_home_opened)
 
 
-async def app_home_opened(event: dict, context: dict) -> None:
+async def app_home_opened(event: dict[str, Any], context: AsyncBoltContext) -> None:
     if event.get("tab", "home") != "home":
         return
-    services: Services = context["services"]
-    await services.home.publish(event["user"])
+    await services_of(context).home.publish(event["user"])

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from banana.domain.options import MAX_INPUT_IMAGES, InputFile
 from banana.engine.inputs import is_image_file, pick_message_images
-from banana.engine.services import Services
+from banana.engine.services import Services, services_of
+from banana.ui import modals
 from banana.ui.modals import FormContext, FormSetup, generation_modal
 
 log = logging.getLogger(__name__)
@@ -29,9 +32,11 @@ def register(app: AsyncApp) -> None:
     app.global_shortcut(NEW_IMAGE)(new_image)
 
 
-async def remix_message(ack: AsyncAck, shortcut: dict, client: AsyncWebClient, respond: AsyncRespond, context: dict):
+async def remix_message(
+    ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
     await ack()
-    services: Services = context["services"]
+    services = services_of(context)
     message = shortcut.get("message") or {}
     files = await _described(message.get("files") or [], client)
     found = pick_message_images(files)
@@ -64,26 +69,14 @@ async def remix_message(ack: AsyncAck, shortcut: dict, client: AsyncWebClient, r
     await client.views_open(trigger_id=shortcut["trigger_id"], view=generation_modal(setup))
 
 
-async def new_image(ack: AsyncAck, shortcut: dict, client: AsyncWebClient, context: dict) -> None:
+async def new_image(ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
     await ack()
-    await open_new_image_modal(client, shortcut["trigger_id"], context["services"], channel_id=None)
+    services = services_of(context)
+    view = modals.new_image_modal(services.defaults, services.settings.prices, channel_id=None)
+    await client.views_open(trigger_id=shortcut["trigger_id"], view=view)
 
 
-async def open_new_image_modal(
-    client: AsyncWebClient, trigger_id: str, services: Services, *, channel_id: str | None
-) -> None:
-    setup = FormSetup(
-        title="New image",
-        defaults=services.defaults,
-        prices=services.settings.prices,
-        context=FormContext(channel_id=channel_id),
-        choose_channel=True,
-        allow_uploads=True,
-    )
-    await client.views_open(trigger_id=trigger_id, view=generation_modal(setup))
-
-
-async def _described(files: list[dict], client: AsyncWebClient) -> list[dict]:
+async def _described(files: list[dict[str, Any]], client: AsyncWebClient) -> list[dict[str, Any]]:
     """Files Slack sent as ids only (`file_access: check_file_info`) are looked up, within the trigger's budget."""
     unknown = [f for f in files if is_image_file(f) is None]
     if not unknown:
@@ -93,7 +86,7 @@ async def _described(files: list[dict], client: AsyncWebClient) -> list[dict]:
             answers = await asyncio.gather(*(client.files_info(file=f["id"]) for f in unknown), return_exceptions=True)
     except TimeoutError:
         return files  # checked again, by their bytes, before anything is spent
-    described: dict[str, dict] = {}
+    described: dict[str, dict[str, Any]] = {}
     for file, answer in zip(unknown, answers, strict=True):
         if isinstance(answer, BaseException):
             log.info("files.info for %s failed: %s", file["id"], answer)

@@ -102,11 +102,29 @@ def build_request(
     parent_task_id: int | None = None,
     relation: str | None = None,
     fresh: bool = False,
+    source: str = "command",
 ) -> GenerationRequest:
     """A request from any surface, checked the same way: a prompt, valid options, within kie's limits."""
-    prompt = prompt.strip()
-    if not prompt:
+    return checked(
+        GenerationRequest(
+            prompt=prompt.strip(),
+            options=options,
+            avoid=avoid.strip(),
+            inputs=inputs,
+            parent_task_id=parent_task_id,
+            relation=relation if parent_task_id else None,
+            fresh=fresh,
+            source=source,
+        )
+    )
+
+
+def checked(request: GenerationRequest) -> GenerationRequest:
+    """The request, if today's rules take it; a stored task asked again (Regenerate, Retry) is checked here too, since
+    it may come from an older version with other rules."""
+    if not request.prompt.strip():
         raise CommandError("Tell me what to draw, for example `/banana a lighthouse at dawn, isometric --ar 16:9`.")
+    options = request.options
     for name, value, allowed in (
         ("ar", options.aspect_ratio, ASPECT_RATIOS),
         ("res", options.resolution, RESOLUTIONS),
@@ -114,20 +132,12 @@ def build_request(
     ):
         if value not in allowed:
             _pick(name, value or "", allowed, "")
-    if len(inputs) > MAX_INPUT_IMAGES:
-        raise CommandError(f"kie takes at most {MAX_INPUT_IMAGES} images; {len(inputs)} were given.")
-    request = GenerationRequest(
-        prompt=prompt,
-        options=options,
-        avoid=avoid.strip(),
-        inputs=inputs,
-        parent_task_id=parent_task_id,
-        relation=relation if parent_task_id else None,
-        fresh=fresh,
-    )
-    if len(kie_prompt(request)) > MAX_PROMPT_CHARS:
+    if len(request.inputs) > MAX_INPUT_IMAGES:
+        raise CommandError(f"kie takes at most {MAX_INPUT_IMAGES} images; {len(request.inputs)} were given.")
+    prompt = kie_prompt(request)
+    if len(prompt) > MAX_PROMPT_CHARS:
         raise CommandError(
-            f"That prompt is {len(kie_prompt(request)):,} characters; kie takes at most {MAX_PROMPT_CHARS:,}. "
+            f"That prompt is {len(prompt):,} characters; kie takes at most {MAX_PROMPT_CHARS:,}. "
             "Shorten it and try again."
         )
     return request

@@ -88,7 +88,7 @@ class FormSetup:
     prices: Prices = PRICES  # shown beside each resolution
 
 
-def generation_modal(setup: FormSetup) -> dict:
+def generation_modal(setup: FormSetup) -> dict[str, Any]:
     blocks: list[Block] = []
     inputs = setup.context.inputs
     if inputs:
@@ -157,6 +157,19 @@ def generation_modal(setup: FormSetup) -> dict:
     ).to_dict()
 
 
+def new_image_modal(defaults: Options, prices: Prices, *, channel_id: str | None) -> dict[str, Any]:
+    """The "New image" form: a prompt, options, uploads, and where to post (this conversation, when known)."""
+    setup = FormSetup(
+        title="New image",
+        defaults=defaults,
+        prices=prices,
+        context=FormContext(channel_id=channel_id),
+        choose_channel=True,
+        allow_uploads=True,
+    )
+    return generation_modal(setup)
+
+
 def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: str) -> InputBlock:
     options = [Option(value=value, text=text) for value, text in choices]
     chosen = next(o for o in options if o.value == initial)
@@ -167,7 +180,7 @@ def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: 
     )
 
 
-def notice_view(title: str, text: str) -> dict:
+def notice_view(title: str, text: str) -> dict[str, Any]:
     """A modal with one message and only a Close button: progress, success or a problem to fix."""
     return View(
         type="modal",
@@ -177,18 +190,18 @@ def notice_view(title: str, text: str) -> dict:
     ).to_dict()
 
 
-def checking_view(image_count: int) -> dict:
+def checking_view(image_count: int) -> dict[str, Any]:
     if image_count:
         noun = "image" if image_count == 1 else f"{image_count} images"
         return notice_view("Banana", f":hourglass_flowing_sand: Checking your {noun}…")
     return notice_view("Banana", ":hourglass_flowing_sand: Starting…")
 
 
-def started_view(channel_id: str) -> dict:
+def started_view(channel_id: str) -> dict[str, Any]:
     return notice_view(
         "Banana", f":white_check_mark: Started. Follow it in <#{channel_id}>; the image will arrive there."
     )
 
 
-def problem_view(message: str) -> dict:
+def problem_view(message: str) -> dict[str, Any]:
     return notice_view("Banana", f":warning: {escape(message)}")

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ButtonElement,
@@ -110,6 +111,7 @@ class Review:
     summary: str = ""  # mrkdwn, already escaped
     avoid: str = ""
     title: str = "Check the prompt"
+    source: str = "studio"  # kept with the task: studio:<kind> or saved:<id>
 
 
 # ------------------------------------------------------------------------------------------------ the commands' text
@@ -229,9 +231,9 @@ def _split_company(text: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------------------------- the forms
 
 
-def studio_form(kind: str, catalog: Catalog, *, channel_id: str | None, text: str = "") -> dict:
+def studio_form(kind: str, catalog: Catalog, *, channel_id: str | None, text: str = "") -> dict[str, Any]:
     """The form `/banana <kind> <text>` opens, with what the text says already filled in."""
-    builders: dict[str, Callable[..., dict]] = {
+    builders: dict[str, Callable[..., dict[str, Any]]] = {
         "infographic": infographic_form,
         "quote": quote_form,
         "timeline": timeline_form,
@@ -239,7 +241,7 @@ def studio_form(kind: str, catalog: Catalog, *, channel_id: str | None, text: st
     return builders[kind](catalog, channel_id=channel_id, text=text)
 
 
-def infographic_form(catalog: Catalog, *, channel_id: str | None, text: str = "") -> dict:
+def infographic_form(catalog: Catalog, *, channel_id: str | None, text: str = "") -> dict[str, Any]:
     given = infographic_prefill(text)
     blocks: list[Block] = [
         _note("Say what it shows and choose how it looks. Next you see the whole prompt and can edit it."),
@@ -263,7 +265,7 @@ def infographic_form(catalog: Catalog, *, channel_id: str | None, text: str = ""
     return _form(INFOGRAPHIC_FORM, "Infographic", blocks, channel_id)
 
 
-def quote_form(catalog: Catalog, *, channel_id: str | None, text: str = "") -> dict:
+def quote_form(catalog: Catalog, *, channel_id: str | None, text: str = "") -> dict[str, Any]:
     given = quote_prefill(text)
     card = catalog.quote_card
     blocks: list[Block] = [
@@ -278,7 +280,7 @@ def quote_form(catalog: Catalog, *, channel_id: str | None, text: str = "") -> d
     return _form(QUOTE_FORM, "Quote card", blocks, channel_id)
 
 
-def timeline_form(catalog: Catalog, *, channel_id: str | None, text: str = "") -> dict:
+def timeline_form(catalog: Catalog, *, channel_id: str | None, text: str = "") -> dict[str, Any]:
     given = timeline_prefill(text)
     timeline = catalog.career_timeline
     blocks: list[Block] = [
@@ -300,7 +302,7 @@ def timeline_form(catalog: Catalog, *, channel_id: str | None, text: str = "") -
     return _form(TIMELINE_FORM, "Career timeline", blocks, channel_id)
 
 
-def _form(callback_id: str, title: str, blocks: list[Block], channel_id: str | None) -> dict:
+def _form(callback_id: str, title: str, blocks: list[Block], channel_id: str | None) -> dict[str, Any]:
     return View(
         type="modal",
         callback_id=callback_id,
@@ -346,8 +348,8 @@ def _style_selects(catalog: Catalog, *, density: bool) -> list[InputBlock]:
 class _Values:
     """A submitted view's values; a block the view did not have reads as empty."""
 
-    def __init__(self, view: dict) -> None:
-        self.values: dict = view.get("state", {}).get("values", {})
+    def __init__(self, view: dict[str, Any]) -> None:
+        self.values: dict[str, Any] = view.get("state", {}).get("values", {})
 
     def text(self, block_id: str) -> str:
         return ((self.values.get(block_id) or {}).get(block_id) or {}).get("value") or ""
@@ -365,7 +367,7 @@ def _is_part(block_id: str) -> bool:
     return block_id.startswith(PROMPT_PART) and block_id.removeprefix(PROMPT_PART).isdigit()
 
 
-def build_from_form(view: dict, catalog: Catalog, brand: Brand) -> Built:
+def build_from_form(view: dict[str, Any], catalog: Catalog, brand: Brand) -> Built:
     """The prompt a submitted studio form asks for. Raises FormProblems with what to fix, by field."""
     readers = {INFOGRAPHIC_FORM: _infographic, QUOTE_FORM: _quote_card, TIMELINE_FORM: _career_timeline}
     return readers[view["callback_id"]](_Values(view), catalog, brand)
@@ -472,7 +474,7 @@ def join_prompt(parts: Sequence[str]) -> str:
     return PART_BREAK.join(part.strip() for part in parts if part.strip())
 
 
-def review_modal(review: Review, prices: Prices) -> dict:
+def review_modal(review: Review, prices: Prices) -> dict[str, Any]:
     parts = split_prompt(review.prompt)
     about = [review.summary] if review.summary else []
     about.append(f"{len(review.prompt):,} characters. Edit anything you like, then press *Generate*.")
@@ -514,7 +516,7 @@ def review_modal(review: Review, prices: Prices) -> dict:
         title=review.title,
         submit="Generate",
         close="Cancel",
-        private_metadata=_metadata(review.channel_id),
+        private_metadata=_metadata(review.channel_id, review.source),
         blocks=blocks,
     ).to_dict()
 
@@ -526,9 +528,10 @@ class Reviewed:
     prompt: str
     avoid: str
     options: Options
+    source: str
 
 
-def read_review(view: dict) -> Reviewed:
+def read_review(view: dict[str, Any]) -> Reviewed:
     values = _Values(view)
     return Reviewed(
         prompt=join_prompt(values.prompt_parts()),
@@ -538,22 +541,29 @@ def read_review(view: dict) -> Reviewed:
             resolution=values.choice(RESOLUTION) or "",
             output_format=values.choice(FORMAT) or "",
         ),
+        source=json.loads(view.get("private_metadata") or "{}").get("s") or "studio",
     )
 
 
-def channel_of(view: dict) -> str | None:
+def channel_of(view: dict[str, Any]) -> str | None:
     """Where the image goes: the conversation the command was typed in, carried through the form."""
     return json.loads(view.get("private_metadata") or "{}").get("c")
 
 
-def _metadata(channel_id: str | None) -> str:
-    return json.dumps({"c": channel_id} if channel_id else {})
+def kind_of(view: dict[str, Any]) -> str:
+    """Which studio form this is: infographic, quote or timeline."""
+    return dict(zip(FORMS, KINDS, strict=True)).get(view.get("callback_id", ""), "studio")
+
+
+def _metadata(channel_id: str | None, source: str = "") -> str:
+    data = {"c": channel_id, "s": source}
+    return json.dumps({k: v for k, v in data.items() if v})
 
 
 # ------------------------------------------------------------------------------------------------- saved prompts
 
 
-def save_prompt_modal(task: Task) -> dict:
+def save_prompt_modal(task: Task) -> dict[str, Any]:
     preview = "\n".join(f"> {line}" for line in escape(shorten(task.prompt, 400)).splitlines()[:8])
     return View(
         type="modal",
@@ -573,11 +583,11 @@ def save_prompt_modal(task: Task) -> dict:
     ).to_dict()
 
 
-def saved_name(view: dict) -> str:
+def saved_name(view: dict[str, Any]) -> str:
     return " ".join(_Values(view).text(NAME).split())
 
 
-def saved_prompts_message(prompts: list[SavedPrompt], *, search: str = "", more: bool = False) -> dict:
+def saved_prompts_message(prompts: list[SavedPrompt], *, search: str = "", more: bool = False) -> dict[str, Any]:
     """`/banana prompts`: the workspace's library, newest first, each with a Use button. Fits a message's 50 blocks."""
     if not prompts:
         text = (
@@ -612,6 +622,7 @@ def saved_prompt_review(saved: SavedPrompt, channel_id: str | None) -> Review:
         summary=f"*{escape(saved.name)}*, saved by <@{saved.user_id}>.",
         avoid=saved.avoid,
         title="Use a saved prompt",
+        source=f"saved:{saved.id}",
     )
 
 
