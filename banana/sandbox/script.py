@@ -1,0 +1,359 @@
+"""The sandbox's script: starts the kie.ai and Slack stand-ins and Banana between them, plays the conversation the
+way Slack would send it, and leaves the images and the channel page in an output folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from PIL import Image, ImageDraw
+from slack_sdk.signature import SignatureVerifier
+
+from banana.app.server import BananaServer
+from banana.engine.settings import load_settings
+from banana.sandbox.page import ChannelPage, ChannelWatch, plain_text, summary_line
+from standins import kie as kie_standin
+from standins import slack as slack_standin
+from standins.kie import KieStandIn, Outcome
+from standins.slack import Message, SlackStandIn
+
+USER_ID = slack_standin.USER_ID
+CHANNEL_ID = "C0GENERAL1"
+COMMAND_TEXT = "a lighthouse at dawn, isometric --ar 16:9"
+PHOTO_TEXT = "Our team photo from the offsite :camera:"
+REMIX_PROMPT = "turn this into a retro travel poster with the title “Offsite 2025”"
+IMAGES_DIR = "images"
+DATABASE_NAME = "banana.db"
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How long the stand-in kie takes, and how often the app looks: slow enough to watch the card move."""
+
+    queue_seconds: float = 1.5
+    generate_seconds: float = 4.0
+    poll_interval: float = 0.5
+    progress_interval: float = 1.0
+    home_refresh_delay: float = 0.5
+    watch_interval: float = 0.1  # how often the terminal looks for new messages and edits
+    step_timeout: float = 45.0  # no step of the conversation may take longer
+
+
+FAST = Timings(
+    queue_seconds=0.2,
+    generate_seconds=0.6,
+    poll_interval=0.1,
+    progress_interval=0.2,
+    home_refresh_delay=0.1,
+    watch_interval=0.05,
+    step_timeout=15.0,
+)
+
+
+@dataclass
+class SandboxResult:
+    page: Path
+    images: list[Path]
+    result_file_ids: list[str]  # the images Banana posted, in order
+    kie_task_ids: list[str]  # the stand-in kie's tasks, in order of creation
+    log: list[str] = field(default_factory=list)
+
+
+class SlackSide:
+    """Plays Slack toward the app: signed requests to /slack/events, as Slack sends them."""
+
+    def __init__(self, http: httpx.AsyncClient, app_url: str, secret: str, slack: SlackStandIn) -> None:
+        self.http = http
+        self.app_url = app_url
+        self.secret = secret
+        self.slack = slack
+
+    async def post_signed(self, body: str, content_type: str) -> httpx.Response:
+        timestamp = str(int(time.time()))
+        signature = SignatureVerifier(self.secret).generate_signature(timestamp=timestamp, body=body)
+        assert signature is not None  # None only without a timestamp
+        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+        response = await self.http.post(f"{self.app_url}/slack/events", content=body, headers=headers)
+        response.raise_for_status()
+        return response
+
+    async def command(self, text: str, *, channel: str = CHANNEL_ID) -> httpx.Response:
+        form = {
+            "team_id": slack_standin.TEAM_ID,
+            "team_domain": "sandbox",
+            "channel_id": channel,
+            "channel_name": self.slack.channels[channel].name,
+            "user_id": USER_ID,
+            "user_name": "you",
+            "command": "/banana",
+            "text": text,
+            "api_app_id": slack_standin.APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": self.slack.response_url(),
+            "trigger_id": self.slack.trigger_id(),
+        }
+        return await self.post_signed(urlencode(form), "application/x-www-form-urlencoded")
+
+    async def interaction(self, payload: dict[str, Any]) -> httpx.Response:
+        base = {
+            "team": {"id": slack_standin.TEAM_ID, "domain": "sandbox"},
+            "user": {"id": USER_ID, "username": "you", "team_id": slack_standin.TEAM_ID},
+            "api_app_id": slack_standin.APP_ID,
+            "trigger_id": self.slack.trigger_id(),
+            "is_enterprise_install": False,
+        }
+        body = urlencode({"payload": json.dumps({**base, **payload})})
+        return await self.post_signed(body, "application/x-www-form-urlencoded")
+
+    async def message_shortcut(self, message: Message) -> httpx.Response:
+        """ "Remix with Banana" chosen from the ⋮ menu of a message."""
+        shown: dict[str, Any] = {"type": "message", "user": message.user, "ts": message.ts, "text": message.text}
+        if message.files:
+            shown["files"] = [self.slack.file_object(file_id) for file_id in message.files]
+        return await self.interaction(
+            {
+                "type": "message_action",
+                "callback_id": "remix_message",
+                "channel": {"id": message.channel, "name": self.slack.channels[message.channel].name},
+                "message": shown,
+                "message_ts": message.ts,
+                "action_ts": f"{time.time():.6f}",
+                "response_url": self.slack.response_url("actions"),
+            }
+        )
+
+    async def submit(self, view: dict[str, Any], **fields: str) -> httpx.Response:
+        """Submit a modal as a person would: what they typed in `fields` (by block id), defaults elsewhere."""
+        values: dict[str, dict[str, Any]] = {}
+        for block in view["blocks"]:
+            if block["type"] != "input":
+                continue
+            element = block["element"]
+            given = fields.get(block["block_id"])
+            kind = element["type"]
+            if kind == "plain_text_input":
+                state: dict[str, Any] = {"value": given if given is not None else element.get("initial_value")}
+            elif kind == "static_select":
+                state = {"selected_option": element.get("initial_option") if given is None else {"value": given}}
+            elif kind == "conversations_select":
+                state = {"selected_conversation": given or element.get("initial_conversation")}
+            elif kind == "file_input":
+                state = {"files": []}
+            else:
+                continue
+            values[block["block_id"]] = {element["action_id"]: {"type": kind, **state}}
+        return await self.interaction(
+            {"type": "view_submission", "view": {**view, "state": {"values": values}}, "response_urls": []}
+        )
+
+    async def event(self, event: dict[str, Any]) -> httpx.Response:
+        body = {
+            "team_id": slack_standin.TEAM_ID,
+            "api_app_id": slack_standin.APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{time.time_ns()}",
+            "event_time": int(time.time()),
+        }
+        return await self.post_signed(json.dumps(body), "application/json")
+
+
+class Sandbox:
+    """The stand-ins, the app between them, and the conversation."""
+
+    def __init__(self, out: Path, timings: Timings, echo: Callable[[str], None]) -> None:
+        self.out = out
+        self.timings = timings
+        self.echo = echo
+        self.kie = KieStandIn(
+            default_outcome=Outcome(queue_seconds=timings.queue_seconds, generate_seconds=timings.generate_seconds),
+            result_long_side=640,  # big enough to see on the page
+        )
+        self.slack = SlackStandIn()
+        self.server: BananaServer | None = None
+        self.watch = ChannelWatch(self.slack, echo, time.monotonic(), USER_ID)
+        self.log: list[str] = []
+
+    async def run(self) -> SandboxResult:
+        await self.kie.start()
+        await self.slack.start()
+        try:
+            secret = secrets.token_hex(16)
+            self.server = BananaServer(load_settings(self._environment(secret), env_file=None), loop_probe=False)
+            port = await self.server.start()
+            app_url = f"http://127.0.0.1:{port}"
+            self.echo(f"kie.ai stand-in {self.kie.base_url} · Slack stand-in {self.slack.base_url} · Banana {app_url}")
+            async with httpx.AsyncClient(timeout=10) as http:
+                await self._conversation(SlackSide(http, app_url, secret, self.slack))
+        finally:
+            if self.server is not None:
+                await self.server.stop()
+            await self.slack.stop()
+            await self.kie.stop()
+        return self._write_output()
+
+    def _environment(self, secret: str) -> dict[str, str]:
+        t = self.timings
+        return {
+            "SLACK_BOT_TOKEN": slack_standin.BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": secret,
+            "SLACK_API_URL": self.slack.api_url,
+            "KIEAI_API_KEY": kie_standin.API_KEY,
+            "KIEAI_BASE_URL": self.kie.base_url,
+            "KIEAI_UPLOAD_URL": self.kie.base_url,
+            "DATABASE_PATH": str(self.out / DATABASE_NAME),
+            "HOST": "127.0.0.1",
+            "PORT": "0",
+            "POLL_INTERVAL_FAST": str(t.poll_interval),
+            "POLL_INTERVAL_MEDIUM": str(t.poll_interval),
+            "POLL_INTERVAL_SLOW": str(t.poll_interval),
+            "PROGRESS_UPDATE_INTERVAL": str(t.progress_interval),
+            "HOME_REFRESH_DELAY": str(t.home_refresh_delay),
+            "SLACK_POST_INTERVAL": "0.1",
+            "KIEAI_RETRY_DELAYS": "0.2,0.5",
+        }
+
+    async def _conversation(self, slack_side: SlackSide) -> None:
+        # 1. A command.
+        started = time.monotonic()
+        await slack_side.command(COMMAND_TEXT)
+        self.watch.say(f"you     → /banana {COMMAND_TEXT}   (acknowledged in {_ms(started)})")
+        await self._until_tasks_finished(1)
+
+        # 2. Someone posts a photo; "Remix with Banana" from its menu; the form is submitted.
+        photo = self.slack.add_file(team_photo(), "team-photo.png", "image/png", channel=CHANNEL_ID, text=PHOTO_TEXT)
+        message = self.slack.message(CHANNEL_ID, photo.share_ts or "")
+        self.watch.say(f"you     → posts {photo.name} in #general: {plain_text(PHOTO_TEXT, self.slack)}")
+        opened = len(self.slack.views_opened)
+        started = time.monotonic()
+        await slack_side.message_shortcut(message)
+        self.watch.say(f"you     → Remix with Banana on that message   (acknowledged in {_ms(started)})")
+        await self._until(lambda: len(self.slack.views_opened) > opened, "the remix form to open")
+        form = self.slack.views_opened[-1]
+        self.watch.say(f"Banana  ← opens the form: {summary_line('', form['blocks'][:1], self.slack)}")
+        await slack_side.submit(form, prompt=REMIX_PROMPT)
+        self.watch.say(f"you     → submits the form: “{REMIX_PROMPT}”")
+        await self._until_tasks_finished(2)
+
+        # 3. The Home tab.
+        published = len(self.slack.calls_to("views.publish"))
+        await slack_side.event({"type": "app_home_opened", "user": USER_ID, "channel": "D0DIRECT01", "tab": "home"})
+        self.watch.say("you     → opens Banana's Home tab")
+        await self._until(lambda: len(self.slack.calls_to("views.publish")) > published, "the Home tab")
+        home = self.slack.views_published[USER_ID]
+        shown = [summary_line("", [b], self.slack) for b in home["blocks"] if b.get("type") == "section"]
+        self.watch.say(f"Banana  ← publishes the Home tab: {' | '.join(s for s in shown if s)}")
+
+    async def _until(self, done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + self.timings.step_timeout
+        while not done():
+            self.watch.report()
+            if time.monotonic() > deadline:
+                raise SandboxError(f"gave up waiting for {what} after {self.timings.step_timeout:.0f}s")
+            await asyncio.sleep(self.timings.watch_interval)
+        self.watch.report()
+
+    async def _until_tasks_finished(self, count: int) -> None:
+        assert self.server is not None and self.server.services is not None
+        services = self.server.services
+        finished = False
+
+        async def check() -> None:
+            nonlocal finished
+            tasks = await services.store.for_user(USER_ID, limit=100)
+            finished = len(tasks) >= count and all(t.state.finished for t in tasks) and not services.runner.in_flight
+
+        deadline = time.monotonic() + self.timings.step_timeout
+        while True:
+            await check()
+            self.watch.report()
+            if finished:
+                return
+            if time.monotonic() > deadline:
+                raise SandboxError(f"task {count} did not finish within {self.timings.step_timeout:.0f}s")
+            await asyncio.sleep(self.timings.watch_interval)
+
+    def _write_output(self) -> SandboxResult:
+        images_dir = self.out / IMAGES_DIR
+        images_dir.mkdir(exist_ok=True)
+        saved: dict[str, str] = {}
+        for file in self.slack.files.values():
+            if file.deleted or not file.mimetype.startswith("image/"):
+                continue
+            name = f"{file.id}-{re.sub(r'[^A-Za-z0-9._-]', '_', file.name)}"
+            (images_dir / name).write_bytes(file.data)
+            saved[file.id] = f"{IMAGES_DIR}/{name}"
+        page = self.out / "index.html"
+        page.write_text(ChannelPage(self.slack, saved, CHANNEL_ID, USER_ID).render(), encoding="utf-8")
+        posted = [f.id for f in self.slack.files.values() if f.user == self.slack.bot_user_id and not f.deleted]
+        return SandboxResult(
+            page=page,
+            images=[self.out / path for path in saved.values()],
+            result_file_ids=posted,
+            kie_task_ids=list(self.kie.tasks),
+        )
+
+
+class SandboxError(Exception):
+    """The conversation did not go as it should; the message says which step."""
+
+
+def _ms(started: float) -> str:
+    return f"{(time.monotonic() - started) * 1000:.0f} ms"
+
+
+def team_photo() -> bytes:
+    """A small made-up "photo" for the remix: sky, sea, sun and three people."""
+    image = Image.new("RGB", (480, 320), (135, 190, 235))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 200, 480, 320), fill=(40, 110, 160))
+    draw.ellipse((360, 30, 430, 100), fill=(255, 210, 80))
+    for x, colour in ((150, (220, 80, 60)), (230, (80, 160, 90)), (310, (120, 90, 200))):
+        draw.ellipse((x - 18, 130, x + 18, 166), fill=(240, 200, 170))
+        draw.rectangle((x - 24, 168, x + 24, 250), fill=colour)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+async def run_sandbox(out: Path, *, timings: Timings = Timings(), echo: Callable[[str], None] = print) -> SandboxResult:
+    """Run the whole conversation into `out` (created; earlier sandbox output there is replaced)."""
+    prepare_folder(out)
+    return await Sandbox(out, timings, echo).run()
+
+
+def prepare_folder(out: Path) -> None:
+    """Create the output folder and clear what an earlier run left there, so the page shows this run only."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob(f"{DATABASE_NAME}*"), *(out / IMAGES_DIR).glob("*"), out / "index.html"]:
+        stale.unlink(missing_ok=True)
+
+
+def run_cli(out: str) -> int:
+    """`banana-bot sandbox`: returns the exit status."""
+    # The app's own log lines would drown the conversation; warnings and errors still show.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    folder = Path(out).resolve()
+    print("Banana sandbox: the app between local stand-ins for kie.ai and Slack; no accounts needed.\n")
+    try:
+        result = asyncio.run(run_sandbox(folder))
+    except SandboxError as error:
+        print(f"\nThe sandbox stopped: {error}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    print(f"\nDone. {len(result.images)} images and the channel page are in {folder}")
+    print(f"Open it in a browser: {result.page.as_uri()}")
+    return 0
