@@ -273,7 +273,18 @@ async def test_spend_before_today_or_this_month_does_not_count(tmp_path):
     now = [float(calendar.timegm((2025, 6, 30, 12, 0, 0)))]
     store = await SqliteTaskStore(tmp_path / "banana.db", clock=lambda: now[0]).open()
     try:
-        task = await store.add(NewTask("T1", USER_ID, CHANNEL_ID, "old", "", "1:1", "2K", "png"))
+        task = await store.add(
+            NewTask(
+                team_id="T1",
+                user_id=USER_ID,
+                channel_id=CHANNEL_ID,
+                prompt="old",
+                avoid="",
+                aspect_ratio="1:1",
+                resolution="2K",
+                output_format="png",
+            )
+        )
         await store.set_state(task.id, TaskState.DONE, credits=18)
         budget = Budget(store, PRICES, user_daily_cap=18, workspace_monthly_cap=36, clock=lambda: now[0])
         assert "daily limit" in (await budget.refusal("T1", USER_ID, "2K") or "")

@@ -1,0 +1,116 @@
+"""A local stand-in for the Slack Web API, served by aiohttp.
+
+The app talks to it exactly as it would talk to Slack: through ``SLACK_API_URL=<base_url>/api/`` and through the
+URLs the stand-in hands out (upload_url, url_private, response_url). Errors follow Slack's protocol: HTTP 200 with
+``{"ok": false, "error": ...}``, HTTP 429 with ``Retry-After`` when rate limited, 302 to an HTML login page for file
+downloads without a usable token.
+
+What slack_sdk 3.47 actually sends (the parsing in ``server`` is shaped by it):
+- ``chat.*`` (except delete), ``views.*``: JSON body, token only in ``Authorization: Bearer``.
+- ``auth.test``, ``conversations.join``, ``chat.delete``, ``files.getUploadURLExternal``,
+  ``files.completeUploadExternal``: POST with every argument in the *query string* and an empty body;
+  ``files`` is a JSON string there.
+- ``files.delete``: POST with ``file`` in the query string and an empty body.
+- ``conversations.info``, ``files.info``, ``users.info``: GET with query string (booleans such as
+  ``include_locale`` arrive as ``1``/``0``; ``None`` arguments are left out).
+- the upload step of ``files_upload_v2``: a raw ``application/octet-stream`` POST to upload_url with no token.
+- ``AsyncWebhookClient`` (Bolt's ``respond()``): a JSON POST to response_url.
+- ``apps.connections.open`` (Socket Mode): POST, the *app-level* token (``xapp-...``) as Bearer, empty body.
+
+Socket Mode (``socket_mode``): ``apps.connections.open`` hands out a single-use websocket URL; ``socket_send()``
+pushes an envelope and waits for the app's ack.
+
+Modules, one per API family, each importing only ``core`` and the ones listed before it:
+- ``core``: ids and tokens, the workspace (users, channels, messages, files) and what the app did, errors.
+- ``blocks``: Block Kit checks shared by messages and views.
+- ``limits``: 429 with Retry-After, injected errors and 5xx, chat.update/chat.postMessage tiers.
+- ``files``: files_upload_v2's steps, files.info/list/delete, url_private downloads.
+- ``users``, ``conversations``: users.info; conversations.join/info/open.
+- ``chat``: chat.postMessage/update/delete/postEphemeral/getPermalink and response_url.
+- ``views``: views.open/push/update/publish and trigger ids.
+- ``socket_mode``: apps.connections.open and the websocket.
+- ``server``: ``SlackStandIn`` (routes, ``/api/<method>`` dispatch, auth.test, ``/standin/...``) and ``main``.
+
+Run ``python -m standins.slack --port 8082`` for manual trials.
+"""
+
+from .blocks import BLOCK_TYPES, MAX_MESSAGE_BLOCKS, MAX_MESSAGE_TEXT, SLACK_FILE_IMAGE_TYPES
+from .chat import RESPONSE_URL_MAX_USES, RESPONSE_URL_TTL
+from .core import (
+    ADMIN_USER_ID,
+    APP_ID,
+    APP_TOKEN,
+    BOT_ID,
+    BOT_NAME,
+    BOT_TOKEN,
+    BOT_USER_ID,
+    DEFAULT_SCOPES,
+    OTHER_USER_ID,
+    TEAM_ID,
+    TEAM_NAME,
+    USER_ID,
+    Call,
+    Channel,
+    Message,
+    SlackError,
+    SlackFile,
+    SlackUser,
+    Workspace,
+)
+from .files import FILETYPES, MAX_ALT_TXT, MAX_UPLOAD_BYTES
+from .server import (
+    APP_TOKEN_METHODS,
+    JSON_ARGS,
+    LOGIN_PAGE,
+    METHOD_SCOPES,
+    RESPONSE_URLS_PATH,
+    STATS_PATH,
+    SlackStandIn,
+    main,
+)
+from .socket_mode import SOCKET_CLOSE_TIMEOUT
+from .users import TZ_LABELS
+from .views import MAX_VIEW_BLOCKS, MAX_VIEW_BYTES
+
+__all__ = [
+    "ADMIN_USER_ID",
+    "APP_ID",
+    "APP_TOKEN",
+    "APP_TOKEN_METHODS",
+    "BLOCK_TYPES",
+    "BOT_ID",
+    "BOT_NAME",
+    "BOT_TOKEN",
+    "BOT_USER_ID",
+    "DEFAULT_SCOPES",
+    "FILETYPES",
+    "JSON_ARGS",
+    "LOGIN_PAGE",
+    "MAX_ALT_TXT",
+    "MAX_MESSAGE_BLOCKS",
+    "MAX_MESSAGE_TEXT",
+    "MAX_UPLOAD_BYTES",
+    "MAX_VIEW_BLOCKS",
+    "MAX_VIEW_BYTES",
+    "METHOD_SCOPES",
+    "OTHER_USER_ID",
+    "RESPONSE_URLS_PATH",
+    "RESPONSE_URL_MAX_USES",
+    "RESPONSE_URL_TTL",
+    "SLACK_FILE_IMAGE_TYPES",
+    "SOCKET_CLOSE_TIMEOUT",
+    "STATS_PATH",
+    "TEAM_ID",
+    "TEAM_NAME",
+    "TZ_LABELS",
+    "USER_ID",
+    "Call",
+    "Channel",
+    "Message",
+    "SlackError",
+    "SlackFile",
+    "SlackStandIn",
+    "SlackUser",
+    "Workspace",
+    "main",
+]

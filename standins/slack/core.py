@@ -1,0 +1,356 @@
+"""Shared state of the Slack stand-in: the workspace (users, channels, messages, files), its ids and tokens, and the
+helpers every API family uses (errors, argument coercion, channel lookup, timestamps).
+
+Nothing here serves HTTP; ``server.SlackStandIn`` builds on :class:`Workspace` and the family modules take a
+``Workspace`` to read and change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-1-A0BANANA01-test"
+TEAM_ID = "T0TEAM001"
+BOT_USER_ID = "U0BOT0001"
+BOT_ID = "B0BOT0001"
+APP_ID = "A0APP0001"
+USER_ID = "U0USER0001"
+OTHER_USER_ID = "U0OTHER001"
+ADMIN_USER_ID = "U0ADMIN001"
+TEAM_NAME = "Test Team"
+BOT_NAME = "banana-bot"
+
+DEFAULT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "channels:join",
+    "files:read",
+    "files:write",
+    "im:write",
+    "users:read",
+)
+
+# A Web API method handler: the merged arguments in, the body's keys besides "ok" out (or SlackError raised).
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    at: float  # time.monotonic()
+    status: int
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None
+    user: str
+    files: list[str]
+    edits: list[dict[str, Any]]  # {"text", "blocks", "at"} after each chat.update
+    deleted: bool = False
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    is_private: bool = False
+    is_member: bool = True
+    is_im: bool = False
+    user: str | None = None  # the other party of an IM
+
+
+@dataclass
+class SlackUser:
+    id: str
+    name: str
+    real_name: str = ""
+    is_admin: bool = False
+    is_owner: bool = False
+    is_bot: bool = False
+    tz: str = "America/New_York"
+    tz_offset: int = -18000
+    deleted: bool = False
+
+
+@dataclass
+class SlackFile:
+    id: str
+    name: str
+    title: str
+    mimetype: str
+    filetype: str
+    data: bytes = field(repr=False)
+    user: str
+    channel: str | None
+    thread_ts: str | None
+    initial_comment: str | None
+    alt_txt: str | None
+    base_url: str = field(default="", repr=False)
+    team_id: str = field(default=TEAM_ID, repr=False)
+    created: int = field(default_factory=lambda: int(time.time()))
+    share_ts: str | None = None  # ts of the message that shared the file
+    deleted: bool = False  # files.delete: gone for files.info and downloads, a tombstone in messages
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def url_private(self) -> str:
+        return f"{self.base_url}/files-pri/{self.team_id}-{self.id}/{quote(self.name)}"
+
+    @property
+    def url_private_download(self) -> str:
+        return f"{self.base_url}/files-pri/{self.team_id}-{self.id}/download/{quote(self.name)}"
+
+    @property
+    def permalink(self) -> str:
+        return f"{self.base_url}/files/{self.user}/{self.id}/{quote(self.name)}"
+
+
+class SlackError(Exception):
+    """Raised by method handlers; becomes {"ok": false, "error": ...} plus extra keys."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+def invalid_args(*messages: str) -> SlackError:
+    return SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {m}" for m in messages]})
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+def as_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value)
+
+
+def truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def short(args: dict[str, Any]) -> str:
+    text = json.dumps(args, default=lambda v: f"<{type(v).__name__}>")
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+class Workspace:
+    """One Slack workspace with the app installed: its people, channels, messages and files, and a record of what
+    the app did (calls, responses, views, downloads, Socket Mode acks) for tests to read back."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = BOT_TOKEN,
+        app_token: str = APP_TOKEN,
+        team_id: str = TEAM_ID,
+        bot_user_id: str = BOT_USER_ID,
+        scopes: tuple[str, ...] = DEFAULT_SCOPES,
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.scopes = scopes
+        self.base_url = ""
+        self.api_url = ""
+        self.trigger_ttl = 3.0
+
+        self.users: dict[str, SlackUser] = {}
+        self.channels: dict[str, Channel] = {}
+        self.messages: list[Message] = []
+        self.files: dict[str, SlackFile] = {}
+        self.calls: list[Call] = []
+        self.responses: list[dict[str, Any]] = []
+        self.ephemerals: list[dict[str, Any]] = []
+        self.views: dict[str, dict[str, Any]] = {}
+        self.views_opened: list[dict[str, Any]] = []
+        self.views_pushed: list[dict[str, Any]] = []
+        self.views_updated: list[dict[str, Any]] = []
+        self.views_published: dict[str, dict[str, Any]] = {}
+        self.downloads: list[dict[str, Any]] = []
+        self.socket_acks: list[dict[str, Any]] = []  # every ack the app sent over Socket Mode, in order
+        self.socket_connections = 0  # websocket connections accepted so far
+
+        self.add_user(USER_ID, "user").real_name = "Test User"
+        self.add_user(OTHER_USER_ID, "other").real_name = "Other User"
+        self.add_user(ADMIN_USER_ID, "admin", is_admin=True).real_name = "Admin User"
+        # Slack gives bot users the Pacific time zone regardless of the workspace.
+        self.users[bot_user_id] = SlackUser(
+            id=bot_user_id, name=BOT_NAME, real_name=BOT_NAME, is_bot=True, tz="America/Los_Angeles", tz_offset=-28800
+        )
+
+        self.add_channel("C0GENERAL1", "general")
+        self.add_channel("C0RANDOM01", "random", member=False)
+        self.add_channel("G0PRIVATE1", "secret", private=True, member=False)
+        self.add_channel("D0DIRECT01", "", member=True).user = USER_ID
+
+        self._last_ts_us = 0
+        self._seq = 0
+
+    # ------------------------------------------------------------------ state helpers for tests
+
+    def add_user(self, user_id: str, name: str, *, is_admin: bool = False, is_owner: bool = False) -> SlackUser:
+        """A person in the workspace. Owners are admins too, as in Slack."""
+        user = SlackUser(id=user_id, name=name, real_name=name, is_admin=is_admin or is_owner, is_owner=is_owner)
+        self.users[user_id] = user
+        return user
+
+    def add_channel(self, channel_id: str, name: str, *, private: bool = False, member: bool = True) -> Channel:
+        is_im = channel_id.startswith("D")
+        channel = Channel(id=channel_id, name=name, is_private=private or is_im, is_member=member, is_im=is_im)
+        self.channels[channel_id] = channel
+        return channel
+
+    def add_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str = USER_ID,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        files: list[str] | None = None,
+    ) -> Message:
+        """A message posted by someone else (e.g. the target of a message shortcut)."""
+        message = Message(
+            channel=channel,
+            ts=self.next_ts(),
+            text=text,
+            blocks=blocks or [],
+            thread_ts=thread_ts,
+            user=user,
+            files=files or [],
+            edits=[],
+        )
+        self.messages.append(message)
+        return message
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    def thread(self, channel: str, thread_ts: str) -> list[Message]:
+        """Replies in a thread (not the parent), oldest first; deleted replies are gone, as in Slack."""
+        replies = [
+            m
+            for m in self.messages
+            if m.channel == channel and m.thread_ts == thread_ts and m.ts != thread_ts and not m.deleted
+        ]
+        return sorted(replies, key=lambda m: float(m.ts))
+
+    def message(self, channel: str, ts: str) -> Message:
+        for message in self.messages:
+            if message.channel == channel and message.ts == ts:
+                return message
+        known = [(m.channel, m.ts) for m in self.messages]
+        raise KeyError(f"no message {channel}/{ts}; known: {known}")
+
+    # The timeout argument is part of the interface the app's tests use, hence the noqa.
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() >= deadline:
+                raise AssertionError(self._describe_timeout(predicate, timeout))
+            await asyncio.sleep(0.01)
+
+    def _describe_timeout(self, predicate: Callable[[], bool], timeout: float) -> str:
+        try:
+            source = inspect.getsource(predicate).strip()
+        except (OSError, TypeError):
+            source = getattr(predicate, "__qualname__", repr(predicate))
+        calls = [f"{c.method}({c.status}) {short(c.args)}" for c in self.calls[-10:]]
+        messages = [f"{m.channel}/{m.ts} thread={m.thread_ts} files={m.files} {m.text[:60]!r}" for m in self.messages]
+        return (
+            f"condition not met within {timeout}s: {source}\n"
+            f"last calls: {calls}\nmessages: {messages[-10:]}\nresponses: {len(self.responses)}"
+        )
+
+    # ------------------------------------------------------------------ helpers for the API families
+
+    def require_started(self) -> None:
+        if not self.base_url:
+            raise RuntimeError("SlackStandIn.start() must be awaited first")
+
+    def next_seq(self) -> int:
+        """One counter for every minted id (files, views, IMs, triggers, response URLs), as before the split."""
+        self._seq += 1
+        return self._seq
+
+    def next_ts(self) -> str:
+        # Real-looking epoch ts, strictly increasing even within one microsecond.
+        now_us = int(time.time() * 1_000_000)
+        self._last_ts_us = max(now_us, self._last_ts_us + 1)
+        return f"{self._last_ts_us // 1_000_000}.{self._last_ts_us % 1_000_000:06d}"
+
+    def next_file_id(self) -> str:
+        return f"F0FILE{self.next_seq():05d}"
+
+    def find_message(self, channel: str, ts: str | None) -> Message | None:
+        for message in self.messages:
+            if message.channel == channel and message.ts == ts and not message.deleted:
+                return message
+        return None
+
+    def lookup_channel(self, raw: Any) -> Channel | None:
+        if not isinstance(raw, str) or not raw:
+            return None
+        if raw in self.channels:
+            return self.channels[raw]
+        name = raw.removeprefix("#")
+        for channel in self.channels.values():
+            if channel.name and channel.name == name:
+                return channel
+        return None
+
+    def visible_channel(self, raw: Any) -> Channel:
+        """The channel as the bot sees it: private channels it is not in do not exist."""
+        channel = self.lookup_channel(raw)
+        if channel is None or (channel.is_private and not channel.is_member):
+            raise SlackError("channel_not_found")
+        return channel
+
+    def open_im(self, user: str) -> Channel:
+        for channel in self.channels.values():
+            if channel.is_im and channel.user == user:
+                return channel
+        channel = self.add_channel(f"D0IM{self.next_seq():06d}", "")
+        channel.user = user
+        return channel
+
+    def postable_channel(self, raw: Any, *, public_needs_membership: bool) -> Channel:
+        # chat.postMessage to a user id posts into the app's DM with that user.
+        if isinstance(raw, str) and raw[:1] in ("U", "W") and raw not in self.channels:
+            return self.open_im(raw)
+        channel = self.visible_channel(raw)
+        if not channel.is_member and (public_needs_membership or "chat:write.public" not in self.scopes):
+            raise SlackError("not_in_channel")
+        return channel

@@ -1,0 +1,94 @@
+"""Rate limits and injected failures: HTTP 429 with ``Retry-After``, ``{"ok": false}`` errors, HTTP 5xx.
+
+Faults are queued per key: a Web API method name, or "upload" (the files_upload_v2 upload URL) or "response_url".
+Tier enforcement (off by default) approximates Slack's documented limits for the two methods the app calls most:
+chat.update (Tier 3, ~50 per minute) and chat.postMessage (~1 per second per channel, short bursts allowed).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+# (HTTP status, JSON body, extra headers) of one Web API answer.
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+
+
+@dataclass
+class Fault:
+    kind: str  # "ratelimited" | "error" | "http"
+    error: str = ""
+    retry_after: int = 1
+    status: int = 500
+
+
+def fault_response(fault: Fault) -> Answer:
+    if fault.kind == "ratelimited":
+        return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
+    if fault.kind == "http":
+        return fault.status, {"ok": False, "error": "fatal_error"}, {}
+    return 200, {"ok": False, "error": fault.error}, {}
+
+
+class Limits:
+    def __init__(self) -> None:
+        self._faults: dict[str, deque[Fault]] = {}
+        self._update_per_minute: int | None = None
+        self._post_per_second: float | None = None
+        self._update_times: deque[float] = deque()
+        self._post_buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, last refill)
+
+    def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get HTTP 429. ``method`` may also be "upload" or "response_url"."""
+        queue = self._faults.setdefault(method, deque())
+        queue.extend(Fault(kind="ratelimited", retry_after=retry_after) for _ in range(times))
+
+    def fail_next(self, method: str, error: str, *, times: int = 1) -> None:
+        queue = self._faults.setdefault(method, deque())
+        queue.extend(Fault(kind="error", error=error) for _ in range(times))
+
+    def server_error(self, method: str, *, status: int = 500, times: int = 1) -> None:
+        """The next ``times`` calls get an HTTP 5xx (what AsyncServerErrorRetryHandler retries)."""
+        queue = self._faults.setdefault(method, deque())
+        queue.extend(Fault(kind="http", status=status) for _ in range(times))
+
+    def enforce_tiers(
+        self,
+        chat_update_per_minute: int | None = None,
+        post_message_per_second_per_channel: float | None = None,
+    ) -> None:
+        """Turn on real-rate enforcement; None leaves that limit off. Slack's real numbers: ~50/min, ~1/s."""
+        self._update_per_minute = chat_update_per_minute
+        self._post_per_second = post_message_per_second_per_channel
+        self._update_times.clear()
+        self._post_buckets.clear()
+
+    def take_fault(self, key: str) -> Fault | None:
+        queue = self._faults.get(key)
+        if queue:
+            return queue.popleft()
+        return None
+
+    def check_tiers(self, method: str, args: dict[str, Any]) -> int | None:
+        """Seconds to wait if the real-rate limits are on and exceeded, else None (and the call is counted)."""
+        now = time.monotonic()
+        if method == "chat.update" and self._update_per_minute is not None:
+            while self._update_times and now - self._update_times[0] >= 60.0:
+                self._update_times.popleft()
+            if len(self._update_times) >= self._update_per_minute:
+                return max(1, math.ceil(self._update_times[0] + 60.0 - now))
+            self._update_times.append(now)
+        if method == "chat.postMessage" and self._post_per_second is not None:
+            rate = self._post_per_second
+            capacity = max(1.0, rate)  # a short burst is allowed, as in Slack
+            key = str(args.get("channel"))
+            tokens, last = self._post_buckets.get(key, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self._post_buckets[key] = (tokens, now)
+                return max(1, math.ceil((1.0 - tokens) / rate))
+            self._post_buckets[key] = (tokens - 1.0, now)
+        return None

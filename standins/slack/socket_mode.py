@@ -1,0 +1,151 @@
+"""Socket Mode: apps.connections.open and the websocket it hands out.
+
+``apps.connections.open`` hands out a single-use ``ws://.../link/?ticket=...`` URL. On connect the stand-in sends
+``hello``; ``send()`` (``SlackStandIn.socket_send``) then pushes an envelope (``slash_commands``, ``interactive``,
+``events_api``) and waits for the app's ack ``{"envelope_id": ..., "payload": {...}}``. Pings are answered by
+aiohttp's autoping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import uuid
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from .core import APP_ID, Handler, Workspace
+
+SOCKET_CLOSE_TIMEOUT = 2.0  # how long stop() waits for a client's close frame
+
+
+class SocketMode:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._tickets: set[str] = set()
+        self._sockets: list[web.WebSocketResponse] = []  # open Socket Mode connections, oldest first
+        self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    def methods(self) -> dict[str, Handler]:
+        return {"apps.connections.open": self.connections_open}
+
+    def connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ticket = secrets.token_hex(16)
+        self._tickets.add(ticket)
+        ws_base = "ws" + self.ws.base_url.removeprefix("http")
+        return {"url": f"{ws_base}/link/?ticket={ticket}&app_id={APP_ID}"}
+
+    # The timeout argument is part of the interface the app's tests use, hence the noqa.
+    async def send(
+        self,
+        envelope_type: str,
+        payload: dict[str, Any],
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        accepts_response_payload: bool = True,
+    ) -> dict[str, Any]:
+        """Push one Socket Mode envelope to the app and return its ack (``{"envelope_id", "payload"?}``).
+
+        Waits for a connection first; ``timeout`` covers both the wait and the ack. The newest open connection
+        gets the envelope. Real Slack wants the ack within 3 s and otherwise retries (events_api) or shows the
+        user an error (slash commands, interactions); this only checks ``timeout``.
+        """
+        self.ws.require_started()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        envelope_id = str(uuid.uuid4())
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": envelope_type,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        ack: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._pending_acks[envelope_id] = ack
+        try:
+            while not await self._deliver(envelope):
+                if loop.time() >= deadline:
+                    opened = len(self.ws.calls_to("apps.connections.open"))
+                    raise AssertionError(
+                        f"no Socket Mode connection within {timeout}s to deliver a {envelope_type} envelope "
+                        f"(connections so far: {self.ws.socket_connections}, apps.connections.open calls: {opened})"
+                    )
+                await asyncio.sleep(0.01)
+            try:
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    return await ack
+            except TimeoutError:
+                raise AssertionError(
+                    f"no ack for {envelope_type} envelope {envelope_id} within {timeout}s "
+                    f"(open connections: {len(self._sockets)}, last acks: {self.ws.socket_acks[-5:]})"
+                ) from None
+        finally:
+            self._pending_acks.pop(envelope_id, None)
+
+    async def handle_socket(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._tickets:
+            # Tickets are single use: a reconnect must call apps.connections.open again.
+            return web.Response(status=401, text="invalid_ticket")
+        self._tickets.discard(ticket)
+        conn = web.WebSocketResponse(autoping=True, timeout=SOCKET_CLOSE_TIMEOUT)
+        await conn.prepare(request)
+        self.ws.socket_connections += 1
+        self._sockets.append(conn)
+        try:
+            await conn.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(self._sockets),
+                    "debug_info": {
+                        "host": "applink-standin",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": APP_ID},
+                }
+            )
+            async for msg in conn:
+                if msg.type is WSMsgType.TEXT:
+                    self._receive_ack(msg.data)
+        finally:
+            if conn in self._sockets:
+                self._sockets.remove(conn)
+        return conn
+
+    def _receive_ack(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or "envelope_id" not in message:
+            return
+        self.ws.socket_acks.append(message)
+        waiter = self._pending_acks.get(str(message["envelope_id"]))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+
+    async def _deliver(self, envelope: dict[str, Any]) -> bool:
+        """Send to the newest open connection; False if there is none (or it went away meanwhile)."""
+        for conn in reversed(self._sockets):
+            if conn.closed:
+                continue
+            try:
+                await conn.send_json(envelope)
+            except ConnectionError:
+                continue
+            return True
+        return False
+
+    async def close_sockets(self, app: web.Application) -> None:
+        self._tickets.clear()
+        sockets, self._sockets = self._sockets, []
+        for conn in sockets:
+            await conn.close(code=1001, message=b"server shutdown")
+        for waiter in self._pending_acks.values():
+            if not waiter.done():
+                waiter.set_exception(AssertionError("the Slack stand-in stopped before the ack arrived"))
