@@ -11,9 +11,19 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from bench import report, scenarios
 from bench.stack import scratch_folder
+
+
+class Plan(TypedDict):
+    """A delivery scenario's load, passed on to `scenarios.delivery`."""
+
+    tasks: int
+    seconds: float
+    generation: scenarios.Generation
+    workspaces: NotRequired[int]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -67,7 +77,7 @@ async def run(args: argparse.Namespace, work: Path) -> tuple[dict[str, scenarios
     tasks, over = (10, 8.0) if quick else (40, 27.0)
     short = scenarios.Generation(queue=1.0, generate=5.0, jitter=8.0)
     long = scenarios.Generation(queue=2.0, generate=long_seconds - 2)
-    plans = {
+    plans: dict[str, Plan] = {
         "delivery-polling": {"tasks": tasks, "seconds": over, "generation": short, "workspaces": 1 if quick else 3},
         "delivery-callbacks": {"tasks": tasks, "seconds": over, "generation": short},
         "long-polling": {"tasks": 2 if quick else 4, "seconds": 2.0, "generation": long},

@@ -214,10 +214,12 @@ class Stack:
         }
         body = urlencode(form)
         timestamp = str(int(time.time()))
+        signature = SignatureVerifier(self.secret).generate_signature(timestamp=timestamp, body=body)
+        assert signature is not None  # None only when the timestamp or body is missing
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": SignatureVerifier(self.secret).generate_signature(timestamp=timestamp, body=body),
+            "X-Slack-Signature": signature,
         }
         started = time.perf_counter()
         async with self.http.post(f"{self.app_url}/slack/events", data=body, headers=headers) as response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from banana.domain.options import MAX_INPUT_IMAGES, InputFile
 from banana.engine.images import EXTENSIONS, KIE_INPUT_KINDS, looks_like_html, sniff_image
@@ -29,7 +30,7 @@ class InputRejected(Exception):
     """Input images that cannot be used; the message names each file and says why."""
 
 
-def is_image_file(file: dict) -> bool | None:
+def is_image_file(file: dict[str, Any]) -> bool | None:
     """Whether a Slack file object is an image; None when Slack sent only its id (`file_access: check_file_info`)."""
     if file.get("file_access") == "check_file_info" and not file.get("mimetype"):
         return None
@@ -45,7 +46,7 @@ class MessageImages:
     over_limit: int = 0
 
 
-def pick_message_images(files: Iterable[dict]) -> MessageImages:
+def pick_message_images(files: Iterable[dict[str, Any]]) -> MessageImages:
     images: list[InputFile] = []
     skipped: list[str] = []
     for file in files:

@@ -6,12 +6,15 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
 from banana.domain.options import ASPECT_RATIOS, OUTPUT_FORMATS, PRICES, RESOLUTIONS, Options, Prices
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 
 class SettingsError(Exception):
@@ -200,7 +203,9 @@ class _Reader:
     def optional_url(self, name: str) -> str | None:
         return self.url(name, "").rstrip("/") if self.values.get(name, "").strip() else None
 
-    def _convert(self, name: str, default: Any, convert: Callable[[str], Any], kind: str, check: Callable[[Any], bool]):
+    def _convert(
+        self, name: str, default: D, convert: Callable[[str], T], kind: str, check: Callable[[T], bool]
+    ) -> T | D:
         raw = self.values.get(name, "").strip()
         if not raw:
             return default

@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import ClientSession
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from banana.engine.limits import Pacer
@@ -59,7 +60,7 @@ class SlackDelivery:
         self._posts = Pacer(post_interval)
         self._admins: dict[str, tuple[bool, float]] = {}
 
-    async def post(self, channel: str, *, text: str, blocks: list[dict], thread_ts: str | None = None) -> str:
+    async def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None) -> str:
         """Post a message and return its ts; joins a public channel first if that is what it takes.
 
         Posts to one channel are spaced out to Slack's pace (about one a second), so a burst of commands waits
@@ -72,7 +73,7 @@ class SlackDelivery:
         )
         return str(response["ts"])
 
-    async def update(self, channel: str, ts: str, *, text: str, blocks: list[dict]) -> bool:
+    async def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> bool:
         """Edit a message. False when it is gone (someone deleted it): the task goes on regardless."""
         try:
             await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
@@ -88,7 +89,7 @@ class SlackDelivery:
     ) -> str:
         """Upload a file into a thread with files_upload_v2 and return the file id."""
 
-        async def upload_once() -> Any:
+        async def upload_once() -> AsyncSlackResponse:
             return await self.client.files_upload_v2(
                 content=data,
                 filename=filename,
@@ -174,7 +175,7 @@ class SlackDelivery:
         self._admins[user_id] = (admin, now)
         return admin
 
-    async def show_view(self, view_id: str, view: dict) -> bool:
+    async def show_view(self, view_id: str, view: dict[str, Any]) -> bool:
         """Replace an open modal. False when it is gone (closed by the person), which is not an error."""
         try:
             await self.client.views_update(view_id=view_id, view=view)
@@ -183,7 +184,7 @@ class SlackDelivery:
             return False
         return True
 
-    async def file_info(self, file_id: str) -> dict:
+    async def file_info(self, file_id: str) -> dict[str, Any]:
         try:
             response = await self.client.files_info(file=file_id)
         except SlackApiError as error:
@@ -195,7 +196,7 @@ class SlackDelivery:
             raise FileFetchError(f"Slack would not describe the file ({code})") from error
         return dict(response["file"])
 
-    async def download_file(self, file: dict, *, max_bytes: int) -> bytes:
+    async def download_file(self, file: dict[str, Any], *, max_bytes: int) -> bytes:
         """Fetch a file's bytes with the bot token. Redirects are not followed: Slack redirects to its login page
         when the token may not read the file, and that page must never pass for the file."""
         url = file.get("url_private_download") or file.get("url_private")

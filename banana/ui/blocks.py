@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -84,7 +85,7 @@ def _details(task: Task, *extra: str) -> ContextBlock:
 
 def card_blocks(
     task: Task, *, now: float, estimate: float, queue_position: int | None = None, prices: Prices = PRICES
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The progress message for a task in any state, with the buttons that apply to that state."""
     if task.state is TaskState.DONE:
         blocks = _done(task)
@@ -315,7 +316,7 @@ class HomePage:
     month: Usage
 
 
-def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dict:
+def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dict[str, Any]:
     """The App Home tab: the viewer's own tasks, newest first, within Slack's limits (100 blocks)."""
     summary = (
         f"*Today:* {_images(home.today.images)} · {home.today.credits} credits\n"
