@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from banana.domain.options import GenerationRequest, InputFile, Options
-from banana.domain.tasks import NewTask, Origin, Task, TaskState
+from banana.domain.tasks import Origin, Task, TaskState, new_task
 from banana.engine.store import SqliteTaskStore
 from banana.ui import blocks
 from tests.conftest import CHANNEL_ID, USER_ID
@@ -31,7 +31,7 @@ async def test_a_stored_task_reads_back_as_the_request_and_origin_it_was_asked_w
             source="studio:quote",
         )
         origin = Origin("T1", "C1", "U1", response_url="https://hooks/x", thread_ts="1.5", view_id="V1")
-        task = await store.add(NewTask.of(request, origin))
+        task = await store.add(new_task(request, origin))
         assert task.request == request and task.origin == origin
         # Once the card is posted at the top of the channel, its own thread is not a thread it was asked from.
         posted = await store.update(task.id, message_ts="2.0", thread_ts="2.0")
@@ -40,11 +40,11 @@ async def test_a_stored_task_reads_back_as_the_request_and_origin_it_was_asked_w
         await store.close()
 
 
-async def wait_for_tasks(store: SqliteTaskStore, count: int, ready, timeout: float = 15) -> list[Task]:
+async def wait_for_tasks(store: SqliteTaskStore, count: int, ready) -> list[Task]:
     """The app's tasks, read from its database, once there are `count` and each is `ready`."""
     found: list[Task] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(15):
             while True:
                 found = sorted(await store.for_user(USER_ID, limit=100), key=lambda t: t.id)
                 if len(found) == count and all(ready(task) for task in found):

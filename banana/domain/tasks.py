@@ -49,8 +49,11 @@ class Usage:
     credits: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NewTask:
+    """A task as asked: everything that shapes its request and where it goes. `new_task` writes it from a request,
+    and `Task.request` and `Task.origin` read it back, so a task resumed after a restart is exactly the one asked."""
+
     team_id: str
     user_id: str
     channel_id: str
@@ -63,52 +66,21 @@ class NewTask:
     input_files: str = ""  # JSON list of [file id, name]
     parent_task_id: int | None = None
     relation: str | None = None  # how it came from its parent: remix, regenerate, upscale, retry
-    fresh: bool = False
-    source: str = "command"
-    thread_ts: str | None = None  # the thread the request came from, if any
+    fresh: bool = False  # a new image even if an identical one exists
+    source: str = "command"  # the surface it came from (GenerationRequest.source)
+    thread_ts: str | None = None  # the thread asked from; once the card is posted, the card's thread
     view_id: str | None = None  # the modal it was submitted from, to report back in
 
-    @classmethod
-    def of(cls, request: GenerationRequest, origin: Origin) -> NewTask:
-        """Everything that shapes a request and where it goes, as stored: `Task.request` and `Task.origin` read
-        it back, so a task resumed after a restart is exactly the one asked for."""
-        return cls(
-            team_id=origin.team_id,
-            user_id=origin.user_id,
-            channel_id=origin.channel_id,
-            prompt=request.prompt,
-            avoid=request.avoid,
-            aspect_ratio=request.options.aspect_ratio,
-            resolution=request.options.resolution,
-            output_format=request.options.output_format,
-            response_url=origin.response_url,
-            input_files=encode_inputs(request.inputs),
-            parent_task_id=request.parent_task_id,
-            relation=request.relation,
-            fresh=request.fresh,
-            source=request.source,
-            thread_ts=origin.thread_ts,
-            view_id=origin.view_id,
-        )
 
+@dataclass(frozen=True, kw_only=True)
+class Task(NewTask):
+    """A stored task: what was asked, and how far it has come."""
 
-@dataclass(frozen=True)
-class Task:
     id: int
-    team_id: str
-    user_id: str
-    channel_id: str
-    prompt: str
-    avoid: str
-    aspect_ratio: str
-    resolution: str
-    output_format: str
     state: TaskState
     created_at: float
     updated_at: float
-    response_url: str | None = None
     message_ts: str | None = None  # the progress message
-    thread_ts: str | None = None  # the thread the result goes into
     kie_task_id: str | None = None
     result_url: str | None = None
     slack_file_id: str | None = None
@@ -117,18 +89,12 @@ class Task:
     finished_at: float | None = None
     error_code: str | None = None
     error_message: str | None = None  # written for the person who asked
-    input_files: str | None = None
-    parent_task_id: int | None = None
-    relation: str | None = None
     permalink: str | None = None  # link to the progress message
     deleted_at: float | None = None  # the requester removed the result from Slack
     create_started_at: float | None = None  # a create was sent to kie (its answer may have been lost)
     upload_started_at: float | None = None  # the upload into Slack began (it may have landed)
     request_key: str | None = None  # the request by content: prompt, options and input images
     reused_from: int | None = None  # an earlier task whose image this one reused, at no cost
-    fresh: bool = False  # asked for a new image even if an identical one exists
-    source: str = "command"  # the surface it came from (GenerationRequest.source)
-    view_id: str | None = None
 
     @property
     def options(self) -> Options:
@@ -158,6 +124,27 @@ class Task:
         it is the card's own thread, which counts as no thread of origin."""
         thread = self.thread_ts if self.thread_ts != self.message_ts else None
         return Origin(self.team_id, self.channel_id, self.user_id, self.response_url, thread, self.view_id)
+
+
+def new_task(request: GenerationRequest, origin: Origin) -> NewTask:
+    return NewTask(
+        team_id=origin.team_id,
+        user_id=origin.user_id,
+        channel_id=origin.channel_id,
+        prompt=request.prompt,
+        avoid=request.avoid,
+        aspect_ratio=request.options.aspect_ratio,
+        resolution=request.options.resolution,
+        output_format=request.options.output_format,
+        response_url=origin.response_url,
+        input_files=encode_inputs(request.inputs),
+        parent_task_id=request.parent_task_id,
+        relation=request.relation,
+        fresh=request.fresh,
+        source=request.source,
+        thread_ts=origin.thread_ts,
+        view_id=origin.view_id,
+    )
 
 
 def encode_inputs(inputs: tuple[InputFile, ...]) -> str:

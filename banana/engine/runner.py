@@ -20,7 +20,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 
 from banana.domain.options import GenerationRequest
-from banana.domain.tasks import NewTask, Origin, Task, TaskState
+from banana.domain.tasks import Origin, Task, TaskState, new_task
 from banana.engine.images import MIME_TYPES, sniff_image
 from banana.engine.inputs import InputFetcher, InputImage, InputRejected
 from banana.engine.kie import DownloadError, KieClient, KieError, KieTask, KieUnknownOutcome, Phase
@@ -86,7 +86,7 @@ class JobRunner:
         """Store the task, then run it in the background. Returns as soon as the row is written.
 
         Surfaces do not call this: they go through `TaskStarter.start`, which checks the caps first."""
-        task = await self.store.add(NewTask.of(request, origin))
+        task = await self.store.add(new_task(request, origin))
         self.on_change(task)
         self._spawn(Job(self, task))
         return task

@@ -348,6 +348,7 @@ def _task_from_row(row: dict[str, Any]) -> Task:
     values: dict[str, Any] = {name: row.get(name) for name in _TASK_FIELDS}
     values["state"] = TaskState(row["state"])
     values["avoid"] = row.get("avoid") or ""
+    values["input_files"] = row.get("input_files") or ""
     values["fresh"] = bool(row.get("fresh"))
     values["source"] = row.get("source") or "command"  # rows from before sources were kept
     return Task(**values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -22,17 +23,17 @@ from banana.ui.modals import FormContext, FormSetup, generation_modal, notice_vi
 
 
 def register(app: AsyncApp) -> None:
-    app.action(blocks.REGENERATE)(regenerate)
-    app.action(blocks.UPSCALE)(upscale)
-    app.action(blocks.RETRY)(retry)
-    app.action(blocks.REMIX)(remix)
-    app.action(blocks.CANCEL)(cancel)
-    app.action(blocks.DELETE)(delete)
-    app.action(blocks.SAVE_PROMPT)(save_prompt)
-    app.action(studio.USE_SAVED_PROMPT)(use_saved_prompt)
-    app.action(blocks.HOME_NEW_IMAGE)(home_new_image)
-    app.action(re.compile(f"^{blocks.HOME_FILTER}_"))(home_filter)
-    app.action(re.compile(f"^{blocks.HOME_PAGE}_"))(home_page)
+    app.action(blocks.REGENERATE)(pressed(regenerate))
+    app.action(blocks.UPSCALE)(pressed(upscale))
+    app.action(blocks.RETRY)(pressed(retry))
+    app.action(blocks.REMIX)(pressed(remix))
+    app.action(blocks.CANCEL)(pressed(cancel))
+    app.action(blocks.DELETE)(pressed(delete))
+    app.action(blocks.SAVE_PROMPT)(pressed(save_prompt))
+    app.action(studio.USE_SAVED_PROMPT)(pressed(use_saved_prompt))
+    app.action(blocks.HOME_NEW_IMAGE)(pressed(home_new_image))
+    app.action(re.compile(f"^{blocks.HOME_FILTER}_"))(pressed(home_filter))
+    app.action(re.compile(f"^{blocks.HOME_PAGE}_"))(pressed(home_page))
 
 
 class Press:
@@ -54,19 +55,25 @@ class Press:
         self.user_id: str = body["user"]["id"]
 
     @property
+    def value(self) -> str:
+        return str(self.action.get("value", ""))
+
+    @property
     def from_home(self) -> bool:
         return bool((self.body.get("container") or {}).get("type") == "view")
 
     async def answer(self, text: str) -> None:
         """A private answer: an ephemeral message beside the card, or a small modal over the Home tab."""
         if self.from_home or not self.body.get("response_url"):
-            await self.client.views_open(trigger_id=self.body["trigger_id"], view=notice_view("Banana", text))
+            await self.open(notice_view("Banana", text))
         else:
             await self.respond(response_type="ephemeral", replace_original=False, text=text)
 
+    async def open(self, view: dict[str, Any]) -> None:
+        await self.client.views_open(trigger_id=self.body["trigger_id"], view=view)
+
     async def task(self) -> Task | None:
-        value = str(self.action.get("value", ""))
-        task = await self.services.store.get(int(value)) if value.isdigit() else None
+        task = await self.services.store.get(int(self.value)) if self.value.isdigit() else None
         if task is None or task.deleted_at:
             await self.answer("That image no longer exists: it may have been deleted.")
             return None
@@ -83,40 +90,34 @@ class Press:
             await self.services.home.publish(self.user_id)
 
 
-async def regenerate(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    await _again(Press(body, action, client, respond, context), relation="regenerate", fresh=True)
+def pressed(work: Callable[[Press], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """A button's listener: acknowledge at once (Slack waits 3 seconds), then do `work` with the press."""
+
+    async def listener(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        await work(Press(body, action, client, respond, context))
+
+    listener.__name__ = work.__name__  # Bolt names listeners in its logs
+    return listener
 
 
-async def upscale(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    await _again(Press(body, action, client, respond, context), relation="upscale", resolution="4K")
+async def regenerate(press: Press) -> None:
+    await _again(press, relation="regenerate", fresh=True)
 
 
-async def retry(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    await _again(Press(body, action, client, respond, context), relation="retry")
+async def upscale(press: Press) -> None:
+    await _again(press, relation="upscale", resolution="4K")
+
+
+async def retry(press: Press) -> None:
+    await _again(press, relation="retry")
 
 
 async def _again(press: Press, *, relation: str, resolution: str | None = None, fresh: bool = False) -> None:
@@ -153,16 +154,7 @@ async def _again(press: Press, *, relation: str, resolution: str | None = None, 
     await press.refresh_home()
 
 
-async def remix(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    press = Press(body, action, client, respond, context)
+async def remix(press: Press) -> None:
     task = await press.task()
     if task is None:
         return
@@ -180,19 +172,10 @@ async def remix(
             parent_task_id=task.id,
         ),
     )
-    await client.views_open(trigger_id=body["trigger_id"], view=generation_modal(setup))
+    await press.open(generation_modal(setup))
 
 
-async def cancel(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    press = Press(body, action, client, respond, context)
+async def cancel(press: Press) -> None:
     task = await press.task()
     if task is None or not await press.may_manage(task, "cancel"):
         return
@@ -202,16 +185,7 @@ async def cancel(
     await press.refresh_home()
 
 
-async def delete(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    press = Press(body, action, client, respond, context)
+async def delete(press: Press) -> None:
     task = await press.task()
     if task is None or not await press.may_manage(task, "delete"):
         return
@@ -222,61 +196,38 @@ async def delete(
     await press.refresh_home()
 
 
-async def save_prompt(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
+async def save_prompt(press: Press) -> None:
     """Save prompt, on a card: a small form asking for its name."""
-    await ack()
-    task = await Press(body, action, client, respond, context).task()
+    task = await press.task()
     if task is not None:
-        await client.views_open(trigger_id=body["trigger_id"], view=studio.save_prompt_modal(task))
+        await press.open(studio.save_prompt_modal(task))
 
 
-async def use_saved_prompt(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
+async def use_saved_prompt(press: Press) -> None:
     """Open the saved prompt in the review step, with its options, to post where the list was shown."""
-    await ack()
-    services = services_of(context)
-    value = str(action.get("value", ""))
-    saved = await services.store.get_prompt(int(value)) if value.isdigit() else None
+    services, body = press.services, press.body
+    saved = await services.store.get_prompt(int(press.value)) if press.value.isdigit() else None
     team_id = (body.get("team") or {}).get("id")
     if saved is None or (team_id and saved.team_id != team_id):
-        await respond(response_type="ephemeral", replace_original=False, text="That saved prompt no longer exists.")
+        await press.answer("That saved prompt no longer exists.")
         return
     channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
     review = studio.saved_prompt_review(saved, channel_id)
-    await client.views_open(trigger_id=body["trigger_id"], view=studio.review_modal(review, services.settings.prices))
+    await press.open(studio.review_modal(review, services.settings.prices))
 
 
-async def home_new_image(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    await ack()
-    services = services_of(context)
-    view = modals.new_image_modal(services.defaults, services.settings.prices, channel_id=None)
-    await client.views_open(trigger_id=body["trigger_id"], view=view)
+async def home_new_image(press: Press) -> None:
+    settings = press.services.settings
+    await press.open(modals.new_image_modal(settings.defaults, settings.prices, channel_id=None))
 
 
-async def home_filter(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext) -> None:
-    await ack()
-    chosen = HomeFilter(action["value"]) if action.get("value") in set(HomeFilter) else HomeFilter.ALL
-    await services_of(context).home.publish(body["user"]["id"], place=HomePlace(filter=chosen))
+async def home_filter(press: Press) -> None:
+    chosen = HomeFilter(press.value) if press.value in set(HomeFilter) else HomeFilter.ALL
+    await press.services.home.publish(press.user_id, place=HomePlace(filter=chosen))
 
 
-async def home_page(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext) -> None:
-    await ack()
-    name, _, page = str(action.get("value", "")).partition(":")
+async def home_page(press: Press) -> None:
+    name, _, page = press.value.partition(":")
     chosen = HomeFilter(name) if name in set(HomeFilter) else HomeFilter.ALL
     place = HomePlace(filter=chosen, page=max(0, int(page)) if page.isdigit() else 0)
-    await services_of(context).home.publish(body["user"]["id"], place=place)
+    await press.services.home.publish(press.user_id, place=place)
