@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 
 class SlidingWindow:
@@ -123,16 +124,38 @@ class RecentKeys:
 
 
 class Pacer:
-    """Keeps at least `interval` seconds between calls that share a key (a channel), in arrival order."""
+    """Keeps at least `interval` seconds between calls that share a key (a channel): one call at a time, in arrival
+    order, each starting `interval` after the previous one was answered.
+
+    Timing from the answer, not from when a slot was claimed, keeps the spacing however late a busy event loop wakes
+    a caller: claimed slots a second apart could reach Slack closer together, and Slack refuses those with 429.
+    """
 
     def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._interval = interval
         self._clock = clock
-        self._next: dict[str, float] = {}
+        self._lanes: dict[str, _Lane] = {}
 
-    async def wait(self, key: str) -> None:
-        now = self._clock()
-        turn = max(now, self._next.get(key, now))
-        self._next[key] = turn + self._interval  # claimed before sleeping, so callers queue up in order
-        if turn > now:
-            await asyncio.sleep(turn - now)
+    @asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        """Make the call inside this block; it starts when the key's previous call is `interval` behind it."""
+        lane = self._lane(key)
+        async with lane.lock:  # asyncio.Lock wakes its waiters first come, first served
+            while (delay := lane.free_at - self._clock()) > 0:  # noqa: ASYNC110 (a clock, not an event)
+                await asyncio.sleep(delay)
+            try:
+                yield
+            finally:
+                lane.free_at = self._clock() + self._interval
+
+    def _lane(self, key: str) -> _Lane:
+        if len(self._lanes) > 10_000:  # forget idle channels, so the map stays small
+            now = self._clock()
+            self._lanes = {k: v for k, v in self._lanes.items() if v.lock.locked() or v.free_at > now}
+        return self._lanes.setdefault(key, _Lane())
+
+
+class _Lane:
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.free_at = 0.0

@@ -66,11 +66,11 @@ class SlackDelivery:
         Posts to one channel are spaced out to Slack's pace (about one a second), so a burst of commands waits
         a moment instead of being refused.
         """
-        await self._posts.wait(channel)
-        response = await self._in_channel(
-            channel,
-            lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts),
-        )
+        async with self._posts.turn(channel):
+            response = await self._in_channel(
+                channel,
+                lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts),
+            )
         return str(response["ts"])
 
     async def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> bool:
