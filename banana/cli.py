@@ -58,7 +58,7 @@ async def run(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="banana-bot",
-        description="Run Banana, configured from the environment and .env (see README.md). "
+        description="Run Banana, configured from the environment and .env (see docs/install.md). "
         "`banana-bot sandbox` tries the whole app locally instead, with no accounts.",
     )
     commands = parser.add_subparsers(dest="command", metavar="{sandbox}")

@@ -2,7 +2,8 @@ import json
 
 from banana.domain.options import Options
 from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
-from banana.ui import blocks
+from banana.ui import cards, guide, home
+from banana.ui.text import clock, escape, progress_bar
 
 DEFAULTS = Options("1:1", "2K", "png")
 
@@ -27,11 +28,11 @@ def make_task(**changes) -> Task:
 
 
 def rendered(task: Task, now: float = 1020.0, estimate: float = 50.0) -> str:
-    return json.dumps(blocks.card_blocks(task, now=now, estimate=estimate), ensure_ascii=False)
+    return json.dumps(cards.card_blocks(task, now=now, estimate=estimate), ensure_ascii=False)
 
 
 def test_escape_stops_mentions_and_links():
-    assert blocks.escape("<!channel> <@U1> & <https://x|y>") == "&lt;!channel&gt; &lt;@U1&gt; &amp; &lt;https://x|y&gt;"
+    assert escape("<!channel> <@U1> & <https://x|y>") == "&lt;!channel&gt; &lt;@U1&gt; &amp; &lt;https://x|y&gt;"
 
 
 def test_running_card_shows_state_elapsed_estimate_bar_and_options():
@@ -39,7 +40,7 @@ def test_running_card_shows_state_elapsed_estimate_bar_and_options():
     assert "Generating" in text
     assert "0:20 elapsed" in text
     assert "about 0:30 left" in text
-    assert blocks.progress_bar(0.4) in text
+    assert progress_bar(0.4) in text
     assert "16:9 · 2K · png" in text
     assert "18 credits" in text
 
@@ -62,47 +63,47 @@ def test_prompt_in_card_is_escaped_and_shortened():
     assert "<!channel>" not in text and "<@U999>" not in text
     assert "&lt;!channel&gt;" in text
     assert "…" in text
-    assert blocks.card_text(task).count("<") == 0
+    assert cards.card_text(task).count("<") == 0
 
 
 def test_done_card_is_compact_with_time_and_credits():
     task = make_task(state=TaskState.DONE, duration=52.0, credits=18, slack_file_id="F1")
     text = rendered(task)
     assert "Done" in text and "0:52" in text and "18 credits" in text
-    card = blocks.card_blocks(task, now=0, estimate=1)
+    card = cards.card_blocks(task, now=0, estimate=1)
     assert len(card) == 3
 
 
 def buttons(task: Task) -> list[str]:
-    actions = blocks.card_blocks(task, now=1000, estimate=50)[-1]
+    actions = cards.card_blocks(task, now=1000, estimate=50)[-1]
     assert actions["type"] == "actions" and all(b["value"] == str(task.id) for b in actions["elements"])
     return [b["action_id"] for b in actions["elements"]]
 
 
 def test_buttons_follow_the_state():
-    assert buttons(make_task(state=TaskState.GENERATING)) == [blocks.CANCEL]
+    assert buttons(make_task(state=TaskState.GENERATING)) == [cards.CANCEL]
     done = make_task(state=TaskState.DONE, slack_file_id="F1", credits=18)
-    assert buttons(done) == [blocks.REGENERATE, blocks.REMIX, blocks.UPSCALE, blocks.SAVE_PROMPT, blocks.DELETE]
-    assert blocks.UPSCALE not in buttons(make_task(state=TaskState.DONE, resolution="4K"))
+    assert buttons(done) == [cards.REGENERATE, cards.REMIX, cards.UPSCALE, cards.SAVE_PROMPT, cards.DELETE]
+    assert cards.UPSCALE not in buttons(make_task(state=TaskState.DONE, resolution="4K"))
     for state in (TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED):
-        assert buttons(make_task(state=state)) == [blocks.RETRY, blocks.DELETE]
+        assert buttons(make_task(state=state)) == [cards.RETRY, cards.DELETE]
 
 
 def test_upscale_confirm_says_it_costs_more():
     done = make_task(state=TaskState.DONE, slack_file_id="F1", credits=18)
-    upscale = next(b for b in blocks.task_actions(done).to_dict()["elements"] if b["action_id"] == blocks.UPSCALE)
+    upscale = next(b for b in cards.task_actions(done).to_dict()["elements"] if b["action_id"] == cards.UPSCALE)
     assert "24 credits" in json.dumps(upscale["confirm"]) and "18" in json.dumps(upscale["confirm"])
 
 
 def test_cancel_warns_that_kie_may_still_charge():
-    cancel = blocks.task_actions(make_task()).to_dict()["elements"][0]
+    cancel = cards.task_actions(make_task()).to_dict()["elements"][0]
     assert "may still charge" in json.dumps(cancel["confirm"])
 
 
 def test_lineage_and_inputs_show_on_card_and_caption():
     task = make_task(parent_task_id=3, input_files='[["F1", "a.png"], ["F2", "b.png"]]', duration=10.0, credits=18)
     assert "remix of #3 · 2 input images" in rendered(task)
-    assert "remix of #3" in blocks.result_caption(task)
+    assert "remix of #3" in cards.result_caption(task)
 
 
 def test_failed_card_says_what_happened_and_that_nothing_was_charged():
@@ -120,19 +121,19 @@ def test_timed_out_card_is_honest_and_points_to_kie_logs():
 
 
 def test_caption_names_requester_options_time_and_cost():
-    caption = blocks.result_caption(make_task(duration=65.0, credits=24, resolution="4K"))
+    caption = cards.result_caption(make_task(duration=65.0, credits=24, resolution="4K"))
     assert caption.startswith("<@U123>")
     assert "16:9 · 4K · png" in caption and "1:05" in caption and "24 credits" in caption
 
 
 def test_clock_formats():
-    assert blocks.clock(7) == "0:07"
-    assert blocks.clock(102) == "1:42"
-    assert blocks.clock(3723) == "1:02:03"
+    assert clock(7) == "0:07"
+    assert clock(102) == "1:42"
+    assert clock(3723) == "1:02:03"
 
 
 def test_help_lists_every_option():
-    text = blocks.help_text(DEFAULTS)
+    text = guide.help_text(DEFAULTS)
     for value in ("1:1", "21:9", "auto", "1K", "4K", "png", "jpg", "--no"):
         assert value in text
 
@@ -147,7 +148,7 @@ def mrkdwn_texts(node) -> list[str]:
     return []
 
 
-def home_page(tasks, **changes) -> blocks.HomePage:
+def home_page(tasks, **changes) -> home.HomePage:
     values = dict(
         user_id="U123",
         tasks=tasks,
@@ -159,15 +160,15 @@ def home_page(tasks, **changes) -> blocks.HomePage:
         month=Usage(10, 192),
     )
     values.update(changes)
-    return blocks.HomePage(**values)
+    return home.HomePage(**values)
 
 
 def test_home_view_lists_tasks_within_limits_and_escaped():
     tasks = [
         make_task(id=i, prompt=f"<@U9> picture {i} " + "x" * 500, state=TaskState.DONE, credits=18, slack_file_id="F")
-        for i in range(blocks.HOME_PAGE_SIZE)
+        for i in range(home.HOME_PAGE_SIZE)
     ]
-    view = blocks.home_view(home_page(tasks, has_more=True, page=1), DEFAULTS)
+    view = home.home_view(home_page(tasks, has_more=True, page=1), DEFAULTS)
     assert view["type"] == "home"
     assert len(view["blocks"]) <= 100
     text = json.dumps(view, ensure_ascii=False)
@@ -182,18 +183,18 @@ def test_home_view_lists_tasks_within_limits_and_escaped():
 
 
 def test_home_view_marks_the_current_filter_and_offers_a_new_image():
-    view = blocks.home_view(home_page([make_task()], filter=HomeFilter.FAILED), DEFAULTS)
+    view = home.home_view(home_page([make_task()], filter=HomeFilter.FAILED), DEFAULTS)
     filters = next(b for b in view["blocks"] if b.get("block_id") == "filters")
     styled = [e["value"] for e in filters["elements"] if e.get("style") == "primary"]
     assert styled == ["failed"]
-    assert blocks.HOME_NEW_IMAGE in json.dumps(view)
+    assert home.HOME_NEW_IMAGE in json.dumps(view)
 
 
 def test_home_view_for_an_empty_filter():
-    view = blocks.home_view(home_page([], has_any=True, filter=HomeFilter.RUNNING), DEFAULTS)
+    view = home.home_view(home_page([], has_any=True, filter=HomeFilter.RUNNING), DEFAULTS)
     assert "No running images" in json.dumps(view)
 
 
 def test_home_view_for_a_newcomer_shows_how_to_start():
-    text = json.dumps(blocks.home_view(home_page([]), DEFAULTS), ensure_ascii=False)
+    text = json.dumps(home.home_view(home_page([]), DEFAULTS), ensure_ascii=False)
     assert "Nothing here yet" in text and "/banana an infographic" in text

@@ -20,7 +20,7 @@ from banana.engine.budget import (
 )
 from banana.engine.settings import SettingsError, load_settings
 from banana.engine.store import SqliteTaskStore
-from banana.ui import blocks
+from banana.ui import cards
 from standins.kie import CREDIT_PATH, FakeTask, Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
 
@@ -117,7 +117,7 @@ async def test_the_regenerate_button_is_refused_over_the_cap(start_banana, kie, 
     await banana.command("a red fox")
     task = await banana.only_task()
 
-    await banana.click(blocks.REGENERATE, str(task.id), message_ts=task.message_ts)
+    await banana.click(cards.REGENERATE, str(task.id), message_ts=task.message_ts)
     text = await private_answer(slack, "daily limit")
     assert "30 credits" in text and "Nothing was started" in text
     assert len(kie.requests_to(CREATE)) == 1 and len(await rows(banana)) == 1
@@ -151,7 +151,7 @@ async def test_configured_prices_are_recorded_and_shown(start_banana, kie, slack
     help_text = (await banana.command("help")).json()["text"]
     assert "1K costs 18 credits, 2K costs 20, 4K costs 24" in help_text and "/banana usage" in help_text
 
-    await banana.click(blocks.REMIX, str(task.id), message_ts=task.message_ts)
+    await banana.click(cards.REMIX, str(task.id), message_ts=task.message_ts)
     await slack.wait_for(lambda: len(slack.views_opened) == 1)
     resolution = next(b for b in slack.views_opened[0]["blocks"] if b.get("block_id") == "resolution")
     assert [o["text"]["text"] for o in resolution["element"]["options"]] == [

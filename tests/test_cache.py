@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from banana.domain.tasks import TaskState
-from banana.ui import blocks
+from banana.ui import cards
 from tests.conftest import CHANNEL_ID
 from tests.test_remix import image_bytes, opened_form, post_with_files
 
@@ -53,7 +53,7 @@ async def test_same_input_images_by_content_are_the_same_request(banana, kie, sl
 async def test_a_deleted_original_is_not_reused(banana, kie, slack):
     await banana.command("a lighthouse")
     first = await banana.only_task()
-    await banana.click(blocks.DELETE, str(first.id), message_ts=first.message_ts)
+    await banana.click(cards.DELETE, str(first.id), message_ts=first.message_ts)
     await slack.wait_for(lambda: slack.files[first.slack_file_id].deleted)
     await banana.command("a lighthouse")
     _, second = await banana.settle(2)
@@ -63,6 +63,6 @@ async def test_a_deleted_original_is_not_reused(banana, kie, slack):
 async def test_regenerate_always_makes_a_new_image(banana, kie, slack):
     await banana.command("a lighthouse")
     first = await banana.only_task()
-    await banana.click(blocks.REGENERATE, str(first.id), message_ts=first.message_ts)
+    await banana.click(cards.REGENERATE, str(first.id), message_ts=first.message_ts)
     _, again = await banana.settle(2)
     assert again.reused_from is None and len(kie.requests_to(CREATE)) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from banana.domain.tasks import TaskState
-from banana.ui import blocks
+from banana.ui import cards, home
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
 
@@ -67,14 +67,14 @@ async def test_filters_and_pages(banana, kie, slack):
     assert len(failed) == 1
 
     first = await open_home(banana, slack)
-    assert len(task_ids_on(first)) == blocks.HOME_PAGE_SIZE
-    await banana.click(f"{blocks.HOME_PAGE}_older", "all:1", message_ts="", container="view")
+    assert len(task_ids_on(first)) == home.HOME_PAGE_SIZE
+    await banana.click(f"{home.HOME_PAGE}_older", "all:1", message_ts="", container="view")
     await slack.wait_for(lambda: len(task_ids_on(slack.views_published[USER_ID])) == 2)
     assert task_ids_on(slack.views_published[USER_ID]) == [tasks[1].id, tasks[0].id]
 
-    await banana.click(f"{blocks.HOME_FILTER}_failed", "failed", message_ts="", container="view")
+    await banana.click(f"{home.HOME_FILTER}_failed", "failed", message_ts="", container="view")
     await slack.wait_for(lambda: task_ids_on(slack.views_published[USER_ID]) == failed)
-    await banana.click(f"{blocks.HOME_FILTER}_running", "running", message_ts="", container="view")
+    await banana.click(f"{home.HOME_FILTER}_running", "running", message_ts="", container="view")
     await slack.wait_for(lambda: "No running images" in json.dumps(slack.views_published[USER_ID]))
 
 
@@ -97,7 +97,7 @@ async def test_a_task_change_republishes_its_owner_home(banana, kie, slack):
 async def test_regenerate_is_attributed_to_whoever_pressed_it(banana, kie, slack):
     await banana.command("quote card --ar 4:5 --res 1K --no logos")
     original = await banana.only_task()
-    await banana.click(blocks.REGENERATE, str(original.id), message_ts=original.message_ts, user=OTHER)
+    await banana.click(cards.REGENERATE, str(original.id), message_ts=original.message_ts, user=OTHER)
     (again,) = await banana.settle(1, user=OTHER)
     assert again.state is TaskState.DONE
     assert (again.prompt, again.avoid, again.options) == (original.prompt, original.avoid, original.options)
@@ -109,7 +109,7 @@ async def test_regenerate_is_attributed_to_whoever_pressed_it(banana, kie, slack
 async def test_upscale_makes_the_same_request_at_4k(banana, kie, slack):
     await banana.command("a lighthouse --ar 16:9")
     original = await banana.only_task()
-    await banana.click(blocks.UPSCALE, str(original.id), message_ts=original.message_ts)
+    await banana.click(cards.UPSCALE, str(original.id), message_ts=original.message_ts)
     _, upscaled = await banana.settle(2)
     assert upscaled.resolution == "4K" and upscaled.aspect_ratio == "16:9" and upscaled.credits == 24
     assert kie.requests_to(CREATE)[-1].json["input"]["resolution"] == "4K"
@@ -121,7 +121,7 @@ async def test_retry_a_failed_task(banana, kie, slack):
     kie.plan(Outcome(kind="fail"))
     await banana.command("a cat")
     failed = await banana.only_task()
-    await banana.click(blocks.RETRY, str(failed.id), message_ts=failed.message_ts)
+    await banana.click(cards.RETRY, str(failed.id), message_ts=failed.message_ts)
     _, retried = await banana.settle(2)
     assert retried.state is TaskState.DONE and retried.relation == "retry"
 
@@ -133,11 +133,11 @@ async def test_cancel_a_running_task_says_kie_may_still_charge(banana, kie, slac
     running = (await banana.services.store.for_user(USER_ID))[0]
     await slack.wait_for(lambda: bool(slack.calls_to("chat.update")))
 
-    await banana.click(blocks.CANCEL, str(running.id), message_ts=running.message_ts, user=OTHER)
+    await banana.click(cards.CANCEL, str(running.id), message_ts=running.message_ts, user=OTHER)
     await slack.wait_for(lambda: any("Only the person who asked" in json.dumps(r) for r in slack.responses))
     assert banana.services.runner.in_flight == 1
 
-    await banana.click(blocks.CANCEL, str(running.id), message_ts=running.message_ts)
+    await banana.click(cards.CANCEL, str(running.id), message_ts=running.message_ts)
     task = await banana.only_task()
     assert task.state is TaskState.CANCELLED
     card = json.dumps(slack.message(CHANNEL_ID, task.message_ts).blocks)
@@ -150,19 +150,19 @@ async def test_an_admin_may_cancel_anyones_task(banana, kie, slack):
     await banana.command("a slow one")
     await slack.wait_for(lambda: bool(kie.tasks))
     running = (await banana.services.store.for_user(USER_ID))[0]
-    await banana.click(blocks.CANCEL, str(running.id), message_ts=running.message_ts or "", user=ADMIN)
+    await banana.click(cards.CANCEL, str(running.id), message_ts=running.message_ts or "", user=ADMIN)
     assert (await banana.only_task()).state is TaskState.CANCELLED
 
 
 async def test_delete_removes_message_and_file_and_leaves_history(banana, slack):
     await banana.command("a cat")
     task = await banana.only_task()
-    await banana.click(blocks.DELETE, str(task.id), message_ts=task.message_ts, user=OTHER)
+    await banana.click(cards.DELETE, str(task.id), message_ts=task.message_ts, user=OTHER)
     await slack.wait_for(lambda: any("Only the person who asked" in json.dumps(r) for r in slack.responses))
     assert not slack.files[task.slack_file_id].deleted
 
     (result,) = slack.thread(CHANNEL_ID, task.thread_ts)
-    await banana.click(blocks.DELETE, str(task.id), message_ts=task.message_ts)
+    await banana.click(cards.DELETE, str(task.id), message_ts=task.message_ts)
     await slack.wait_for(lambda: slack.files[task.slack_file_id].deleted)
     await slack.wait_for(lambda: slack.message(CHANNEL_ID, task.message_ts).deleted)
     assert slack.message(CHANNEL_ID, result.ts).deleted  # the captioned result too, not just the file
@@ -174,18 +174,18 @@ async def test_delete_removes_message_and_file_and_leaves_history(banana, slack)
 async def test_refusal_from_the_home_tab_comes_as_a_small_modal(banana, slack):
     await banana.command("a cat")
     task = await banana.only_task()
-    await banana.click(blocks.DELETE, str(task.id), message_ts="", user=OTHER, container="view")
+    await banana.click(cards.DELETE, str(task.id), message_ts="", user=OTHER, container="view")
     await slack.wait_for(lambda: bool(slack.views_opened))
     assert "Only the person who asked" in json.dumps(slack.views_opened[-1])
 
 
 async def test_button_on_a_task_that_no_longer_exists(banana, slack):
-    for action in (blocks.REGENERATE, blocks.CANCEL, blocks.DELETE):
+    for action in (cards.REGENERATE, cards.CANCEL, cards.DELETE):
         await banana.click(action, "4242", message_ts="1.1")
     await slack.wait_for(lambda: sum("no longer exists" in json.dumps(r) for r in slack.responses) == 3)
 
 
 async def test_home_new_image_button_opens_the_form(banana, slack):
-    await banana.click(blocks.HOME_NEW_IMAGE, "new", message_ts="", container="view")
+    await banana.click(home.HOME_NEW_IMAGE, "new", message_ts="", container="view")
     await slack.wait_for(lambda: bool(slack.views_opened))
     assert slack.views_opened[-1]["callback_id"] == "banana_generate"

@@ -9,7 +9,7 @@ from pathlib import Path
 from banana.domain.options import GenerationRequest, InputFile, Options
 from banana.domain.tasks import Origin, Task, TaskState, new_task
 from banana.engine.store import SqliteTaskStore
-from banana.ui import blocks
+from banana.ui import cards
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_remix import image_bytes, opened_form, post_with_files
 from tests.test_studio import open_form, review_step
@@ -63,7 +63,7 @@ async def test_sigkill_while_tasks_wait_in_the_create_queue_resumes_each_as_aske
         (original,) = await wait_for_tasks(store, 1, lambda t: t.state is TaskState.DONE)
 
         await first.command("a lighthouse --fresh")  # the same words: without --fresh it would reuse the image
-        for action in (blocks.REGENERATE, blocks.UPSCALE):
+        for action in (cards.REGENERATE, cards.UPSCALE):
             await first.click(action, str(original.id), message_ts=original.message_ts or "")
         thread = slack.add_message(CHANNEL_ID, "ideas for the poster", user=USER_ID)
         message, _ = post_with_files(slack, (image_bytes("red"), "team.png", "image/png"), thread_ts=thread.ts)

@@ -20,7 +20,7 @@ from banana.prompts.builders import (
     build_quote_card,
 )
 from banana.prompts.catalog import load_brand, load_catalog
-from banana.ui import blocks, studio
+from banana.ui import cards, studio
 from tests.conftest import CHANNEL_ID
 
 CREATE = "/api/v1/jobs/createTask"
@@ -228,14 +228,14 @@ async def test_a_saved_prompt_is_listed_and_reused(banana, kie, slack):
     await banana.command("a lighthouse at dawn, isometric --ar 16:9 --no text")
     original = await banana.only_task()
     card = slack.message(CHANNEL_ID, original.message_ts)
-    assert blocks.SAVE_PROMPT in json.dumps(card.blocks)
+    assert cards.SAVE_PROMPT in json.dumps(card.blocks)
 
-    await banana.click(blocks.SAVE_PROMPT, str(original.id), message_ts=original.message_ts)
+    await banana.click(cards.SAVE_PROMPT, str(original.id), message_ts=original.message_ts)
     await slack.wait_for(lambda: slack.views_opened and slack.views_opened[-1]["callback_id"] == "studio_save_prompt")
     response = await banana.submit(slack.views_opened[-1], name="Lighthouse hero")
     assert response.json()["response_action"] == "update" and "Saved" in json.dumps(response.json())
 
-    await banana.click(blocks.SAVE_PROMPT, str(original.id), message_ts=original.message_ts)
+    await banana.click(cards.SAVE_PROMPT, str(original.id), message_ts=original.message_ts)
     await slack.wait_for(lambda: len(slack.views_opened) == 2)
     response = await banana.submit(slack.views_opened[-1], name="lighthouse HERO")
     assert "already called" in response.json()["errors"]["name"]

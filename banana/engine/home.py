@@ -15,7 +15,7 @@ from banana.domain.options import PRICES, Options, Prices
 from banana.domain.tasks import HomeFilter
 from banana.engine.budget import start_of_day, start_of_month
 from banana.engine.store import TaskStore
-from banana.ui.blocks import HOME_PAGE_SIZE, HomePage, home_view
+from banana.ui.home import HOME_PAGE_SIZE, HomePage, home_view
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from banana.engine.settings import Settings
 from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDelivery, UploadFailed, invite_hint
 from banana.engine.store import TaskStore
 from banana.prompts.command import kie_prompt
-from banana.ui import blocks, modals
+from banana.ui import cards, modals, text
 
 log = logging.getLogger(__name__)
 
@@ -440,7 +440,7 @@ class Job:
     async def _upload_result(self, data: bytes) -> tuple[str, str]:
         if self.task.upload_started_at:  # a restart during the upload: it may have landed already
             found = await self.runner.slack.find_upload(
-                self.task.channel_id, blocks.result_filename(self.task), since=self.task.upload_started_at
+                self.task.channel_id, cards.result_filename(self.task), since=self.task.upload_started_at
             )
             if found:
                 return found, "found after restart"
@@ -455,9 +455,9 @@ class Job:
                 self.task.channel_id,
                 self.task.thread_ts or "",
                 data=data,
-                filename=blocks.result_filename(self.task),
-                title=blocks.shorten(self.task.prompt, 200),
-                comment=blocks.result_caption(self.task),
+                filename=cards.result_filename(self.task),
+                title=text.shorten(self.task.prompt, 200),
+                comment=cards.result_caption(self.task),
                 alt_text=self.task.prompt,
             )
         except UploadFailed as error:
@@ -517,14 +517,14 @@ class Job:
             await self._show()
 
     def _card(self) -> tuple[str, list[dict]]:
-        card = blocks.card_blocks(
+        card = cards.card_blocks(
             self.task,
             now=self.runner.clock(),
             estimate=self.estimate,
             queue_position=self.queue_position,
             prices=self.runner.settings.prices,
         )
-        return blocks.card_text(self.task), card
+        return cards.card_text(self.task), card
 
     async def _show(self, *, final: bool = False) -> None:
         """Edit the progress message when what it shows changed, at most every progress_interval.

@@ -18,22 +18,22 @@ from banana.engine.home import HomePlace
 from banana.engine.services import Services, services_of
 from banana.engine.starter import Refused
 from banana.prompts.command import checked
-from banana.ui import blocks, modals, studio
+from banana.ui import cards, home, modals, studio
 from banana.ui.modals import FormContext, FormSetup, generation_modal, notice_view
 
 
 def register(app: AsyncApp) -> None:
-    app.action(blocks.REGENERATE)(pressed(regenerate))
-    app.action(blocks.UPSCALE)(pressed(upscale))
-    app.action(blocks.RETRY)(pressed(retry))
-    app.action(blocks.REMIX)(pressed(remix))
-    app.action(blocks.CANCEL)(pressed(cancel))
-    app.action(blocks.DELETE)(pressed(delete))
-    app.action(blocks.SAVE_PROMPT)(pressed(save_prompt))
+    app.action(cards.REGENERATE)(pressed(regenerate))
+    app.action(cards.UPSCALE)(pressed(upscale))
+    app.action(cards.RETRY)(pressed(retry))
+    app.action(cards.REMIX)(pressed(remix))
+    app.action(cards.CANCEL)(pressed(cancel))
+    app.action(cards.DELETE)(pressed(delete))
+    app.action(cards.SAVE_PROMPT)(pressed(save_prompt))
     app.action(studio.USE_SAVED_PROMPT)(pressed(use_saved_prompt))
-    app.action(blocks.HOME_NEW_IMAGE)(pressed(home_new_image))
-    app.action(re.compile(f"^{blocks.HOME_FILTER}_"))(pressed(home_filter))
-    app.action(re.compile(f"^{blocks.HOME_PAGE}_"))(pressed(home_page))
+    app.action(home.HOME_NEW_IMAGE)(pressed(home_new_image))
+    app.action(re.compile(f"^{home.HOME_FILTER}_"))(pressed(home_filter))
+    app.action(re.compile(f"^{home.HOME_PAGE}_"))(pressed(home_page))
 
 
 class Press:

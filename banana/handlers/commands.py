@@ -17,7 +17,7 @@ from banana.engine.services import Services, services_of
 from banana.engine.starter import Refused
 from banana.prompts.command import mentions_options, parse_command_text
 from banana.ui import modals, studio
-from banana.ui.blocks import help_text
+from banana.ui.guide import help_text
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from banana.engine.services import services_of
 from banana.engine.starter import Refused
 from banana.prompts.command import build_request
 from banana.ui import modals, studio
-from banana.ui.blocks import escape
 from banana.ui.modals import FormContext
+from banana.ui.text import escape
 
 
 def register(app: AsyncApp) -> None:

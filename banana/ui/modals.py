@@ -30,7 +30,7 @@ from banana.domain.options import (
     Options,
     Prices,
 )
-from banana.ui.blocks import escape, shorten
+from banana.ui.text import escape, shorten
 
 GENERATE_CALLBACK = "banana_generate"
 SLACK_INPUT_CHARS = 3000  # the most a Slack text field (max_length, initial_value) may hold

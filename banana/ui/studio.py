@@ -41,8 +41,8 @@ from banana.prompts.builders import (
     build_quote_card,
 )
 from banana.prompts.catalog import Brand, Catalog, Layout
-from banana.ui.blocks import escape, shorten
 from banana.ui.modals import ASPECT_RATIO, AVOID, FORMAT, RESOLUTION, SLACK_INPUT_CHARS
+from banana.ui.text import escape, shorten
 
 KINDS = ("infographic", "quote", "timeline")
 

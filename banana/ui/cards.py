@@ -1,8 +1,9 @@
-"""Pure Block Kit builders: data in, blocks out, no I/O. User text is always escaped, so a prompt pings nobody."""
+"""A task's card in the channel (progress, then the result or why not), its buttons, and the result's caption.
+
+Pure Block Kit builders: data in, blocks out, no I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -11,19 +12,15 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ConfirmObject,
     ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    ImageElement,
     MarkdownTextObject,
     SectionBlock,
 )
-from slack_sdk.models.views import View
 
-from banana.domain.options import ASPECT_RATIOS, OUTPUT_FORMATS, PRICES, RESOLUTIONS, Options, Prices
-from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
+from banana.domain.options import PRICES, Prices
+from banana.domain.tasks import Task, TaskState
+from banana.ui.text import clock, escape, progress_bar, shorten
 
 PROMPT_PREVIEW_CHARS = 600
-BAR_WIDTH = 20
 
 _STATUS = {
     TaskState.PENDING: (":banana:", "Starting…"),
@@ -31,29 +28,6 @@ _STATUS = {
     TaskState.GENERATING: (":art:", "Generating"),
     TaskState.UPLOADING: (":outbox_tray:", "Uploading into the thread"),
 }
-
-
-def escape(text: str) -> str:
-    """Slack's three control characters; escaping them turns `<!channel>` or `<@U123>` into plain text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def shorten(text: str, limit: int) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def clock(seconds: float) -> str:
-    """0:07, 1:42, 1:02:03."""
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def progress_bar(fraction: float) -> str:
-    filled = round(max(0.0, min(1.0, fraction)) * BAR_WIDTH)
-    return "█" * filled + "░" * (BAR_WIDTH - filled)
 
 
 def quoted_prompt(task: Task) -> str:
@@ -247,163 +221,3 @@ def result_caption(task: Task) -> str:
 
 def result_filename(task: Task) -> str:
     return f"banana-{task.id}.{task.output_format}"
-
-
-def help_text(defaults: Options, prices: Prices = PRICES) -> str:
-    return "\n".join(
-        [
-            "*Banana* makes images with Nano Banana Pro.",
-            "`/banana <what to draw> [--ar RATIO] [--res SIZE] [--format png|jpg] [--no THINGS TO LEAVE OUT]`",
-            "",
-            f"• `--ar` aspect ratio: {', '.join(f'`{a}`' for a in ASPECT_RATIOS)} (default `{defaults.aspect_ratio}`)",
-            f"• `--res` resolution: {', '.join(f'`{r}`' for r in RESOLUTIONS)} (default `{defaults.resolution}`;"
-            f" {prices.summary()})",
-            f"• `--format`: {', '.join(f'`{f}`' for f in OUTPUT_FORMATS)} (default `{defaults.output_format}`)",
-            "• `--no`: what to leave out, for example `--no text, watermarks`",
-            "",
-            "Example: `/banana a lighthouse at dawn, isometric --ar 16:9 --res 2K`",
-            "A progress message appears in the channel and the image arrives in its thread.",
-            "",
-            "*Start from images:* use *Remix with Banana* from the ⋮ menu of any message with images (up to 8), "
-            "press *Remix* on a result, or type `/banana` alone (or use the *New image* shortcut) for a form where you "
-            "can upload PNG, JPEG or WebP images.",
-            "",
-            "*Prompt studio:* long, branded prompts written for you. Each opens a form with layouts, templates and "
-            "styles, then shows the prompt so you can edit it before generating.",
-            "• `/banana infographic <topic or notes>`: an infographic, for example from a podcast episode",
-            '• `/banana quote "<quote>" — <name>, <role>`: a quote card',
-            "• `/banana timeline <name>`: a career timeline",
-            "Press *Save prompt* on any finished image to keep its prompt in the workspace's library; "
-            "`/banana prompts` lists them, each with a *Use* button.",
-            "",
-            "`/banana usage` shows what you and the workspace have spent, and any limits. Failed images cost nothing.",
-        ]
-    )
-
-
-_STATE_EMOJI = {
-    TaskState.PENDING: ":banana:",
-    TaskState.QUEUED: ":hourglass_flowing_sand:",
-    TaskState.GENERATING: ":art:",
-    TaskState.UPLOADING: ":outbox_tray:",
-    TaskState.DONE: ":white_check_mark:",
-    TaskState.FAILED: ":x:",
-    TaskState.TIMED_OUT: ":hourglass:",
-    TaskState.CANCELLED: ":no_entry_sign:",
-}
-HOME_NEW_IMAGE = "home_new_image"
-HOME_FILTER = "home_filter"  # one action id per filter: home_filter_all, home_filter_done, ...
-HOME_PAGE = "home_page"  # value: "<filter>:<page>"
-HOME_PAGE_SIZE = 10
-EXAMPLES = (
-    "/banana an infographic of 5 podcast growth tips, flat icons, our brand colours --ar 4:5",
-    "/banana a quote card: “Ship it, then make it better” — Ada, CTO, minimal, bold type --ar 1:1",
-    "/banana a career timeline of a designer from 2010 to 2024, clean line style --ar 16:9 --res 4K",
-)
-
-
-@dataclass(frozen=True)
-class HomePage:
-    """What one person's Home tab shows."""
-
-    user_id: str
-    tasks: list[Task]
-    filter: HomeFilter
-    page: int
-    has_more: bool
-    has_any: bool  # any task at all, in any state
-    today: Usage
-    month: Usage
-
-
-def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dict[str, Any]:
-    """The App Home tab: the viewer's own tasks, newest first, within Slack's limits (100 blocks)."""
-    summary = (
-        f"*Today:* {_images(home.today.images)} · {home.today.credits} credits\n"
-        f"*This month:* {_images(home.month.images)} · {home.month.credits} credits  _(UTC)_"
-    )
-    body: list[Block] = [
-        HeaderBlock(text="Your Banana images"),
-        SectionBlock(
-            text=MarkdownTextObject(text=summary),
-            accessory=ButtonElement(text="New image", action_id=HOME_NEW_IMAGE, value="new", style="primary"),
-        ),
-    ]
-    if not home.has_any:
-        body += _welcome(defaults, prices)
-        return View(type="home", blocks=body).to_dict()
-    body.append(_filters(home.filter))
-    body.append(DividerBlock())
-    if not home.tasks:
-        body.append(SectionBlock(text=MarkdownTextObject(text=f"No {home.filter.value} images.")))
-    for task in home.tasks:
-        body.extend(_home_task(task, prices))
-    pager = _pager(home)
-    if pager is not None:
-        body.append(pager)
-    return View(type="home", blocks=body).to_dict()
-
-
-def _images(count: int) -> str:
-    return f"{count} image{'' if count == 1 else 's'}"
-
-
-def _welcome(defaults: Options, prices: Prices) -> list[Block]:
-    examples = "\n".join(f"• `{escape(example)}`" for example in EXAMPLES)
-    return [
-        SectionBlock(
-            text=MarkdownTextObject(
-                text=":wave: *Nothing here yet.* Type `/banana` and what you want in any channel, for example:\n"
-                + examples
-            )
-        ),
-        DividerBlock(),
-        SectionBlock(text=MarkdownTextObject(text=help_text(defaults, prices))),
-    ]
-
-
-def _filters(current: HomeFilter) -> ActionsBlock:
-    buttons = [
-        ButtonElement(
-            text=choice.value.capitalize(),
-            action_id=f"{HOME_FILTER}_{choice.value}",
-            value=choice.value,
-            style="primary" if choice is current else None,
-        )
-        for choice in HomeFilter
-    ]
-    return ActionsBlock(block_id="filters", elements=buttons)
-
-
-def _pager(home: HomePage) -> ActionsBlock | None:
-    buttons = []
-    if home.page > 0:
-        buttons.append(
-            ButtonElement(text="Newer", action_id=f"{HOME_PAGE}_newer", value=f"{home.filter}:{home.page - 1}")
-        )
-    if home.has_more:
-        buttons.append(
-            ButtonElement(text="Older", action_id=f"{HOME_PAGE}_older", value=f"{home.filter}:{home.page + 1}")
-        )
-    return ActionsBlock(block_id="pages", elements=buttons) if buttons else None
-
-
-def _home_task(task: Task, prices: Prices) -> list[Block]:
-    when = f"<!date^{int(task.created_at)}^{{date_short_pretty}} {{time}}|{int(task.created_at)}>"
-    parts = [when, task.options.summary(), *lineage(task)]
-    if task.duration is not None:
-        parts.append(clock(task.duration))
-    if task.credits is not None:
-        parts.append(f"{task.credits} credits")
-    if task.permalink:
-        parts.append(f"<{task.permalink}|open thread>")
-    state = task.state.value.replace("_", " ")
-    text = f"{_STATE_EMOJI[task.state]} *{state}* · {escape(shorten(task.prompt, 200))}"
-    thumbnail = None
-    if task.state is TaskState.DONE and task.slack_file_id:
-        thumbnail = ImageElement(slack_file={"id": task.slack_file_id}, alt_text=shorten(task.prompt, 200))
-    return [
-        SectionBlock(text=MarkdownTextObject(text=text), accessory=thumbnail),
-        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(parts))]),
-        task_actions(task, prices),
-    ]
