@@ -46,7 +46,7 @@ class HomeFilter(StrEnum):
 @dataclass(frozen=True)
 class Usage:
     images: int
-    credits: int
+    credits: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,13 +84,15 @@ class Task(NewTask):
     kie_task_id: str | None = None
     result_url: str | None = None
     slack_file_id: str | None = None
-    credits: int | None = None
+    credits: float | None = None  # what the image cost: kie's own figure when credits_exact, else the price table's
+    credits_exact: bool = False  # kie reported the cost (its callback's consumeCredits)
     duration: float | None = None  # seconds from the command to the image in the thread
     finished_at: float | None = None
     error_code: str | None = None
     error_message: str | None = None  # written for the person who asked
     permalink: str | None = None  # link to the progress message
     deleted_at: float | None = None  # the requester removed the result from Slack
+    file_gone_at: float | None = None  # the result file was found deleted in Slack itself
     create_started_at: float | None = None  # a create was sent to kie (its answer may have been lost)
     upload_started_at: float | None = None  # the upload into Slack began (it may have landed)
     request_key: str | None = None  # the request by content: prompt, options and input images

@@ -41,12 +41,12 @@ class Spend:
     """What a person or a workspace used in one period."""
 
     images: int  # images delivered
-    credits: int  # credits recorded on their tasks
+    credits: float  # credits recorded on their tasks
     running_images: int = 0  # tasks still running, whose credits are not recorded yet
     running: int = 0  # those tasks at their price
 
     @property
-    def committed(self) -> int:
+    def committed(self) -> float:
         """Credits spent plus credits the running tasks will cost: what a cap is checked against."""
         return self.credits + self.running
 

@@ -44,7 +44,7 @@ INPUT_UPLOAD_PATH = "banana/inputs"
 class TaskFailed(Exception):
     """Why a task ended without an image; `message` is written for the person who asked."""
 
-    def __init__(self, code: str, message: str, *, state: TaskState = TaskState.FAILED, credits: int = 0) -> None:
+    def __init__(self, code: str, message: str, *, state: TaskState = TaskState.FAILED, credits: float = 0) -> None:
         self.code = code
         self.message = message
         self.state = state
@@ -469,7 +469,7 @@ class Job:
         self.runner.forget_estimate(self.task.resolution)
         await self._show(final=True)
 
-    def _lost_result(self, what: str, credits: int) -> TaskFailed:
+    def _lost_result(self, what: str, credits: float) -> TaskFailed:
         where = f" Its link, valid for about a day: {self.task.result_url}" if self.task.result_url else ""
         return TaskFailed(
             "delivery_failed",

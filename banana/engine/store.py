@@ -68,7 +68,7 @@ _TASK_COLUMNS: dict[str, type] = {
     "kie_task_id": str,
     "result_url": str,
     "slack_file_id": str,
-    "credits": int,
+    "credits": int,  # INTEGER affinity: whole numbers stay whole, a fractional cost from kie is kept as it is
     "duration": float,
     "finished_at": float,
     "error_code": str,
@@ -85,6 +85,8 @@ _TASK_COLUMNS: dict[str, type] = {
     "fresh": int,
     "source": str,
     "view_id": str,
+    "credits_exact": int,
+    "file_gone_at": float,
 }
 _EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
 _TASK_FIELDS = {f.name for f in fields(Task)}
@@ -222,7 +224,10 @@ class SqliteTaskStore:
 
     async def reusable(self, team_id: str, request_key: str) -> Task | None:
         """The newest finished task of a workspace with this exact request whose image is still in Slack."""
-        where = "team_id = ? and request_key = ? and state = ? and slack_file_id is not null and deleted_at is null"
+        where = (
+            "team_id = ? and request_key = ? and state = ? and slack_file_id is not null"
+            " and deleted_at is null and file_gone_at is null"
+        )
         args = [team_id, request_key, TaskState.DONE.value]
         found = await self._run(lambda: self._tasks(where, args, order_by="finished_at desc", limit=1))
         return found[0] if found else None
@@ -350,5 +355,6 @@ def _task_from_row(row: dict[str, Any]) -> Task:
     values["avoid"] = row.get("avoid") or ""
     values["input_files"] = row.get("input_files") or ""
     values["fresh"] = bool(row.get("fresh"))
+    values["credits_exact"] = bool(row.get("credits_exact"))
     values["source"] = row.get("source") or "command"  # rows from before sources were kept
     return Task(**values)
