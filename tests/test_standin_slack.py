@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import httpx
 import pytest
+import yaml
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
@@ -25,10 +27,14 @@ from standins.slack import (
     BOT_TOKEN,
     BOT_USER_ID,
     DEFAULT_SCOPES,
+    METHOD_SCOPES,
+    METHOD_TIERS,
     TEAM_ID,
+    TIER_PER_MINUTE,
     USER_ID,
     SlackStandIn,
 )
+from standins.slack import chat as chat_module
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
@@ -335,7 +341,7 @@ async def test_enforce_tiers_chat_update_per_minute(slack: SlackStandIn, client:
     with pytest.raises(SlackApiError) as post_info:
         await client.chat_postMessage(channel="C0GENERAL1", text="too fast")
     assert post_info.value.response.headers["Retry-After"] == "1"
-    await client.chat_postMessage(channel="D0DIRECT01", text="other channel is fine")
+    await client.chat_postMessage(channel="C0RANDOM01", text="other channel is fine")
 
 
 async def test_views_publish_block_limit(slack: SlackStandIn, client: AsyncWebClient) -> None:
@@ -481,3 +487,170 @@ async def test_apps_connections_open_token_rules_and_single_use_ticket(
 async def test_socket_send_without_a_connection_fails_fast(slack: SlackStandIn) -> None:
     with pytest.raises(AssertionError, match="no Socket Mode connection"):
         await slack.socket_send("events_api", {"event": {"type": "app_mention"}}, timeout=0.05)
+
+
+# ---- what the stand-in holds the app to, as the docs say -------------------------------------------------------
+
+
+async def raw_call(
+    slack: SlackStandIn, method: str, *, query: dict | None = None, json_body: dict | None = None, **headers: str
+) -> dict:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(slack.api_url + method, params=query, json=json_body, headers=headers)
+    return response.json()
+
+
+async def test_a_token_in_the_query_string_is_not_read(slack: SlackStandIn) -> None:
+    # https://docs.slack.dev/changelog/2020-11-no-more-tokens-in-querystrings-for-newly-created-apps
+    assert (await raw_call(slack, "auth.test", query={"token": BOT_TOKEN}))["error"] == "not_authed"
+    assert (await raw_call(slack, "auth.test", Authorization=f"Bearer {BOT_TOKEN}"))["ok"] is True
+
+
+async def test_json_bodies_are_read_only_by_methods_that_take_json(slack: SlackStandIn) -> None:
+    auth = {"Authorization": f"Bearer {BOT_TOKEN}"}
+    # users.info takes no JSON (its page has no json_input_supported): the user sent that way is not there.
+    in_json = await raw_call(slack, "users.info", json_body={"user": USER_ID}, **auth)
+    assert in_json["ok"] is False
+    assert (await raw_call(slack, "users.info", query={"user": USER_ID}, **auth))["user"]["id"] == USER_ID
+    # chat.postMessage does.
+    assert (await raw_call(slack, "chat.postMessage", json_body={"channel": "C0GENERAL1", "text": "x"}, **auth))["ok"]
+
+
+def test_default_scopes_and_messages_tab_are_the_manifests(slack: SlackStandIn) -> None:
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "manifest.yml").read_text())
+    assert sorted(DEFAULT_SCOPES) == sorted(manifest["oauth_config"]["scopes"]["bot"])
+    assert slack.messages_tab_enabled is manifest["features"]["app_home"]["messages_tab_enabled"]
+
+
+METHOD_ARGS: dict[str, dict] = {
+    "chat.postMessage": {"channel": "C0GENERAL1", "text": "x"},
+    "chat.update": {"channel": "C0GENERAL1", "ts": "1.000001", "text": "x"},
+    "chat.delete": {"channel": "C0GENERAL1", "ts": "1.000001"},
+    "chat.postEphemeral": {"channel": "C0GENERAL1", "user": USER_ID, "text": "x"},
+    "conversations.join": {"channel": "C0RANDOM01"},
+    "conversations.open": {"users": USER_ID},
+    "files.getUploadURLExternal": {"filename": "a.png", "length": 3},
+    "files.completeUploadExternal": {"files": json.dumps([{"id": "F0NONE"}])},
+    "files.info": {"file": "F0NONE"},
+    "files.list": {},
+    "files.delete": {"file": "F0NONE"},
+    "files.upload": {},
+    "users.info": {"user": USER_ID},
+}
+
+
+@pytest.mark.parametrize("method", sorted(m for m, scope in METHOD_SCOPES.items() if scope))
+async def test_every_scoped_method_says_missing_scope_without_it(slack: SlackStandIn, method: str) -> None:
+    needed = METHOD_SCOPES[method]
+    slack.scopes = tuple(s for s in DEFAULT_SCOPES if s != needed)
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    with pytest.raises(SlackApiError) as info:
+        await client.api_call(method, params=METHOD_ARGS[method])
+    assert (info.value.response["error"], info.value.response["needed"]) == ("missing_scope", needed)
+    assert slack.calls_to(method)[0].status == 200  # Slack's missing_scope is an HTTP 200
+
+
+async def test_the_installed_app_cannot_open_dms_without_im_write(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    with pytest.raises(SlackApiError) as info:
+        await client.conversations_open(users=USER_ID)
+    assert (info.value.response["error"], info.value.response["needed"]) == ("missing_scope", "im:write")
+
+
+async def test_scope_free_methods_need_no_scope(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    posted = await client.chat_postMessage(channel="C0GENERAL1", text="x")
+    slack.scopes = ()
+    assert (await client.auth_test())["ok"]
+    assert (await client.chat_getPermalink(channel="C0GENERAL1", message_ts=posted["ts"]))["permalink"]
+    assert (await client.views_publish(user_id=USER_ID, view={"type": "home", "blocks": [section("hi")]}))["ok"]
+
+
+async def test_all_tiers_hold_each_method_to_its_documented_rate(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    for _ in range(60):  # off by default
+        await client.files_list()
+    slack.enforce_tiers(all_methods=True)
+    assert METHOD_TIERS["files.list"] == 3 and TIER_PER_MINUTE[3] == 50
+    for _ in range(50):
+        await client.files_list()
+    with pytest.raises(SlackApiError) as info:
+        await client.files_list()
+    assert info.value.response.status_code == 429
+    assert info.value.response["error"] == "ratelimited"
+    assert 58 <= int(info.value.response.headers["Retry-After"]) <= 60
+    assert (await client.users_info(user=USER_ID))["ok"]  # per method: users.info has its own budget
+
+
+async def test_a_thread_ts_that_is_a_number_posts_a_message_nobody_sees(slack: SlackStandIn) -> None:
+    auth = {"Authorization": f"Bearer {BOT_TOKEN}"}
+    parent = await raw_call(slack, "chat.postMessage", json_body={"channel": "C0GENERAL1", "text": "p"}, **auth)
+    as_number = {"channel": "C0GENERAL1", "text": "reply", "thread_ts": float(parent["ts"])}
+    answer = await raw_call(slack, "chat.postMessage", json_body=as_number, **auth)
+    assert answer["ok"] is True  # Slack says ok...
+    assert slack.thread("C0GENERAL1", parent["ts"]) == []  # ...and the reply is nowhere
+    assert slack.find_message("C0GENERAL1", answer["ts"]) is None
+    as_string = {**as_number, "thread_ts": parent["ts"]}
+    await raw_call(slack, "chat.postMessage", json_body=as_string, **auth)
+    assert [m.text for m in slack.thread("C0GENERAL1", parent["ts"])] == ["reply"]
+    # chat.update's ts is a string too: a number finds no message.
+    update = {"channel": "C0GENERAL1", "ts": float(parent["ts"]), "text": "edited"}
+    assert (await raw_call(slack, "chat.update", json_body=update, **auth))["error"] == "message_not_found"
+
+
+async def test_no_posts_into_the_apps_dms_while_its_messages_tab_is_off(
+    slack: SlackStandIn, client: AsyncWebClient
+) -> None:
+    slack.messages_tab_enabled = False  # an app whose manifest turns the Messages tab off
+    assert await error_of(client.chat_postMessage(channel="D0DIRECT01", text="x")) == "messages_tab_disabled"
+    assert await error_of(client.chat_postMessage(channel=USER_ID, text="x")) == "messages_tab_disabled"
+    assert await error_of(client.chat_postMessage(channel="U0NOBODY01", text="x")) == "channel_not_found"
+    slack.messages_tab_enabled = True
+    assert (await client.chat_postMessage(channel=USER_ID, text="x"))["ok"]
+
+
+async def test_post_ephemeral_checks_the_channel_and_the_person(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    await client.chat_postEphemeral(channel="C0GENERAL1", user=USER_ID, text="only you")
+    assert await error_of(client.chat_postEphemeral(channel="C0GENERAL1", user="U0NOBODY01", text="x")) == (
+        "user_not_in_channel"
+    )
+    assert await error_of(client.chat_postEphemeral(channel="G0PRIVATE1", user=USER_ID, text="x")) == (
+        "channel_not_found"
+    )
+    slack.scopes = tuple(s for s in DEFAULT_SCOPES if s != "chat:write.public")
+    assert await error_of(client.chat_postEphemeral(channel="C0RANDOM01", user=USER_ID, text="x")) == ("not_in_channel")
+    assert [e["text"] for e in slack.ephemerals] == ["only you"]
+
+
+async def test_response_url_expires_after_30_minutes(slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = slack.response_url("commands", channel="C0GENERAL1")
+    webhook = AsyncWebhookClient(url)
+    assert (await webhook.send(text="in time")).status_code == 200
+    monkeypatch.setattr(chat_module, "RESPONSE_URL_TTL", 0.05)  # 30 minutes, shortened
+    await asyncio.sleep(0.1)
+    late = await webhook.send(text="too late")
+    assert (late.status_code, late.body) == (404, "expired_url")
+    assert [r["text"] for r in slack.responses] == ["in time"]
+
+
+async def test_a_socket_mode_ack_after_3_seconds_counts_as_none(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    assert slack.socket_ack_deadline == 3.0
+    slack.socket_ack_deadline = 0.05  # 3 s, shortened
+    url = (await client.apps_connections_open(app_token=APP_TOKEN))["url"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.receive_json(timeout=1)  # hello
+
+        async def ack_late() -> None:
+            envelope = await ws.receive_json(timeout=1)
+            await asyncio.sleep(0.2)
+            await ws.send_json({"envelope_id": envelope["envelope_id"]})
+
+        acking = asyncio.create_task(ack_late())
+        with pytest.raises(AssertionError, match=r"acked after 0\.\ds; Slack wants the ack within 0\.05s"):
+            await slack.socket_send("events_api", {"event": {"type": "app_home_opened"}}, timeout=2.0)
+        await acking
+
+        async def ack_now() -> None:
+            envelope = await ws.receive_json(timeout=1)
+            await ws.send_json({"envelope_id": envelope["envelope_id"]})
+
+        acking = asyncio.create_task(ack_now())
+        assert "envelope_id" in await slack.socket_send("events_api", {"event": {"type": "x"}}, timeout=2.0)
+        await acking

@@ -18,7 +18,13 @@ What slack_sdk 3.47 actually sends (the parsing in ``server`` is shaped by it):
 - ``apps.connections.open`` (Socket Mode): POST, the *app-level* token (``xapp-...``) as Bearer, empty body.
 
 Socket Mode (``socket_mode``): ``apps.connections.open`` hands out a single-use websocket URL; ``socket_send()``
-pushes an envelope and waits for the app's ack.
+pushes an envelope and waits for the app's ack, which must come within 3 s.
+
+What it holds the app to, with the page each rule comes from beside the code: tokens only in the Authorization
+header or a POST body; JSON bodies only for methods that take them; each method's scope (``missing_scope``); the
+installed scopes are manifest.yml's; channel membership and visibility; rate tiers with ``Retry-After`` (opt-in, see
+``limits``); Block Kit and message limits; trigger ids (3 s, once) and response URLs (5 uses, 30 minutes); ts
+arguments as strings. docs/testing.md lists where it is still kinder than Slack.
 
 Modules, one per API family, each importing only ``core`` and the ones listed before it:
 - ``core``: ids and tokens, the workspace (users, channels, messages, files) and what the app did, errors.
@@ -58,9 +64,11 @@ from .core import (
     Workspace,
 )
 from .files import FILETYPES, MAX_ALT_TXT, MAX_UPLOAD_BYTES
+from .limits import METHOD_TIERS, TIER_PER_MINUTE
 from .server import (
     APP_TOKEN_METHODS,
     JSON_ARGS,
+    JSON_METHODS,
     LOGIN_PAGE,
     METHOD_SCOPES,
     RESPONSE_URLS_PATH,
@@ -68,11 +76,12 @@ from .server import (
     SlackStandIn,
     main,
 )
-from .socket_mode import SOCKET_CLOSE_TIMEOUT
+from .socket_mode import ACK_DEADLINE, SOCKET_CLOSE_TIMEOUT
 from .users import TZ_LABELS
 from .views import MAX_VIEW_BLOCKS, MAX_VIEW_BYTES
 
 __all__ = [
+    "ACK_DEADLINE",
     "ADMIN_USER_ID",
     "APP_ID",
     "APP_TOKEN",
@@ -85,6 +94,7 @@ __all__ = [
     "DEFAULT_SCOPES",
     "FILETYPES",
     "JSON_ARGS",
+    "JSON_METHODS",
     "LOGIN_PAGE",
     "MAX_ALT_TXT",
     "MAX_MESSAGE_BLOCKS",
@@ -93,6 +103,7 @@ __all__ = [
     "MAX_VIEW_BLOCKS",
     "MAX_VIEW_BYTES",
     "METHOD_SCOPES",
+    "METHOD_TIERS",
     "OTHER_USER_ID",
     "RESPONSE_URLS_PATH",
     "RESPONSE_URL_MAX_USES",
@@ -102,6 +113,7 @@ __all__ = [
     "STATS_PATH",
     "TEAM_ID",
     "TEAM_NAME",
+    "TIER_PER_MINUTE",
     "TZ_LABELS",
     "USER_ID",
     "Call",

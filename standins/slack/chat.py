@@ -1,5 +1,8 @@
 """Messages: chat.postMessage, chat.update, chat.delete, chat.postEphemeral, chat.getPermalink, and response_url
 (what Bolt's ``respond()`` posts to through ``AsyncWebhookClient``: JSON, at most 5 uses within 30 minutes).
+
+Each method follows its page, https://api.slack.com/methods/<method> (arguments, errors); the scopes and tiers are
+in ``server.METHOD_SCOPES`` and ``limits.METHOD_TIERS``, the Block Kit checks in ``blocks``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from .blocks import MAX_MESSAGE_BLOCKS, block_errors, blocks_arg, text_arg
-from .core import APP_ID, BOT_ID, Handler, Message, SlackError, Workspace, as_str, truthy
+from .core import APP_ID, BOT_ID, Handler, Message, SlackError, Workspace, as_str, truthy, ts_arg
 from .files import file_object
 from .limits import Limits, fault_response
 
+# "up to 5 times within 30 minutes": https://api.slack.com/interactivity/handling#message_responses
 RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
 
@@ -95,8 +99,11 @@ class ChatAPI:
     # ------------------------------------------------------------------ methods
 
     def post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/chat.postMessage : channel_not_found, not_in_channel (without
+        # chat:write.public), messages_tab_disabled, no_text, invalid_blocks(_format), markdown_text_conflict.
         ws = self.ws
         channel = ws.postable_channel(args.get("channel"), public_needs_membership=False)
+        raw_thread_ts = args.get("thread_ts")
         text = text_arg(args)
         blocks = blocks_arg(args, MAX_MESSAGE_BLOCKS, ws.files)
         markdown_text = as_str(args.get("markdown_text"))
@@ -111,18 +118,23 @@ class ChatAPI:
             ts=ws.next_ts(),
             text=text or "",
             blocks=blocks or [],
-            thread_ts=as_str(args.get("thread_ts")) or None,
+            thread_ts=as_str(raw_thread_ts) or None,
             user=ws.bot_user_id,
             files=[],
             edits=[],
+            # thread_ts is a string (https://api.slack.com/methods/chat.postMessage#arg_thread_ts); a JSON number is
+            # answered ok, but the message appears nowhere (python-slack-sdk#840, node-slack-sdk#780).
+            lost=raw_thread_ts is not None and not isinstance(raw_thread_ts, str),
         )
         ws.messages.append(message)
         return {"channel": channel.id, "ts": message.ts, "message": message_json(ws, message)}
 
     def update(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/chat.update : the channel's id (a DM's D..., not a user id), ts as a string;
+        # message_not_found, cant_update_message (not the bot's), no_text, and text alone drops the blocks.
         ws = self.ws
         channel = ws.visible_channel(args.get("channel"))
-        message = ws.find_message(channel.id, as_str(args.get("ts")))
+        message = ws.find_message(channel.id, ts_arg(args.get("ts")))
         if message is None:
             raise SlackError("message_not_found")
         if message.user != ws.bot_user_id:
@@ -146,9 +158,10 @@ class ChatAPI:
         }
 
     def delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/chat.delete : message_not_found, cant_delete_message (not the bot's).
         ws = self.ws
         channel = ws.visible_channel(args.get("channel"))
-        message = ws.find_message(channel.id, as_str(args.get("ts")))
+        message = ws.find_message(channel.id, ts_arg(args.get("ts")))
         if message is None:
             raise SlackError("message_not_found")
         if message.user != ws.bot_user_id:
@@ -157,10 +170,15 @@ class ChatAPI:
         return {"channel": channel.id, "ts": message.ts}
 
     def post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/chat.postEphemeral : like chat.postMessage for the channel (not_in_channel,
+        # messages_tab_disabled), and user_not_in_channel for someone who is not there (here: not in the workspace,
+        # or a private channel's non-member; the stand-in does not track who is in public channels).
         ws = self.ws
-        channel = ws.visible_channel(args.get("channel"))
+        channel = ws.postable_channel(args.get("channel"), public_needs_membership=False)
         user = as_str(args.get("user"))
-        if not user:
+        if not user or user not in ws.users or ws.users[user].deleted:
+            raise SlackError("user_not_in_channel")
+        if channel.is_im and channel.user != user:
             raise SlackError("user_not_in_channel")
         text = text_arg(args)
         blocks = blocks_arg(args, MAX_MESSAGE_BLOCKS, ws.files)
@@ -182,9 +200,10 @@ class ChatAPI:
         return {"message_ts": message_ts}
 
     def get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/chat.getPermalink : no scope; channel_not_found, message_not_found.
         ws = self.ws
         channel = ws.visible_channel(args.get("channel"))
-        message = ws.find_message(channel.id, as_str(args.get("message_ts")))
+        message = ws.find_message(channel.id, ts_arg(args.get("message_ts")))
         if message is None:
             raise SlackError("message_not_found")
         permalink = f"{ws.base_url}/archives/{channel.id}/p{message.ts.replace('.', '')}"
@@ -195,6 +214,8 @@ class ChatAPI:
     # ------------------------------------------------------------------ HTTP: response_url
 
     async def handle_response_url(self, request: web.Request) -> web.Response:
+        """A POST to a response_url: https://api.slack.com/interactivity/handling#message_responses (5 uses in 30
+        minutes, response_type ephemeral by default, replace_original/delete_original) and Block Kit's limits."""
         ws = self.ws
         hook = self._hooks.get(request.path)
         if hook is None:

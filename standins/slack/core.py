@@ -30,14 +30,16 @@ ADMIN_USER_ID = "U0ADMIN001"
 TEAM_NAME = "Test Team"
 BOT_NAME = "banana-bot"
 
+# The bot scopes manifest.yml asks for, and no more (tests/test_standin_slack.py keeps the two equal): a scope the
+# real install lacks gets missing_scope, https://api.slack.com/scopes . (im:write, for conversations.open, is not
+# among them.)
 DEFAULT_SCOPES = (
     "commands",
     "chat:write",
     "chat:write.public",
     "channels:join",
-    "files:read",
     "files:write",
-    "im:write",
+    "files:read",
     "users:read",
 )
 
@@ -64,6 +66,9 @@ class Message:
     files: list[str]
     edits: list[dict[str, Any]]  # {"text", "blocks", "at"} after each chat.update
     deleted: bool = False
+    # Posted with a thread_ts that was not a string (a JSON number): Slack answers ok, but the message shows
+    # nowhere, neither in the channel nor in a thread (python-slack-sdk#840, node-slack-sdk#780).
+    lost: bool = False
 
 
 @dataclass
@@ -151,6 +156,12 @@ def as_str(value: Any) -> str | None:
     return str(value)
 
 
+def ts_arg(value: Any) -> str | None:
+    """A message ts argument. It is a string on every method page ("type": string, e.g.
+    https://api.slack.com/methods/chat.update#arg_ts); a JSON number finds no message."""
+    return value if isinstance(value, str) and value else None
+
+
 def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.lower() in ("1", "true", "yes")
@@ -182,7 +193,12 @@ class Workspace:
         self.scopes = scopes
         self.base_url = ""
         self.api_url = ""
-        self.trigger_ttl = 3.0
+        self.trigger_ttl = 3.0  # https://api.slack.com/docs/triggers : a trigger_id expires in 3 s and works once
+        self.socket_ack_deadline = 3.0  # https://api.slack.com/apis/socket-mode#acknowledge
+        # manifest.yml's features.app_home.messages_tab_enabled (tests/test_standin_slack.py keeps the two equal).
+        # Off, the app cannot post into its own DMs: messages_tab_disabled,
+        # https://api.slack.com/methods/chat.postMessage#errors .
+        self.messages_tab_enabled = True
 
         self.users: dict[str, SlackUser] = {}
         self.channels: dict[str, Channel] = {}
@@ -262,7 +278,7 @@ class Workspace:
         replies = [
             m
             for m in self.messages
-            if m.channel == channel and m.thread_ts == thread_ts and m.ts != thread_ts and not m.deleted
+            if m.channel == channel and m.thread_ts == thread_ts and m.ts != thread_ts and not (m.deleted or m.lost)
         ]
         return sorted(replies, key=lambda m: float(m.ts))
 
@@ -316,7 +332,7 @@ class Workspace:
 
     def find_message(self, channel: str, ts: str | None) -> Message | None:
         for message in self.messages:
-            if message.channel == channel and message.ts == ts and not message.deleted:
+            if message.channel == channel and message.ts == ts and not (message.deleted or message.lost):
                 return message
         return None
 
@@ -332,7 +348,8 @@ class Workspace:
         return None
 
     def visible_channel(self, raw: Any) -> Channel:
-        """The channel as the bot sees it: private channels it is not in do not exist."""
+        """The channel as the bot sees it: private channels it is not in do not exist (channel_not_found on every
+        method page, e.g. https://api.slack.com/methods/chat.postMessage#errors)."""
         channel = self.lookup_channel(raw)
         if channel is None or (channel.is_private and not channel.is_member):
             raise SlackError("channel_not_found")
@@ -347,10 +364,17 @@ class Workspace:
         return channel
 
     def postable_channel(self, raw: Any, *, public_needs_membership: bool) -> Channel:
-        # chat.postMessage to a user id posts into the app's DM with that user.
+        # chat.postMessage to a user id posts into the app's DM with that user
+        # (https://api.slack.com/methods/chat.postMessage#channels). In a public channel the bot is not in, a post
+        # needs chat:write.public (https://api.slack.com/scopes/chat:write.public), else not_in_channel.
         if isinstance(raw, str) and raw[:1] in ("U", "W") and raw not in self.channels:
-            return self.open_im(raw)
-        channel = self.visible_channel(raw)
+            if raw not in self.users:
+                raise SlackError("channel_not_found")
+            channel = self.open_im(raw)
+        else:
+            channel = self.visible_channel(raw)
+        if channel.is_im and not self.messages_tab_enabled:
+            raise SlackError("messages_tab_disabled")
         if not channel.is_member and (public_needs_membership or "chat:write.public" not in self.scopes):
             raise SlackError("not_in_channel")
         return channel

@@ -1,8 +1,11 @@
 """Rate limits and injected failures: HTTP 429 with ``Retry-After``, ``{"ok": false}`` errors, HTTP 5xx.
 
 Faults are queued per key: a Web API method name, or "upload" (the files_upload_v2 upload URL) or "response_url".
-Tier enforcement (off by default) approximates Slack's documented limits for the two methods the app calls most:
-chat.update (Tier 3, ~50 per minute) and chat.postMessage (~1 per second per channel, short bursts allowed).
+Tier enforcement (off by default: the tests run the app's timings a hundred times faster than real) approximates
+Slack's documented limits, https://api.slack.com/apis/rate-limits : per method, per workspace, per app, HTTP 429 with
+``Retry-After`` over it. chat.update (Tier 3, ~50 per minute) and chat.postMessage (~1 per second per channel, short
+bursts allowed) each have their own switch; ``all_methods`` holds every other method in :data:`METHOD_TIERS` to its
+tier, per minute.
 """
 
 from __future__ import annotations
@@ -15,6 +18,32 @@ from typing import Any
 
 # (HTTP status, JSON body, extra headers) of one Web API answer.
 Answer = tuple[int, dict[str, Any], dict[str, str]]
+
+# Calls per minute of each tier, the documented minimums ("1+", "20+", "50+", "100+" per minute):
+# https://api.slack.com/apis/rate-limits#tiers
+TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
+# Each method's tier, from its page at https://api.slack.com/methods/<method> ("Rate limits"). Special-tier methods
+# (chat.postMessage: ~1 per second per channel; auth.test; chat.getPermalink) are not in this table.
+METHOD_TIERS = {
+    "chat.update": 3,
+    "chat.delete": 3,
+    "chat.postEphemeral": 4,
+    "conversations.join": 3,
+    "conversations.open": 3,
+    "conversations.info": 3,
+    "files.getUploadURLExternal": 4,
+    "files.completeUploadExternal": 4,
+    "files.info": 4,
+    "files.list": 3,
+    "files.delete": 3,
+    "users.info": 4,
+    "views.open": 4,
+    "views.push": 4,
+    "views.update": 4,
+    "views.publish": 4,
+    # docs.slack.dev's page says Tier 3; the reference notes' table, from older pages, says Tier 1.
+    "apps.connections.open": 3,
+}
 
 
 @dataclass
@@ -40,6 +69,8 @@ class Limits:
         self._post_per_second: float | None = None
         self._update_times: deque[float] = deque()
         self._post_buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, last refill)
+        self._all_methods = False
+        self._method_times: dict[str, deque[float]] = {}  # method -> times of its accepted calls, last minute
 
     def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
         """The next ``times`` calls of ``method`` get HTTP 429. ``method`` may also be "upload" or "response_url"."""
@@ -59,12 +90,17 @@ class Limits:
         self,
         chat_update_per_minute: int | None = None,
         post_message_per_second_per_channel: float | None = None,
+        *,
+        all_methods: bool = False,
     ) -> None:
-        """Turn on real-rate enforcement; None leaves that limit off. Slack's real numbers: ~50/min, ~1/s."""
+        """Turn on real-rate enforcement; None leaves that limit off. Slack's real numbers: ~50/min, ~1/s.
+        ``all_methods`` holds every method of :data:`METHOD_TIERS` but chat.update (its own switch) to its tier."""
         self._update_per_minute = chat_update_per_minute
         self._post_per_second = post_message_per_second_per_channel
+        self._all_methods = all_methods
         self._update_times.clear()
         self._post_buckets.clear()
+        self._method_times.clear()
 
     def take_fault(self, key: str) -> Fault | None:
         queue = self._faults.get(key)
@@ -75,6 +111,14 @@ class Limits:
     def check_tiers(self, method: str, args: dict[str, Any]) -> int | None:
         """Seconds to wait if the real-rate limits are on and exceeded, else None (and the call is counted)."""
         now = time.monotonic()
+        if self._all_methods and method != "chat.update" and method in METHOD_TIERS:
+            per_minute = TIER_PER_MINUTE[METHOD_TIERS[method]]
+            times = self._method_times.setdefault(method, deque())
+            while times and now - times[0] >= 60.0:
+                times.popleft()
+            if len(times) >= per_minute:
+                return max(1, math.ceil(times[0] + 60.0 - now))
+            times.append(now)
         if method == "chat.update" and self._update_per_minute is not None:
             while self._update_times and now - self._update_times[0] >= 60.0:
                 self._update_times.popleft()

@@ -1,6 +1,13 @@
 """The stand-in's HTTP server: routes, ``/api/<method>`` (argument parsing, token and scope checks, faults and
 rate limits, dispatch to the API families), auth.test, the stand-in's own ``/standin/...`` routes, and
 :class:`SlackStandIn`, the object tests, the sandbox and the benchmark drive.
+
+How a Web API call is read, as https://docs.slack.dev/apis/web-api/ describes it:
+- the token comes from ``Authorization: Bearer`` or a POST body's ``token`` field, never from the query string
+  (https://docs.slack.dev/changelog/2020-11-no-more-tokens-in-querystrings-for-newly-created-apps);
+- a JSON body is read only by the methods that accept JSON (``json_input_supported`` on each method's page,
+  https://docs.slack.dev/reference/methods/<method>); the others read the query string and form fields only;
+- then the token type, the method's scope (``missing_scope`` with ``needed``/``provided``) and its rate tier.
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ from .socket_mode import SocketMode
 from .users import UsersAPI, user_object
 from .views import ViewsAPI
 
-# Methods that take the app-level token (and only it); every other method refuses it.
+# Methods that take the app-level token (and only it); every other method refuses it:
+# https://api.slack.com/methods/apps.connections.open ("app-level token", connections:write).
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 STATS_PATH = "/standin/stats"  # not Slack's: what a benchmark in another process reads back
 RESPONSE_URLS_PATH = "/standin/response_urls"  # not Slack's: fresh response_urls for requests sent from elsewhere
@@ -49,21 +57,52 @@ RESPONSE_URLS_PATH = "/standin/response_urls"  # not Slack's: fresh response_url
 # Arguments Slack accepts as JSON-encoded strings in query/form bodies.
 JSON_ARGS = ("blocks", "files", "view", "attachments", "metadata")
 
-# Scope each method needs; conversations.info is checked per channel type in its handler.
-METHOD_SCOPES = {
-    "chat.postMessage": "chat:write",
-    "chat.update": "chat:write",
-    "chat.delete": "chat:write",
-    "chat.postEphemeral": "chat:write",
-    "conversations.join": "channels:join",
-    "conversations.open": "im:write",
-    "files.getUploadURLExternal": "files:write",
-    "files.completeUploadExternal": "files:write",
-    "files.info": "files:read",
-    "files.list": "files:read",
-    "files.delete": "files:write",
-    "users.info": "users:read",
+# The bot scope each method needs, from its page at https://api.slack.com/methods/<method> ("Required scopes");
+# None: the page says no scope is required. conversations.info is checked per channel type in its handler
+# (channels:read, groups:read, im:read or mpim:read).
+METHOD_SCOPES: dict[str, str | None] = {
+    "auth.test": None,  # https://api.slack.com/methods/auth.test
+    "chat.postMessage": "chat:write",  # https://api.slack.com/methods/chat.postMessage
+    "chat.update": "chat:write",  # https://api.slack.com/methods/chat.update
+    "chat.delete": "chat:write",  # https://api.slack.com/methods/chat.delete
+    "chat.postEphemeral": "chat:write",  # https://api.slack.com/methods/chat.postEphemeral
+    "chat.getPermalink": None,  # https://api.slack.com/methods/chat.getPermalink
+    "conversations.join": "channels:join",  # https://api.slack.com/methods/conversations.join
+    "conversations.open": "im:write",  # https://api.slack.com/methods/conversations.open (1:1 DMs)
+    "files.getUploadURLExternal": "files:write",  # https://api.slack.com/methods/files.getUploadURLExternal
+    "files.completeUploadExternal": "files:write",  # https://api.slack.com/methods/files.completeUploadExternal
+    "files.info": "files:read",  # https://api.slack.com/methods/files.info
+    "files.list": "files:read",  # https://api.slack.com/methods/files.list
+    "files.delete": "files:write",  # https://api.slack.com/methods/files.delete
+    "files.upload": "files:write",  # https://api.slack.com/methods/files.upload (retired: method_deprecated)
+    "users.info": "users:read",  # https://api.slack.com/methods/users.info
+    "views.open": None,  # https://api.slack.com/methods/views.open
+    "views.push": None,  # https://api.slack.com/methods/views.push
+    "views.update": None,  # https://api.slack.com/methods/views.update
+    "views.publish": None,  # https://api.slack.com/methods/views.publish
 }
+
+# Methods whose page says they accept a JSON body (json_input_supported); the rest ignore one, so arguments sent
+# only in JSON are missing for them: https://docs.slack.dev/apis/web-api/#posting-json and each method's page.
+# (files.getUploadURLExternal, files.info, files.list, users.info, conversations.info, chat.getPermalink do not.)
+JSON_METHODS = frozenset(
+    {
+        "auth.test",
+        "apps.connections.open",
+        "chat.postMessage",
+        "chat.update",
+        "chat.delete",
+        "chat.postEphemeral",
+        "conversations.join",
+        "conversations.open",
+        "files.completeUploadExternal",
+        "files.delete",
+        "views.open",
+        "views.push",
+        "views.update",
+        "views.publish",
+    }
+)
 
 LOGIN_PAGE = (
     "<!DOCTYPE html><html><head><title>Slack</title></head>"
@@ -149,7 +188,7 @@ class SlackStandIn(Workspace):
 
         Waits for a connection first; ``timeout`` covers both the wait and the ack. The newest open connection
         gets the envelope. Real Slack wants the ack within 3 s and otherwise retries (events_api) or shows the
-        user an error (slash commands, interactions); this only checks ``timeout``.
+        user an error (slash commands, interactions): a later ack raises AssertionError, even within ``timeout``.
         """
         return await self._socket_mode.send(
             envelope_type, payload, timeout=timeout, accepts_response_payload=accepts_response_payload
@@ -212,22 +251,30 @@ class SlackStandIn(Workspace):
         self,
         chat_update_per_minute: int | None = None,
         post_message_per_second_per_channel: float | None = None,
+        *,
+        all_methods: bool = False,
     ) -> None:
-        """Turn on real-rate enforcement; None leaves that limit off. Slack's real numbers: ~50/min, ~1/s."""
-        self._limits.enforce_tiers(chat_update_per_minute, post_message_per_second_per_channel)
+        """Turn on real-rate enforcement; None leaves that limit off. Slack's real numbers: ~50/min, ~1/s.
+        ``all_methods`` also holds every other method to its documented tier (``limits.METHOD_TIERS``)."""
+        self._limits.enforce_tiers(chat_update_per_minute, post_message_per_second_per_channel, all_methods=all_methods)
 
     # ------------------------------------------------------------------ HTTP: /api/<method>
 
-    async def _read_args(self, request: web.Request) -> tuple[dict[str, Any], str | None, bool]:
+    async def _read_args(self, method: str, request: web.Request) -> tuple[dict[str, Any], str | None, bool]:
         """Merge query, form and JSON arguments; return (args, token, body_was_bad_json).
 
         Shaped by what slack_sdk 3.47 sends for each method; the package docstring lists it.
         """
         args: dict[str, Any] = dict(request.query)
+        # A token in the query string is not read (see the module docstring): the call is then not_authed.
+        args.pop("token", None)
+        form_token: Any = None
         bad_json = False
         json_body: dict[str, Any] = {}
         if request.method == "POST" and request.body_exists:
-            if request.content_type == "application/json":
+            if request.content_type == "application/json" and method not in JSON_METHODS:
+                pass  # this method does not read JSON bodies: what was sent there is not an argument
+            elif request.content_type == "application/json":
                 raw = await request.read()
                 try:
                     decoded = json.loads(raw) if raw.strip() else {}
@@ -241,7 +288,7 @@ class SlackStandIn(Workspace):
                 form = await request.post()
                 for key, value in form.items():
                     args[key] = value.file.read() if isinstance(value, web.FileField) else value
-        form_token = args.pop("token", None)
+                form_token = args.pop("token", None)
         # Slack ignores a token inside a JSON body; JSON callers must use the Authorization header.
         json_body.pop("token", None)
         args.update(json_body)
@@ -255,7 +302,7 @@ class SlackStandIn(Workspace):
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        args, token, bad_json = await self._read_args(request)
+        args, token, bad_json = await self._read_args(method, request)
         status, body, headers = self._run_method(method, args, token, bad_json)
         self.calls.append(Call(method=method, args=args, at=time.monotonic(), status=status))
         headers["x-oauth-scopes"] = "connections:write" if token == self.app_token else ",".join(self.scopes)
@@ -279,10 +326,12 @@ class SlackStandIn(Workspace):
         needed = METHOD_SCOPES.get(method)
         headers = {"x-accepted-oauth-scopes": needed or ""}
         if needed and needed not in self.scopes:
+            # https://docs.slack.dev/authentication/tokens#scopes : the method page's error missing_scope.
             body = {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)}
             return 200, body, headers
         wait = self._limits.check_tiers(method, args)
         if wait is not None:
+            # https://api.slack.com/apis/rate-limits : HTTP 429 with Retry-After (seconds).
             return 429, {"ok": False, "error": "ratelimited"}, {**headers, "Retry-After": str(wait)}
         try:
             result = handler(args)
@@ -291,6 +340,7 @@ class SlackStandIn(Workspace):
         return 200, {"ok": True, **result}, headers
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/auth.test : no scope; Bolt calls it once at start-up.
         return {
             "url": f"{self.base_url}/",
             "team": TEAM_NAME,
@@ -351,12 +401,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8082)
     parser.add_argument("--chat-update-per-minute", type=int, default=None, help="enforce chat.update's tier (~50)")
     parser.add_argument("--post-per-second", type=float, default=None, help="enforce chat.postMessage per channel (~1)")
+    parser.add_argument(
+        "--tiers", action="store_true", help="hold every other method to its documented rate tier (per minute)"
+    )
     parser.add_argument("--channels", type=int, default=0, help="add this many public channels the bot is in")
     options = parser.parse_args(argv)
 
     async def serve() -> None:
         stand_in = SlackStandIn()
-        stand_in.enforce_tiers(options.chat_update_per_minute, options.post_per_second)
+        stand_in.enforce_tiers(options.chat_update_per_minute, options.post_per_second, all_methods=options.tiers)
         for number in range(1, options.channels + 1):
             stand_in.add_channel(f"C0BENCH{number:04d}", f"bench-{number}")
         api_url = await stand_in.start(options.host, options.port)

@@ -3,7 +3,8 @@
 ``apps.connections.open`` hands out a single-use ``ws://.../link/?ticket=...`` URL. On connect the stand-in sends
 ``hello``; ``send()`` (``SlackStandIn.socket_send``) then pushes an envelope (``slash_commands``, ``interactive``,
 ``events_api``) and waits for the app's ack ``{"envelope_id": ..., "payload": {...}}``. Pings are answered by
-aiohttp's autoping.
+aiohttp's autoping. An ack later than 3 s is refused, as Slack counts it as no ack at all
+(https://api.slack.com/apis/socket-mode#acknowledge).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from aiohttp import WSMsgType, web
 from .core import APP_ID, Handler, Workspace
 
 SOCKET_CLOSE_TIMEOUT = 2.0  # how long stop() waits for a client's close frame
+# "Your app must respond ... within 3 seconds": https://api.slack.com/apis/socket-mode#acknowledge
+# (Workspace.socket_ack_deadline starts at this.)
+ACK_DEADLINE = 3.0
 
 
 class SocketMode:
@@ -32,6 +36,8 @@ class SocketMode:
         return {"apps.connections.open": self.connections_open}
 
     def connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/apps.connections.open : the app-level token only (server.APP_TOKEN_METHODS);
+        # the URL it hands out is good for one connection.
         ticket = secrets.token_hex(16)
         self._tickets.add(ticket)
         ws_base = "ws" + self.ws.base_url.removeprefix("http")
@@ -49,8 +55,9 @@ class SocketMode:
         """Push one Socket Mode envelope to the app and return its ack (``{"envelope_id", "payload"?}``).
 
         Waits for a connection first; ``timeout`` covers both the wait and the ack. The newest open connection
-        gets the envelope. Real Slack wants the ack within 3 s and otherwise retries (events_api) or shows the
-        user an error (slash commands, interactions); this only checks ``timeout``.
+        gets the envelope. Real Slack wants the ack within 3 s (``ws.socket_ack_deadline``) and otherwise retries
+        (events_api) or shows the user an error (slash commands, interactions): an ack later than that raises
+        AssertionError here, even within ``timeout``. The retries themselves are not played.
         """
         self.ws.require_started()
         loop = asyncio.get_running_loop()
@@ -75,14 +82,23 @@ class SocketMode:
                         f"(connections so far: {self.ws.socket_connections}, apps.connections.open calls: {opened})"
                     )
                 await asyncio.sleep(0.01)
+            delivered_at = loop.time()
             try:
                 async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                    return await ack
+                    answer = await ack
             except TimeoutError:
                 raise AssertionError(
                     f"no ack for {envelope_type} envelope {envelope_id} within {timeout}s "
                     f"(open connections: {len(self._sockets)}, last acks: {self.ws.socket_acks[-5:]})"
                 ) from None
+            late = loop.time() - delivered_at
+            if late > self.ws.socket_ack_deadline:
+                raise AssertionError(
+                    f"the {envelope_type} envelope {envelope_id} was acked after {late:.1f}s; Slack wants the ack "
+                    f"within {self.ws.socket_ack_deadline:g}s and treats a later one as none "
+                    "(https://api.slack.com/apis/socket-mode#acknowledge)"
+                )
+            return answer
         finally:
             self._pending_acks.pop(envelope_id, None)
 

@@ -72,6 +72,8 @@ class UsersAPI:
         return {"users.info": self.info}
 
     def info(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/users.info : scope users:read (server.METHOD_SCOPES), a GET without JSON
+        # input (server.JSON_METHODS), user_not_found; include_locale adds "locale".
         user_id = as_str(args.get("user"))
         if not user_id:
             raise invalid_args("missing required field: user")
