@@ -51,8 +51,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="ack,delivery,long,load",
-        help="which runs, comma-separated from ack, delivery, long, load (default: all)",
+        default="ack,delivery,long,steady,load",
+        help="which runs, comma-separated from ack, delivery, long, steady, load (default: all)",
     )
     parser.add_argument("--markdown", type=Path, help="also write the table, with the machine, to this file")
     parser.add_argument("--keep", action="store_true", help="keep the processes' logs and databases")
@@ -82,6 +82,8 @@ async def run(args: argparse.Namespace, work: Path) -> tuple[dict[str, scenarios
         "delivery-callbacks": {"tasks": tasks, "seconds": over, "generation": short},
         "long-polling": {"tasks": 2 if quick else 4, "seconds": 2.0, "generation": long},
         "long-callbacks": {"tasks": 2 if quick else 4, "seconds": 2.0, "generation": long},
+        # 30 tasks a minute, a busy team's steady pace: how closely each card's "Done" follows its image.
+        "steady-polling": {"tasks": 10 if quick else 60, "seconds": 20.0 if quick else 120.0, "generation": short},
     }
     runs = {
         key: scenarios.delivery(work, name=key.split("-")[0], mode=key.split("-")[1], app_env=app_env, **plan)

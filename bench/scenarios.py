@@ -150,7 +150,7 @@ async def outcome(
         record_info=[t["record_info_calls"] for t in kie["tasks"]],
         slack_calls=slack_calls_per_task(slack, tasks),
         slack_429=slack_429s(slack),
-        kie_429=kie["refused_creates"],
+        kie_429=kie["refused_creates"] + kie.get("refused_reads", 0),
         idle=idle,
         generation=generation,
         loop=metrics["loop_lag"],

@@ -1,8 +1,16 @@
 """A local stand-in for the kie.ai API (nano-banana-pro jobs, credits, file upload API, callbacks).
 
 It follows /work/shared/reference/kieai-api.md: HTTP 200 with a body `code` for most errors, a real HTTP 429
-for the create rate limit, `param`/`resultJson` as JSON strings, Unix-millisecond times, and opt-in HMAC
+for the create and read rate limits, `param`/`resultJson` as JSON strings, Unix-millisecond times, and opt-in HMAC
 signed callbacks. Test-only controls (plan, fail_next, finish_now) shape what happens to created tasks.
+
+Each behaviour names the kie.ai page it follows:
+- [S1] https://docs.kie.ai/market/google/pro-image-to-image (createTask: model, input fields and their limits);
+- [S2] https://docs.kie.ai/market/common/get-task-detail (recordInfo: states, errors, polling rate);
+- [S3] https://docs.kie.ai/ ("Getting Started": Bearer auth, 20 creates per 10 s, HTTP 429, retention);
+- [S4] https://docs.kie.ai/common-api/webhook-verification (callback signatures);
+- [S5] https://docs.kie.ai/file-upload-api/quickstart (upload API; kept 3 days, or 24 h by another line);
+- [S6] https://docs.kie.ai/common-api/get-account-credits (`GET /api/v1/chat/credit`).
 
 Run it by hand with: python -m standins.kie --port 8081
 """
@@ -39,8 +47,19 @@ PRICES = {"1K": 18, "2K": 18, "4K": 24}
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "auto")
 RESOLUTIONS = ("1K", "2K", "4K")
 OUTPUT_FORMATS = ("png", "jpg")
-MAX_PROMPT_CHARS = 10_000
-MAX_IMAGE_INPUTS = 8
+MAX_PROMPT_CHARS = 10_000  # [S1] input.prompt maxLength 10000
+MAX_IMAGE_INPUTS = 8  # [S1] input.image_input maxItems 8
+INPUT_IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")  # [S1] "Accepted types"
+MAX_INPUT_IMAGE_BYTES = 30 * 1024 * 1024  # [S1] "Max size: 30.0MB"
+# [S2] "Maximum query rate: 10 requests per second per API key" (unverified since, see the notes' corrections).
+READ_LIMIT = 10
+READ_WINDOW = 1.0
+CREATE_LIMIT = 20  # [S3] "Up to 20 new generation requests per 10 seconds"
+CREATE_WINDOW = 10.0
+# [S5] uploaded files are "temporary, automatically deleted after 3 days"; the same pages' header line says "deleted
+# after 24h" (notes §8.2). The shorter one is kept.
+UPLOAD_TTL = 24 * 3600.0
+RESULT_TTL = 24 * 3600.0  # [S2] "Generated content URLs typically expire after 24 hours"
 
 CREATE_PATH = "/api/v1/jobs/createTask"
 RECORD_PATH = "/api/v1/jobs/recordInfo"
@@ -51,6 +70,7 @@ URL_UPLOAD_PATH = "/api/file-url-upload"
 UPLOAD_PATHS = (STREAM_UPLOAD_PATH, BASE64_UPLOAD_PATH, URL_UPLOAD_PATH)
 STATS_PATH = "/standin/stats"  # not kie's: what a benchmark in another process reads back
 
+UNSEEN_CODES = (404, 422)  # [S2] what recordInfo says of a task it cannot show yet
 OUTCOME_KINDS = ("success", "fail", "success_no_url", "broken_image", "expired_url", "never", "unknown_state")
 SUCCESS_KINDS = ("success", "success_no_url", "broken_image", "expired_url")
 FINAL_STATES = ("success", "fail")
@@ -95,11 +115,21 @@ class Outcome:
     queue_seconds: float = 0.0  # "waiting" for the first half, "queuing" for the second half
     generate_seconds: float = 0.0  # time in "generating"
     fail_code: str = "500"
-    fail_msg: str = "Internal Error, Please try again later."
+    fail_msg: str = "Internal Error, Please try again later."  # any length: kie documents no limit
+    # Just after a create, recordInfo may not know the task yet [S2 lists 404 "Task not found" and 422 "recordInfo
+    # is null"]: it answers `unseen_code` for the first `unseen_seconds` after the create and the first
+    # `unseen_reads` reads of it, whichever lasts longer.
+    unseen_seconds: float = 0.0
+    unseen_reads: int = 0
+    unseen_code: int = 404
+    # What a success costs, as the callback's consumeCredits reports it (may be fractional); None: the price table.
+    credits: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in OUTCOME_KINDS:
             raise ValueError(f"unknown outcome kind {self.kind!r}; expected one of {OUTCOME_KINDS}")
+        if self.unseen_code not in UNSEEN_CODES:
+            raise ValueError(f"unseen_code must be one of {UNSEEN_CODES}, not {self.unseen_code!r}")
 
 
 @dataclass
@@ -123,7 +153,8 @@ class FakeTask:
     result_url: str
     done_at: float | None = None  # clock time of success/fail; None while it never ends by itself
     settled: bool = False  # credits charged (success) and callback scheduled, at most once
-    credits_consumed: int = 0
+    credits_consumed: float = 0
+    reads: int = 0  # recordInfo reads of this task that got past the rate limit
     callback_scheduled: bool = False
     callback_sent: bool = False
     callback_status: int | None = None
@@ -182,8 +213,13 @@ class FakeTask:
         urls = [] if self.outcome.kind == "success_no_url" else [self.result_url]
         return json.dumps({"resultUrls": urls})
 
+    def unseen(self, now: float) -> bool:
+        """Whether recordInfo still answers that the task does not exist (read before counting this read)."""
+        return now - self.created_at < self.outcome.unseen_seconds or self.reads < self.outcome.unseen_reads
+
     def record(self, now: float) -> dict[str, Any]:
-        """The recordInfo `data` object."""
+        """The recordInfo `data` object: exactly the fields [S2] lists, and no credits field (the notes'
+        corrections: the cost arrives only in the callback)."""
         state = self.state(now)
         final = state in FINAL_STATES
         complete_ms = self.wall_ms(self.done_at) if final and self.done_at is not None else None
@@ -207,6 +243,11 @@ def _error(code: int, msg: str, *, http_status: int = 200, with_data: bool = Tru
     if with_data:
         body["data"] = None
     return web.json_response(body, status=http_status)
+
+
+def _number(value: float) -> float:
+    """A credit figure as kie writes it: an integer when it is whole (18, not 18.0), else the fraction (17.5)."""
+    return int(value) if float(value).is_integer() else value
 
 
 def _upload_error(code: int, msg: str, *, http_status: int = 200) -> web.Response:
@@ -251,9 +292,14 @@ class KieStandIn:
         self,
         *,
         api_key: str = API_KEY,
-        credits: int = 10_000,
-        rate_limit: int = 20,
-        rate_window: float = 10.0,
+        credits: float = 10_000,
+        rate_limit: int = CREATE_LIMIT,
+        rate_window: float = CREATE_WINDOW,
+        read_limit: int | None = READ_LIMIT,
+        read_window: float = READ_WINDOW,
+        read_limit_http_status: int = 429,
+        upload_ttl: float | None = UPLOAD_TTL,
+        result_ttl: float | None = RESULT_TTL,
         default_outcome: Outcome | None = None,
         webhook_hmac_key: str | None = None,
         record_null_seconds: float = 0.0,
@@ -265,9 +311,19 @@ class KieStandIn:
         result_padding: int = 0,
     ) -> None:
         self.api_key = api_key
-        self._credits = credits
+        self._credits: float = credits
+        # [S3] creates: `rate_limit` per `rate_window` seconds, per account; over it, HTTP 429 and no task.
         self.rate_limit = rate_limit
         self.rate_window = rate_window
+        # [S2] recordInfo reads: `read_limit` per `read_window` seconds per API key (None: no limit). Over it, the
+        # read gets {"code": 429, "msg": "Rate limit exceeded"} with HTTP `read_limit_http_status` (429 as for
+        # creates [S3]; 200 to try the "HTTP 200 with a body code" form kie uses elsewhere).
+        self.read_limit = read_limit
+        self.read_window = read_window
+        self.read_limit_http_status = read_limit_http_status
+        # How long uploads [S5] and result files [S2] stay downloadable (None: for ever), on the stand-in clock.
+        self.upload_ttl = upload_ttl
+        self.result_ttl = result_ttl
         self.default_outcome = default_outcome or Outcome()
         self.webhook_hmac_key = webhook_hmac_key
         self.record_null_seconds = record_null_seconds
@@ -279,6 +335,8 @@ class KieStandIn:
         # random moments relative to the app's polls, as real generations do.
         self.generate_jitter = generate_jitter
         self.refused_creates = 0  # creates answered with HTTP 429
+        self.refused_reads = 0  # recordInfo reads refused over the read limit
+        self.refused_reads_by_task: dict[str, int] = {}
         # Bytes appended to every result (after the image's end, where readers ignore them): results as big as real
         # 2K images, without drawing megabytes of pixels. Shared, so the stand-in itself stays small.
         self.result_padding = random.randbytes(result_padding)
@@ -289,10 +347,11 @@ class KieStandIn:
         self.uploads: dict[str, bytes] = {}  # downloadUrl -> bytes
         self.callbacks_sent: list[tuple[str, int]] = []  # status 0 = the app's endpoint gave no HTTP answer
 
-        self._files: dict[str, tuple[bytes, str]] = {}  # filePath -> (bytes, mime type)
+        self._files: dict[str, tuple[bytes, str, float]] = {}  # filePath -> (bytes, mime type, clock at upload)
         self._planned: deque[Outcome] = deque()
         self._injected: dict[str, deque[tuple[int, str | None, int]]] = {}
         self._accepted_creates: deque[float] = deque()
+        self._accepted_reads: dict[str, deque[float]] = {}  # Authorization header -> clock times of accepted reads
         self._background: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
@@ -339,13 +398,14 @@ class KieStandIn:
     # ---- assertions and controls ----------------------------------------------------------------
 
     @property
-    def credits(self) -> int:
+    def credits(self) -> float:
+        """The balance `GET /api/v1/chat/credit` reports [S6]: whole numbers as int, fractions (17.5) as they are."""
         # Settle finished tasks first so the balance never lags behind a state the app could observe.
         self._settle_all()
-        return self._credits
+        return _number(self._credits)
 
     @credits.setter
-    def credits(self, value: int) -> None:
+    def credits(self, value: float) -> None:
         self._credits = value
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
@@ -392,8 +452,9 @@ class KieStandIn:
             return
         task.settled = True
         if task.outcome.kind in SUCCESS_KINDS:
-            task.credits_consumed = task.price
-            self._credits -= task.price
+            # Failed tasks cost nothing (the notes, §6: "0 for failed tasks").
+            task.credits_consumed = task.outcome.credits if task.outcome.credits is not None else task.price
+            self._credits -= task.credits_consumed
         if task.callback_url:
             try:
                 asyncio.get_running_loop()
@@ -417,11 +478,15 @@ class KieStandIn:
         return self._session
 
     def callback_payload(self, task: FakeTask) -> dict[str, Any]:
+        """What kie POSTs to callBackUrl: {code, msg, data:{taskId, state, resultJson, consumeCredits,
+        remainedCredits, costTime, ...}}, as the nano-banana-pro callback example shows (the notes' corrections and
+        §3; model page https://docs.kie.ai/market/google/pro-image-to-image). Not the newer `creditsConsumed`."""
         data = task.record(self.clock())
         succeeded = data["state"] == "success"
         # The callback schema documents costTime in seconds, unlike recordInfo's milliseconds.
         data["costTime"] = round(data["costTime"] / 1000)
-        data["creditsConsumed"] = task.credits_consumed
+        data["consumeCredits"] = _number(task.credits_consumed)
+        data["remainedCredits"] = _number(self._credits)
         if succeeded:
             return {"code": 200, "msg": CALLBACK_SUCCESS_MSG, "data": data}
         return {"code": 501, "msg": CALLBACK_FAIL_MSG, "data": data}
@@ -454,7 +519,24 @@ class KieStandIn:
         return self.base_url or str(request.url.origin())
 
     def _authorized(self, request: web.Request) -> bool:
+        # [S3] "Authorization: Bearer <API_KEY>" on every call; anything else is a 401.
         return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {self.api_key}")
+
+    def _read_allowed(self, request: web.Request) -> bool:
+        """[S2] A sliding window of accepted reads per API key; False (and counted) when this read is over it."""
+        if self.read_limit is None:
+            return True
+        now = self.clock()
+        accepted = self._accepted_reads.setdefault(request.headers.get("Authorization", ""), deque())
+        while accepted and accepted[0] <= now - self.read_window:
+            accepted.popleft()
+        if len(accepted) >= self.read_limit:
+            self.refused_reads += 1
+            task_id = request.query.get("taskId", "")
+            self.refused_reads_by_task[task_id] = self.refused_reads_by_task.get(task_id, 0) + 1
+            return False
+        accepted.append(now)
+        return True
 
     @web.middleware
     async def _record_middleware(
@@ -516,19 +598,19 @@ class KieStandIn:
         while self._accepted_creates and self._accepted_creates[0] <= now - self.rate_window:
             self._accepted_creates.popleft()
         if len(self._accepted_creates) >= self.rate_limit:
-            # The one place kie documents a real HTTP status; the request is not queued.
+            # [S3] "rejected with HTTP 429" and "not entered into the queue".
             self.refused_creates += 1
             return _error(429, "Rate limit exceeded", http_status=429, with_data=False)
         try:
             body = json.loads(await request.read())
         except ValueError:
             return _error(422, "Validation Error: request body must be JSON")
-        problem = self._validate_create(body)
+        problem = self._validate_create(body) or self._check_hosted_inputs(body)
         if problem:
             return _error(422, problem)
         resolution = body["input"].get("resolution", "1K")
         if self._credits < PRICES[resolution]:
-            return _error(402, "Insufficient Credits")
+            return _error(402, "Insufficient Credits")  # [S1]/[S3] body code 402
 
         planned = bool(self._planned)
         outcome = replace(self._planned.popleft() if planned else self.default_outcome)
@@ -553,15 +635,17 @@ class KieStandIn:
 
     @staticmethod
     def _validate_create(body: Any) -> str | None:
+        """[S1] The createTask schema's checks, each answered as body code 422 (HTTP 200) naming the field."""
         if not isinstance(body, dict):
             return "Validation Error: request body must be a JSON object"
         if "model" not in body:
             return "Validation Error: model is required"
         if body["model"] != MODEL:
+            # [S1] exactly "nano-banana-pro"; a "google/" prefix gets 422 "model name not supported" (notes §1).
             return f"model name not supported: model must be {MODEL!r}"
         callback = body.get("callBackUrl")
         if "callBackUrl" in body and not (isinstance(callback, str) and callback.startswith(("http://", "https://"))):
-            return "Validation Error: callBackUrl must be an http(s) URL"
+            return "Validation Error: callBackUrl must be an http(s) URL"  # [S1] callBackUrl: URI
         params = body.get("input")
         if not isinstance(params, dict):
             return "Validation Error: input is required and must be an object"
@@ -579,15 +663,47 @@ class KieStandIn:
             for url in images:
                 if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
                     return "Validation Error: input.image_input items must be http(s) URLs"
+        # [S1] the three enums, case-sensitive ("4K", not "4k"; "jpg", not "jpeg").
         choices = (("aspect_ratio", ASPECT_RATIOS), ("resolution", RESOLUTIONS), ("output_format", OUTPUT_FORMATS))
         for name, allowed in choices:
             if name in params and params[name] not in allowed:
                 return f"Validation Error: input.{name} must be one of {', '.join(allowed)}"
         return None
 
+    def _check_hosted_inputs(self, body: dict[str, Any]) -> str | None:
+        """[S1] image_input files must be jpeg/png/webp and at most 30 MB. Only files on this stand-in's upload API
+        can be checked; a gone (expired [S5]) upload cannot be fetched either. Where kie reports this (at create or
+        as a failed task) is not documented; a 422 naming the field, like kie's other validation errors, is used."""
+        prefix = f"{self.base_url}/files/"
+        for url in body["input"].get("image_input") or []:
+            if not (self.base_url and url.startswith(prefix)):
+                continue
+            stored = self._stored_file(url.removeprefix(prefix))
+            if stored is None:
+                return f"Validation Error: input.image_input file could not be downloaded: {url}"
+            data, mime = stored
+            if mime not in INPUT_IMAGE_TYPES:
+                return f"Validation Error: input.image_input accepts {', '.join(INPUT_IMAGE_TYPES)}, not {mime}"
+            if len(data) > MAX_INPUT_IMAGE_BYTES:
+                return "Validation Error: input.image_input files must be at most 30.0MB"
+        return None
+
+    def _stored_file(self, file_path: str) -> tuple[bytes, str] | None:
+        """An uploaded file while it is kept [S5], else None."""
+        stored = self._files.get(file_path)
+        if stored is None:
+            return None
+        data, mime, uploaded_at = stored
+        if self.upload_ttl is not None and self.clock() - uploaded_at >= self.upload_ttl:
+            return None
+        return data, mime
+
     async def _record_info(self, request: web.Request) -> web.Response:
+        """[S2] GET /api/v1/jobs/recordInfo?taskId=..., with the page's own error wording."""
         if not self._authorized(request):
             return _error(401, UNAUTHORIZED_MSG, with_data=False)
+        if not self._read_allowed(request):
+            return _error(429, "Rate limit exceeded", http_status=self.read_limit_http_status, with_data=False)
         task_id = request.query.get("taskId", "")
         if not task_id:
             return _error(400, "taskId parameter is required")
@@ -595,12 +711,17 @@ class KieStandIn:
         if task is None:
             return _error(404, "Task not found")
         now = self.clock()
+        unseen = task.unseen(now)
+        task.reads += 1
+        if unseen:
+            return _error(task.outcome.unseen_code, RECORD_MESSAGES[task.outcome.unseen_code])
         if now - task.created_at < self.record_null_seconds:
             return _error(422, "recordInfo is null")
         self._settle(task)
         return web.json_response({"code": 200, "msg": "success", "data": task.record(now)})
 
     async def _credit(self, request: web.Request) -> web.Response:
+        """[S6] {"code": 200, "msg": "success", "data": <balance>}; the example is whole, the balance need not be."""
         if not self._authorized(request):
             return _error(401, UNAUTHORIZED_MSG, with_data=False)
         return web.json_response({"code": 200, "msg": "success", "data": self.credits})
@@ -613,6 +734,8 @@ class KieStandIn:
         self._settle(task)
         if task.state(self.clock()) != "success" or task.outcome.kind in ("expired_url", "success_no_url"):
             raise web.HTTPNotFound()
+        if self.result_ttl is not None and task.done_at is not None and self.clock() - task.done_at >= self.result_ttl:
+            raise web.HTTPNotFound()  # [S2] result URLs "typically expire after 24 hours"
         if task.outcome.kind == "broken_image":
             html = "<!DOCTYPE html><html><body><h1>Something went wrong</h1></body></html>"
             return web.Response(body=html.encode(), content_type="text/html")
@@ -642,12 +765,19 @@ class KieStandIn:
                 "created_at": task.created_at,
                 "done_at": task.done_at,
                 "state": task.state(now),
-                "record_info_calls": reads.get(task.task_id, 0),
+                "record_info_calls": reads.get(task.task_id, 0),  # refused ones included
+                "record_info_refused": self.refused_reads_by_task.get(task.task_id, 0),
                 "callback_status": task.callback_status,
             }
             for task in self.tasks.values()
         ]
-        body = {"now": now, "tasks": tasks, "requests": paths, "refused_creates": self.refused_creates}
+        body = {
+            "now": now,
+            "tasks": tasks,
+            "requests": paths,
+            "refused_creates": self.refused_creates,
+            "refused_reads": self.refused_reads,
+        }
         return web.json_response(body)
 
     # ---- file upload API -----------------------------------------------------------------------
@@ -664,7 +794,7 @@ class KieStandIn:
             file_name = uuid.uuid4().hex + (mimetypes.guess_extension(mime) or "")
         file_path = f"{upload_path}/{file_name}"
         download_url = f"{self._origin(request)}/files/{file_path}"
-        self._files[file_path] = (data, mime)
+        self._files[file_path] = (data, mime, self.clock())
         self.uploads[download_url] = data  # same name overwrites, as documented
         uploaded_at = datetime.fromtimestamp(self.wall_clock(), UTC).isoformat(timespec="milliseconds")
         return web.json_response(
@@ -760,44 +890,82 @@ class KieStandIn:
         return self._store_upload(request, data, upload_path, file_name, _sniff_mime(data) or declared)
 
     async def _uploaded_file(self, request: web.Request) -> web.Response:
-        stored = self._files.get(request.match_info["path"])
+        stored = self._stored_file(request.match_info["path"])  # gone after upload_ttl [S5]
         if stored is None:
             raise web.HTTPNotFound()
         data, mime = stored
         return web.Response(body=data, content_type=mime)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the kie.ai stand-in until interrupted.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--api-key", default=API_KEY)
-    parser.add_argument("--credits", type=int, default=10_000)
+    parser.add_argument("--credits", type=float, default=10_000, help="the balance; may be fractional (17.5)")
     parser.add_argument("--queue-seconds", type=float, default=2.0)
     parser.add_argument("--generate-seconds", type=float, default=5.0)
     parser.add_argument("--outcome", choices=OUTCOME_KINDS, default="success")
     parser.add_argument("--webhook-hmac-key", default=None)
     parser.add_argument("--generate-jitter", type=float, default=0.0, help="up to this many seconds more, at random")
-    parser.add_argument("--rate-limit", type=int, default=20, help="creates accepted per --rate-window seconds")
-    parser.add_argument("--rate-window", type=float, default=10.0)
+    parser.add_argument(
+        "--rate-limit", type=int, default=CREATE_LIMIT, help="creates accepted per --rate-window seconds"
+    )
+    parser.add_argument("--rate-window", type=float, default=CREATE_WINDOW)
+    parser.add_argument(
+        "--read-limit",
+        type=int,
+        default=READ_LIMIT,
+        help="recordInfo reads accepted per --read-window seconds per API key; 0 for no limit",
+    )
+    parser.add_argument("--read-window", type=float, default=READ_WINDOW)
+    parser.add_argument(
+        "--read-limit-status", type=int, default=429, help="HTTP status of a refused read (its body code is 429)"
+    )
+    parser.add_argument(
+        "--unseen-seconds", type=float, default=0.0, help="recordInfo says the task is unknown for this long"
+    )
+    parser.add_argument("--unseen-reads", type=int, default=0, help="... and for this many reads of it")
+    parser.add_argument("--unseen-code", type=int, choices=UNSEEN_CODES, default=404)
+    parser.add_argument(
+        "--consume-credits", type=float, default=None, help="what each success costs (default: the price table)"
+    )
     parser.add_argument("--result-long-side", type=int, default=64, help="pixels on the result's long side")
     parser.add_argument("--result-padding", type=int, default=0, help="bytes added to each result, for size")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def from_args(args: argparse.Namespace) -> KieStandIn:
+    """The stand-in the command line describes (not started)."""
+    return KieStandIn(
+        api_key=args.api_key,
+        credits=args.credits,
+        default_outcome=Outcome(
+            kind=args.outcome,
+            queue_seconds=args.queue_seconds,
+            generate_seconds=args.generate_seconds,
+            unseen_seconds=args.unseen_seconds,
+            unseen_reads=args.unseen_reads,
+            unseen_code=args.unseen_code,
+            credits=args.consume_credits,
+        ),
+        webhook_hmac_key=args.webhook_hmac_key,
+        generate_jitter=args.generate_jitter,
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
+        read_limit=args.read_limit or None,
+        read_window=args.read_window,
+        read_limit_http_status=args.read_limit_status,
+        result_long_side=args.result_long_side,
+        result_padding=args.result_padding,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
 
     async def serve() -> None:
-        standin = KieStandIn(
-            api_key=args.api_key,
-            credits=args.credits,
-            default_outcome=Outcome(
-                kind=args.outcome, queue_seconds=args.queue_seconds, generate_seconds=args.generate_seconds
-            ),
-            webhook_hmac_key=args.webhook_hmac_key,
-            generate_jitter=args.generate_jitter,
-            rate_limit=args.rate_limit,
-            rate_window=args.rate_window,
-            result_long_side=args.result_long_side,
-            result_padding=args.result_padding,
-        )
+        standin = from_args(args)
         base_url = await standin.start(args.host, args.port)
         print(f"kie.ai stand-in at {base_url} (KIEAI_BASE_URL, KIEAI_UPLOAD_URL); key {args.api_key!r}", flush=True)
         try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 import pytest
 
@@ -19,6 +22,7 @@ from banana.engine.kie import (
     KieUnknownOutcome,
     Phase,
 )
+from banana.engine.limits import RateLimit
 from standins.kie import API_KEY, Outcome
 
 REQUEST = GenerationRequest(prompt="a cat", options=Options("4:5", "1K", "jpg"))
@@ -182,3 +186,51 @@ def test_unknown_code_is_still_an_error():
 
     assert type(error_for(433, "odd")) is KieError
     assert isinstance(error_for(503), KieServerError)
+
+
+async def test_a_task_kie_does_not_know_yet_reads_as_none_whether_404_or_422():
+    answers = iter(
+        [
+            httpx.Response(200, json={"code": 404, "msg": "task not found"}),
+            httpx.Response(200, json={"code": 422, "msg": "recordInfo is null"}),
+            httpx.Response(200, json={"code": 200, "msg": "success", "data": {"taskId": "t", "state": "waiting"}}),
+        ]
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _: next(answers))) as http:
+        client = offline_client(http)
+        assert await client.get_task("t") is None
+        assert await client.get_task("t") is None
+        info = await client.get_task("t")
+    assert info is not None and info.is_queued
+
+
+async def test_a_fractional_balance_and_cost_are_taken_as_they_are():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"code": 200, "msg": "success", "data": 1234.5})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        assert await offline_client(http).get_credits() == 1234.5
+    assert KieTask.from_data({"taskId": "t", "state": "success", "consumeCredits": 17.5}).credits == 17.5
+    assert KieTask.from_data({"taskId": "t", "state": "success", "consumeCredits": True}).credits is None
+
+
+async def test_reads_of_every_task_share_one_pace_but_other_calls_do_not_wait():
+    reads: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("recordInfo"):
+            reads.append(time.monotonic())
+            return httpx.Response(200, json={"code": 200, "msg": "ok", "data": {"taskId": "t", "state": "waiting"}})
+        return httpx.Response(200, json={"code": 200, "msg": "success", "data": 10})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = KieClient(
+            http, api_key="k", base_url="http://kie.test", upload_url="http://kie.test", reads=RateLimit(5, 0.2)
+        )
+        started = time.monotonic()
+        await asyncio.gather(*(client.get_task(f"t{i}") for i in range(12)))
+        took = time.monotonic() - started
+        balance_started = time.monotonic()
+        await client.get_credits()  # not a recordInfo read: it does not queue behind them
+        assert time.monotonic() - balance_started < 0.15
+    assert len(reads) == 12 and took >= 0.4  # 12 reads at 5 per 0.2 s need two waits (spacing: test_limits.py)

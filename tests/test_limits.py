@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 
-from banana.engine.limits import Pacer
+from banana.engine.limits import Pacer, RateLimit, UpdateBudget
 
 
 async def test_posts_to_one_channel_start_an_interval_after_the_previous_answer():
@@ -39,3 +39,61 @@ async def test_a_failed_post_still_holds_the_next_one_back():
         pass
     async with pacer.turn("C1"):
         assert time.monotonic() - answered >= 0.05
+
+
+async def test_a_rate_limit_grants_at_once_while_there_is_room_then_in_arrival_order():
+    limit = RateLimit(5, window=0.2)
+    granted: list[tuple[int, float]] = []
+
+    async def read(number: int) -> None:
+        await limit.take()
+        granted.append((number, time.monotonic()))
+
+    started = time.monotonic()
+    await asyncio.gather(*(read(n) for n in range(12)))
+    assert [n for n, _ in granted] == list(range(12))  # first come, first served
+    assert granted[4][1] - started < 0.1  # the first five go at once: the limit costs nothing until reached
+    times = [t for _, t in granted]
+    assert all(later - earlier >= 0.2 for earlier, later in zip(times, times[5:], strict=False))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_edits_leave_room_for_the_finals_a_burst_of_starts_will_need():
+    clock = FakeClock()
+    budget = UpdateBudget(40, clock)
+    budget.started()
+    assert budget.allows_progress(in_flight=1)  # one task alone shows its progress
+    for _ in range(7):  # a short burst still shows its progress
+        budget.started()
+    assert budget.allows_progress(in_flight=8)
+    for _ in range(12):  # a stream of starts, 1.5 a second: the minute's room is for their finals
+        clock.now += 0.66
+        budget.started()
+    assert not budget.allows_progress(in_flight=3)
+    clock.now += UpdateBudget.START_PACE_WINDOW + 1  # the burst is over, three tasks still running
+    assert budget.allows_progress(in_flight=3)
+
+
+async def test_a_waiting_final_edit_holds_every_progress_edit_back_and_goes_first():
+    budget = UpdateBudget(3, minute=0.3)
+    for _ in range(3):
+        budget.spend_progress()
+    order: list[str] = []
+
+    async def final(name: str) -> None:
+        async with budget.final_turn():
+            order.append(name)
+
+    waiting = [asyncio.create_task(final(n)) for n in ("first", "second")]
+    await asyncio.sleep(0)
+    assert order == [] and not budget.allows_progress(in_flight=0)  # the budget is spent and finals are waiting
+    await asyncio.wait_for(asyncio.gather(*waiting), 5)  # room again once the minute has passed
+    assert order == ["first", "second"]
+    assert not budget.allows_progress(in_flight=0)  # two finals of three: the last room is kept for a final

@@ -19,7 +19,8 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from standins.kie import API_KEY, PRICES, KieStandIn, Outcome
+from standins import kie
+from standins.kie import API_KEY, PRICES, STATS_PATH, KieStandIn, Outcome
 
 CREATE = "/api/v1/jobs/createTask"
 RECORD = "/api/v1/jobs/recordInfo"
@@ -425,7 +426,7 @@ async def test_callbacks_arrive_on_time_with_a_valid_signature(
 
     ok = by_id[ok_id][1]
     assert ok["code"] == 200 and ok["msg"] == "Playground task completed successfully."
-    assert ok["data"]["state"] == "success" and ok["data"]["creditsConsumed"] == PRICES["4K"]
+    assert ok["data"]["state"] == "success" and ok["data"]["consumeCredits"] == PRICES["4K"]
     assert json.loads(ok["data"]["param"])["callBackUrl"] == callback_url
     # The callback schema gives costTime in seconds, recordInfo in milliseconds.
     assert ok["data"]["costTime"] == round((ok["data"]["completeTime"] - ok["data"]["createTime"]) / 1000)
@@ -433,7 +434,7 @@ async def test_callbacks_arrive_on_time_with_a_valid_signature(
 
     failed = by_id[failed_id][1]
     assert failed["code"] == 501 and failed["msg"] == "Playground task failed."
-    assert failed["data"]["state"] == "fail" and failed["data"]["creditsConsumed"] == 0
+    assert failed["data"]["state"] == "fail" and failed["data"]["consumeCredits"] == 0
     assert failed["data"]["failCode"] == "500" and failed["data"]["failMsg"] == "Internal server error"
     assert failed["data"]["resultJson"] == ""
 
@@ -511,3 +512,228 @@ async def test_result_url_is_404_until_the_task_succeeds(make_standin: MakeStand
         assert (await anonymous.get(url)).status_code == 404
         standin.finish_now(task_id)
         assert (await anonymous.get(url)).status_code == 200
+
+
+# ---- reads are rate limited, young tasks may be unseen, callbacks carry the credits -----------------------------
+
+
+async def test_reads_over_ten_a_second_per_key_get_http_429_and_are_counted(
+    make_standin: MakeStandIn, client: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    standin = await make_standin(clock=clock)  # the default: 10 reads per second per key, as kie's page says
+    assert (standin.read_limit, standin.read_window) == (10, 1.0)
+    task_id = await create(client, standin, create_body())
+    for _ in range(5):
+        assert (await record(client, standin, task_id))["code"] == 200
+    clock.advance(0.5)
+    for _ in range(5):
+        assert (await record(client, standin, task_id))["code"] == 200
+    refused = await client.get(standin.base_url + RECORD, params={"taskId": task_id})
+    assert refused.status_code == 429
+    assert refused.json() == {"code": 429, "msg": "Rate limit exceeded"}
+    # A bad key is still told so first, and does not count.
+    async with http_client(headers={"Authorization": "Bearer wrong"}) as stranger:
+        assert (await stranger.get(standin.base_url + RECORD, params={"taskId": task_id})).json()["code"] == 401
+
+    clock.advance(0.5)  # the window slides: the first five reads are now a second old
+    for _ in range(5):
+        assert (await record(client, standin, task_id))["code"] == 200
+    assert (await client.get(standin.base_url + RECORD, params={"taskId": task_id})).status_code == 429
+    assert standin.refused_reads == 2
+    assert len(standin.tasks) == 1 and (await create(client, standin, create_body()))  # creates have their own limit
+
+    stats = (await client.get(standin.base_url + STATS_PATH)).json()
+    assert stats["refused_reads"] == 2 and stats["refused_creates"] == 0
+    by_id = {t["taskId"]: t for t in stats["tasks"]}
+    assert by_id[task_id]["record_info_refused"] == 2
+    assert by_id[task_id]["record_info_calls"] == 18  # every read kie saw: refused and unauthorized ones too
+
+
+async def test_read_limit_can_answer_http_200_with_body_code_429_or_be_off(
+    make_standin: MakeStandIn, client: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    quiet = await make_standin(clock=clock, read_limit=2, read_window=10.0, read_limit_http_status=200)
+    task_id = await create(client, quiet, create_body())
+    for _ in range(2):
+        await record(client, quiet, task_id)
+    over = await client.get(quiet.base_url + RECORD, params={"taskId": task_id})
+    assert (over.status_code, over.json()) == (200, {"code": 429, "msg": "Rate limit exceeded"})
+
+    unlimited = await make_standin(clock=clock, read_limit=None)
+    task_id = await create(client, unlimited, create_body())
+    for _ in range(50):
+        assert (await record(client, unlimited, task_id))["code"] == 200
+    assert unlimited.refused_reads == 0
+
+
+def test_command_line_sets_the_read_limit_young_tasks_and_credits() -> None:
+    standin = kie.from_args(
+        kie.parse_args(
+            [
+                "--read-limit",
+                "4",
+                "--read-window",
+                "2",
+                "--unseen-seconds",
+                "1.5",
+                "--unseen-code",
+                "422",
+                "--consume-credits",
+                "17.5",
+                "--credits",
+                "100.25",
+            ]
+        )
+    )
+    assert (standin.read_limit, standin.read_window) == (4, 2.0)
+    outcome = standin.default_outcome
+    assert (outcome.unseen_seconds, outcome.unseen_code, outcome.credits) == (1.5, 422, 17.5)
+    assert standin.credits == 100.25
+    assert kie.from_args(kie.parse_args(["--read-limit", "0"])).read_limit is None
+    assert kie.from_args(kie.parse_args([])).read_limit == 10
+
+
+async def test_a_young_task_is_not_found_for_its_first_seconds(
+    make_standin: MakeStandIn, client: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    standin = await make_standin(clock=clock)
+    standin.plan(Outcome(unseen_seconds=1.0))
+    task_id = await create(client, standin, create_body())
+    for _ in range(3):
+        answer = await client.get(standin.base_url + RECORD, params={"taskId": task_id})
+        assert answer.status_code == 200
+        assert answer.json() == {"code": 404, "msg": "Task not found", "data": None}  # recordInfo's own wording
+        clock.advance(0.3)
+    clock.advance(0.1)  # 1.0 s after the create
+    assert (await record(client, standin, task_id))["data"]["state"] == "success"
+
+
+async def test_a_young_task_can_be_null_for_its_first_reads(
+    make_standin: MakeStandIn, client: httpx.AsyncClient
+) -> None:
+    # As a stand-in setting: every task starts unseen for two reads, with 422 "recordInfo is null".
+    standin = await make_standin(default_outcome=Outcome(unseen_reads=2, unseen_code=422))
+    task_id = await create(client, standin, create_body())
+    for _ in range(2):
+        assert await record(client, standin, task_id) == {"code": 422, "msg": "recordInfo is null", "data": None}
+    assert (await record(client, standin, task_id))["data"]["state"] == "success"
+    with pytest.raises(ValueError, match="unseen_code"):
+        Outcome(unseen_code=500)
+
+
+async def test_callback_carries_consume_and_remained_credits_and_record_info_none(
+    make_standin: MakeStandIn,
+    client: httpx.AsyncClient,
+    receiver: tuple[str, list[tuple[dict[str, str], dict[str, Any]]]],
+) -> None:
+    callback_url, received = receiver
+    standin = await make_standin(credits=100)
+    standin.plan(Outcome(generate_seconds=0.02, credits=17.5), Outcome(kind="fail", generate_seconds=0.02))
+    body = {**create_body(), "callBackUrl": callback_url}
+    ok_id = await create(client, standin, body)
+    await wait_for(lambda: len(received) == 1)
+    failed_id = await create(client, standin, body)
+    await wait_for(lambda: len(received) == 2)
+    ok, failed = received[0][1]["data"], received[1][1]["data"]
+    assert (ok["taskId"], ok["consumeCredits"], ok["remainedCredits"]) == (ok_id, 17.5, 82.5)
+    assert (failed["taskId"], failed["consumeCredits"], failed["remainedCredits"]) == (failed_id, 0, 82.5)
+    assert "creditsConsumed" not in ok  # the nano-banana-pro example's names, not the newer docs' one
+
+    # The balance is fractional now, and the credit endpoint says so.
+    assert (await client.get(standin.base_url + CREDIT)).json() == {"code": 200, "msg": "success", "data": 82.5}
+    # recordInfo lists exactly the documented fields: no credits of any name.
+    data = (await record(client, standin, ok_id))["data"]
+    assert set(data) == {
+        "taskId",
+        "model",
+        "state",
+        "param",
+        "resultJson",
+        "failCode",
+        "failMsg",
+        "costTime",
+        "completeTime",
+        "createTime",
+        "updateTime",
+    }
+
+
+async def test_whole_balances_are_integers_and_fractions_stay_fractions(
+    make_standin: MakeStandIn, client: httpx.AsyncClient
+) -> None:
+    standin = await make_standin(credits=1000.0)
+    whole = (await client.get(standin.base_url + CREDIT)).json()["data"]
+    assert whole == 1000 and isinstance(whole, int)  # as the documented example: `"data": 100`
+    standin.credits = 12.25
+    assert (await client.get(standin.base_url + CREDIT)).json()["data"] == 12.25
+    short = await client.post(standin.base_url + CREATE, json=create_body())  # 18 credits: more than 12.25
+    assert short.json() == {"code": 402, "msg": "Insufficient Credits", "data": None}
+
+
+async def test_a_5000_character_fail_message_comes_back_whole(
+    make_standin: MakeStandIn,
+    client: httpx.AsyncClient,
+    receiver: tuple[str, list[tuple[dict[str, str], dict[str, Any]]]],
+) -> None:
+    callback_url, received = receiver
+    message = "The model refused. " + "x" * (5000 - 19)
+    assert len(message) == 5000
+    standin = await make_standin()
+    standin.plan(Outcome(kind="fail", fail_code="400", fail_msg=message, generate_seconds=0.02))
+    task_id = await create(client, standin, {**create_body(), "callBackUrl": callback_url})
+    await wait_for(lambda: len(received) == 1)
+    assert received[0][1]["data"]["failMsg"] == message
+    assert (await record(client, standin, task_id))["data"]["failMsg"] == message
+
+
+# ---- what kie keeps, and for how long -------------------------------------------------------------------------
+
+
+async def test_image_inputs_on_the_upload_api_must_be_kie_image_types_and_still_there(
+    make_standin: MakeStandIn, client: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    standin = await make_standin(clock=clock)
+    url = standin.base_url + STREAM_UPLOAD
+    gif = b"GIF89a" + bytes(32)
+    png = (await client.post(url, files={"file": ("a.png", png_bytes())}, data={"uploadPath": "in"})).json()
+    moving = (await client.post(url, files={"file": ("b.gif", gif)}, data={"uploadPath": "in"})).json()
+    assert moving["data"]["mimeType"] == "image/gif"
+
+    refused = await client.post(
+        standin.base_url + CREATE,
+        json=create_body(image_input=[png["data"]["downloadUrl"], moving["data"]["downloadUrl"]]),
+    )
+    assert (
+        refused.json()["code"] == 422
+        and "image_input" in refused.json()["msg"]
+        and "image/gif" in refused.json()["msg"]
+    )
+    await create(client, standin, create_body(image_input=[png["data"]["downloadUrl"]]))
+
+    # Uploads are deleted after 3 days, or 24 h by another line of the same page: the shorter is kept. Then the
+    # link is gone, and a task can no longer use it.
+    clock.advance(24 * 3600 - 1)
+    async with http_client() as anonymous:
+        assert (await anonymous.get(png["data"]["downloadUrl"])).status_code == 200
+    clock.advance(1)
+    async with http_client() as anonymous:
+        assert (await anonymous.get(png["data"]["downloadUrl"])).status_code == 404
+    gone = await client.post(standin.base_url + CREATE, json=create_body(image_input=[png["data"]["downloadUrl"]]))
+    assert gone.json()["code"] == 422 and "image_input" in gone.json()["msg"]
+
+
+async def test_result_urls_expire_after_a_day(make_standin: MakeStandIn, client: httpx.AsyncClient) -> None:
+    clock = FakeClock()
+    standin = await make_standin(clock=clock)
+    task_id = await create(client, standin, create_body())
+    [url] = json.loads((await record(client, standin, task_id))["data"]["resultJson"])["resultUrls"]
+    async with http_client() as anonymous:
+        assert (await anonymous.get(url)).status_code == 200
+        clock.advance(24 * 3600 - 1)
+        assert (await anonymous.get(url)).status_code == 200
+        clock.advance(1)
+        assert (await anonymous.get(url)).status_code == 404

@@ -26,7 +26,7 @@ from banana import handlers
 from banana.engine.budget import Budget
 from banana.engine.home import HomeTab
 from banana.engine.kie import KieClient
-from banana.engine.limits import RecentKeys
+from banana.engine.limits import RateLimit, RecentKeys
 from banana.engine.runner import JobRunner
 from banana.engine.services import Services
 from banana.engine.settings import Settings
@@ -68,6 +68,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             base_url=settings.kieai_base_url,
             upload_url=settings.kieai_upload_url,
             retry_delays=settings.kie_retry_delays,
+            reads=RateLimit(settings.kie_reads_per_second),
         )
         home = HomeTab(
             store, client, settings.defaults, prices=settings.prices, refresh_delay=settings.home_refresh_delay

@@ -1,8 +1,9 @@
 """kie.ai's callbacks: a hint that a task finished, never trusted on its own.
 
-A callback only wakes the task's poll, which re-reads the task from kie. So a forged or replayed callback can at most
-cause one extra read; it cannot change a task. It must still carry the per-task token that only this app can make,
-and, when kie's webhook HMAC key is configured, a fresh, valid signature.
+A callback only wakes the task's poll, which re-reads the task from kie, so a forged or replayed callback can at most
+cause one extra read. The one thing taken from its body is what kie says the task cost (`consumeCredits`). It must
+carry the per-task token that only this app can make and, when kie's webhook HMAC key is configured, a fresh, valid
+signature.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from banana.engine.kie import KieTask
 from banana.engine.runner import JobRunner
 from banana.engine.store import TaskStore
 
@@ -43,10 +45,14 @@ def callback_handler(
         if hmac_key and not _signed(request, kie_task_id, hmac_key, clock()):
             return web.json_response({"code": 401, "msg": "bad signature"}, status=401)
         task = await store.get(int(task_id))
-        if task is None or task.state.finished or task.kie_task_id != kie_task_id:
-            log.info("callback for task %s ignored (unknown, finished or not its kie task)", task_id)
+        if task is None or task.kie_task_id != kie_task_id:
+            log.info("callback for task %s ignored (unknown, or not its kie task)", task_id)
             return web.json_response(ACCEPTED)
-        runner.poke(task.id)
+        cost = KieTask.from_data(data or {}).credits
+        if cost is not None:  # the one place kie states what a task cost
+            await runner.record_cost(task, cost)
+        if not task.state.finished:
+            runner.poke(task.id)
         return web.json_response(ACCEPTED)
 
     return handle

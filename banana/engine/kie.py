@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import httpx
 
 from banana.domain.options import GenerationRequest
+from banana.engine.limits import RateLimit
 from banana.prompts.command import kie_prompt
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class KieTask:
     result_urls: tuple[str, ...] = ()
     fail_code: str = ""
     fail_msg: str = ""
-    credits: int | None = None
+    credits: float | None = None  # what kie says the task cost (its callbacks carry consumeCredits)
     create_time_ms: int | None = None
     complete_time_ms: int | None = None
 
@@ -184,9 +185,7 @@ class KieTask:
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> KieTask:
-        credits = next(
-            (data[key] for key in ("creditsConsumed", "consumeCredits") if isinstance(data.get(key), int)), None
-        )
+        credits = next((data[key] for key in ("consumeCredits", "creditsConsumed") if _is_number(data.get(key))), None)
         return cls(
             task_id=str(data.get("taskId") or data.get("task_id") or ""),
             state=str(data.get("state") or ""),
@@ -215,6 +214,10 @@ def _result_urls(raw: Any) -> tuple[str, ...]:
     return tuple(u for u in urls if isinstance(u, str) and u.startswith(("http://", "https://")))
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -232,6 +235,7 @@ class KieClient:
         base_url: str,
         upload_url: str,
         retry_delays: Sequence[float] = (1.0, 2.0, 4.0),
+        reads: RateLimit | None = None,
     ) -> None:
         self._http = http
         self._headers = {"Authorization": f"Bearer {api_key}"}
@@ -240,6 +244,7 @@ class KieClient:
         self._retry_delays = tuple(retry_delays)
         # At most this many requests to kie at once: httpx's pool slows down quadratically with a queue in it.
         self._slots = asyncio.Semaphore(32)
+        self._reads = reads or RateLimit(8)  # every recordInfo read, across every task
 
     async def create_task(
         self, request: GenerationRequest, *, image_urls: Sequence[str] = (), callback_url: str | None = None
@@ -279,10 +284,11 @@ class KieClient:
         raise AssertionError("unreachable")
 
     async def get_task(self, task_id: str) -> KieTask | None:
-        """Read a task. None means kie has no record of it yet (`422 recordInfo is null`, normal just after create)."""
+        """Read a task. None means kie has no record of it: normal just after create, when kie answers 422
+        "recordInfo is null" or 404 "task not found" for a while; the runner decides how long that is normal."""
         try:
-            data = await self._read("/api/v1/jobs/recordInfo", params={"taskId": task_id})
-        except KieValidationError:
+            data = await self._read("/api/v1/jobs/recordInfo", params={"taskId": task_id}, paced=True)
+        except (KieValidationError, KieNotFound):
             return None
         if not isinstance(data, dict):
             return None
@@ -318,11 +324,12 @@ class KieClient:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def get_credits(self) -> int:
+    async def get_credits(self) -> float:
+        """The account's balance. The docs show a whole number; nothing promises one, so a fraction is taken too."""
         data = await self._read("/api/v1/chat/credit")
-        if not isinstance(data, int):
+        if not _is_number(data):
             raise KieError("unexpected credit balance")
-        return data
+        return float(data)
 
     async def download(self, url: str, *, max_bytes: int) -> bytes:
         """Fetch a result file. kie's URLs are public and expire, so no key is sent and this happens at once."""
@@ -356,9 +363,12 @@ class KieClient:
         except httpx.TransportError as error:
             raise _TransientDownload(type(error).__name__) from error
 
-    async def _read(self, path: str, *, params: dict[str, str] | None = None) -> Any:
-        """A GET that changes nothing at kie, so transient failures are retried with backoff."""
+    async def _read(self, path: str, *, params: dict[str, str] | None = None, paced: bool = False) -> Any:
+        """A GET that changes nothing at kie, so transient failures are retried with backoff. A paced read waits its
+        turn in the shared read budget first, each attempt."""
         for delay in (*self._retry_delays, None):
+            if paced:
+                await self._reads.take()
             try:
                 return await self._call("GET", path, params=params)
             except _NotSent as not_sent:

@@ -83,25 +83,73 @@ async def _released_for(condition: asyncio.Condition, seconds: float) -> None:
 
 
 class UpdateBudget:
-    """A workspace-wide budget for `chat.update` (Tier 3, about 50 a minute).
+    """A workspace-wide budget for `chat.update` (Tier 3, about 50 a minute) in which a card's final edit comes first.
 
-    Progress edits only go out while the last minute keeps room for one final edit per task in flight; final edits
-    always go out (waiting for room if they must), and they count too.
+    Final edits always go out, in the order they asked, as soon as the last minute has room; while any waits, no
+    progress edit goes out. Progress edits also leave room for the finals to come: one for each task in flight, or,
+    when tasks are starting faster than that, one for each task the recent pace of starts brings in the next half
+    minute. A short burst still shows its cards' progress; a stream of starts keeps the budget for the finals.
     """
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    START_PACE_WINDOW = 10.0  # seconds of starts that tell the pace
+    FINALS_HORIZON = 30.0  # seconds ahead that pace is projected
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, *, minute: float = 60.0) -> None:
         self._per_minute = per_minute
-        self._sent = SlidingWindow(60.0, clock)
+        self._minute = minute  # shorter in tests
+        self._sent = SlidingWindow(minute, clock)
+        self._progress = SlidingWindow(minute, clock)
+        self._starts = SlidingWindow(self.START_PACE_WINDOW * minute / 60, clock)
+        self._finals_waiting = 0
+        self._final_turns = asyncio.Lock()  # first come, first served
+
+    def started(self) -> None:
+        """A new task started: it will want a final edit within about a minute."""
+        self._starts.record()
 
     def allows_progress(self, in_flight: int) -> bool:
-        return self._sent.count() < self._per_minute - max(1, in_flight)
+        if self._finals_waiting:
+            return False
+        finals_coming = max(in_flight, round(self._starts.count() * self.FINALS_HORIZON / self.START_PACE_WINDOW))
+        return (
+            self._sent.count() < self._per_minute - max(1, in_flight)
+            and self._progress.count() < self._per_minute - finals_coming
+        )
 
-    def spend(self) -> None:
+    def spend_progress(self) -> None:
         self._sent.record()
+        self._progress.record()
 
-    def final_delay(self) -> float:
-        """Seconds to wait before a final edit so the budget is kept (it is never skipped)."""
-        return self._sent.wait_time(self._per_minute)
+    @asynccontextmanager
+    async def final_turn(self) -> AsyncIterator[None]:
+        """Wait for room for a final edit (it is never skipped), then make it inside the block."""
+        self._finals_waiting += 1
+        try:
+            async with self._final_turns:
+                while (delay := self._sent.wait_time(self._per_minute)) > 0:  # noqa: ASYNC110 (a clock, not an event)
+                    await asyncio.sleep(delay)
+                self._sent.record()
+        finally:
+            self._finals_waiting -= 1
+        yield
+
+
+class RateLimit:
+    """At most `limit` calls in any `window` seconds across every caller, granted first come, first served.
+
+    While there is room a call goes at once, so the limit costs nothing until it is reached.
+    """
+
+    def __init__(self, limit: int, window: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit
+        self._sent = SlidingWindow(window, clock)
+        self._turns = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._turns:
+            while (delay := self._sent.wait_time(self._limit)) > 0:  # noqa: ASYNC110 (a clock, not an event)
+                await asyncio.sleep(delay)
+            self._sent.record()
 
 
 class RecentKeys:

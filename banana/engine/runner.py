@@ -12,10 +12,12 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import statistics
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -29,15 +31,17 @@ from banana.engine.settings import Settings
 from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDelivery, UploadFailed, invite_hint
 from banana.engine.store import TaskStore
 from banana.prompts.command import kie_prompt
-from banana.ui import cards, modals, text
+from banana.ui import cards, modals
+from banana.ui.text import shorten
 
 log = logging.getLogger(__name__)
 
 # Seconds a generation usually takes, until this workspace has its own history.
 DEFAULT_ESTIMATES = {"1K": 40.0, "2K": 50.0, "4K": 90.0}
-# kie may answer "recordInfo is null" for a task it has just accepted; after this long that is an error.
+# kie may not know a task it has just accepted (422 "recordInfo is null", or 404); after this long that is an error.
 RECORD_GRACE_SECONDS = 60.0
 CALLBACK_PATH = "/kie/callback"
+KIE_WORDS_CHARS = 500  # how much of kie's own failure message a person is shown
 INPUT_UPLOAD_PATH = "banana/inputs"
 
 
@@ -87,6 +91,7 @@ class JobRunner:
 
         Surfaces do not call this: they go through `TaskStarter.start`, which checks the caps first."""
         task = await self.store.add(new_task(request, origin))
+        self.update_budget.started()
         self.on_change(task)
         self._spawn(Job(self, task))
         return task
@@ -125,6 +130,14 @@ class JobRunner:
         job.poked = True
         job.call_attention()
         return True
+
+    async def record_cost(self, task: Task, credits: float) -> None:
+        """kie reported what a task cost (its callback's consumeCredits): keep kie's figure instead of the estimate."""
+        task = await self.store.update(task.id, credits=credits, credits_exact=True)
+        job = self._running.get(task.id)
+        if job is not None:
+            job.task = task
+        self.on_change(task)
 
     def _forget(self, task_id: int) -> None:
         self._jobs.pop(task_id, None)
@@ -280,13 +293,16 @@ class Job:
         await slack.tell(self.task.response_url, f":x: {message}")
 
     async def _fetch_inputs(self) -> list[InputImage]:
-        """Input images are read and checked before anything is posted or spent."""
+        """Input images are read and checked before anything is posted or spent. Images Slack hides because they
+        come from a conversation Banana is not in are read after joining it (a public channel), or refused with
+        what to do (a private channel or a DM)."""
         if not self.request.inputs:
             return []
         try:
-            return await self.runner.inputs.fetch(self.request.inputs)
+            return await self.runner.inputs.fetch(self.request.inputs, conversation=self.task.channel_id)
         except InputRejected as error:
-            raise TaskFailed("input_rejected", f"{error} Nothing was started and nothing was charged.") from error
+            code = "not_in_conversation" if error.outside else "input_rejected"
+            raise TaskFailed(code, f"{error} Nothing was started and nothing was charged.") from error
 
     async def _post_progress(self) -> None:
         text, card = self._card()
@@ -383,7 +399,7 @@ class Job:
             await self._pause(min(settings.callback_poll_interval, polling.timeout))
         while True:
             elapsed = self.runner.clock() - started
-            info = await self._read(kie_task_id, elapsed)
+            info = await self._read(kie_task_id)
             if info is not None:
                 if info.phase is Phase.SUCCESS:
                     return info
@@ -396,9 +412,11 @@ class Job:
             if elapsed >= polling.timeout:
                 raise TaskFailed("timed_out", "kie.ai did not finish in time.", state=TaskState.TIMED_OUT)
             interval = settings.callback_poll_interval if settings.callbacks else polling.interval(elapsed)
+            # Tasks started together drift apart instead of reading kie in step.
+            interval *= 1 + random.uniform(-settings.poll_jitter, settings.poll_jitter)
             await self._pause(min(interval, max(0.0, polling.timeout - elapsed)))
 
-    async def _read(self, kie_task_id: str, elapsed: float) -> KieTask | None:
+    async def _read(self, kie_task_id: str) -> KieTask | None:
         try:
             info = await self.runner.kie.get_task(kie_task_id)
         except KieError as error:
@@ -406,12 +424,13 @@ class Job:
                 log.warning("task %s: reading from kie failed: %s", self.task.id, error)
                 return None
             raise TaskFailed(f"kie_{error.code}", error.user_message) from error
-        if info is None and elapsed > RECORD_GRACE_SECONDS:
+        created = self.task.create_started_at or self.task.created_at  # a wait in the create queue does not count
+        if info is None and self.runner.clock() - created > RECORD_GRACE_SECONDS:
             raise TaskFailed("kie_no_record", "kie.ai lost track of this task. Try again.")
         return info
 
     def _generation_failed(self, info: KieTask) -> TaskFailed:
-        reason = f" kie.ai said: “{info.fail_msg}”." if info.fail_msg else ""
+        reason = f" kie.ai said: “{shorten(info.fail_msg, KIE_WORDS_CHARS)}”." if info.fail_msg else ""
         if info.fail_code.startswith("5") or "try again" in info.fail_msg.lower():
             advice = "This is usually temporary: try again in a minute."
         else:
@@ -424,7 +443,7 @@ class Job:
             raise TaskFailed("no_result", "kie.ai said the image was done but sent no image. Try again.")
         await self._set_state(TaskState.UPLOADING, "downloading result", result_url=info.result_urls[0])
         await self._show()
-        credits = info.credits if info.credits is not None else self.runner.settings.prices[self.task.resolution]
+        credits, exact = await self._cost(info)
         async with self.runner.deliveries:  # a few results in memory at a time, however many finish at once
             try:
                 data = await self.runner.kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
@@ -432,10 +451,20 @@ class Job:
                 raise self._lost_result(str(error), credits) from error
             if sniff_image(data) is None:
                 raise self._lost_result("kie.ai sent a file that is not an image", credits)
-            self.task = await store.update(self.task.id, credits=credits)
+            self.task = await store.update(self.task.id, credits=credits, credits_exact=exact)
             file_id, detail = await self._upload_result(data)
             del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
         await self._finish_done(file_id, detail)
+
+    async def _cost(self, info: KieTask) -> tuple[float, bool]:
+        """What the image cost, and whether kie said so: its callback's figure (recorded by `record_cost`, perhaps
+        while this task was polling), else its answer's, else the price table's estimate."""
+        stored = await self.runner.store.get(self.task.id)
+        if stored is not None and stored.credits_exact and stored.credits is not None:
+            return stored.credits, True
+        if info.credits is not None:
+            return info.credits, True
+        return self.runner.settings.prices[self.task.resolution], False
 
     async def _upload_result(self, data: bytes) -> tuple[str, str]:
         if self.task.upload_started_at:  # a restart during the upload: it may have landed already
@@ -456,7 +485,7 @@ class Job:
                 self.task.thread_ts or "",
                 data=data,
                 filename=cards.result_filename(self.task),
-                title=text.shorten(self.task.prompt, 200),
+                title=shorten(self.task.prompt, 200),
                 comment=cards.result_caption(self.task),
                 alt_text=self.task.prompt,
             )
@@ -516,7 +545,7 @@ class Job:
                 return
             await self._show()
 
-    def _card(self) -> tuple[str, list[dict]]:
+    def _card(self) -> tuple[str, list[dict[str, Any]]]:
         card = cards.card_blocks(
             self.task,
             now=self.runner.clock(),
@@ -529,7 +558,8 @@ class Job:
     async def _show(self, *, final: bool = False) -> None:
         """Edit the progress message when what it shows changed, at most every progress_interval.
 
-        Final edits skip the interval, and slack_sdk's rate-limit handler waits out a 429 for them.
+        Final edits skip the interval and go first in the chat.update budget; slack_sdk's rate-limit handler waits out
+        a 429 for them.
         """
         if not self.task.message_ts:
             return
@@ -543,15 +573,21 @@ class Job:
         if card == self._shown:
             return
         if final:
-            # Waiting on the clock, not on an event: waiters wake together and each checks for room again.
-            while delay := budget.final_delay():  # noqa: ASYNC110
-                await asyncio.sleep(delay)
-        budget.spend()
+            async with budget.final_turn():
+                sent = await self._edit(text, card, final=True)
+        else:
+            budget.spend_progress()
+            sent = await self._edit(text, card, final=False)
+        if not sent:
+            return
+        self._shown, self._shown_at = card, now
+
+    async def _edit(self, text: str, card: list[dict[str, Any]], *, final: bool) -> bool:
         try:
-            await self.runner.slack.update(self.task.channel_id, self.task.message_ts, text=text, blocks=card)
+            await self.runner.slack.update(self.task.channel_id, self.task.message_ts or "", text=text, blocks=card)
         except SlackApiError as error:
             # slack_sdk has already waited out 429s and retried 5xx; the task itself goes on either way.
             level = logging.ERROR if final else logging.WARNING
             log.log(level, "task %s: progress edit failed: %s", self.task.id, error.response.get("error"))
-            return
-        self._shown, self._shown_at = card, now
+            return False
+        return True

@@ -73,6 +73,10 @@ class Settings:
     callback_poll_interval: float = 60.0  # the safety-net poll while callbacks are on
     kie_creates_per_window: int = 20  # kie accepts 20 new tasks per 10 s per account
     kie_create_window: float = 10.0
+    # recordInfo reads, across every task: kie's limit is not published firmly (about 10 a second per API key is
+    # reported), so the default stays under it.
+    kie_reads_per_second: int = 8
+    poll_jitter: float = 0.15  # each poll interval varies by up to this share, so tasks do not poll in step
     slack_updates_per_minute: int = 40  # chat.update is Tier 3 (about 50 a minute per workspace)
     slack_post_interval: float = 1.1  # chat.postMessage allows about one a second per channel; a margin for jitter
     shutdown_grace: float = 10.0
@@ -159,6 +163,16 @@ class _Reader:
                 "KIEAI_CREATES_PER_WINDOW", Settings.kie_creates_per_window, low=1, high=10_000
             ),
             "kie_create_window": self.number("KIEAI_CREATE_WINDOW", Settings.kie_create_window),
+            "kie_reads_per_second": self.integer(
+                "KIEAI_READS_PER_SECOND", Settings.kie_reads_per_second, low=1, high=10_000
+            ),
+            "poll_jitter": self._convert(
+                "POLL_JITTER",
+                Settings.poll_jitter,
+                float,
+                "a share from 0 to 0.5, such as 0.15",
+                lambda v: 0 <= v <= 0.5,
+            ),
             "slack_post_interval": self.number("SLACK_POST_INTERVAL", Settings.slack_post_interval),
             "slack_updates_per_minute": self.integer(
                 "SLACK_UPDATES_PER_MINUTE", Settings.slack_updates_per_minute, low=1, high=10_000
