@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import enum
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from banana.domain.options import MAX_INPUT_IMAGES, InputFile
 from banana.engine.images import EXTENSIONS, KIE_INPUT_KINDS, looks_like_html, sniff_image
-from banana.engine.slack import FileFetchError, SlackDelivery
+from banana.engine.slack import FileFetchError, FileNotVisible, Membership, SlackDelivery
 
 MAX_INPUT_BYTES = 30 * 1024 * 1024  # kie's limit per input image
 _IMAGE_FILETYPES = {"png", "jpg", "jpeg", "webp", "gif", "heic", "heif", "bmp", "tiff", "svg"}
@@ -27,7 +28,82 @@ class InputImage:
 
 
 class InputRejected(Exception):
-    """Input images that cannot be used; the message names each file and says why."""
+    """Input images that cannot be used; the message names each file and says why.
+
+    `unseen` are the files Slack hid from the bot (`file_not_found`, or its sign-in page instead of the bytes), and
+    `others` the reasons given for the rest; `outside` says why they were hidden: they are shared only in a private
+    conversation the bot is not in.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        unseen: tuple[InputFile, ...] = (),
+        others: tuple[str, ...] = (),
+        outside: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.unseen = unseen
+        self.others = others
+        self.outside = outside
+
+
+class Conversation(enum.Enum):
+    """The kinds of conversation the bot may be outside of, for saying what works there."""
+
+    PRIVATE_CHANNEL = "private channel"  # people there can /invite the bot
+    DM = "direct message"  # between other people: the bot cannot be invited into it
+    GROUP_DM = "group DM"  # not suggested either: what works is a channel Banana is in, or the form's uploads
+    PRIVATE = "private conversation"  # a private channel or a group DM: Slack did not say which
+
+
+def conversation_kind(channel_id: str, name: str | None = None) -> Conversation:
+    """The kind of a conversation the bot cannot see, from what an interaction payload says about it.
+
+    Slack names the conversation in a shortcut's payload `directmessage` for a DM, `mpdm-…` for a group DM and
+    `privategroup` (or its name) for a private channel. Without a name, only a `D` id tells: it is always a DM.
+    """
+    if name == "directmessage":
+        return Conversation.DM
+    if name and name.startswith("mpdm-"):
+        return Conversation.GROUP_DM
+    if channel_id.startswith("D"):
+        return Conversation.DM
+    return Conversation.PRIVATE_CHANNEL if name else Conversation.PRIVATE
+
+
+def _names(names: Sequence[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+def outside_message(kind: Conversation, names: Sequence[str]) -> str:
+    """Why files from a conversation the bot is not in cannot be read, naming each, and what to do instead."""
+    files = _names(names) or "the images"
+    where = "it is" if len(names) == 1 else "they are"
+    elsewhere = (
+        "post the image in a channel I'm in and remix it there, or upload it in the *New image* form "
+        "(the shortcut, or `/banana` on its own) and choose where I should post"
+    )
+    if kind is Conversation.PRIVATE_CHANNEL:
+        return (
+            f"I can't read {files}: {where} in a private channel I'm not in. "
+            "Invite me with `/invite @Banana` in that channel, then try again."
+        )
+    if kind is Conversation.PRIVATE:
+        return (
+            f"I can't read {files}: {where} in a private conversation I'm not in. "
+            f"If it is a private channel, invite me with `/invite @Banana` there, then try again. "
+            f"If it is a group DM, {elsewhere}."
+        )
+    if kind is Conversation.GROUP_DM:
+        return f"I can't read {files}: {where} in a group DM I'm not part of. Instead, {elsewhere}."
+    return (
+        f"I can't read {files}: {where} in a direct message between other people, where I can't be invited. "
+        f"Instead, {elsewhere}."
+    )
 
 
 def is_image_file(file: dict[str, Any]) -> bool | None:
@@ -64,20 +140,47 @@ class InputFetcher:
         self._slack = slack
         self._max_bytes = max_bytes
 
-    async def fetch(self, files: Iterable[InputFile]) -> list[InputImage]:
-        """Download and check every file at once; if any cannot be used, say which and why for all of them."""
+    async def fetch(self, files: Iterable[InputFile], *, conversation: str | None = None) -> list[InputImage]:
+        """Download and check every file at once; if any cannot be used, say which and why for all of them.
+
+        `conversation` is where the files were shared (a remixed message's channel). Files Slack hides there are
+        what a conversation the bot is not in looks like: a public channel is joined and the files read again;
+        a private one is refused, saying how to let the bot in or what works instead.
+        """
+        chosen = tuple(files)
+        try:
+            return await self._fetch_all(chosen)
+        except InputRejected as rejected:
+            if conversation is None or not rejected.unseen:
+                raise
+            membership = await self._slack.join(conversation)
+            if membership is Membership.JOINED:
+                return await self._fetch_all(chosen)
+            if membership is not Membership.OUTSIDE:
+                raise  # it was in already (so the files are gone), or Slack did not say: the reasons stand
+            names = [f.name or f.id for f in rejected.unseen]
+            message = " ".join([outside_message(conversation_kind(conversation), names), *rejected.others])
+            raise InputRejected(message, unseen=rejected.unseen, others=rejected.others, outside=True) from rejected
+
+    async def _fetch_all(self, files: tuple[InputFile, ...]) -> list[InputImage]:
         results = await asyncio.gather(*(self._fetch_one(f) for f in files), return_exceptions=True)
-        problems = [str(r) for r in results if isinstance(r, InputRejected)]
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, InputRejected):
                 raise result
-        if problems:
-            raise InputRejected(" ".join(problems))
+        rejected = [r for r in results if isinstance(r, InputRejected)]
+        if rejected:
+            raise InputRejected(
+                " ".join(str(r) for r in rejected),
+                unseen=tuple(f for r in rejected for f in r.unseen),
+                others=tuple(str(r) for r in rejected if not r.unseen),
+            )
         return [r for r in results if isinstance(r, InputImage)]
 
     async def _fetch_one(self, file: InputFile) -> InputImage:
         try:
             info = await self._slack.file_info(file.id)
+        except FileNotVisible as error:
+            raise InputRejected(f"{file.name or file.id}: {error}", unseen=(file,)) from error
         except FileFetchError as error:
             raise InputRejected(f"{file.name or file.id}: {error}") from error
         name = str(info.get("name") or file.name or file.id)
@@ -87,20 +190,25 @@ class InputFetcher:
             raise InputRejected(f"{name} is {size / 1_048_576:.0f} MB; kie takes images up to 30 MB.")
         try:
             data = await self._slack.download_file(info, max_bytes=self._max_bytes)
+        except FileNotVisible as error:
+            raise InputRejected(f"{name}: {error}", unseen=(file,)) from error
         except FileFetchError as error:
             raise InputRejected(f"{name}: {error}") from error
-        return InputImage(file=file, data=data, kind=_check_kind(name, data))
+        return InputImage(file=file, data=data, kind=_check_kind(file, data))
 
 
-def _check_kind(name: str, data: bytes) -> str:
+def _check_kind(file: InputFile, data: bytes) -> str:
+    name = file.name
     kind = sniff_image(data)
     if kind in KIE_INPUT_KINDS:
         return kind
     if kind in ("gif", "heic"):
         raise InputRejected(f"{name} is a {kind.upper()}; kie takes PNG, JPEG or WebP. Convert it and try again.")
     if looks_like_html(data):
+        # Slack's sign-in page: what a file it hides from the bot looks like, when it answers with the page itself.
         raise InputRejected(
             f"{name}: Slack sent a web page instead of the image, which means the app lacks the files:read scope. "
-            "Ask an admin to add it (see manifest.yml) and reinstall the app."
+            "Ask an admin to add it (see manifest.yml) and reinstall the app.",
+            unseen=(file,),
         )
     raise InputRejected(f"{name} is not a PNG, JPEG or WebP image (it may be damaged).")

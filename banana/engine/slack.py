@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,24 @@ class ChannelUnavailable(Exception):
 
 class FileFetchError(Exception):
     """A Slack file that could not be read; the message says why, for the person who chose it."""
+
+
+class FileNotVisible(FileFetchError):
+    """Slack hid the file from the bot: `file_not_found` from files.info, or its sign-in page for the download.
+
+    files:read reaches only the conversations the bot is a member of (https://api.slack.com/scopes/files:read), so
+    the usual cause is a file shared only where the bot is not; a deleted file or a missing scope look the same.
+    Whoever knows the conversation the file came from can tell which (see `SlackDelivery.join`).
+    """
+
+
+class Membership(enum.Enum):
+    """Whether the bot is in a conversation, as Slack's answer to conversations.join tells it."""
+
+    MEMBER = "member"  # it was in already: a public channel (already_in_channel), or a private one it can see
+    JOINED = "joined"  # a public channel it has just joined
+    OUTSIDE = "outside"  # a private channel, DM or group DM it is not in: only the people there can let it in
+    UNKNOWN = "unknown"  # Slack refused for another reason (archived, rate limited, no channels:join)
 
 
 class UploadFailed(Exception):
@@ -192,7 +211,8 @@ class SlackDelivery:
             if code == "missing_scope":
                 raise FileFetchError("the app lacks the files:read scope; ask an admin to add it") from error
             if code == "file_not_found":
-                raise FileFetchError("the file was deleted, or I cannot see it") from error
+                # Also what a file shared only where the bot is not a member looks like.
+                raise FileNotVisible("the file was deleted, or I cannot see it") from error
             raise FileFetchError(f"Slack would not describe the file ({code})") from error
         return dict(response["file"])
 
@@ -209,9 +229,9 @@ class SlackDelivery:
         try:
             async with session.get(url, headers=headers, allow_redirects=False) as response:
                 if 300 <= response.status < 400:
-                    raise FileFetchError(
-                        "Slack redirected to its sign-in page, which means the app lacks the files:read scope; "
-                        "ask an admin to add it (see manifest.yml) and reinstall the app"
+                    raise FileNotVisible(
+                        "Slack redirected to its sign-in page: either the file is shared only in conversations I'm "
+                        "not in, or the app lacks the files:read scope (see manifest.yml)"
                     )
                 if response.status != 200:
                     raise FileFetchError(f"Slack answered HTTP {response.status} for it")
@@ -238,6 +258,30 @@ class SlackDelivery:
             return False
         return response.status_code == 200
 
+    async def join(self, channel: str) -> Membership:
+        """Be a member of a conversation: join it if it is a public channel, and say what Slack's answer showed.
+
+        https://api.slack.com/methods/conversations.join (scope channels:join) joins public channels only. It warns
+        `already_in_channel` for a member, answers `method_not_supported_for_channel_type` for a private channel, DM
+        or group DM the bot can see (it sees only those it is in), and `channel_not_found` for one it is not in.
+        """
+        try:
+            response = await self.client.conversations_join(channel=channel)
+        except SlackApiError as error:
+            code = _error_code(error)
+            if code == "method_not_supported_for_channel_type":
+                return Membership.MEMBER
+            if code == "channel_not_found":
+                return Membership.OUTSIDE
+            log.info("cannot join %s: %s", channel, code)
+            return Membership.UNKNOWN
+        metadata = response.get("response_metadata") or {}
+        warnings = {response.get("warning"), *(metadata.get("warnings") or [])}
+        if "already_in_channel" in warnings:
+            return Membership.MEMBER
+        log.info("joined %s", channel)
+        return Membership.JOINED
+
     async def _in_channel(self, channel: str, call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await call()
@@ -245,11 +289,10 @@ class SlackDelivery:
             if _error_code(error) not in _NOT_IN_CHANNEL:
                 raise
             first_error = _error_code(error)
-        try:
-            await self.client.conversations_join(channel=channel)
-        except SlackApiError as error:
-            log.info("cannot join %s (%s) after %s", channel, _error_code(error), first_error)
-            raise ChannelUnavailable(first_error) from error
+        membership = await self.join(channel)
+        if membership is not Membership.JOINED and membership is not Membership.MEMBER:
+            log.info("cannot join %s (%s) after %s", channel, membership.value, first_error)
+            raise ChannelUnavailable(first_error)
         try:
             return await call()
         except SlackApiError as error:

@@ -1,10 +1,21 @@
-"""conversations.join, conversations.info and conversations.open, and the channel object Slack returns."""
+"""conversations.join, conversations.info and conversations.open, and the channel object Slack returns.
+
+Kinds of conversation, as the workspace models them: public channels (the bot may be in them or not), private
+channels, IMs (``D…`` ids; the bot is in its own DMs only) and group DMs (MPIMs: private, named ``mpdm-…`` as Slack
+names them). Private channels, IMs and MPIMs the bot is not in are invisible to it: ``channel_not_found``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .core import USER_ID, Channel, Handler, SlackError, Workspace, invalid_args, truthy
+
+MPIM_PREFIX = "mpdm-"  # Slack names a group DM "mpdm-<user>--<user>--...-1"
+
+
+def is_mpim(channel: Channel) -> bool:
+    return channel.is_private and not channel.is_im and channel.name.startswith(MPIM_PREFIX)
 
 
 def channel_json(ws: Workspace, channel: Channel) -> dict[str, Any]:
@@ -24,9 +35,9 @@ def channel_json(ws: Workspace, channel: Channel) -> dict[str, Any]:
         "name": channel.name,
         "name_normalized": channel.name,
         "is_channel": not channel.is_private,
-        "is_group": channel.is_private,
+        "is_group": channel.is_private,  # MPIMs too, as Slack's objects for them show
         "is_im": False,
-        "is_mpim": False,
+        "is_mpim": is_mpim(channel),
         "is_private": channel.is_private,
         "is_archived": False,
         "is_general": channel.name == "general",
@@ -52,6 +63,10 @@ class ConversationsAPI:
         }
 
     def join(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/conversations.join : scope channels:join (checked by the server's table);
+        # a conversation the bot cannot see is channel_not_found (private channels, IMs and MPIMs it is not in);
+        # one it can see but may not join is method_not_supported_for_channel_type (a private channel, IM or MPIM
+        # it is already in); a public channel is joined, with the already_in_channel warning when it was a member.
         channel = self.ws.visible_channel(args.get("channel"))
         if channel.is_private:
             raise SlackError("method_not_supported_for_channel_type")
@@ -64,8 +79,14 @@ class ConversationsAPI:
 
     def info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self.ws.visible_channel(args.get("channel"))
-        # The scope depends on the channel type, so it is checked here rather than in the server's table.
-        needed = "im:read" if channel.is_im else "groups:read" if channel.is_private else "channels:read"
+        # The scope depends on the channel type, so it is checked here rather than in the server's table:
+        # https://api.slack.com/methods/conversations.info
+        if channel.is_im:
+            needed = "im:read"
+        elif is_mpim(channel):
+            needed = "mpim:read"
+        else:
+            needed = "groups:read" if channel.is_private else "channels:read"
         if needed not in self.ws.scopes:
             raise SlackError("missing_scope", needed=needed, provided=",".join(self.ws.scopes))
         return {"channel": channel_json(self.ws, channel)}

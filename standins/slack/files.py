@@ -1,6 +1,10 @@
 """Files: the three steps of slack_sdk's ``files_upload_v2`` (files.getUploadURLExternal, a raw POST to the
 upload URL, files.completeUploadExternal), files.info, files.list, files.delete, the retired files.upload, and
 ``url_private`` downloads (a 302 to the login page without a usable token, as Slack does).
+
+The bot reads only the files it may see (:func:`bot_can_read`): those it uploaded, those shared in a conversation it
+is a member of, and those a person uploaded through a modal's ``file_input``. Any other file does not exist for it:
+files.info answers ``file_not_found`` and a download gets the sign-in redirect.
 """
 
 from __future__ import annotations
@@ -58,6 +62,21 @@ def _sniff_mimetype(data: bytes, filename: str) -> str:
 
 def _filetype(mimetype: str) -> tuple[str, str]:
     return FILETYPES.get(mimetype, ("binary", "Binary"))
+
+
+def bot_can_read(ws: Workspace, file: SlackFile) -> bool:
+    """Whether the bot token may describe and download a file, as Slack decides it at the time of asking."""
+    if file.user == ws.bot_user_id:
+        return True  # the bot's own uploads
+    if file.channel is None:
+        # Shared nowhere: the only way such a file reaches the app is a modal's file_input element, and Slack lets
+        # the app read what was uploaded through it (the element needs files:read for exactly that):
+        # https://api.slack.com/reference/block-kit/block-elements#file_input
+        return True
+    # files:read covers only "files shared in channels and conversations that your slack app has been added to":
+    # https://api.slack.com/scopes/files:read . Membership counts now, so joining a public channel opens its files.
+    channel = ws.channels.get(file.channel)
+    return channel is not None and channel.is_member
 
 
 def file_object(ws: Workspace, file_id: str, *, with_shares: bool = True) -> dict[str, Any]:
@@ -277,6 +296,11 @@ class FilesAPI:
         file_id = as_str(args.get("file"))
         if not file_id or file_id not in self.ws.files:
             raise SlackError("file_not_found")
+        if not bot_can_read(self.ws, self.ws.files[file_id]):
+            # A file shared only where the bot is not a member is not there for it at all:
+            # https://api.slack.com/scopes/files:read (and files.info's file_not_found,
+            # https://api.slack.com/methods/files.info).
+            raise SlackError("file_not_found")
         if self.ws.files[file_id].deleted:
             raise SlackError("file_deleted")
         return {"file": file_object(self.ws, file_id), "comments": [], "response_metadata": {"next_cursor": ""}}
@@ -292,6 +316,7 @@ class FilesAPI:
             f
             for f in self.ws.files.values()
             if not f.deleted
+            and bot_can_read(self.ws, f)  # https://api.slack.com/scopes/files:read
             and (not channel or f.channel == channel)
             and (not user or f.user == user)
             and ts_from <= f.created <= ts_to
@@ -361,15 +386,19 @@ class FilesAPI:
         ws = self.ws
         team_file = request.match_info["team_file"]
         file_id = team_file.split("-", 1)[-1]
+        file = ws.files.get(file_id)
         authorized = bearer(request) == ws.bot_token and "files:read" in ws.scopes
+        # A file shared only in conversations the bot is not in gets the same sign-in redirect as a bad token:
+        # files:read reaches only conversations the app was added to, https://api.slack.com/scopes/files:read
+        # (what a modal's file_input brought in stays readable, see bot_can_read).
+        visible = file is None or bot_can_read(ws, file)
         record: dict[str, Any] = {"path": request.path, "file_id": file_id, "at": time.monotonic()}
         ws.downloads.append(record)
-        if not authorized:
-            # What Slack does for a missing/bad token or a token without files:read.
+        if not authorized or not visible:
+            # What Slack does for a missing/bad token, a token without files:read, or a file it may not read.
             record["status"] = 302
             location = f"{ws.base_url}/?redir={quote(request.path_qs, safe='')}"
             raise web.HTTPFound(location, headers={"x-slack-meta": "acl_fail"})
-        file = ws.files.get(file_id)
         if file is None or file.deleted:
             record["status"] = 404
             return web.Response(status=404, text="<html><body>File not found</body></html>", content_type="text/html")
