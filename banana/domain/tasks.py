@@ -47,6 +47,7 @@ class HomeFilter(StrEnum):
 class Usage:
     images: int
     credits: float
+    exact_credits: float = 0  # the part of `credits` kie reported itself; the rest is the price table's estimate
 
 
 @dataclass(frozen=True, kw_only=True)

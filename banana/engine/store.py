@@ -216,11 +216,12 @@ class SqliteTaskStore:
 
     def _usage(self, column: str, value: str, since: float) -> Usage:
         sql = (
-            "select count(*) filter (where state = ?), coalesce(sum(credits), 0) from tasks "
+            "select count(*) filter (where state = ?), coalesce(sum(credits), 0),"
+            " coalesce(sum(credits) filter (where credits_exact), 0) from tasks "
             f"where {column} = ? and created_at >= ?"
         )
-        images, credits = self.db.execute(sql, [TaskState.DONE.value, value, since]).fetchone()
-        return Usage(images=images, credits=credits)
+        images, credits, exact = self.db.execute(sql, [TaskState.DONE.value, value, since]).fetchone()
+        return Usage(images=images, credits=credits, exact_credits=exact)
 
     async def reusable(self, team_id: str, request_key: str) -> Task | None:
         """The newest finished task of a workspace with this exact request whose image is still in Slack."""

@@ -6,7 +6,7 @@ The limits and error wording follow Slack's Block Kit reference; errors carry th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .core import SlackError, SlackFile, as_str
@@ -81,8 +81,11 @@ def _text_input_errors(element: dict[str, Any], at: str) -> list[str]:
     return errors
 
 
-def block_errors(blocks: Any, limit: int, pointer: str, files: Mapping[str, SlackFile]) -> list[str]:
-    """Every problem Slack would report for ``blocks`` (at ``pointer``); ``files`` resolves slack_file images."""
+def block_errors(blocks: Any, limit: int, pointer: str, files: Mapping[str, SlackFile] | None) -> list[str]:
+    """Every problem Slack would report for ``blocks`` (at ``pointer``); ``files`` resolves slack_file images.
+
+    With ``files=None`` only the shape is checked: a slack_file is not looked up (views do that after, see
+    :func:`slack_file_errors`)."""
     if not isinstance(blocks, list):
         return [f"must provide an array [json-pointer:{pointer}]"]
     errors: list[str] = []
@@ -109,7 +112,7 @@ def block_errors(blocks: Any, limit: int, pointer: str, files: Mapping[str, Slac
     return errors
 
 
-def _one_block_errors(block: dict[str, Any], at: str, files: Mapping[str, SlackFile]) -> list[str]:
+def _one_block_errors(block: dict[str, Any], at: str, files: Mapping[str, SlackFile] | None) -> list[str]:
     block_type = block["type"]
     errors: list[str] = []
     if block_type == "section":
@@ -171,7 +174,7 @@ def _one_block_errors(block: dict[str, Any], at: str, files: Mapping[str, SlackF
     return errors
 
 
-def _element_errors(element: Any, at: str, files: Mapping[str, SlackFile]) -> list[str]:
+def _element_errors(element: Any, at: str, files: Mapping[str, SlackFile] | None) -> list[str]:
     if not isinstance(element, dict) or not isinstance(element.get("type"), str):
         return [f"must provide an element object [json-pointer:{at}]"]
     errors: list[str] = []
@@ -195,7 +198,7 @@ def _element_errors(element: Any, at: str, files: Mapping[str, SlackFile]) -> li
     return errors
 
 
-def _image_errors(image: dict[str, Any], at: str, files: Mapping[str, SlackFile]) -> list[str]:
+def _image_errors(image: dict[str, Any], at: str, files: Mapping[str, SlackFile] | None) -> list[str]:
     errors: list[str] = []
     alt_text = image.get("alt_text")
     if not isinstance(alt_text, str) or not 0 < len(alt_text) <= 2000:
@@ -214,9 +217,51 @@ def _image_errors(image: dict[str, Any], at: str, files: Mapping[str, SlackFile]
     return errors
 
 
-def _slack_file_problem(ref: Any, files: Mapping[str, SlackFile]) -> str | None:
+def slack_file_errors(blocks: Any, pointer: str, files: Mapping[str, SlackFile]) -> list[str]:
+    """The images in ``blocks`` whose slack_file is not a usable file: unknown, deleted (in Slack itself, or with
+    files.delete), never shared, or not an image.
+
+    Slack checks the file when the blocks are posted, so a file deleted after an earlier post makes the same blocks
+    invalid: views.publish then fails with ``invalid_blocks`` and "invalid slack file" (bolt-python#1251).
+    https://api.slack.com/reference/block-kit/composition-objects#slack_file
+    https://api.slack.com/methods/views.publish
+    """
+    errors: list[str] = []
+    for image, at in _images(blocks, pointer):
+        ref = image.get("slack_file")
+        if ref is None:
+            continue
+        problem = _slack_file_problem(ref, files)
+        if problem:
+            errors.append(f"{problem} [json-pointer:{at}/slack_file]")
+    return errors
+
+
+def _images(blocks: Any, pointer: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every image in ``blocks`` with its JSON pointer: image blocks, section accessories, context elements."""
+    if not isinstance(blocks, list):
+        return
+    for index, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            continue
+        at = f"{pointer}/{index}"
+        if block.get("type") == "image":
+            yield block, at
+        accessory = block.get("accessory")
+        if block.get("type") == "section" and isinstance(accessory, dict) and accessory.get("type") == "image":
+            yield accessory, f"{at}/accessory"
+        elements = block.get("elements")
+        if block.get("type") == "context" and isinstance(elements, list):
+            for i, element in enumerate(elements):
+                if isinstance(element, dict) and element.get("type") == "image":
+                    yield element, f"{at}/elements/{i}"
+
+
+def _slack_file_problem(ref: Any, files: Mapping[str, SlackFile] | None) -> str | None:
     if not isinstance(ref, dict) or ("id" in ref) == ("url" in ref):
         return "must provide exactly one of id or url"
+    if files is None:
+        return None
     file: SlackFile | None
     if "id" in ref:
         file = files.get(ref["id"])

@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import Any
 
-from .blocks import block_errors, text_errors
+from .blocks import block_errors, slack_file_errors, text_errors
 from .core import APP_ID, BOT_ID, Handler, SlackError, Workspace, as_str, invalid_args
 
 MAX_VIEW_BLOCKS = 100
@@ -44,7 +44,8 @@ class ViewsAPI:
         view_type = raw.get("type")
         if view_type not in allowed_types:
             raise invalid_args(f"must be one of {', '.join(allowed_types)} [json-pointer:/view/type]")
-        errors = block_errors(raw.get("blocks"), MAX_VIEW_BLOCKS, "/view/blocks", self.ws.files)
+        # The shape first (invalid_arguments); the files the images point at after (invalid_blocks, below).
+        errors = block_errors(raw.get("blocks"), MAX_VIEW_BLOCKS, "/view/blocks", None)
         if view_type == "modal":
             if isinstance(raw.get("blocks"), list) and not raw["blocks"]:
                 errors.append("must provide at least 1 item [json-pointer:/view/blocks]")
@@ -66,6 +67,18 @@ class ViewsAPI:
                 errors.append(f"must be less than 256 characters [json-pointer:/view/{key}]")
         if errors:
             raise invalid_args(*errors)
+        # An image whose slack_file is unknown, deleted (files.delete, or by a person in Slack itself) or not shared
+        # fails the whole view with invalid_blocks, as chat.postMessage does: a Home tab showing the thumbnail of a
+        # result deleted in Slack can no longer be published (bolt-python#1251).
+        # https://api.slack.com/reference/block-kit/composition-objects#slack_file
+        # https://api.slack.com/methods/views.publish
+        file_errors = slack_file_errors(raw.get("blocks"), "/view/blocks", self.ws.files)
+        if file_errors:
+            raise SlackError(
+                "invalid_blocks",
+                errors=file_errors,
+                response_metadata={"messages": [f"[ERROR] {e}" for e in file_errors]},
+            )
         return raw
 
     def _new_view(self, raw: dict[str, Any], *, view_id: str | None = None) -> dict[str, Any]:
