@@ -42,7 +42,7 @@ def test_running_card_shows_state_elapsed_estimate_bar_and_options():
     assert "about 0:30 left" in text
     assert progress_bar(0.4) in text
     assert "16:9 · 2K · png" in text
-    assert "18 credits" in text
+    assert "≈18 credits" in text  # the price table's figure, an estimate
 
 
 def test_each_running_state_has_its_own_label():
@@ -69,7 +69,7 @@ def test_prompt_in_card_is_escaped_and_shortened():
 def test_done_card_is_compact_with_time_and_credits():
     task = make_task(state=TaskState.DONE, duration=52.0, credits=18, slack_file_id="F1")
     text = rendered(task)
-    assert "Done" in text and "0:52" in text and "18 credits" in text
+    assert "Done" in text and "0:52" in text and "≈18 credits" in text
     card = cards.card_blocks(task, now=0, estimate=1)
     assert len(card) == 3
 
@@ -92,7 +92,8 @@ def test_buttons_follow_the_state():
 def test_upscale_confirm_says_it_costs_more():
     done = make_task(state=TaskState.DONE, slack_file_id="F1", credits=18)
     upscale = next(b for b in cards.task_actions(done).to_dict()["elements"] if b["action_id"] == cards.UPSCALE)
-    assert "24 credits" in json.dumps(upscale["confirm"]) and "18" in json.dumps(upscale["confirm"])
+    confirm = json.dumps(upscale["confirm"], ensure_ascii=False)
+    assert "at 4K costs ≈24 credits" in confirm and "this one cost ≈18 credits" in confirm
 
 
 def test_cancel_warns_that_kie_may_still_charge():
@@ -123,7 +124,7 @@ def test_timed_out_card_is_honest_and_points_to_kie_logs():
 def test_caption_names_requester_options_time_and_cost():
     caption = cards.result_caption(make_task(duration=65.0, credits=24, resolution="4K"))
     assert caption.startswith("<@U123>")
-    assert "16:9 · 4K · png" in caption and "1:05" in caption and "24 credits" in caption
+    assert "16:9 · 4K · png" in caption and "1:05" in caption and "≈24 credits" in caption
 
 
 def test_clock_formats():
@@ -176,7 +177,7 @@ def test_home_view_lists_tasks_within_limits_and_escaped():
     assert all("<@U9>" not in t for t in mrkdwn_texts(view))  # plain-text fields (alt text) are never parsed
     assert len(text.encode()) < 250_000
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in view["blocks"])
-    assert "2 images · 36 credits" in text and "10 images · 192 credits" in text
+    assert "2 images · ≈36 credits" in text and "10 images · ≈192 credits" in text
     assert '"slack_file": {"id": "F"}' in text
     pager = [e["value"] for e in view["blocks"][-1]["elements"]]
     assert pager == ["all:0", "all:2"]
@@ -198,3 +199,199 @@ def test_home_view_for_an_empty_filter():
 def test_home_view_for_a_newcomer_shows_how_to_start():
     text = json.dumps(home.home_view(home_page([]), DEFAULTS), ensure_ascii=False)
     assert "Nothing here yet" in text and "/banana an infographic" in text
+
+
+# ---- outside text is bounded: huge inputs still make blocks Slack accepts ------------------------------------------
+
+ADVICE = "Try rephrasing the prompt; if it names real people or brands, describe them instead."
+HUGE_FAIL_MSG = "<!channel> content policy " + "kie words " * 500  # 5,000+ characters from kie.ai
+HUGE_PROMPT = "<@U999> & " + "a very long prompt " * 530  # 10,000+ characters
+LONG_NAMES = json.dumps([[f"F{i}", f"photo {i} " + "ü" * 500 + ".png"] for i in range(8)])
+
+
+def kie_failure(fail_msg: str = HUGE_FAIL_MSG) -> str:
+    """An error message as the runner writes it: kie's failMsg in the middle, the advice at the end."""
+    return f"The generation failed. kie.ai said: “{fail_msg}”. {ADVICE}"
+
+
+def huge_task(**changes) -> Task:
+    values: dict = dict(
+        prompt=HUGE_PROMPT,
+        avoid="& " * 3000,
+        input_files=LONG_NAMES,
+        parent_task_id=3,
+        relation="remix",
+        kie_task_id="k" * 5000,
+        error_message=kie_failure(),
+        permalink="https://banana-test.slack.com/archives/C1/p1" + "9" * 5000,
+        duration=61.0,
+    )
+    values.update(changes)
+    return make_task(**values)
+
+
+def accepted_message(blocks: list[dict], text: str) -> None:
+    """What Slack checks before it posts or edits a message (the stand-in's checks), and the limits it adds."""
+    from standins.slack.blocks import MAX_MESSAGE_BLOCKS, blocks_arg, text_arg
+
+    blocks_arg({"blocks": blocks}, MAX_MESSAGE_BLOCKS, {})
+    text_arg({"text": text})
+    assert 0 < len(text) <= 300  # the notification line: short, whatever the prompt
+    within_block_kit(blocks)
+
+
+def accepted_view(view: dict) -> None:
+    """What Slack checks before it shows a view: the stand-in's views checks, and the limits it adds."""
+    from standins.slack import SlackStandIn
+
+    SlackStandIn()._validate_view(view, allowed_types=(view["type"],))
+    within_block_kit(view)
+    assert len(view.get("private_metadata", "")) <= 3000
+    if view["type"] == "modal":
+        assert len(view["title"]["text"]) <= 24
+
+
+def within_block_kit(node) -> None:
+    """Limits slack_sdk and the stand-in leave to Slack: button, option and confirm texts, context elements."""
+    if isinstance(node, list):
+        for item in node:
+            within_block_kit(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "button":
+        assert len(node["text"]["text"]) <= 75 and len(node.get("value", "")) <= 2000
+    if node.get("type") == "context":
+        assert len(node["elements"]) <= 10
+        assert all(len(e.get("text", "")) <= 3000 for e in node["elements"])
+    if node.get("type") == "section":
+        assert len(node["text"]["text"]) <= 3000
+    if node.get("type") == "header":
+        assert len(node["text"]["text"]) <= 150
+    if isinstance(node.get("confirm"), dict) and "title" in node["confirm"]:  # a confirm dialog, not its button
+        confirm = node["confirm"]
+        assert len(confirm["title"]["text"]) <= 100 and len(confirm["text"]["text"]) <= 300
+    for option in node.get("options", []):
+        assert len(option["text"]["text"]) <= 75
+    for value in node.values():
+        within_block_kit(value)
+
+
+def test_a_5000_character_fail_msg_still_ends_the_card_with_the_failure_and_its_advice():
+    task = huge_task(state=TaskState.FAILED, credits=0)
+    card = cards.card_blocks(task, now=2000, estimate=50)
+    accepted_message(card, cards.card_text(task))
+    failure = card[0]["text"]["text"]
+    assert failure.startswith(":x: *Failed.* The generation failed. kie.ai said: “&lt;!channel&gt; content policy")
+    assert f"”. {ADVICE}" in failure  # the end of the message survives: the middle (kie's words) was cut
+    assert "…" in failure and "<!channel>" not in failure
+    assert "nothing charged" in json.dumps(card)
+    assert cards.card_text(task).startswith("Image failed: ")
+
+
+def test_every_state_of_a_card_with_huge_outside_text_is_accepted():
+    for state in TaskState:
+        task = huge_task(state=state, credits=18 if state is TaskState.DONE else None, slack_file_id="F1")
+        card = cards.card_blocks(task, now=2000, estimate=50, queue_position=3 if state is TaskState.QUEUED else None)
+        accepted_message(card, cards.card_text(task))
+        assert "<@U999>" not in json.dumps(card)
+    timed_out = json.dumps(cards.card_blocks(huge_task(state=TaskState.TIMED_OUT), now=2000, estimate=50))
+    assert "kie.ai/logs" in timed_out and "k" * 90 in timed_out and "k" * 200 not in timed_out
+
+
+def test_a_cancelled_card_keeps_the_end_of_a_long_reason():
+    reason = "Stopped because " + "kie said no " * 600 + "so nothing was charged."
+    card = cards.card_blocks(huge_task(state=TaskState.CANCELLED, error_message=reason), now=2000, estimate=50)
+    accepted_message(card, "Image cancelled")
+    assert "so nothing was charged." in card[0]["text"]["text"]
+
+
+def test_result_caption_stays_short_with_huge_inputs():
+    caption = cards.result_caption(huge_task(state=TaskState.DONE, credits=18))
+    assert len(caption) <= 3000 and "remix of #3 · 8 input images" in caption
+
+
+def test_home_with_huge_outside_text_is_accepted_and_leaves_out_a_link_too_long_to_show():
+    tasks = [
+        huge_task(id=i, state=state, credits=18 if state is TaskState.DONE else None)
+        for i, state in enumerate([TaskState.DONE, TaskState.FAILED, TaskState.GENERATING, TaskState.TIMED_OUT] * 3)
+    ][: home.HOME_PAGE_SIZE]
+    tasks[0] = huge_task(id=100, state=TaskState.DONE, credits=18, permalink="https://banana-test.slack.com/p100")
+    view = home.home_view(home_page(tasks, has_more=True, page=2), DEFAULTS)
+    accepted_view(view)
+    text = json.dumps(view, ensure_ascii=False)
+    assert "<https://banana-test.slack.com/p100|open thread>" in text
+    assert "9" * 100 not in text  # the 5,000-character link is left out, not cut into a link to nowhere
+    assert all("<@U999>" not in t for t in mrkdwn_texts(view))
+
+
+def test_the_form_with_eight_500_character_file_names_is_accepted():
+    from banana.domain.options import InputFile
+    from banana.ui import modals
+
+    inputs = tuple(InputFile(id=f"F0FILE{i:05d}", name=f"photo {i} " + "ü&<" * 170) for i in range(8))
+    setup = modals.FormSetup(
+        title="Remix these images, please, with a title far too long for Slack",
+        defaults=DEFAULTS,
+        context=modals.FormContext(channel_id="C1", thread_ts="1.000200", inputs=inputs, parent_task_id=7),
+        notes=("Left out: " + "a-very-long-file-name.pdf is not an image; " * 200,),
+        allow_uploads=True,
+    )
+    view = modals.generation_modal(setup)
+    accepted_view(view)
+    shown = view["blocks"][0]["text"]["text"]
+    assert shown.startswith(":frame_with_picture: *8 images:* photo 0") and "&lt;" in shown and "…" in shown
+    back = modals.FormContext.from_metadata(view["private_metadata"])
+    assert [f.id for f in back.inputs] == [f.id for f in inputs]  # the ids always survive; names are only shown
+    assert back.channel_id == "C1" and back.thread_ts == "1.000200" and back.parent_task_id == 7
+
+
+def test_form_metadata_drops_names_before_it_outgrows_slack():
+    from banana.domain.options import InputFile
+    from banana.ui import modals
+
+    inputs = tuple(InputFile(id="F" + "0" * 300 + str(i), name="😀" * 500) for i in range(8))
+    metadata = modals.FormContext(channel_id="C1", inputs=inputs).to_metadata()
+    assert len(metadata) <= 3000
+    assert [f.id for f in modals.FormContext.from_metadata(metadata).inputs] == [f.id for f in inputs]
+
+
+def test_notices_and_problems_fit_and_a_problem_keeps_its_advice():
+    from banana.ui import modals
+
+    problem = modals.problem_view(kie_failure())
+    accepted_view(problem)
+    text = problem["blocks"][0]["text"]["text"]
+    assert text.startswith(":warning: The generation failed. kie.ai said:") and text.endswith(ADVICE)
+    notice = modals.notice_view("A title far longer than twenty-four characters", "<@U1> " + "x" * 5000)
+    accepted_view(notice)
+    assert notice["title"]["text"].endswith("…")
+
+
+async def test_a_5000_character_fail_msg_from_kie_ends_the_real_card_with_the_advice(banana, kie, slack):
+    from standins.kie import Outcome
+
+    kie.plan(Outcome(kind="fail", fail_code="400", fail_msg=HUGE_FAIL_MSG))
+    await banana.command("a lighthouse " + "at dawn " * 400)
+    task = await banana.only_task()
+    assert task.state is TaskState.FAILED
+    card = slack.message("C0GENERAL1", task.message_ts)  # the stand-in checked every edit as Slack would
+    failure = card.blocks[0]["text"]["text"]
+    assert failure.startswith(":x: *Failed.* The generation failed. kie.ai said: “&lt;!channel&gt; content policy")
+    assert f"”. {ADVICE}\n> a lighthouse at dawn at dawn" in failure  # the advice, then the prompt it was for
+    assert "nothing charged" in json.dumps(card.blocks)
+
+
+async def test_remixing_eight_images_with_500_character_names_opens_a_form_slack_accepts(banana, kie, slack):
+    from tests.test_remix import image_bytes, opened_form, post_with_files
+
+    files = [(image_bytes("red"), f"photo {i} " + "ß" * 490 + ".png", "image/png") for i in range(8)]
+    message, added = post_with_files(slack, *files)
+    form = await opened_form(banana, slack, message)  # views.open: the stand-in checked it as Slack would
+    assert len(form["private_metadata"]) <= 3000 and "8 images" in json.dumps(form)
+
+    response = await banana.submit(form, prompt="a collage")
+    assert response.status_code == 200 and response.json()["response_action"] == "update"
+    task = await banana.only_task()
+    assert task.state is TaskState.DONE
+    assert [f.id for f in task.inputs] == [f.id for f in added]

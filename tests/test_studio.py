@@ -8,7 +8,8 @@ import json
 import pytest
 
 from banana.cli import run
-from banana.domain.tasks import TaskState
+from banana.domain.options import PRICES, Options
+from banana.domain.tasks import SavedPrompt, Task, TaskState
 from banana.engine.settings import load_settings
 from banana.prompts.builders import (
     CareerContext,
@@ -368,3 +369,95 @@ def test_split_and_join_keep_the_prompt():
     assert studio.join_prompt(parts).split() == f"First paragraph. {lines} Last paragraph.".split()
     one_long_line = "word " * 2000
     assert all(len(part) <= studio.SLACK_INPUT_CHARS for part in studio.split_prompt(one_long_line))
+
+
+# ---- outside text is bounded, and prices are estimates ---------------------------------------------------------------
+
+HUGE_NAME = "<!channel> Episode takeaways " + "ü" * 480  # longer than the form allows: an older or imported name
+# Just under kie's 10,000 characters once "Do not include: text." is added.
+HUGE_PROMPT = "\n\n".join(f"Paragraph {n}: <@U999> & " + " ".join(["detail"] * 137) for n in range(10))
+
+
+def accepted_message(message: dict) -> None:
+    """What Slack checks before it posts a message (the stand-in's checks)."""
+    from standins.slack.blocks import MAX_MESSAGE_BLOCKS, blocks_arg, text_arg
+
+    blocks_arg({"blocks": message.get("blocks")}, MAX_MESSAGE_BLOCKS, {})
+    text_arg(message)
+    assert 0 < len(message["text"]) <= 300
+
+
+async def test_a_saved_prompt_with_a_huge_name_and_prompt_is_listed_and_reviewed(banana, kie, slack):
+    services = banana.services
+    options = Options("16:9", "4K", "png")
+    await services.store.save_prompt("T0TEAM001", "U0OTHER001", HUGE_NAME, HUGE_PROMPT, options, avoid="text")
+    await banana.command("prompts episode")
+    await slack.wait_for(lambda: any("Episode takeaways" in json.dumps(r) for r in slack.responses))
+    listing = slack.responses[-1]  # the stand-in's response_url checked its blocks as Slack would
+    accepted_message(listing)
+    assert "&lt;!channel&gt; Episode takeaways" in json.dumps(listing) and "<!channel>" not in json.dumps(listing)
+
+    use = next(b["accessory"] for b in listing["blocks"] if "accessory" in b)
+    await banana.click(studio.USE_SAVED_PROMPT, use["value"], message_ts="1700000000.000100")
+    await slack.wait_for(lambda: bool(slack.views_opened))
+    review = slack.views_opened[-1]  # views.open: checked by the stand-in
+    assert shown_prompt(review) == HUGE_PROMPT
+    resolution = element(review, "resolution")
+    assert [o["text"]["text"] for o in resolution["options"]] == [
+        "1K · ≈18 credits",
+        "2K · ≈18 credits",
+        "4K · ≈24 credits",
+    ]
+    assert resolution["initial_option"]["value"] == "4K"
+    assert (await banana.submit(review)).json()["response_action"] == "update"
+    sent, task = await generated_prompt(banana, kie)
+    assert sent["prompt"] == HUGE_PROMPT + "\n\nDo not include: text." and task.credits == 24
+
+
+def test_the_review_step_with_huge_outside_text_fits_slack(slack):
+    review = studio.Review(
+        prompt=HUGE_PROMPT,
+        options=Options("1:1", "2K", "png"),
+        channel_id=CHANNEL_ID,
+        summary="*" + "&lt;b&gt; " * 1000 + "*",
+        avoid="watermarks, " * 500,
+        title="A title much longer than Slack's twenty-four characters",
+        source="saved:12",
+    )
+    view = studio.review_modal(review, PRICES)
+    slack._validate_view(view, allowed_types=("modal",))
+    assert shown_prompt(view) == HUGE_PROMPT  # nothing of the prompt itself is lost
+    assert len(element(view, "avoid")["initial_value"]) <= 3000
+    note = view["blocks"][0]["elements"][0]["text"]
+    assert note.startswith("*&lt;b&gt; ") and "… 9,8" in note  # the summary is cut, never inside an escape
+    assert "Edit anything you like, then press *Generate*." in note and "shown in 4 parts" in note
+    assert len(view["title"]["text"]) <= 24 and json.loads(view["private_metadata"])["s"] == "saved:12"
+
+
+def test_saving_a_huge_prompt_and_listing_with_a_huge_search_fit_slack(slack):
+    task = Task(
+        id=7,
+        team_id="T1",
+        user_id="U1",
+        channel_id=CHANNEL_ID,
+        prompt=HUGE_PROMPT,
+        avoid="",
+        aspect_ratio="1:1",
+        resolution="2K",
+        output_format="png",
+        state=TaskState.DONE,
+        created_at=0.0,
+        updated_at=0.0,
+    )
+    slack._validate_view(studio.save_prompt_modal(task), allowed_types=("modal",))
+    nothing = studio.saved_prompts_message([], search="<!here> " + "podcast " * 800)
+    assert len(nothing["text"]) <= 300 and "<!here>" not in nothing["text"] and "&lt;!here&gt;" in nothing["text"]
+    many = [
+        SavedPrompt(i, "T1", "U1", HUGE_NAME, HUGE_PROMPT, "", "1:1", "2K", "png", 0.0)
+        for i in range(studio.SAVED_PROMPTS_SHOWN + 1)
+    ]
+    listing = studio.saved_prompts_message(many, search="episode " * 800, more=True)
+    accepted_message(listing)
+    view = studio.review_modal(studio.saved_prompt_review(many[0], CHANNEL_ID), PRICES)
+    slack._validate_view(view, allowed_types=("modal",))
+    assert "&lt;!channel&gt; Episode takeaways" in json.dumps(view) and shown_prompt(view) == HUGE_PROMPT

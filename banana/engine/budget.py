@@ -3,6 +3,10 @@
 Spend is the sum of the credits recorded on tasks (a failed task records 0), in UTC days and months as the Home tab
 shows them. A task still running has no credits recorded yet, so the caps count it at its price: two requests sent
 at once cannot both squeeze into the last credits.
+
+The price table is an estimate: figures from it are shown with "≈". A recorded figure is exact only when kie.ai
+reported it, and the store's sums do not say which ones were, so a sum of recorded credits is shown with "≈" too
+unless it is 0.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from banana.domain.options import RESOLUTIONS, Prices
 from banana.domain.tasks import Task, Usage
 from banana.engine.store import TaskStore
+from banana.ui.text import FAILURE_CHARS, approx, credit_amount, credits_text, escaped, prices_text
 
 
 def start_of_day(now: float) -> float:
@@ -44,11 +49,21 @@ class Spend:
     credits: float  # credits recorded on their tasks
     running_images: int = 0  # tasks still running, whose credits are not recorded yet
     running: int = 0  # those tasks at their price
+    exact_credits: float = 0.0  # the part of `credits` kie.ai itself reported
+
+    @property
+    def credits_estimated(self) -> bool:
+        """Whether any of the recorded credits came from the price table rather than from kie.ai."""
+        return abs(self.credits - self.exact_credits) >= 0.005
 
     @property
     def committed(self) -> float:
         """Credits spent plus credits the running tasks will cost: what a cap is checked against."""
         return self.credits + self.running
+
+    @property
+    def committed_estimated(self) -> bool:
+        return self.credits_estimated or self.running > 0
 
 
 @dataclass(frozen=True)
@@ -109,8 +124,9 @@ class Budget:
             spend = await self._spend(await self._store.usage(user_id, since), running, since, user_id=user_id)
             if spend.committed + price > self.user_daily_cap:
                 return (
-                    f"You have reached your daily limit of {self.user_daily_cap:,} credits: {_spent(spend)} today, "
-                    f"and a {resolution} image costs {price}.{self._cheaper(resolution, self.user_daily_cap, spend)} "
+                    f"You have reached your daily limit of {credit_amount(self.user_daily_cap)} credits: "
+                    f"{_spent(spend)} today, and a {resolution} image costs {approx(price, exact=False)}."
+                    f"{self._cheaper(resolution, self.user_daily_cap, spend)} "
                     f"Nothing was started. The limit resets at midnight UTC, {_until(start_of_day(now) + 86_400 - now)}"
                     "; whoever runs Banana can raise it (USER_DAILY_CREDIT_CAP)."
                 )
@@ -121,8 +137,9 @@ class Budget:
                 resets = time.gmtime(start_of_next_month(now))
                 cheaper = self._cheaper(resolution, self.workspace_monthly_cap, spend)
                 return (
-                    f"The workspace has reached its monthly limit of {self.workspace_monthly_cap:,} credits: "
-                    f"{_spent(spend)} this month, and a {resolution} image costs {price}.{cheaper} Nothing was "
+                    f"The workspace has reached its monthly limit of {credit_amount(self.workspace_monthly_cap)} "
+                    f"credits: {_spent(spend)} this month, and a {resolution} image costs {approx(price, exact=False)}."
+                    f"{cheaper} Nothing was "
                     f"started. The limit resets on 1 {calendar.month_name[resets.tm_mon]} (UTC); whoever runs Banana "
                     "can raise it (WORKSPACE_MONTHLY_CREDIT_CAP)."
                 )
@@ -158,6 +175,7 @@ class Budget:
         return Spend(
             images=usage.images,
             credits=usage.credits,
+            exact_credits=usage.exact_credits,
             running_images=len(mine),
             running=sum(self.prices[task.resolution] for task in mine),
         )
@@ -168,13 +186,14 @@ class Budget:
         fits = [r for r in RESOLUTIONS if self.prices[r] < self.prices[resolution] and self.prices[r] <= left]
         if not fits:
             return ""
-        return f" A {fits[-1]} image ({self.prices[fits[-1]]} credits) still fits."
+        return f" A {fits[-1]} image ({credits_text(self.prices[fits[-1]], exact=False)}) still fits."
 
 
 def _spent(spend: Spend) -> str:
+    spent = approx(spend.credits, exact=not spend.credits_estimated)
     if spend.running:
-        return f"{spend.credits:,} spent and {spend.running:,} in images still running"
-    return f"{spend.credits:,} spent"
+        return f"{spent} spent and {approx(spend.running, exact=False)} in images still running"
+    return f"{spent} spent"
 
 
 def _until(seconds: float) -> str:
@@ -192,24 +211,29 @@ def usage_text(report: UsageReport, *, balance: str | None = None) -> str:
         f"• *You this month:* {_line(report.month, None, '')}",
         f"• *The workspace this month:* {_line(report.workspace_month, report.workspace_monthly_cap, 'a month')}",
     ]
-    if balance is not None:
-        lines.append(f"• *kie.ai balance:* {balance}")
-    lines.append(f"Prices: {report.prices.summary()}. A failed image costs nothing.")
+    if balance is not None:  # it may carry kie.ai's own words
+        lines.append(f"• *kie.ai balance:* {escaped(balance, FAILURE_CHARS, middle=True)}")
+    lines.append(f"Prices: {prices_text(report.prices)}. A failed image costs nothing.")
+    lines.append("≈ marks an estimate from the price table; kie.ai's own figures are shown without it.")
     return "\n".join(lines)
 
 
 def _line(spend: Spend, cap: int | None, per: str) -> str:
-    text = f"{spend.images} image{'' if spend.images == 1 else 's'} · {spend.credits:,} credits"
+    credits = credits_text(spend.credits, exact=not spend.credits_estimated)
+    text = f"{spend.images} image{'' if spend.images == 1 else 's'} · {credits}"
     if spend.running:
-        text += f" · {spend.running_images} running ({spend.running:,} credits when done)"
+        text += f" · {spend.running_images} running ({credits_text(spend.running, exact=False)} when done)"
     if cap is not None:
-        text += f" · limit {cap:,} {per}, {max(0, cap - spend.committed):,} left"
+        left = approx(max(0, cap - spend.committed), exact=not spend.committed_estimated)
+        text += f" · limit {credit_amount(cap)} {per}, {left} left"
     return text
 
 
-def balance_text(balance: int, prices: Prices, resolution: str) -> str:
-    """The kie.ai balance as admins see it, with a warning when it cannot pay for one more image."""
-    text = f"{balance:,} credits"
+def balance_text(balance: float, prices: Prices, resolution: str) -> str:
+    """The kie.ai balance as admins see it (kie.ai's own figure, maybe fractional), with a warning when it cannot pay
+    for one more image at the price table's estimate."""
+    text = credits_text(balance, exact=True)
     if balance < prices[resolution]:
-        text += f" :warning: not enough for one {resolution} image; top it up at kie.ai"
+        price = credits_text(prices[resolution], exact=False)
+        text += f" :warning: not enough for one {resolution} image ({price}); top it up at kie.ai"
     return text

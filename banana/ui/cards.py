@@ -18,9 +18,22 @@ from slack_sdk.models.blocks import (
 
 from banana.domain.options import PRICES, Prices
 from banana.domain.tasks import Task, TaskState
-from banana.ui.text import clock, escape, progress_bar, shorten
+from banana.ui.text import (
+    CONFIRM_TEXT_CHARS,
+    CONTEXT_CHARS,
+    FAILURE_CHARS,
+    SECTION_CHARS,
+    clip,
+    clock,
+    credits_text,
+    escaped,
+    progress_bar,
+)
 
-PROMPT_PREVIEW_CHARS = 600
+PROMPT_PREVIEW_CHARS = 600  # of the prompt, escaped
+AVOID_PREVIEW_CHARS = 200
+QUOTE_CHARS = 1200  # the quoted prompt as a whole, with its "> " marks and what to leave out
+KIE_TASK_ID_CHARS = 100
 
 _STATUS = {
     TaskState.PENDING: (":banana:", "Starting…"),
@@ -31,11 +44,20 @@ _STATUS = {
 
 
 def quoted_prompt(task: Task) -> str:
-    lines = escape(shorten(task.prompt, PROMPT_PREVIEW_CHARS)).splitlines() or [""]
+    """The prompt as a quote, escaped and shortened, with what to leave out: at most QUOTE_CHARS characters."""
+    lines = escaped(task.prompt, PROMPT_PREVIEW_CHARS).splitlines() or [""]
     text = "\n".join(f"> {line}" for line in lines)
     if task.avoid:
-        text += f"\n_without:_ {escape(shorten(task.avoid, 200))}"
-    return text
+        text += f"\n_without:_ {escaped(task.avoid, AVOID_PREVIEW_CHARS)}"
+    return clip(text, QUOTE_CHARS)
+
+
+def cost(task: Task, prices: Prices = PRICES) -> str:
+    """What a task cost, or will cost: kie.ai's own figure when it reported one, else the price table's, an estimate
+    ("≈18 credits"). Nothing charged (a failure, an image reused) is exactly 0."""
+    if task.credits is None:
+        return credits_text(prices[task.resolution], exact=False)
+    return credits_text(task.credits, exact=task.credits_exact or task.credits == 0)
 
 
 _RELATIONS = {"remix": "remix of", "regenerate": "again from", "upscale": "4K version of", "retry": "retry of"}
@@ -54,7 +76,7 @@ def lineage(task: Task) -> list[str]:
 
 def _details(task: Task, *extra: str) -> ContextBlock:
     parts = [task.options.summary(), *lineage(task), f"for <@{task.user_id}>", *extra]
-    return ContextBlock(elements=[MarkdownTextObject(text=" · ".join(parts))])
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(parts), CONTEXT_CHARS))])
 
 
 def card_blocks(
@@ -76,7 +98,7 @@ def card_blocks(
 
 def card_text(task: Task) -> str:
     """The plain fallback Slack shows in notifications."""
-    prompt = escape(shorten(task.prompt, 80))
+    prompt = escaped(task.prompt, 80)
     label = {
         TaskState.DONE: "Image ready",
         TaskState.FAILED: "Image failed",
@@ -105,40 +127,46 @@ def _running(
     return [
         SectionBlock(text=MarkdownTextObject(text=quoted_prompt(task))),
         SectionBlock(text=MarkdownTextObject(text=status)),
-        _details(task, f"{prices[task.resolution]} credits"),
+        _details(task, cost(task, prices)),
     ]
 
 
 def _done(task: Task) -> list[Block]:
     took = f" in {clock(task.duration)}" if task.duration is not None else ""
-    credits = f"{task.credits} credits" if task.credits is not None else "credits unknown"
+    credits = cost(task) if task.credits is not None else "credits unknown"
     text = f":white_check_mark: *Done*{took} · image in the thread\n{quoted_prompt(task)}"
-    return [SectionBlock(text=MarkdownTextObject(text=text)), _details(task, credits)]
+    return [_section(text), _details(task, credits)]
 
 
 def _failed(task: Task) -> list[Block]:
-    reason = escape(task.error_message or "Something went wrong.")
+    # kie.ai's failMsg arrives inside the message, before the advice: the middle goes, the advice stays.
+    reason = escaped(task.error_message or "Something went wrong.", FAILURE_CHARS, middle=True)
     charged = "" if task.credits else " · nothing charged"
     return [
-        SectionBlock(text=MarkdownTextObject(text=f":x: *Failed.* {reason}\n{quoted_prompt(task)}")),
+        _section(f":x: *Failed.* {reason}\n{quoted_prompt(task)}"),
         _details(task, f"task #{task.id}{charged}"),
     ]
 
 
 def _timed_out(task: Task) -> list[Block]:
     waited = clock((task.finished_at or task.updated_at) - task.created_at)
-    where = f" Look for kie task `{task.kie_task_id}` at kie.ai/logs." if task.kie_task_id else ""
+    kie_id = escaped(task.kie_task_id or "", KIE_TASK_ID_CHARS)
+    where = f" Look for kie task `{kie_id}` at kie.ai/logs." if kie_id else ""
     text = (
         f":hourglass: *Not finished after {waited}*, so I stopped waiting. kie.ai may still finish it and charge for "
         f"it.{where} Run the command again if you need the image now.\n{quoted_prompt(task)}"
     )
-    return [SectionBlock(text=MarkdownTextObject(text=text)), _details(task, f"task #{task.id}")]
+    return [_section(text), _details(task, f"task #{task.id}")]
 
 
 def _cancelled(task: Task) -> list[Block]:
-    reason = escape(task.error_message or "")
+    reason = escaped(task.error_message or "", FAILURE_CHARS, middle=True)
     text = f":no_entry_sign: *Cancelled.* {reason}\n{quoted_prompt(task)}"
-    return [SectionBlock(text=MarkdownTextObject(text=text)), _details(task, f"task #{task.id}")]
+    return [_section(text), _details(task, f"task #{task.id}")]
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_CHARS)))
 
 
 # Buttons on a task, on its card and in the Home tab. Each carries the task id as its value.
@@ -183,8 +211,8 @@ def task_actions(task: Task, prices: Prices = PRICES) -> ActionsBlock:
                     value=value,
                     confirm=_confirm(
                         "Make it again at 4K?",
-                        f"The same request at 4K costs {prices['4K']} credits "
-                        f"(this one cost {task.credits if task.credits is not None else prices[task.resolution]}).",
+                        f"The same request at 4K costs {credits_text(prices['4K'], exact=False)} "
+                        f"(this one cost {cost(task, prices)}).",
                         "Make it at 4K",
                     ),
                 )
@@ -206,7 +234,7 @@ def task_actions(task: Task, prices: Prices = PRICES) -> ActionsBlock:
 
 
 def _confirm(title: str, text: str, confirm: str) -> ConfirmObject:
-    return ConfirmObject(title=title, text=text, confirm=confirm, deny="Keep it")
+    return ConfirmObject(title=title, text=clip(text, CONFIRM_TEXT_CHARS), confirm=confirm, deny="Keep it")
 
 
 def result_caption(task: Task) -> str:
@@ -215,8 +243,8 @@ def result_caption(task: Task) -> str:
     if task.duration is not None:
         parts.append(clock(task.duration))
     if task.credits is not None:
-        parts.append(f"{task.credits} credits")
-    return f"<@{task.user_id}> here is your image · " + " · ".join(parts)
+        parts.append(cost(task))
+    return clip(f"<@{task.user_id}> here is your image · " + " · ".join(parts), SECTION_CHARS)
 
 
 def result_filename(task: Task) -> str:

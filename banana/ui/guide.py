@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from banana.domain.options import ASPECT_RATIOS, OUTPUT_FORMATS, PRICES, RESOLUTIONS, Options, Prices
+from banana.ui.text import ESTIMATE, prices_text
 
 
 def help_text(defaults: Options, prices: Prices = PRICES) -> str:
@@ -13,7 +14,7 @@ def help_text(defaults: Options, prices: Prices = PRICES) -> str:
             "",
             f"• `--ar` aspect ratio: {', '.join(f'`{a}`' for a in ASPECT_RATIOS)} (default `{defaults.aspect_ratio}`)",
             f"• `--res` resolution: {', '.join(f'`{r}`' for r in RESOLUTIONS)} (default `{defaults.resolution}`;"
-            f" {prices.summary()})",
+            f" {prices_text(prices)})",
             f"• `--format`: {', '.join(f'`{f}`' for f in OUTPUT_FORMATS)} (default `{defaults.output_format}`)",
             "• `--no`: what to leave out, for example `--no text, watermarks`",
             "",
@@ -33,5 +34,7 @@ def help_text(defaults: Options, prices: Prices = PRICES) -> str:
             "`/banana prompts` lists them, each with a *Use* button.",
             "",
             "`/banana usage` shows what you and the workspace have spent, and any limits. Failed images cost nothing.",
+            f"Prices with {ESTIMATE} are estimates from Banana's price table; an image shows kie.ai's exact cost, "
+            f"without {ESTIMATE}, once kie.ai reports it.",
         ]
     )

@@ -22,9 +22,9 @@ from slack_sdk.models.views import View
 
 from banana.domain.options import PRICES, Options, Prices
 from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
-from banana.ui.cards import lineage, task_actions
+from banana.ui.cards import REMIX, cost, lineage, task_actions
 from banana.ui.guide import help_text
-from banana.ui.text import clock, escape, shorten
+from banana.ui.text import CONTEXT_CHARS, clip, clock, credits_text, escape, escaped, link, shorten
 
 _STATE_EMOJI = {
     TaskState.PENDING: ":banana:",
@@ -64,8 +64,8 @@ class HomePage:
 def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dict[str, Any]:
     """The App Home tab: the viewer's own tasks, newest first, within Slack's limits (100 blocks)."""
     summary = (
-        f"*Today:* {_images(home.today.images)} · {home.today.credits} credits\n"
-        f"*This month:* {_images(home.month.images)} · {home.month.credits} credits  _(UTC)_"
+        f"*Today:* {_images(home.today.images)} · {_spent(home.today)}\n"
+        f"*This month:* {_images(home.month.images)} · {_spent(home.month)}  _(UTC)_"
     )
     body: list[Block] = [
         HeaderBlock(text="Your Banana images"),
@@ -91,6 +91,11 @@ def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dic
 
 def _images(count: int) -> str:
     return f"{count} image{'' if count == 1 else 's'}"
+
+
+def _spent(usage: Usage) -> str:
+    """A sum of recorded credits: exact when kie.ai reported every one of them, else "≈"."""
+    return credits_text(usage.credits, exact=abs(usage.credits - usage.exact_credits) < 0.005)
 
 
 def _welcome(defaults: Options, prices: Prices) -> list[Block]:
@@ -139,16 +144,22 @@ def _home_task(task: Task, prices: Prices) -> list[Block]:
     if task.duration is not None:
         parts.append(clock(task.duration))
     if task.credits is not None:
-        parts.append(f"{task.credits} credits")
-    if task.permalink:
-        parts.append(f"<{task.permalink}|open thread>")
+        parts.append(cost(task, prices))
+    if thread := link(task.permalink, "open thread"):
+        parts.append(thread)
     state = task.state.value.replace("_", " ")
-    text = f"{_STATE_EMOJI[task.state]} *{state}* · {escape(shorten(task.prompt, 200))}"
+    text = f"{_STATE_EMOJI[task.state]} *{state}* · {escaped(task.prompt, 200)}"
     thumbnail = None
-    if task.state is TaskState.DONE and task.slack_file_id:
+    actions = task_actions(task, prices)
+    if task.file_gone_at is not None:
+        # Deleted in Slack itself: its slack_file would make Slack refuse the whole tab, and Remix needs the file.
+        text += " · _image deleted in Slack_"
+        kept = [b for b in actions.elements if isinstance(b, ButtonElement) and b.action_id != REMIX]
+        actions = ActionsBlock(block_id=actions.block_id, elements=kept)
+    elif task.state is TaskState.DONE and task.slack_file_id:
         thumbnail = ImageElement(slack_file={"id": task.slack_file_id}, alt_text=shorten(task.prompt, 200))
     return [
         SectionBlock(text=MarkdownTextObject(text=text), accessory=thumbnail),
-        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(parts))]),
-        task_actions(task, prices),
+        ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(parts), CONTEXT_CHARS))]),
+        actions,
     ]

@@ -30,10 +30,22 @@ from banana.domain.options import (
     Options,
     Prices,
 )
-from banana.ui.text import escape, shorten
+from banana.ui.text import (
+    CONTEXT_CHARS,
+    FAILURE_CHARS,
+    METADATA_CHARS,
+    MODAL_TITLE_CHARS,
+    OPTION_TEXT_CHARS,
+    SECTION_CHARS,
+    clip,
+    credits_text,
+    escaped,
+    shorten,
+)
 
 GENERATE_CALLBACK = "banana_generate"
 SLACK_INPUT_CHARS = 3000  # the most a Slack text field (max_length, initial_value) may hold
+FILE_NAME_CHARS = 60  # an input image's name, as shown and as carried in private_metadata
 
 # Block ids double as action ids: one input per block.
 PROMPT, AVOID, ASPECT_RATIO, RESOLUTION, FORMAT, CHANNEL, UPLOADS = (
@@ -58,13 +70,19 @@ class FormContext:
     parent_task_id: int | None = None
 
     def to_metadata(self) -> str:
-        data: dict[str, Any] = {
-            "c": self.channel_id,
-            "t": self.thread_ts,
-            "f": [[f.id, shorten(f.name, 60)] for f in self.inputs],
-            "p": self.parent_task_id,
-        }
-        return json.dumps({k: v for k, v in data.items() if v})
+        """At most METADATA_CHARS characters: the file names (only shown, never used) are shortened, or left out."""
+        text = ""
+        for name_chars in (FILE_NAME_CHARS, 20, 0):
+            data: dict[str, Any] = {
+                "c": self.channel_id,
+                "t": self.thread_ts,
+                "f": [[f.id, shorten(f.name, name_chars)] for f in self.inputs],
+                "p": self.parent_task_id,
+            }
+            text = json.dumps({k: v for k, v in data.items() if v}, ensure_ascii=False)
+            if len(text) <= METADATA_CHARS:
+                break
+        return text
 
     @classmethod
     def from_metadata(cls, text: str) -> FormContext:
@@ -92,13 +110,13 @@ def generation_modal(setup: FormSetup) -> dict[str, Any]:
     blocks: list[Block] = []
     inputs = setup.context.inputs
     if inputs:
-        names = ", ".join(escape(f.name or f.id) for f in inputs)
+        names = ", ".join(escaped(f.name or f.id, FILE_NAME_CHARS) for f in inputs)
         noun = "image" if len(inputs) == 1 else "images"
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text=f":frame_with_picture: *{len(inputs)} {noun}:* {names}"))
-        )
+        text = clip(f":frame_with_picture: *{len(inputs)} {noun}:* {names}", SECTION_CHARS)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
     if setup.notes:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=escape(" ".join(setup.notes)))]))
+        notes = escaped(" ".join(setup.notes), CONTEXT_CHARS)
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=notes)]))
     blocks.append(
         InputBlock(
             block_id=PROMPT,
@@ -121,7 +139,7 @@ def generation_modal(setup: FormSetup) -> dict[str, Any]:
     )
     ratio_default = "auto" if inputs else setup.defaults.aspect_ratio
     blocks.append(_select(ASPECT_RATIO, "Aspect ratio", [(a, a) for a in ASPECT_RATIOS], ratio_default))
-    resolutions = [(r, f"{r} · {setup.prices[r]} credits") for r in RESOLUTIONS]
+    resolutions = resolution_choices(setup.prices)
     blocks.append(_select(RESOLUTION, "Resolution", resolutions, setup.defaults.resolution))
     blocks.append(_select(FORMAT, "Format", [(f, f.upper()) for f in OUTPUT_FORMATS], setup.defaults.output_format))
     if setup.choose_channel:
@@ -149,7 +167,7 @@ def generation_modal(setup: FormSetup) -> dict[str, Any]:
     return View(
         type="modal",
         callback_id=GENERATE_CALLBACK,
-        title=setup.title,
+        title=shorten(setup.title, MODAL_TITLE_CHARS),
         submit="Generate",
         close="Cancel",
         private_metadata=setup.context.to_metadata(),
@@ -170,8 +188,13 @@ def new_image_modal(defaults: Options, prices: Prices, *, channel_id: str | None
     return generation_modal(setup)
 
 
+def resolution_choices(prices: Prices) -> list[tuple[str, str]]:
+    """Each resolution with its price from the table, an estimate: `2K · ≈18 credits`."""
+    return [(r, shorten(f"{r} · {credits_text(prices[r], exact=False)}", OPTION_TEXT_CHARS)) for r in RESOLUTIONS]
+
+
 def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: str) -> InputBlock:
-    options = [Option(value=value, text=text) for value, text in choices]
+    options = [Option(value=value, text=shorten(text, OPTION_TEXT_CHARS)) for value, text in choices]
     chosen = next(o for o in options if o.value == initial)
     return InputBlock(
         block_id=block_id,
@@ -181,12 +204,12 @@ def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: 
 
 
 def notice_view(title: str, text: str) -> dict[str, Any]:
-    """A modal with one message and only a Close button: progress, success or a problem to fix."""
+    """A modal with one message (mrkdwn, cut to fit) and only a Close button: progress, success or a problem to fix."""
     return View(
         type="modal",
-        title=title,
+        title=shorten(title, MODAL_TITLE_CHARS),
         close="Close",
-        blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
+        blocks=[SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_CHARS)))],
     ).to_dict()
 
 
@@ -204,4 +227,6 @@ def started_view(channel_id: str) -> dict[str, Any]:
 
 
 def problem_view(message: str) -> dict[str, Any]:
-    return notice_view("Banana", f":warning: {escape(message)}")
+    """A problem in plain words; a long one (kie.ai's words inside it) loses its middle, so the advice at its end
+    stays."""
+    return notice_view("Banana", f":warning: {escaped(message, FAILURE_CHARS, middle=True)}")

@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.blocks import Block
 from slack_sdk.models.views import View
 
-from banana.domain.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS, Options, Prices
+from banana.domain.options import ASPECT_RATIOS, OUTPUT_FORMATS, Options, Prices
 from banana.domain.tasks import SavedPrompt, Task
 from banana.prompts.builders import (
     CareerContext,
@@ -41,8 +41,17 @@ from banana.prompts.builders import (
     build_quote_card,
 )
 from banana.prompts.catalog import Brand, Catalog, Layout
-from banana.ui.modals import ASPECT_RATIO, AVOID, FORMAT, RESOLUTION, SLACK_INPUT_CHARS
-from banana.ui.text import escape, shorten
+from banana.ui.modals import ASPECT_RATIO, AVOID, FORMAT, RESOLUTION, SLACK_INPUT_CHARS, resolution_choices
+from banana.ui.text import (
+    CONTEXT_CHARS,
+    FALLBACK_CHARS,
+    MODAL_TITLE_CHARS,
+    OPTION_TEXT_CHARS,
+    SECTION_CHARS,
+    clip,
+    escaped,
+    shorten,
+)
 
 KINDS = ("infographic", "quote", "timeline")
 
@@ -66,6 +75,9 @@ PART_BREAK = "\n\n"
 MAX_KEY_POINTS = 12
 MAX_ROLES = 12
 SAVED_PROMPTS_SHOWN = 20
+SEARCH_SHOWN_CHARS = 100  # the words a person searched saved prompts for, as shown back to them
+NAME_SHOWN_CHARS = 150  # a saved prompt's name as shown (the form takes 80; older or imported names may be longer)
+SUMMARY_CHARS = 1500  # the review step's summary (mrkdwn), before its instructions
 # What each context field holds at most; with these, every prompt stays well within kie's 10,000 characters.
 FIELD_CHARS = {
     TITLE: 150,
@@ -318,7 +330,9 @@ def _layout_select(catalog: Catalog) -> InputBlock:
     """Layouts grouped by what they show; left empty, the template's best layout is used."""
     groups: dict[str, list[Option]] = {}
     for layout in catalog.layouts.values():
-        groups.setdefault(layout.group, []).append(Option(value=layout.id, text=layout.label))
+        groups.setdefault(layout.group, []).append(
+            Option(value=layout.id, text=shorten(layout.label, OPTION_TEXT_CHARS))
+        )
     return InputBlock(
         block_id=LAYOUT,
         label="Layout",
@@ -327,7 +341,10 @@ def _layout_select(catalog: Catalog) -> InputBlock:
         element=StaticSelectElement(
             action_id=LAYOUT,
             placeholder="The template's best layout",
-            option_groups=[OptionGroup(label=group, options=options) for group, options in groups.items()],
+            option_groups=[
+                OptionGroup(label=shorten(group, OPTION_TEXT_CHARS), options=options)
+                for group, options in groups.items()
+            ],
         ),
     )
 
@@ -476,14 +493,14 @@ def join_prompt(parts: Sequence[str]) -> str:
 
 def review_modal(review: Review, prices: Prices) -> dict[str, Any]:
     parts = split_prompt(review.prompt)
-    about = [review.summary] if review.summary else []
+    about = [clip(review.summary, SUMMARY_CHARS)] if review.summary else []
     about.append(f"{len(review.prompt):,} characters. Edit anything you like, then press *Generate*.")
     if len(parts) > 1:
         about.append(
             f"A Slack field holds {SLACK_INPUT_CHARS:,} characters, so the prompt is shown in {len(parts)} parts; "
             "they are joined with a blank line."
         )
-    blocks: list[Block] = [_note(" ".join(about))]
+    blocks: list[Block] = [_note(clip(" ".join(about), CONTEXT_CHARS))]
     for number, part in enumerate(parts, start=1):
         label = "Prompt" if len(parts) == 1 else f"Prompt, part {number} of {len(parts)}"
         blocks.append(
@@ -500,20 +517,18 @@ def review_modal(review: Review, prices: Prices) -> dict[str, Any]:
             )
         )
     blocks += [
-        _text_input(AVOID, "Leave out", review.avoid or None, optional=True, placeholder="text, watermarks"),
-        _select(ASPECT_RATIO, "Aspect ratio", [(a, a) for a in ASPECT_RATIOS], review.options.aspect_ratio),
-        _select(
-            RESOLUTION,
-            "Resolution",
-            [(r, f"{r} · {prices[r]} credits") for r in RESOLUTIONS],
-            review.options.resolution,
+        # A text field holds SLACK_INPUT_CHARS; what it shows is what is submitted, so no "…" is added.
+        _text_input(
+            AVOID, "Leave out", review.avoid[:SLACK_INPUT_CHARS] or None, optional=True, placeholder="text, watermarks"
         ),
+        _select(ASPECT_RATIO, "Aspect ratio", [(a, a) for a in ASPECT_RATIOS], review.options.aspect_ratio),
+        _select(RESOLUTION, "Resolution", resolution_choices(prices), review.options.resolution),
         _select(FORMAT, "Format", [(f, f.upper()) for f in OUTPUT_FORMATS], review.options.output_format),
     ]
     return View(
         type="modal",
         callback_id=REVIEW,
-        title=review.title,
+        title=shorten(review.title, MODAL_TITLE_CHARS),
         submit="Generate",
         close="Cancel",
         private_metadata=_metadata(review.channel_id, review.source),
@@ -564,7 +579,7 @@ def _metadata(channel_id: str | None, source: str = "") -> str:
 
 
 def save_prompt_modal(task: Task) -> dict[str, Any]:
-    preview = "\n".join(f"> {line}" for line in escape(shorten(task.prompt, 400)).splitlines()[:8])
+    preview = "\n".join(f"> {line}" for line in escaped(task.prompt, 400).splitlines()[:8])
     return View(
         type="modal",
         callback_id=SAVE_PROMPT_FORM,
@@ -589,21 +604,23 @@ def saved_name(view: dict[str, Any]) -> str:
 
 def saved_prompts_message(prompts: list[SavedPrompt], *, search: str = "", more: bool = False) -> dict[str, Any]:
     """`/banana prompts`: the workspace's library, newest first, each with a Use button. Fits a message's 50 blocks."""
+    words = escaped(search, SEARCH_SHOWN_CHARS)
     if not prompts:
         text = (
-            f"No saved prompt has “{escape(search)}” in its name. `/banana prompts` lists them all."
+            f"No saved prompt has “{words}” in its name. `/banana prompts` lists them all."
             if search
             else "No saved prompts yet. Press *Save prompt* on any finished image to add its prompt here."
         )
-        return {"text": text}
-    heading = f"*Saved prompts* with “{escape(search)}” in the name" if search else "*Saved prompts*, newest first"
+        return {"text": clip(text, FALLBACK_CHARS)}
+    heading = f"*Saved prompts* with “{words}” in the name" if search else "*Saved prompts*, newest first"
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"{heading}. *Use* opens one, ready to edit."))]
     for saved in prompts[:SAVED_PROMPTS_SHOWN]:
-        preview = escape(shorten(" ".join(saved.prompt.split()), 200))
+        preview = escaped(" ".join(saved.prompt.split()), 200)
         details = f"{saved.options.summary()} · saved by <@{saved.user_id}>"
+        text = f"*{escaped(saved.name, NAME_SHOWN_CHARS)}* · {details}\n> {preview}"
         blocks.append(
             SectionBlock(
-                text=MarkdownTextObject(text=f"*{escape(saved.name)}* · {details}\n> {preview}"),
+                text=MarkdownTextObject(text=clip(text, SECTION_CHARS)),
                 accessory=ButtonElement(text="Use", action_id=USE_SAVED_PROMPT, value=str(saved.id)),
             )
         )
@@ -619,7 +636,7 @@ def saved_prompt_review(saved: SavedPrompt, channel_id: str | None) -> Review:
         prompt=saved.prompt,
         options=saved.options,
         channel_id=channel_id,
-        summary=f"*{escape(saved.name)}*, saved by <@{saved.user_id}>.",
+        summary=f"*{escaped(saved.name, NAME_SHOWN_CHARS)}*, saved by <@{saved.user_id}>.",
         avoid=saved.avoid,
         title="Use a saved prompt",
         source=f"saved:{saved.id}",
@@ -630,7 +647,7 @@ def saved_prompt_review(saved: SavedPrompt, channel_id: str | None) -> Review:
 
 
 def _note(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, CONTEXT_CHARS))])
 
 
 def _text_input(
@@ -660,7 +677,7 @@ def _text_input(
 
 def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: str | None = None) -> InputBlock:
     """A required picker that starts on `initial`, or on its first choice."""
-    options = [Option(value=value, text=text) for value, text in choices]
+    options = [Option(value=value, text=shorten(text, OPTION_TEXT_CHARS)) for value, text in choices]
     chosen = next((o for o in options if o.value == initial), options[0])
     return InputBlock(
         block_id=block_id,

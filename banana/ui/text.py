@@ -1,8 +1,36 @@
-"""Text for Slack: escaping, shortening, clocks and bars. User text is always escaped, so a prompt pings nobody."""
+"""Text for Slack: escaping, shortening to Slack's limits, credit figures, clocks and bars.
+
+User text is always escaped, so a prompt pings nobody. Outside text (prompts, file names, names people type, kie.ai's
+messages, links) is always cut to fit the place it goes: Slack refuses a whole message or view when one text is too
+long. Credit figures from the price table are estimates and say so with "≈"; kie.ai's own figure is shown as it is.
+"""
 
 from __future__ import annotations
 
+import math
+
+from banana.domain.options import RESOLUTIONS, Prices
+
 BAR_WIDTH = 20
+
+# Slack's Block Kit limits, in characters (https://api.slack.com/reference/block-kit).
+SECTION_CHARS = 3000  # a section's text
+CONTEXT_CHARS = 3000  # one context element's text; a context block holds at most CONTEXT_ELEMENTS
+CONTEXT_ELEMENTS = 10
+HEADER_CHARS = 150
+BUTTON_TEXT_CHARS = 75
+BUTTON_VALUE_CHARS = 2000
+OPTION_TEXT_CHARS = 75  # a select's plain_text option
+MODAL_TITLE_CHARS = 24
+CONFIRM_TITLE_CHARS = 100
+CONFIRM_TEXT_CHARS = 300
+METADATA_CHARS = 3000  # a view's private_metadata
+ALT_TEXT_CHARS = 2000
+FALLBACK_CHARS = 300  # a message's `text`: Slack takes 40,000, but notifications show one line
+FAILURE_CHARS = 1500  # a failure message on a card or in a notice; the middle (kie.ai's words) goes first
+LINK_CHARS = 1000  # a link longer than this is left out rather than cut (a cut link leads nowhere)
+
+ESTIMATE = "≈"
 
 
 def escape(text: str) -> str:
@@ -11,8 +39,123 @@ def escape(text: str) -> str:
 
 
 def shorten(text: str, limit: int) -> str:
+    """Plain text cut at the end to at most `limit` characters, with "…" where it was cut."""
     text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return "…"[: max(0, limit)]
+    return text[: limit - 1].rstrip() + "…"
+
+
+def shorten_middle(text: str, limit: int) -> str:
+    """Plain text cut in the middle to at most `limit` characters: its start and its end (often the advice) stay."""
+    text = text.strip()
+    if len(text) <= limit or limit < 3:
+        return shorten(text, limit)
+    head = (limit - 1) // 2
+    tail = limit - 1 - head
+    return text[:head].rstrip() + "…" + text[len(text) - tail :].lstrip()
+
+
+def escaped(text: str, limit: int, *, middle: bool = False) -> str:
+    """`text` escaped for mrkdwn, then at most `limit` characters long, counted after escaping and never cut inside
+    an escape. Cut at the end, or with `middle` in the middle so the start and the end both stay."""
+    text = text.strip()
+    pieces = [escape(char) for char in text]
+    if sum(len(piece) for piece in pieces) <= limit:
+        return "".join(pieces)
+    if limit <= 1:
+        return "…"[: max(0, limit)]
+    if not middle:
+        return _take(pieces, limit - 1).rstrip() + "…"
+    head = _take(pieces, (limit - 1) // 2)
+    tail = "".join(reversed(_take_reversed(pieces, limit - 1 - len(head))))
+    return head.rstrip() + "…" + tail.lstrip()
+
+
+def _take(pieces: list[str], budget: int) -> str:
+    taken: list[str] = []
+    for piece in pieces:
+        budget -= len(piece)
+        if budget < 0:
+            break
+        taken.append(piece)
+    return "".join(taken)
+
+
+def _take_reversed(pieces: list[str], budget: int) -> list[str]:
+    """The last pieces that fit in `budget`, last first."""
+    taken: list[str] = []
+    for piece in reversed(pieces):
+        budget -= len(piece)
+        if budget < 0:
+            break
+        taken.append(piece)
+    return taken
+
+
+def clip(mrkdwn: str, limit: int) -> str:
+    """Text already written as mrkdwn, cut at the end to at most `limit` characters, never inside a link, a mention
+    or an escape."""
+    if len(mrkdwn) <= limit:
+        return mrkdwn
+    cut = mrkdwn[: max(0, limit - 1)]
+    opened = cut.rfind("<")
+    if opened > cut.rfind(">"):
+        cut = cut[:opened]
+    amp = cut.rfind("&")
+    if amp >= 0 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut.rstrip() + "…" if limit >= 1 else ""
+
+
+def link(url: str | None, label: str) -> str | None:
+    """A mrkdwn link, or None when the address is not one Slack can show whole: too long, or not plain http(s)."""
+    if not url or len(url) > LINK_CHARS or not url.startswith(("https://", "http://")):
+        return None
+    if any(char in url for char in "<>| \n\t"):
+        return None
+    return f"<{url}|{escape(label)}>"
+
+
+# ------------------------------------------------------------------------------------------------------ credits
+
+
+def credit_amount(amount: float) -> str:
+    """A number of credits as people read it: 18, 17.5, 0.25, 1,234; never "18.0", at most two decimals."""
+    if not math.isfinite(amount):
+        return str(amount)
+    rounded = round(float(amount), 2) + 0.0  # + 0.0: never "-0"
+    if rounded == int(rounded):
+        return f"{int(rounded):,}"
+    return f"{rounded:,.2f}".rstrip("0")
+
+
+def approx(amount: float, *, exact: bool) -> str:
+    """A credit figure: "17.5" when kie.ai reported it, "≈18" when it is an estimate (the price table's)."""
+    return credit_amount(amount) if exact else ESTIMATE + credit_amount(amount)
+
+
+def credits_text(amount: float, *, exact: bool) -> str:
+    """ "≈18 credits" (an estimate), "17.5 credits" (kie.ai's own figure), "1 credit"."""
+    number = approx(amount, exact=exact)
+    return f"{number} credit" if credit_amount(amount) == "1" else f"{number} credits"
+
+
+def prices_text(prices: Prices) -> str:
+    """`1K and 2K cost ≈18 credits, 4K costs ≈24`: the price table, an estimate, with equal prices named together."""
+    groups: dict[int, list[str]] = {}
+    for resolution in RESOLUTIONS:
+        groups.setdefault(prices[resolution], []).append(resolution)
+    parts = []
+    for price, names in groups.items():
+        who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        parts.append(f"{who} {'costs' if len(names) == 1 else 'cost'} {approx(price, exact=False)}")
+    return parts[0] + " credits" + "".join(f", {part}" for part in parts[1:])
+
+
+# ------------------------------------------------------------------------------------------------ clocks and bars
 
 
 def clock(seconds: float) -> str:
