@@ -7,10 +7,15 @@ import logging
 import os
 import statistics
 from collections import deque
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
 from banana.app.wiring import SLACK_EVENTS_PATH, build_app, engine, identify_bot
 from banana.engine.callbacks import callback_handler
@@ -75,7 +80,9 @@ class BananaServer:
         self.services = services
         identity = await identify_bot(services.slack.client)
         app = build_app(services, services.slack.client, identity)
-        web_app = web.Application() if settings.socket_mode else app.web_app(path=SLACK_EVENTS_PATH)
+        web_app = web.Application()
+        if not settings.socket_mode:
+            web_app.router.add_post(SLACK_EVENTS_PATH, slack_requests(app, settings.slack_signing_secret or ""))
         web_app.router.add_get("/healthz", self._health)
         if self.probe is not None:
             web_app.router.add_get("/metrics", self._metrics)
@@ -124,6 +131,45 @@ class BananaServer:
         if request.query.get("reset") == "1":
             self.probe.lags.clear()
         return web.json_response(body)
+
+
+def slack_requests(app: AsyncApp, signing_secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Slack's HTTP requests, handed to Bolt as its own aiohttp adapter (`app.web_app()`) does, but for one thing.
+
+    Bolt parses the body before it checks the signature, and a body it cannot parse (a `payload` that is not JSON, a
+    broken JSON event, JSON that is not an object) escapes it as a 500 with a stack trace. Here the signature is
+    checked first, from the bytes: a signed request whose body cannot be read gets 400 and one warning line; an
+    unsigned or forged one gets Bolt's own 401. Everything readable goes to Bolt unchanged, signed or not (Bolt
+    checks the signature again, and answers Slack's unsigned `ssl_check` itself).
+    """
+    verifier = SignatureVerifier(signing_secret)
+
+    async def slack_events(request: web.Request) -> web.Response:
+        raw = await request.read()
+        signed = verifier.is_valid(
+            body=raw,
+            timestamp=request.headers.get("X-Slack-Request-Timestamp", "0"),
+            signature=request.headers.get("X-Slack-Signature", ""),
+        )
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=await request.text(),
+                query=request.query_string,
+                headers=dict(request.headers.items()),  # as Bolt's adapter reads them: the last of a repeated one
+            )
+        except Exception as error:  # whatever Bolt cannot build a request from; nothing has been acted on
+            if not signed:
+                return web.json_response({"error": "invalid request"}, status=401)
+            log.warning(
+                "answered 400 to a signed Slack request whose body cannot be read (%s, %s: %.200s)",
+                request.content_type,
+                type(error).__name__,
+                error,
+            )
+            return web.json_response({"error": "unreadable body"}, status=400)
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+
+    return slack_events
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

@@ -11,3 +11,6 @@ from banana.handlers import actions, commands, events, shortcuts, views
 def register(app: AsyncApp) -> None:
     for surface in (commands, shortcuts, views, actions, events):
         surface.register(app)
+    # Last, and only here: they answer what none of the listeners above took (a button, shortcut or form from an
+    # older version), so they must come after every one of them.
+    actions.register_stale(app)

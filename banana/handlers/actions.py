@@ -4,12 +4,16 @@ saved prompt."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from banana.domain.options import CommandError, InputFile
@@ -161,6 +165,9 @@ async def remix(press: Press) -> None:
     if not task.slack_file_id:
         await press.answer("That task has no image to remix. Use Retry instead.")
         return
+    if task.file_gone_at:
+        await press.answer("That image was deleted in Slack, so it cannot be remixed. Regenerate makes it anew.")
+        return
     setup = FormSetup(
         title="Remix with Banana",
         defaults=press.services.defaults,
@@ -231,3 +238,90 @@ async def home_page(press: Press) -> None:
     chosen = HomeFilter(name) if name in set(HomeFilter) else HomeFilter.ALL
     place = HomePlace(filter=chosen, page=max(0, int(page)) if page.isdigit() else 0)
     await press.services.home.publish(press.user_id, place=place)
+
+
+# Stale requests: a button, shortcut or form that this version no longer knows (an older message, an older Home tab,
+# a modal left open across a deploy). Acknowledged and answered privately, instead of Bolt's 404, which Slack shows
+# the person as an error.
+
+STALE_BUTTON = (
+    "That button is from an older version of Banana and no longer works. "
+    "Use the buttons on a newer message, or type `/banana help`."
+)
+STALE_SHORTCUT = (
+    "That shortcut is from an older version of Banana and no longer works. "
+    "Type `/banana help` to see what Banana can do."
+)
+STALE_FORM = (
+    "That form is from an older version of Banana and can no longer be sent. "
+    "Close it and open a new one, or type `/banana help`."
+)
+_ANY = re.compile("")  # matches every action_id and callback_id
+_CLAIMED = "banana_claimed"  # set in a request's context once any listener has started on it
+
+log = logging.getLogger(__name__)
+
+
+def register_stale(app: AsyncApp) -> None:
+    """The catch-all listeners. Register them after every other listener, and after no other.
+
+    Bolt tries listeners in the order they were registered and stops at the first that acknowledges, so these are
+    reached only when no listener above matched. One case is not covered by that order: a listener that matched but
+    has not acknowledged after its 3 seconds, where Bolt goes on to the next listener that matches. The `_unclaimed`
+    matcher keeps these out of that case too, so that request still ends as Bolt's 404, as it did before.
+    """
+    runner = app.listener_runner
+    runner.listener_start_handler = _Claims(runner.listener_start_handler)
+    app.block_action(_ANY, matchers=[_unclaimed])(stale_button)
+    app.shortcut(_ANY, matchers=[_unclaimed])(stale_shortcut)
+    app.view_submission(_ANY, matchers=[_unclaimed])(stale_form)
+
+
+class _Claims(AsyncListenerStartHandler):
+    """Marks each request a listener has started on, before it runs, then does what Bolt did before."""
+
+    def __init__(self, then: AsyncListenerStartHandler) -> None:
+        self.then = then
+
+    async def handle(self, request: AsyncBoltRequest, response: BoltResponse | None) -> None:
+        request.context[_CLAIMED] = True
+        await self.then.handle(request, response)
+
+
+async def _unclaimed(context: AsyncBoltContext) -> bool:
+    return not context.get(_CLAIMED)
+
+
+async def stale_button(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    """A button this version does not know: an ephemeral note beside the message, or a small modal over Home."""
+    await ack()
+    log.info("answered a stale button: %s", action.get("action_id"))
+    await Press(body, action, client, respond, context).answer(STALE_BUTTON)
+
+
+async def stale_shortcut(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+) -> None:
+    """A shortcut this version does not know: an ephemeral note for a message's shortcut (it has a response_url),
+    a small modal for a global one."""
+    await ack()
+    log.info("answered a stale shortcut: %s", body.get("callback_id"))
+    await Press(body, {}, client, respond, context).answer(STALE_SHORTCUT)
+
+
+async def stale_form(ack: AsyncAck, view: dict[str, Any]) -> None:
+    """A form this version does not know: the modal is replaced with the note (`response_action: update`). Errors
+    would need an input block's id in that form, which this version cannot know."""
+    log.info("answered a stale form: %s", view.get("callback_id"))
+    await ack(response_action="update", view=notice_view("Banana", STALE_FORM))
