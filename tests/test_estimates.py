@@ -14,29 +14,15 @@ from banana.engine.budget import Budget, Spend, UsageReport, balance_text, usage
 from banana.engine.store import SqliteTaskStore
 from banana.ui import cards, guide, home, modals, studio
 from banana.ui.text import approx, credit_amount, credits_text, prices_text
+from tests.test_blocks import make_task as blocks_task
 
 DEFAULTS = Options("1:1", "2K", "png")
 
 
-def make_task(**changes) -> Task:
-    values: dict = dict(
-        id=7,
-        team_id="T1",
-        user_id="U123",
-        channel_id="C1",
-        prompt="a lighthouse at dawn",
-        avoid="",
-        aspect_ratio="16:9",
-        resolution="2K",
-        output_format="png",
-        state=TaskState.DONE,
-        created_at=1000.0,
-        updated_at=1000.0,
-        duration=52.0,
-        slack_file_id="F1",
-    )
-    values.update(changes)
-    return Task(**values)
+def make_task(**changes: object) -> Task:
+    """A finished task, as test_blocks makes one."""
+    values: dict[str, object] = {"state": TaskState.DONE, "duration": 52.0, "slack_file_id": "F1"}
+    return blocks_task(**{**values, **changes})
 
 
 def card(task: Task, prices: Prices = PRICES) -> str:
@@ -88,6 +74,7 @@ def test_an_estimate_says_so_and_an_exact_figure_does_not():
 def test_the_price_table_is_always_an_estimate():
     assert prices_text(PRICES) == "1K and 2K cost ≈18 credits, 4K costs ≈24"
     assert prices_text(Prices(18, 18, 18)) == "1K, 2K and 4K cost ≈18 credits"
+    assert prices_text(Prices(10, 20, 30)) == "1K costs ≈10 credits, 2K costs ≈20, 4K costs ≈30"
     assert prices_text(Prices(10, 20, 30)) == "1K costs ≈10 credits, 2K costs ≈20, 4K costs ≈30"
 
 

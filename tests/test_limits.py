@@ -41,8 +41,8 @@ async def test_a_failed_post_still_holds_the_next_one_back():
         assert time.monotonic() - answered >= 0.05
 
 
-async def test_a_rate_limit_grants_at_once_while_there_is_room_then_in_arrival_order():
-    limit = RateLimit(5, window=0.2)
+async def test_a_rate_limit_spaces_calls_evenly_in_arrival_order_and_costs_a_rare_call_nothing():
+    limit = RateLimit(5, window=0.2)  # one every 40 ms
     granted: list[tuple[int, float]] = []
 
     async def read(number: int) -> None:
@@ -52,9 +52,10 @@ async def test_a_rate_limit_grants_at_once_while_there_is_room_then_in_arrival_o
     started = time.monotonic()
     await asyncio.gather(*(read(n) for n in range(12)))
     assert [n for n, _ in granted] == list(range(12))  # first come, first served
-    assert granted[4][1] - started < 0.1  # the first five go at once: the limit costs nothing until reached
+    assert granted[0][1] - started < 0.03  # nobody was waiting: at once
     times = [t for _, t in granted]
-    assert all(later - earlier >= 0.2 for earlier, later in zip(times, times[5:], strict=False))
+    assert all(later - earlier >= 0.04 for earlier, later in itertools.pairwise(times))  # never bunched
+    assert all(later - earlier >= 0.2 for earlier, later in zip(times, times[5:], strict=False))  # 5 per 0.2 s
 
 
 class FakeClock:
@@ -81,6 +82,20 @@ def test_progress_edits_leave_room_for_the_finals_a_burst_of_starts_will_need():
     assert budget.allows_progress(in_flight=3)
 
 
+def test_at_a_steady_pace_progress_edits_get_only_what_the_finals_leave():
+    clock = FakeClock()
+    budget = UpdateBudget(40, clock)
+    for _ in range(30):  # thirty tasks a minute, one every two seconds
+        clock.now += 2
+        budget.started()
+    progress = 0
+    while budget.allows_progress(in_flight=5):
+        budget.spend_progress()
+        progress += 1
+    # The minute's 40 edits: 30 finals to come, a reserve of 4, and what is left for progress.
+    assert progress == 40 - 30 - 4
+
+
 async def test_a_waiting_final_edit_holds_every_progress_edit_back_and_goes_first():
     budget = UpdateBudget(3, minute=0.3)
     for _ in range(3):
@@ -97,3 +112,22 @@ async def test_a_waiting_final_edit_holds_every_progress_edit_back_and_goes_firs
     await asyncio.wait_for(asyncio.gather(*waiting), 5)  # room again once the minute has passed
     assert order == ["first", "second"]
     assert not budget.allows_progress(in_flight=0)  # two finals of three: the last room is kept for a final
+
+
+async def test_when_callers_must_wait_the_lowest_priority_goes_first_and_a_cancelled_one_holds_nobody_up():
+    limit = RateLimit(1, window=0.1)
+    await limit.take()  # the window is full now
+    order: list[float] = []
+
+    async def read(priority: float) -> None:
+        await limit.take(priority)
+        order.append(priority)
+
+    late = asyncio.create_task(read(5.0))
+    await asyncio.sleep(0)
+    gone = asyncio.create_task(read(0.5))
+    waiting = [asyncio.create_task(read(p)) for p in (3.0, 1.0)]
+    await asyncio.sleep(0)
+    gone.cancel()
+    await asyncio.wait_for(asyncio.gather(late, *waiting), 5)
+    assert order == [1.0, 3.0, 5.0]  # the task expected to be done soonest is read first

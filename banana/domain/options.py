@@ -22,17 +22,6 @@ class Prices:
     def __getitem__(self, resolution: str) -> int:
         return {"1K": self.one_k, "2K": self.two_k, "4K": self.four_k}[resolution]
 
-    def summary(self) -> str:
-        """`1K and 2K cost 18 credits, 4K costs 24`: resolutions with the same price named together."""
-        groups: dict[int, list[str]] = {}
-        for resolution in RESOLUTIONS:
-            groups.setdefault(self[resolution], []).append(resolution)
-        parts = []
-        for price, names in groups.items():
-            who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-            parts.append(f"{who} {'costs' if len(names) == 1 else 'cost'} {price}")
-        return parts[0] + " credits" + "".join(f", {part}" for part in parts[1:])
-
 
 # What kie charges for nano-banana-pro today; the PRICE_1K, PRICE_2K and PRICE_4K settings override it.
 PRICES = Prices()

@@ -283,11 +283,13 @@ class KieClient:
             return str(task_id)
         raise AssertionError("unreachable")
 
-    async def get_task(self, task_id: str) -> KieTask | None:
+    async def get_task(self, task_id: str, *, priority: float = 0.0) -> KieTask | None:
         """Read a task. None means kie has no record of it: normal just after create, when kie answers 422
-        "recordInfo is null" or 404 "task not found" for a while; the runner decides how long that is normal."""
+        "recordInfo is null" or 404 "task not found" for a while; the runner decides how long that is normal.
+
+        Reads share one pace; when they must wait, the lowest `priority` goes first."""
         try:
-            data = await self._read("/api/v1/jobs/recordInfo", params={"taskId": task_id}, paced=True)
+            data = await self._read("/api/v1/jobs/recordInfo", params={"taskId": task_id}, priority=priority)
         except (KieValidationError, KieNotFound):
             return None
         if not isinstance(data, dict):
@@ -363,12 +365,12 @@ class KieClient:
         except httpx.TransportError as error:
             raise _TransientDownload(type(error).__name__) from error
 
-    async def _read(self, path: str, *, params: dict[str, str] | None = None, paced: bool = False) -> Any:
-        """A GET that changes nothing at kie, so transient failures are retried with backoff. A paced read waits its
-        turn in the shared read budget first, each attempt."""
+    async def _read(self, path: str, *, params: dict[str, str] | None = None, priority: float | None = None) -> Any:
+        """A GET that changes nothing at kie, so transient failures are retried with backoff. A read with a priority
+        waits its turn in the shared read pace first, each attempt."""
         for delay in (*self._retry_delays, None):
-            if paced:
-                await self._reads.take()
+            if priority is not None:
+                await self._reads.take(priority)
             try:
                 return await self._call("GET", path, params=params)
             except _NotSent as not_sent:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 
 class SlidingWindow:
@@ -86,9 +89,10 @@ class UpdateBudget:
     """A workspace-wide budget for `chat.update` (Tier 3, about 50 a minute) in which a card's final edit comes first.
 
     Final edits always go out, in the order they asked, as soon as the last minute has room; while any waits, no
-    progress edit goes out. Progress edits also leave room for the finals to come: one for each task in flight, or,
-    when tasks are starting faster than that, one for each task the recent pace of starts brings in the next half
-    minute. A short burst still shows its cards' progress; a stream of starts keeps the budget for the finals.
+    progress edit goes out. Progress edits also leave the minute room for the finals to come, counted as the largest
+    of: the tasks in flight, the tasks started in the last minute (a steady pace goes on), and the tasks the pace of
+    the last ten seconds brings in the next half minute (a stream is starting), plus a small reserve. A short burst
+    still shows its cards' progress; a steady or rising stream of starts keeps the budget for its finals.
     """
 
     START_PACE_WINDOW = 10.0  # seconds of starts that tell the pace
@@ -100,17 +104,21 @@ class UpdateBudget:
         self._sent = SlidingWindow(minute, clock)
         self._progress = SlidingWindow(minute, clock)
         self._starts = SlidingWindow(self.START_PACE_WINDOW * minute / 60, clock)
+        self._recent_starts = SlidingWindow(minute, clock)
+        self._reserve = max(1, per_minute // 10)  # slack for finals that bunch up
         self._finals_waiting = 0
         self._final_turns = asyncio.Lock()  # first come, first served
 
     def started(self) -> None:
         """A new task started: it will want a final edit within about a minute."""
         self._starts.record()
+        self._recent_starts.record()
 
     def allows_progress(self, in_flight: int) -> bool:
         if self._finals_waiting:
             return False
-        finals_coming = max(in_flight, round(self._starts.count() * self.FINALS_HORIZON / self.START_PACE_WINDOW))
+        pace = round(self._starts.count() * self.FINALS_HORIZON / self.START_PACE_WINDOW)
+        finals_coming = max(in_flight, self._recent_starts.count(), pace) + self._reserve
         return (
             self._sent.count() < self._per_minute - max(1, in_flight)
             and self._progress.count() < self._per_minute - finals_coming
@@ -135,21 +143,55 @@ class UpdateBudget:
 
 
 class RateLimit:
-    """At most `limit` calls in any `window` seconds across every caller, granted first come, first served.
+    """At most `limit` calls in any `window` seconds across every caller, spaced evenly (`window / limit` apart).
 
-    While there is room a call goes at once, so the limit costs nothing until it is reached.
+    Even spacing, not bursts, because the service counts calls when they arrive: a burst sent late by a busy event
+    loop could meet the next one inside the service's window. A call waits at most one spacing while calls are
+    rare. When callers must wait, the lowest `priority` goes first (ties in arrival order): kie reads pass the time
+    their task is expected to be done, so scarce reads go to the tasks most likely to have an image waiting.
     """
 
     def __init__(self, limit: int, window: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._limit = limit
-        self._sent = SlidingWindow(window, clock)
-        self._turns = asyncio.Lock()
+        self._spacing = window / limit
+        self._clock = clock
+        self._next_at = 0.0
+        self._waiting: list[_Waiter] = []  # a heap; its head is the next to go
+        self._arrivals = itertools.count()
 
-    async def take(self) -> None:
-        async with self._turns:
-            while (delay := self._sent.wait_time(self._limit)) > 0:  # noqa: ASYNC110 (a clock, not an event)
+    async def take(self, priority: float = 0.0) -> None:
+        me = _Waiter(priority, next(self._arrivals))
+        heapq.heappush(self._waiting, me)
+        try:
+            while True:
+                if self._waiting[0] is not me:
+                    await me.turn.wait()  # set when the head leaves, or when this one becomes the head
+                    me.turn.clear()
+                    continue
+                now = self._clock()
+                delay = self._next_at - now
+                if delay <= 0:
+                    self._next_at = now + self._spacing
+                    return
+                # A clock, not an event; a caller of lower priority arriving meanwhile waits for the clock too.
                 await asyncio.sleep(delay)
-            self._sent.record()
+        finally:
+            self._leave(me)
+
+    def _leave(self, me: _Waiter) -> None:
+        if self._waiting and self._waiting[0] is me:
+            heapq.heappop(self._waiting)
+        elif me in self._waiting:  # cancelled while waiting
+            self._waiting.remove(me)
+            heapq.heapify(self._waiting)
+        if self._waiting:
+            self._waiting[0].turn.set()
+
+
+@dataclass(order=True)
+class _Waiter:
+    priority: float
+    arrival: int
+    turn: asyncio.Event = field(default_factory=asyncio.Event, compare=False)
 
 
 class RecentKeys:

@@ -397,6 +397,8 @@ class Job:
         started = self.task.created_at
         if settings.callbacks and self.task.state is TaskState.QUEUED:
             await self._pause(min(settings.callback_poll_interval, polling.timeout))
+        else:  # tasks started together start reading at different moments, and so stay out of step
+            await self._pause(random.uniform(0, settings.poll_jitter * polling.fast_interval))
         while True:
             elapsed = self.runner.clock() - started
             info = await self._read(kie_task_id)
@@ -412,13 +414,13 @@ class Job:
             if elapsed >= polling.timeout:
                 raise TaskFailed("timed_out", "kie.ai did not finish in time.", state=TaskState.TIMED_OUT)
             interval = settings.callback_poll_interval if settings.callbacks else polling.interval(elapsed)
-            # Tasks started together drift apart instead of reading kie in step.
-            interval *= 1 + random.uniform(-settings.poll_jitter, settings.poll_jitter)
             await self._pause(min(interval, max(0.0, polling.timeout - elapsed)))
 
     async def _read(self, kie_task_id: str) -> KieTask | None:
         try:
-            info = await self.runner.kie.get_task(kie_task_id)
+            # When reads are scarce, the task most likely to be done by now is read first.
+            expected = (self.task.create_started_at or self.task.created_at) + self.estimate
+            info = await self.runner.kie.get_task(kie_task_id, priority=expected)
         except KieError as error:
             if error.retryable:  # already retried with backoff; the next poll tries again
                 log.warning("task %s: reading from kie failed: %s", self.task.id, error)

@@ -76,7 +76,7 @@ class Settings:
     # recordInfo reads, across every task: kie's limit is not published firmly (about 10 a second per API key is
     # reported), so the default stays under it.
     kie_reads_per_second: int = 8
-    poll_jitter: float = 0.15  # each poll interval varies by up to this share, so tasks do not poll in step
+    poll_jitter: float = 0.15  # the first read waits up to this share of the first interval, so tasks are out of step
     slack_updates_per_minute: int = 40  # chat.update is Tier 3 (about 50 a minute per workspace)
     slack_post_interval: float = 1.1  # chat.postMessage allows about one a second per channel; a margin for jitter
     shutdown_grace: float = 10.0

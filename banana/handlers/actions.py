@@ -272,7 +272,7 @@ def register_stale(app: AsyncApp) -> None:
     """
     runner = app.listener_runner
     runner.listener_start_handler = _Claims(runner.listener_start_handler)
-    app.block_action(_ANY, matchers=[_unclaimed])(stale_button)
+    app.block_action(_ANY, matchers=[_unclaimed])(pressed(stale_button))
     app.shortcut(_ANY, matchers=[_unclaimed])(stale_shortcut)
     app.view_submission(_ANY, matchers=[_unclaimed])(stale_form)
 
@@ -292,18 +292,10 @@ async def _unclaimed(context: AsyncBoltContext) -> bool:
     return not context.get(_CLAIMED)
 
 
-async def stale_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-    context: AsyncBoltContext,
-) -> None:
+async def stale_button(press: Press) -> None:
     """A button this version does not know: an ephemeral note beside the message, or a small modal over Home."""
-    await ack()
-    log.info("answered a stale button: %s", action.get("action_id"))
-    await Press(body, action, client, respond, context).answer(STALE_BUTTON)
+    log.info("answered a stale button: %s", press.action.get("action_id"))
+    await press.answer(STALE_BUTTON)
 
 
 async def stale_shortcut(
