@@ -91,8 +91,9 @@ class UpdateBudget:
     Final edits always go out, in the order they asked, as soon as the last minute has room; while any waits, no
     progress edit goes out. Progress edits also leave the minute room for the finals to come, counted as the largest
     of: the tasks in flight, the tasks started in the last minute (a steady pace goes on), and the tasks the pace of
-    the last ten seconds brings in the next half minute (a stream is starting), plus a small reserve. A short burst
-    still shows its cards' progress; a steady or rising stream of starts keeps the budget for its finals.
+    the last ten seconds brings in the next half minute (a stream is starting), plus a small reserve; progress takes
+    at most half of what is left. A short burst still shows its cards' progress; a steady or rising stream of starts
+    keeps the budget for its finals.
     """
 
     START_PACE_WINDOW = 10.0  # seconds of starts that tell the pace
@@ -119,9 +120,11 @@ class UpdateBudget:
             return False
         pace = round(self._starts.count() * self.FINALS_HORIZON / self.START_PACE_WINDOW)
         finals_coming = max(in_flight, self._recent_starts.count(), pace) + self._reserve
+        # Half of what the finals leave: when a stream of starts begins it looks like a burst for a while, and
+        # progress edits spent then would hold the budget for a minute.
         return (
             self._sent.count() < self._per_minute - max(1, in_flight)
-            and self._progress.count() < self._per_minute - finals_coming
+            and self._progress.count() < (self._per_minute - finals_coming) / 2
         )
 
     def spend_progress(self) -> None:
