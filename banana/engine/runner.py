@@ -229,6 +229,7 @@ class Job:
         self.task = task
         self.cancel_requested = False
         self.poked = False  # kie called back: read the task now
+        self.called_back = False  # the next read answers a callback
         self.queue_position: int | None = None
         self._attention = asyncio.Event()  # set on cancel, callback or shutdown: stop pausing
         self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)
@@ -418,9 +419,11 @@ class Job:
 
     async def _read(self, kie_task_id: str) -> KieTask | None:
         try:
-            # When reads are scarce, the task most likely to be done by now is read first.
+            # When reads are scarce, a task kie called back about goes first (it is done), then the task most likely
+            # to be done by now.
             expected = (self.task.create_started_at or self.task.created_at) + self.estimate
-            info = await self.runner.kie.get_task(kie_task_id, priority=expected)
+            info = await self.runner.kie.get_task(kie_task_id, priority=0.0 if self.called_back else expected)
+            self.called_back = False
         except KieError as error:
             if error.retryable:  # already retried with backoff; the next poll tries again
                 log.warning("task %s: reading from kie failed: %s", self.task.id, error)
@@ -543,7 +546,7 @@ class Job:
             self._attention.clear()
             self._stop_if_cancelled()
             if self.poked:
-                self.poked = False
+                self.poked, self.called_back = False, True
                 return
             await self._show()
 
