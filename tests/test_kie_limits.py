@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from banana.domain.tasks import TaskState
-from standins.kie import RECORD_PATH, Outcome
+from standins.kie import CREATE_PATH, RECORD_PATH, Outcome
 from tests.test_home import open_home
 from tests.test_reliability import callback_app
 
@@ -61,3 +61,20 @@ async def test_a_5000_character_failure_still_ends_the_card_with_what_to_do(bana
     assert edits and edits[-1].status == 200  # Slack took the final card: it fits Block Kit
     final = str(edits[-1].args)
     assert "The model refused" in final and "Try rephrasing the prompt" in final
+
+
+async def test_each_tasks_first_read_waits_a_random_part_of_the_jitter(start_banana, kie, monkeypatch):
+    drawn: list[tuple[float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        drawn.append((low, high))
+        return high  # the longest wait the jitter allows
+
+    monkeypatch.setattr("banana.engine.runner.random.uniform", uniform)
+    banana = await start_banana(POLL_JITTER="0.5", POLL_INTERVAL_FAST="1", POLL_TIMEOUT="10")
+    kie.plan(Outcome(generate_seconds=0.1))
+    await banana.command("a cat")
+    await banana.only_task()
+    assert drawn == [(0, 0.5)]  # a share of the first interval, once per task
+    created = kie.requests_to(CREATE_PATH)[0].at
+    assert kie.requests_to(RECORD_PATH)[0].at - created >= 0.5
