@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "sandbox":
         try:
             from banana.sandbox import run_cli
-        except ImportError as error:  # the stand-ins draw images with Pillow, from the 'standins' extra
-            raise SystemExit(f"The sandbox needs the stand-ins: pip install -e '.[standins]' ({error})") from None
+        except ImportError as error:  # the stand-ins need nothing beyond Banana's own dependencies (Pillow among them)
+            raise SystemExit(f"The sandbox could not start ({error}); reinstall Banana: pip install -e .") from None
         raise SystemExit(run_cli(args.out))
     try:
         settings = load_settings()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.scenarios import Outcome
+from bench.scenarios import Outcome, RemixFigures
 from bench.stack import percentile
 
 
@@ -161,7 +162,69 @@ def rows(results: dict[str, Outcome], *, long_seconds: float) -> list[Row]:
         )
         out.append(Row(f"{label} ack latency p50 / p99 during the burst", pair(load.sent.latencies)))
         out.append(Row(f"{label} cards still waiting for their final edit", f"{load.in_flight_after_delivery:,}"))
+    found = results.get("remix")
+    if found and found.remix:
+        out += remix_rows(found, found.remix)
     return out
+
+
+TIMES = "\N{MULTIPLICATION SIGN}"
+KIE_INPUT_MIMES = ("image/jpeg", "image/png", "image/webp")
+KIE_INPUT_MAX_BYTES = 30 * 1024 * 1024  # kie's limit per input image
+
+
+def remix_rows(found: Outcome, remix: RemixFigures) -> list[Row]:
+    megapixels = remix.photo_pixels[0] * remix.photo_pixels[1] / 1_000_000
+    label = f"remix: {remix.remixes} {TIMES} {remix.photos} photos of {megapixels:.0f} MP at once:"
+    times = remix.to_last_upload
+    timing = f"{ms(percentile(times, 0.5))} / {ms(max(times))}" if times else "no samples"
+    if len(times) < remix.remixes:
+        timing += f" ({len(times)} of {remix.remixes} remixes reached kie)"
+    rss, lag = found.peak_rss_mb, found.loop
+    expected = remix.remixes * remix.photos
+    uploads = remix.uploads
+    fits = all(u["bytes"] <= KIE_INPUT_MAX_BYTES and u["mime"] in KIE_INPUT_MIMES for u in uploads)
+    reached = f"{len(uploads)}/{expected}, {remix.delivered}/{remix.remixes} delivered"
+    if remix.forms_opened < remix.remixes or remix.submitted < remix.remixes:
+        reached += f" ({remix.forms_opened} forms opened, {remix.submitted} submitted)"
+    return [
+        Row(f"{label} submission to last kie upload p50 / max", timing),
+        Row(
+            f"{label} peak RSS of the app (VmHWM)",
+            f"{rss:.0f} MB" if rss else "unknown",
+            "< 250 MB",
+            rss is not None and rss < 250,
+        ),
+        Row(
+            f"{label} event-loop lag p99 (max)",
+            f"{lag.get('p99_ms', float('nan')):.0f} ms ({lag.get('max_ms', float('nan')):.0f} ms)",
+            "≤ 100 ms",
+            lag.get("p99_ms", float("inf")) <= 100,
+        ),
+        Row(
+            f"{label} uploads reaching kie",
+            reached,
+            "all, each ≤ 30 MB",
+            len(uploads) == expected and remix.delivered == remix.remixes and fits,
+        ),
+        Row(f"{label} what kie received", received(remix)),
+    ]
+
+
+def received(remix: RemixFigures) -> str:
+    """kie's view of the uploads: their kinds, sizes and pixels, against the photos as posted."""
+    uploads = remix.uploads
+    if not uploads:
+        return "nothing"
+    kinds = Counter(str(u["mime"]).removeprefix("image/").upper() for u in uploads)
+    sizes = sorted(u["bytes"] / 1024 / 1024 for u in uploads)
+    pixels = Counter(TIMES.join(map(str, u["pixels"])) if u["pixels"] else "unreadable" for u in uploads)
+    posted = sum(remix.photo_bytes) / len(remix.photo_bytes) / 1024 / 1024
+    return (
+        ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+        + f", {sizes[0]:.1f}-{sizes[-1]:.1f} MB ({posted:.1f} MB posted), "
+        + ", ".join(f"{count} of {size}" for size, count in pixels.most_common())
+    )
 
 
 def slack_calls(results: dict[str, Outcome]) -> tuple[list[str], list[list[str]]]:

@@ -29,6 +29,21 @@ class Sent:
 
 
 @dataclass
+class RemixFigures:
+    """The remix run: photos from a person's message, downloaded from Slack and uploaded to kie, several at once."""
+
+    remixes: int
+    photos: int  # per remix
+    photo_bytes: list[int]  # each photo's size, as posted in Slack
+    photo_pixels: tuple[int, int]
+    forms_opened: int
+    submitted: int  # submissions the app answered by moving the form on (a task started)
+    to_last_upload: list[float]  # per remix: from sending the form's submission to kie receiving its last upload
+    uploads: list[dict[str, Any]]  # kie's view of each upload: path, at, bytes, mime, pixels
+    delivered: int
+
+
+@dataclass
 class Outcome:
     """What a scenario saw on both sides."""
 
@@ -52,6 +67,7 @@ class Outcome:
     delivery_seconds: float = 0.0
     poll_interval: float = 0.0  # the app's poll interval when a typical task finished (median over tasks)
     result_bytes: int = 0  # padding on each result
+    remix: RemixFigures | None = None
 
 
 async def send_commands(stack: Stack, count: int, seconds: float, tag: str) -> Sent:

@@ -8,6 +8,7 @@ processes on one Linux machine share, so a time from kie and a time from Slack c
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import secrets
@@ -213,19 +214,74 @@ class Stack:
             "trigger_id": f"{time.time_ns()}.{secrets.token_hex(8)}",
         }
         body = urlencode(form)
-        timestamp = str(int(time.time()))
-        signature = SignatureVerifier(self.secret).generate_signature(timestamp=timestamp, body=body)
-        assert signature is not None  # None only when the timestamp or body is missing
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": signature,
-        }
+        headers = self._signed(body)
         started = time.perf_counter()
         async with self.http.post(f"{self.app_url}/slack/events", data=body, headers=headers) as response:
             content = await response.read()
         took = time.perf_counter() - started
         return took, response.status == 200 and not content.strip()
+
+    def _signed(self, body: str) -> dict[str, str]:
+        """Headers for a form-encoded body, signed with the app's signing secret as Slack signs its requests."""
+        timestamp = str(int(time.time()))
+        signature = SignatureVerifier(self.secret).generate_signature(timestamp=timestamp, body=body)
+        assert signature is not None  # None only when the timestamp or body is missing
+        return {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": signature,
+        }
+
+    async def interaction(self, payload: dict[str, Any]) -> tuple[float, int, bytes]:
+        """An interactive payload (shortcut, modal submission) as Slack sends it: form-encoded `payload=<json>`,
+        signed, with a fresh trigger id from the Slack stand-in. Returns (seconds until the answer, status, body)."""
+        minted = await self.get_json(f"{self.slack_url}/standin/trigger_ids")
+        base = {
+            "team": {"id": TEAM_ID, "domain": "bench"},
+            "user": {"id": USER_ID, "username": "bench", "team_id": TEAM_ID},
+            "api_app_id": "A0APP0001",
+            "trigger_id": minted["trigger_ids"][0],
+            "is_enterprise_install": False,
+        }
+        body = urlencode({"payload": json.dumps({**base, **payload})})
+        headers = self._signed(body)
+        started = time.perf_counter()
+        async with self.http.post(f"{self.app_url}/slack/events", data=body, headers=headers) as response:
+            content = await response.read()
+        return time.perf_counter() - started, response.status, content
+
+    async def message_shortcut(self, message: dict[str, Any], channel: str) -> tuple[float, int, bytes]:
+        """The "Remix with Banana" message shortcut on `message` (as the Slack stand-in's /standin/messages gave it)."""
+        return await self.interaction(
+            {
+                "type": "message_action",
+                "callback_id": "remix_message",
+                "channel": {"id": channel, "name": channel.lower()},
+                "message": message,
+                "message_ts": message["ts"],
+                "action_ts": f"{time.time():.6f}",
+                "response_url": self._response_urls.pop() if self._response_urls else f"{self.slack_url}/actions/x",
+            }
+        )
+
+    async def submit(self, view: dict[str, Any], values: dict[str, Any]) -> tuple[float, int, bytes]:
+        """Submit an opened modal with these state values (block id -> action id -> state)."""
+        submitted = {**view, "state": {"values": values}}
+        return await self.interaction({"type": "view_submission", "view": submitted, "response_urls": []})
+
+    async def add_message(self, channel: str, text: str, files: list[tuple[str, bytes, str]]) -> dict[str, Any]:
+        """A person's message carrying files (name, bytes, mime type), put in the Slack stand-in through its
+        test-only route; returns the message as a shortcut's payload carries it."""
+        form = aiohttp.FormData()
+        form.add_field("channel", channel)
+        form.add_field("text", text)
+        form.add_field("user", USER_ID)
+        for name, data, mime in files:
+            form.add_field("file", data, filename=name, content_type=mime)
+        async with self.http.post(f"{self.slack_url}/standin/messages", data=form) as response:
+            response.raise_for_status()
+            answer = await response.json()
+        return dict(answer["message"])
 
     # ---- reading back ---------------------------------------------------------------------------
 

@@ -269,6 +269,15 @@ def _sniff_mime(data: bytes) -> str | None:
     return None
 
 
+def _pixels(data: bytes) -> list[int] | None:
+    """Width and height from the image's header (Pillow reads no more of it), or None if it is not an image."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return list(image.size)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def render_result_image(aspect_ratio: str, output_format: str, long_side: int, seed: str) -> bytes:
     """A small real PNG/JPEG whose pixel size follows the aspect ratio ("auto" renders square)."""
     width_part, height_part = (1, 1) if aspect_ratio == "auto" else map(int, aspect_ratio.split(":"))
@@ -768,12 +777,19 @@ class KieStandIn:
                 "record_info_calls": reads.get(task.task_id, 0),  # refused ones included
                 "record_info_refused": self.refused_reads_by_task.get(task.task_id, 0),
                 "callback_status": task.callback_status,
+                "image_input": task.input.get("image_input") or [],
             }
             for task in self.tasks.values()
+        ]
+        # Each file on the upload API: when it arrived (this clock), its size and type, and its pixels if readable.
+        uploads = [
+            {"path": path, "at": at, "bytes": len(data), "mime": mime, "pixels": _pixels(data)}
+            for path, (data, mime, at) in self._files.items()
         ]
         body = {
             "now": now,
             "tasks": tasks,
+            "uploads": uploads,
             "requests": paths,
             "refused_creates": self.refused_creates,
             "refused_reads": self.refused_reads,

@@ -141,7 +141,7 @@ async def test_corrupt_image_is_refused_in_the_form_and_nothing_is_spent(banana,
     form = await opened_form(banana, slack, message)
     await banana.submit(form, prompt="combine")
     shown = await problem_shown(slack, form)
-    assert "bad.png is not a PNG, JPEG or WebP image" in shown and "nothing was charged" in shown
+    assert "bad.png is not an image I can read" in shown and "nothing was charged" in shown
     task = await banana.only_task()
     assert task.state is TaskState.FAILED and task.error_code == "input_rejected" and task.message_ts is None
     assert kie.requests == []
@@ -156,20 +156,26 @@ async def test_html_instead_of_the_image_names_the_missing_scope(banana, kie, sl
     assert kie.requests == []
 
 
-async def test_gif_is_refused_saying_which_file_and_why(banana, kie, slack):
+async def test_gif_is_converted_to_png_and_the_thread_says_so(banana, kie, slack):
     message, _ = post_with_files(slack, (image_bytes("red", "GIF"), "dance.gif", "image/gif"))
     form = await opened_form(banana, slack, message)
     await banana.submit(form, prompt="remix")
-    assert "dance.gif is a GIF; kie takes PNG, JPEG or WebP" in await problem_shown(slack, form)
-    assert kie.requests == []
+    task = await banana.only_task()
+    assert task.state is TaskState.DONE
+    (upload,) = kie.requests_to(UPLOAD)
+    assert upload.form["file"]["content_type"] == "image/png" and upload.form["fileName"].endswith(".png")
+    assert Image.open(io.BytesIO(upload.form["file"]["data"])).format == "PNG"
+    assert "dance.gif: converted to PNG" in json.dumps([r.blocks for r in slack.thread(CHANNEL_ID, task.thread_ts)])
 
 
-async def test_oversized_image_is_refused_before_download(banana, kie, slack):
-    big = image_bytes("red") + b"\0" * (30 * 1024 * 1024)
-    message, _ = post_with_files(slack, (big, "huge.png", "image/png"))
+async def test_image_over_the_download_cap_is_refused_before_download(banana, kie, slack, monkeypatch):
+    from standins.slack.core import SlackFile
+
+    message, _ = post_with_files(slack, (image_bytes("red"), "huge.png", "image/png"))
+    monkeypatch.setattr(SlackFile, "size", property(lambda file: 120 * 1024 * 1024))  # as files.info reports it
     form = await opened_form(banana, slack, message)
     await banana.submit(form, prompt="remix")
-    assert "huge.png is 30 MB; kie takes images up to 30 MB" in await problem_shown(slack, form)
+    assert "huge.png is 120 MB; I take images up to 100 MB" in await problem_shown(slack, form)
     assert slack.downloads == [] and kie.requests == []
 
 

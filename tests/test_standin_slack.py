@@ -654,3 +654,40 @@ async def test_a_socket_mode_ack_after_3_seconds_counts_as_none(slack: SlackStan
         acking = asyncio.create_task(ack_now())
         assert "envelope_id" in await slack.socket_send("events_api", {"event": {"type": "x"}}, timeout=2.0)
         await acking
+
+
+async def test_standin_routes_add_a_persons_message_with_files_and_mint_trigger_ids(
+    slack: SlackStandIn, client: AsyncWebClient
+) -> None:
+    """Test-only routes for a benchmark in another process: a person's message carrying files, fresh trigger ids,
+    and the views the app opened, in the stats."""
+    form = aiohttp.FormData()
+    form.add_field("channel", "C0GENERAL1")
+    form.add_field("text", "photos")
+    form.add_field("file", PNG, filename="a.png", content_type="image/png")
+    form.add_field("file", PNG[::-1], filename="b.jpg", content_type="image/jpeg")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(slack.base_url + "/standin/messages", data=form) as response:
+            assert response.status == 200
+            message = (await response.json())["message"]
+        async with http.post(slack.base_url + "/standin/messages", data={"channel": "C0NOWHERE"}) as response:
+            assert response.status == 400
+        async with http.get(slack.base_url + "/standin/trigger_ids", params={"count": "2"}) as response:
+            triggers = (await response.json())["trigger_ids"]
+        section = {"type": "section", "text": {"type": "mrkdwn", "text": "2 images"}}
+        view = {"type": "modal", "title": {"type": "plain_text", "text": "Remix"}, "blocks": [section]}
+        opened = (await client.views_open(trigger_id=triggers[0], view=view))["view"]
+        async with http.get(slack.base_url + "/standin/stats") as response:
+            stats = await response.json()
+
+    assert message["user"] == USER_ID and message["text"] == "photos"
+    assert [f["name"] for f in message["files"]] == ["a.png", "b.jpg"]
+    assert slack.message("C0GENERAL1", message["ts"]).files == [f["id"] for f in message["files"]]
+    first = message["files"][0]
+    assert first["shares"]["public"]["C0GENERAL1"][0]["ts"] == message["ts"]
+    assert (await client.files_info(file=first["id"]))["file"]["size"] == len(PNG)
+    bot = {"Authorization": f"Bearer {BOT_TOKEN}"}
+    async with aiohttp.ClientSession(headers=bot) as http, http.get(first["url_private_download"]) as response:
+        assert await response.read() == PNG
+    assert len(set(triggers)) == 2
+    assert [v["id"] for v in stats["views_opened"]] == [opened["id"]]

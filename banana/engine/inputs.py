@@ -1,4 +1,5 @@
-"""Input images from Slack: found on a message, fetched with the bot token, checked before anything is spent."""
+"""Input images from Slack: found on a message, fetched with the bot token, decoded and made ready for kie (see
+`images.prepare`) before anything is spent."""
 
 from __future__ import annotations
 
@@ -9,22 +10,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from banana.domain.options import MAX_INPUT_IMAGES, InputFile
-from banana.engine.images import EXTENSIONS, KIE_INPUT_KINDS, looks_like_html, sniff_image
+from banana.engine.images import EXTENSIONS, MIME_TYPES, ImageRefused, looks_like_html, prepare
 from banana.engine.slack import FileFetchError, FileNotVisible, Membership, SlackDelivery
 
 MAX_INPUT_BYTES = 30 * 1024 * 1024  # kie's limit per input image
+# What is downloaded from Slack at most: larger photos are scaled down to fit kie's limit, so they are read too.
+MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
 _IMAGE_FILETYPES = {"png", "jpg", "jpeg", "webp", "gif", "heic", "heif", "bmp", "tiff", "svg"}
 
 
 @dataclass(frozen=True)
 class InputImage:
+    """An input image as kie gets it: `data` are the bytes sent (converted or scaled if it had to be), `note` says
+    what was done to them, for the person, or is None when they are the file as posted."""
+
     file: InputFile
     data: bytes
     kind: str
+    note: str | None = None
 
     @property
     def extension(self) -> str:
         return EXTENSIONS[self.kind]
+
+    @property
+    def mime(self) -> str:
+        return MIME_TYPES[self.kind]
 
 
 class InputRejected(Exception):
@@ -136,9 +147,23 @@ def pick_message_images(files: Iterable[dict[str, Any]]) -> MessageImages:
 
 
 class InputFetcher:
-    def __init__(self, slack: SlackDelivery, *, max_bytes: int = MAX_INPUT_BYTES) -> None:
+    """Fetches input images for every task. At most `decodes_at_once` files are downloaded and decoded at a time,
+    across all tasks, so large photos are not all in memory together; decoding runs in a thread, off the loop."""
+
+    def __init__(
+        self,
+        slack: SlackDelivery,
+        *,
+        max_bytes: int = MAX_INPUT_BYTES,
+        max_side: int = 4096,
+        decodes_at_once: int = 2,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+    ) -> None:
         self._slack = slack
         self._max_bytes = max_bytes
+        self._max_side = max_side
+        self._max_download_bytes = max_download_bytes
+        self._decodes = asyncio.Semaphore(decodes_at_once)
 
     async def fetch(self, files: Iterable[InputFile], *, conversation: str | None = None) -> list[InputImage]:
         """Download and check every file at once; if any cannot be used, say which and why for all of them.
@@ -186,29 +211,25 @@ class InputFetcher:
         name = str(info.get("name") or file.name or file.id)
         file = InputFile(id=file.id, name=name)
         size = info.get("size")
-        if isinstance(size, int) and size > self._max_bytes:
-            raise InputRejected(f"{name} is {size / 1_048_576:.0f} MB; kie takes images up to 30 MB.")
-        try:
-            data = await self._slack.download_file(info, max_bytes=self._max_bytes)
-        except FileNotVisible as error:
-            raise InputRejected(f"{name}: {error}", unseen=(file,)) from error
-        except FileFetchError as error:
-            raise InputRejected(f"{name}: {error}") from error
-        return InputImage(file=file, data=data, kind=_check_kind(file, data))
-
-
-def _check_kind(file: InputFile, data: bytes) -> str:
-    name = file.name
-    kind = sniff_image(data)
-    if kind in KIE_INPUT_KINDS:
-        return kind
-    if kind in ("gif", "heic"):
-        raise InputRejected(f"{name} is a {kind.upper()}; kie takes PNG, JPEG or WebP. Convert it and try again.")
-    if looks_like_html(data):
-        # Slack's sign-in page: what a file it hides from the bot looks like, when it answers with the page itself.
-        raise InputRejected(
-            f"{name}: Slack sent a web page instead of the image, which means the app lacks the files:read scope. "
-            "Ask an admin to add it (see manifest.yml) and reinstall the app.",
-            unseen=(file,),
-        )
-    raise InputRejected(f"{name} is not a PNG, JPEG or WebP image (it may be damaged).")
+        if isinstance(size, int) and size > self._max_download_bytes:
+            limit = self._max_download_bytes // 1_048_576
+            raise InputRejected(f"{name} is {size / 1_048_576:.0f} MB; I take images up to {limit} MB.")
+        async with self._decodes:
+            try:
+                data = await self._slack.download_file(info, max_bytes=self._max_download_bytes)
+            except FileNotVisible as error:
+                raise InputRejected(f"{name}: {error}", unseen=(file,)) from error
+            except FileFetchError as error:
+                raise InputRejected(f"{name}: {error}") from error
+            if looks_like_html(data):
+                # Slack's sign-in page: what a file it hides from the bot looks like, when it answers with the page.
+                raise InputRejected(
+                    f"{name}: Slack sent a web page instead of the image, which means the app lacks the files:read "
+                    "scope. Ask an admin to add it (see manifest.yml) and reinstall the app.",
+                    unseen=(file,),
+                )
+            try:
+                ready = await asyncio.to_thread(prepare, data, name, max_bytes=self._max_bytes, max_side=self._max_side)
+            except ImageRefused as error:
+                raise InputRejected(str(error)) from error
+        return InputImage(file=file, data=ready.data, kind=ready.kind, note=ready.note)

@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 
 from banana.domain.options import GenerationRequest
 from banana.domain.tasks import Origin, Task, TaskState, new_task
-from banana.engine.images import MIME_TYPES, sniff_image
+from banana.engine.images import sniff_image
 from banana.engine.inputs import InputFetcher, InputImage, InputRejected
 from banana.engine.kie import DownloadError, KieClient, KieError, KieTask, KieUnknownOutcome, Phase
 from banana.engine.limits import CreateQueue, UpdateBudget
@@ -32,7 +32,7 @@ from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDeliver
 from banana.engine.store import TaskStore
 from banana.prompts.command import kie_prompt
 from banana.ui import cards, modals
-from banana.ui.text import shorten
+from banana.ui.text import CONTEXT_CHARS, clip, escaped, shorten
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ RECORD_GRACE_SECONDS = 60.0
 CALLBACK_PATH = "/kie/callback"
 KIE_WORDS_CHARS = 500  # how much of kie's own failure message a person is shown
 INPUT_UPLOAD_PATH = "banana/inputs"
+NOTE_CHARS = 300  # of one input image's note ("IMG_2041.HEIC: converted to JPEG and scaled to 4096 px")
 
 
 class TaskFailed(Exception):
@@ -71,7 +72,9 @@ class JobRunner:
         self.store = store
         self.kie = kie
         self.slack = slack
-        self.inputs = InputFetcher(slack)
+        self.inputs = InputFetcher(
+            slack, max_side=settings.max_input_side, decodes_at_once=settings.image_decodes_at_once
+        )
         self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
         self.clock = clock
         self.create_queue = CreateQueue(settings.kie_creates_per_window, settings.kie_create_window)
@@ -206,7 +209,8 @@ class JobRunner:
 
 
 def request_key(request: GenerationRequest, images: list[InputImage]) -> str:
-    """What makes two requests the same: the prompt kie gets, the options, and the input images' bytes."""
+    """What makes two requests the same: the prompt kie gets, the options, and the input images' bytes as sent to kie
+    (after any conversion or scaling)."""
     parts = [
         kie_prompt(request),
         request.options.aspect_ratio,
@@ -333,15 +337,31 @@ class Job:
                 image.data,
                 file_name=f"banana-{self.task.id}-{number}-{uuid.uuid4().hex[:8]}.{image.extension}",
                 upload_path=INPUT_UPLOAD_PATH,
-                mime_type=MIME_TYPES[image.kind],
+                mime_type=image.mime,
             )
             for number, image in enumerate(images, start=1)
         ]
         try:
-            return list(await asyncio.gather(*uploads))
+            urls, _ = await asyncio.gather(asyncio.gather(*uploads), self._tell_input_notes(images))
+            return list(urls)
         except KieError as error:
             message = f"Sending the images to kie.ai failed. {error.user_message} Nothing was charged."
             raise TaskFailed("input_upload_failed", message) from error
+
+    async def _tell_input_notes(self, images: list[InputImage]) -> None:
+        """What was done to input images that kie could not take as posted (converted, turned upright, scaled), as a
+        short reply in the card's thread, while they upload. A reply that fails does not stop the task."""
+        notes = [image.note for image in images if image.note]
+        if not notes or not self.task.message_ts:
+            return
+        text = "\n".join(f":information_source: {escaped(note, NOTE_CHARS)}" for note in notes)
+        blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, CONTEXT_CHARS)}]}]
+        try:
+            await self.runner.slack.post(
+                self.task.channel_id, text=clip(text, CONTEXT_CHARS), blocks=blocks, thread_ts=self.task.thread_ts
+            )
+        except (SlackApiError, ChannelUnavailable) as error:
+            log.info("task %s: could not post the input notes (%s)", self.task.id, error)
 
     async def _reuse_earlier(self, images: list[InputImage]) -> bool:
         """An identical request (prompt, options and input images by content) that already has an image in Slack gets

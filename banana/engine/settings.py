@@ -85,6 +85,13 @@ class Settings:
     user_daily_credit_cap: int | None = None  # credits one person may spend per UTC day; None: no cap
     workspace_monthly_credit_cap: int | None = None  # credits a workspace may spend per UTC month; None: no cap
     brand_file: Path | None = None  # the brand the prompt studio follows; None: the default in prompts/brand.toml
+    # The long side, in pixels, an input image is scaled down to. kie documents no pixel limit, only 30 MB a file;
+    # 4096 px is what its largest output (4K) is, so more detail is not used, and larger inputs only cost upload time
+    # and memory.
+    max_input_side: int = 4096
+    # Input images downloaded and decoded at the same time, across every task: a decoded photo takes up to a few
+    # hundred MB, so this bounds memory however many remixes start together.
+    image_decodes_at_once: int = 2
 
     @property
     def defaults(self) -> Options:
@@ -187,6 +194,10 @@ class _Reader:
             "user_daily_credit_cap": self.cap("USER_DAILY_CREDIT_CAP"),
             "workspace_monthly_credit_cap": self.cap("WORKSPACE_MONTHLY_CREDIT_CAP"),
             "brand_file": self.file("BRAND_FILE"),
+            "max_input_side": self.integer("MAX_INPUT_SIDE", Settings.max_input_side, low=256, high=16_384),
+            "image_decodes_at_once": self.integer(
+                "IMAGE_DECODES_AT_ONCE", Settings.image_decodes_at_once, low=1, high=64
+            ),
         }
         if polling.fast_until > polling.medium_until:
             self.problems.append("POLL_FAST_UNTIL must not be larger than POLL_MEDIUM_UNTIL")

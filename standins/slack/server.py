@@ -53,6 +53,10 @@ from .views import ViewsAPI
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 STATS_PATH = "/standin/stats"  # not Slack's: what a benchmark in another process reads back
 RESPONSE_URLS_PATH = "/standin/response_urls"  # not Slack's: fresh response_urls for requests sent from elsewhere
+TRIGGER_IDS_PATH = "/standin/trigger_ids"  # not Slack's: fresh trigger ids, for shortcuts sent from elsewhere
+# Not Slack's: a person's message carrying files (multipart: channel, text, user, one `file` part per file), for a
+# benchmark in another process; answers with the message as a shortcut's payload carries it.
+MESSAGES_PATH = "/standin/messages"
 
 # Arguments Slack accepts as JSON-encoded strings in query/form bodies.
 JSON_ARGS = ("blocks", "files", "view", "attachments", "metadata")
@@ -152,6 +156,8 @@ class SlackStandIn(Workspace):
         app.router.add_get("/link/", self._socket_mode.handle_socket)
         app.router.add_get(STATS_PATH, self._handle_stats)
         app.router.add_get(RESPONSE_URLS_PATH, self._handle_response_urls)
+        app.router.add_get(TRIGGER_IDS_PATH, self._handle_trigger_ids)
+        app.router.add_post(MESSAGES_PATH, self._handle_add_message)
         app.router.add_get("/", self._handle_login_page)
         app.router.add_get("/{tail:.+}", self._handle_web_page)
         app.router.add_post("/{tail:.+}", self._chat_api.handle_response_url)
@@ -379,11 +385,38 @@ class SlackStandIn(Workspace):
             if file.user == self.bot_user_id
         ]
         edits = sum(len(m.edits) for m in self.messages)
-        return web.json_response({"now": time.monotonic(), "calls": calls, "files": files, "edits": edits})
+        body = {"now": time.monotonic(), "calls": calls, "files": files, "edits": edits}
+        return web.json_response({**body, "views_opened": self.views_opened})
 
     async def _handle_response_urls(self, request: web.Request) -> web.Response:
         count = min(10_000, max(1, int(request.query.get("count", "1"))))
         return web.json_response({"response_urls": [self.response_url() for _ in range(count)]})
+
+    async def _handle_trigger_ids(self, request: web.Request) -> web.Response:
+        count = min(1_000, max(1, int(request.query.get("count", "1"))))
+        return web.json_response({"trigger_ids": [self.trigger_id() for _ in range(count)]})
+
+    async def _handle_add_message(self, request: web.Request) -> web.Response:
+        """Test-only: what `add_file` and `add_message` do for tests in this process, over HTTP."""
+        form = await request.post()
+        channel, text, user = (as_str(form.get(key)) for key in ("channel", "text", "user"))
+        if not channel or channel not in self.channels:
+            return web.json_response({"ok": False, "error": "channel_not_found"}, status=400)
+        uploads = [part for key, part in form.items() if key == "file" and isinstance(part, web.FileField)]
+        added = [
+            self.add_file(part.file.read(), part.filename, part.content_type, user=user or USER_ID) for part in uploads
+        ]
+        message = self.add_message(channel, text or "", user=user or USER_ID, files=[f.id for f in added])
+        for file in added:
+            file.channel, file.share_ts = channel, message.ts
+        payload = {
+            "type": "message",
+            "user": message.user,
+            "ts": message.ts,
+            "text": message.text,
+            "files": [self.file_object(f.id) for f in added],
+        }
+        return web.json_response({"ok": True, "message": payload})
 
     async def _handle_login_page(self, request: web.Request) -> web.Response:
         return web.Response(text=LOGIN_PAGE, content_type="text/html")
