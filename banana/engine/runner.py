@@ -267,6 +267,7 @@ class Job:
                 if await self._reuse_earlier(images):
                     return
                 image_urls = await self._upload_inputs(images)
+                images = None  # the bytes are at kie now: they must not wait in memory through the generation
                 await self._wait_for_turn()
                 self._stop_if_cancelled()  # the last moment at which nothing has been spent
                 await self._create(image_urls)
