@@ -51,7 +51,7 @@ class ImageRefused(Exception):
     """A file that cannot be sent to kie; the message names it and says why, for people."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Prepared:
     """What goes to kie: the bytes, their kind (`png`, `jpeg` or `webp`), and what was done to them, if anything."""
 

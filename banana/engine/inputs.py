@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from banana.domain.options import MAX_INPUT_IMAGES, InputFile
-from banana.engine.images import EXTENSIONS, MIME_TYPES, ImageRefused, looks_like_html, prepare
+from banana.engine.images import ImageRefused, Prepared, looks_like_html, prepare
 from banana.engine.slack import FileFetchError, FileNotVisible, Membership, SlackDelivery
 
 MAX_INPUT_BYTES = 30 * 1024 * 1024  # kie's limit per input image
@@ -19,23 +19,12 @@ MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
 _IMAGE_FILETYPES = {"png", "jpg", "jpeg", "webp", "gif", "heic", "heif", "bmp", "tiff", "svg"}
 
 
-@dataclass(frozen=True)
-class InputImage:
+@dataclass(frozen=True, kw_only=True)
+class InputImage(Prepared):
     """An input image as kie gets it: `data` are the bytes sent (converted or scaled if it had to be), `note` says
     what was done to them, for the person, or is None when they are the file as posted."""
 
     file: InputFile
-    data: bytes
-    kind: str
-    note: str | None = None
-
-    @property
-    def extension(self) -> str:
-        return EXTENSIONS[self.kind]
-
-    @property
-    def mime(self) -> str:
-        return MIME_TYPES[self.kind]
 
 
 class InputRejected(Exception):
