@@ -88,6 +88,7 @@ class Task(NewTask):
     credits: float | None = None  # what the image cost: kie's own figure when credits_exact, else the price table's
     credits_exact: bool = False  # kie reported the cost (its callback's consumeCredits)
     duration: float | None = None  # seconds from the command to the image in the thread
+    kie_seconds: float | None = None  # how long kie took, from the create to the image being ready
     finished_at: float | None = None
     error_code: str | None = None
     error_message: str | None = None  # written for the person who asked

@@ -27,6 +27,7 @@ from banana.engine.images import sniff_image
 from banana.engine.inputs import InputFetcher, InputImage, InputRejected
 from banana.engine.kie import DownloadError, KieClient, KieError, KieTask, KieUnknownOutcome, Phase
 from banana.engine.limits import CreateQueue, UpdateBudget
+from banana.engine.schedule import Expectation, expectation, next_interval
 from banana.engine.settings import Settings
 from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDelivery, UploadFailed, invite_hint
 from banana.engine.store import TaskStore
@@ -83,7 +84,7 @@ class JobRunner:
         self.stopping = False
         self._jobs: dict[int, asyncio.Task[None]] = {}
         self._running: dict[int, Job] = {}
-        self._estimates: dict[str, float] = {}
+        self._outlooks: dict[str, tuple[Expectation | None, float]] = {}
 
     @property
     def in_flight(self) -> int:
@@ -185,16 +186,18 @@ class JobRunner:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
-    async def estimate(self, resolution: str) -> float:
-        if resolution not in self._estimates:
-            durations = await self.store.recent_durations(resolution)
-            self._estimates[resolution] = (
-                statistics.median(durations) if durations else DEFAULT_ESTIMATES.get(resolution, 60.0)
-            )
-        return self._estimates[resolution]
+    async def outlook(self, resolution: str) -> tuple[Expectation | None, float]:
+        """What recent tasks of a resolution say: kie's spread of times, which the polls and the card follow; and,
+        until there is enough of it, how long a task took from command to image (or a default)."""
+        if resolution not in self._outlooks:
+            expect = expectation(await self.store.recent_kie_seconds(resolution))
+            durations = [] if expect else await self.store.recent_durations(resolution)
+            fallback = statistics.median(durations) if durations else DEFAULT_ESTIMATES.get(resolution, 60.0)
+            self._outlooks[resolution] = (expect, fallback)
+        return self._outlooks[resolution]
 
-    def forget_estimate(self, resolution: str) -> None:
-        self._estimates.pop(resolution, None)
+    def forget_outlook(self, resolution: str) -> None:
+        self._outlooks.pop(resolution, None)
 
     async def _run(self, job: Job) -> None:
         try:
@@ -236,7 +239,8 @@ class Job:
         self.called_back = False  # the next read answers a callback
         self.queue_position: int | None = None
         self._attention = asyncio.Event()  # set on cancel, callback or shutdown: stop pausing
-        self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)
+        self.expect: Expectation | None = None  # kie's spread of times for this resolution, once there is history
+        self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)  # command to image, until then
         self._shown: list[dict] | None = None
         self._shown_at = 0.0
 
@@ -254,7 +258,7 @@ class Job:
     async def run(self) -> None:
         """Every step first checks what the store says is done, so a task picked up after a restart goes on from
         where it stopped: it is never created at kie twice, and its image is never posted twice."""
-        self.estimate = await self.runner.estimate(self.task.resolution)
+        self.expect, self.estimate = await self.runner.outlook(self.task.resolution)
         try:
             images = None
             if not self.task.message_ts:
@@ -421,6 +425,7 @@ class Job:
             await self._pause(min(settings.callback_poll_interval, polling.timeout))
         else:  # tasks started together start reading at different moments, and so stay out of step
             await self._pause(random.uniform(0, settings.poll_jitter * polling.fast_interval))
+        at_kie = self.task.create_started_at or started
         while True:
             elapsed = self.runner.clock() - started
             info = await self._read(kie_task_id)
@@ -435,14 +440,17 @@ class Job:
                     await self._enter(TaskState.QUEUED if info.is_queued else TaskState.GENERATING)
             if elapsed >= polling.timeout:
                 raise TaskFailed("timed_out", "kie.ai did not finish in time.", state=TaskState.TIMED_OUT)
-            interval = settings.callback_poll_interval if settings.callbacks else polling.interval(elapsed)
+            if settings.callbacks:
+                interval = settings.callback_poll_interval
+            else:
+                interval = next_interval(self.runner.clock() - at_kie, self.expect, polling)
             await self._pause(min(interval, max(0.0, polling.timeout - elapsed)))
 
     async def _read(self, kie_task_id: str) -> KieTask | None:
         try:
             # When reads are scarce, a task kie called back about goes first (it is done), then the task most likely
             # to be done by now.
-            expected = (self.task.create_started_at or self.task.created_at) + self.estimate
+            expected = self.task.created_at + self._estimate()
             info = await self.runner.kie.get_task(kie_task_id, priority=0.0 if self.called_back else expected)
             self.called_back = False
         except KieError as error:
@@ -467,7 +475,12 @@ class Job:
         settings, store = self.runner.settings, self.runner.store
         if not info.result_urls:
             raise TaskFailed("no_result", "kie.ai said the image was done but sent no image. Try again.")
-        await self._set_state(TaskState.UPLOADING, "downloading result", result_url=info.result_urls[0])
+        await self._set_state(
+            TaskState.UPLOADING,
+            "downloading result",
+            result_url=info.result_urls[0],
+            kie_seconds=self._kie_seconds(info),
+        )
         await self._show()
         credits, exact = await self._cost(info)
         async with self.runner.deliveries:  # a few results in memory at a time, however many finish at once
@@ -481,6 +494,12 @@ class Job:
             file_id, detail = await self._upload_result(data)
             del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
         await self._finish_done(file_id, detail)
+
+    def _kie_seconds(self, info: KieTask) -> float | None:
+        """How long kie took: by its own clock when it says (create and complete times), else by ours."""
+        if info.create_time_ms and info.complete_time_ms and info.complete_time_ms >= info.create_time_ms:
+            return (info.complete_time_ms - info.create_time_ms) / 1000
+        return self.runner.clock() - self.task.create_started_at if self.task.create_started_at else None
 
     async def _cost(self, info: KieTask) -> tuple[float, bool]:
         """What the image cost, and whether kie said so: its callback's figure (recorded by `record_cost`, perhaps
@@ -521,7 +540,7 @@ class Job:
 
     async def _finish_done(self, file_id: str, detail: str) -> None:
         await self._set_state(TaskState.DONE, detail, slack_file_id=file_id)
-        self.runner.forget_estimate(self.task.resolution)
+        self.runner.forget_outlook(self.task.resolution)
         await self._show(final=True)
 
     def _lost_result(self, what: str, credits: float) -> TaskFailed:
@@ -571,11 +590,19 @@ class Job:
                 return
             await self._show()
 
+    def _estimate(self) -> float:
+        """Seconds from the command to the image, from the same model the polls follow: the time until the create,
+        then kie's median time for this resolution."""
+        if self.expect is None:
+            return self.estimate
+        at_kie = self.task.create_started_at or self.runner.clock()
+        return at_kie - self.task.created_at + self.expect.median
+
     def _card(self) -> tuple[str, list[dict[str, Any]]]:
         card = cards.card_blocks(
             self.task,
             now=self.runner.clock(),
-            estimate=self.estimate,
+            estimate=self._estimate(),
             queue_position=self.queue_position,
             prices=self.runner.settings.prices,
         )

@@ -38,6 +38,7 @@ class TaskStore(Protocol):
     async def usage(self, user_id: str, since: float) -> Usage: ...
     async def team_usage(self, team_id: str, since: float) -> Usage: ...
     async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]: ...
+    async def recent_kie_seconds(self, resolution: str, limit: int = 30) -> list[float]: ...
     async def save_prompt(
         self, team_id: str, user_id: str, name: str, prompt: str, options: Options, avoid: str = ""
     ) -> SavedPrompt: ...
@@ -86,6 +87,7 @@ _TASK_COLUMNS: dict[str, type] = {
     "source": str,
     "view_id": str,
     "credits_exact": int,
+    "kie_seconds": float,
     "file_gone_at": float,
 }
 _EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
@@ -239,17 +241,23 @@ class SqliteTaskStore:
         return found[0] if found else None
 
     async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]:
-        def read() -> list[float]:
-            rows = self.db.table("tasks").rows_where(
-                "state = ? and resolution = ? and duration is not null",
-                [TaskState.DONE.value, resolution],
-                select="duration",
-                order_by="finished_at desc",
-                limit=limit,
-            )
-            return [r["duration"] for r in rows]
+        """Seconds from the command to the image in the thread, for recent tasks of a resolution, newest first."""
+        return await self._run(lambda: self._recent("duration", resolution, limit))
 
-        return await self._run(read)
+    async def recent_kie_seconds(self, resolution: str, limit: int = 30) -> list[float]:
+        """How long kie took (create to image ready) for recent tasks of a resolution, newest first: what the poll
+        schedule learns from. It survives restarts with the rows."""
+        return await self._run(lambda: self._recent("kie_seconds", resolution, limit))
+
+    def _recent(self, column: str, resolution: str, limit: int) -> list[float]:
+        rows = self.db.table("tasks").rows_where(
+            f"state = ? and resolution = ? and {column} is not null",
+            [TaskState.DONE.value, resolution],
+            select=column,
+            order_by="finished_at desc",
+            limit=limit,
+        )
+        return [row[column] for row in rows]
 
     async def save_prompt(
         self, team_id: str, user_id: str, name: str, prompt: str, options: Options, avoid: str = ""
