@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
-from bench import remix, report, scenarios
+from bench import fixed_poller, remix, report, scenarios
 from bench.stack import scratch_folder
 
 
@@ -51,8 +51,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="ack,delivery,long,steady,load,remix",
-        help="which runs, comma-separated from ack, delivery, long, steady, load, remix (default: all)",
+        default="ack,delivery,long,steady,poll,load,remix",
+        help="which runs, comma-separated from ack, delivery, long, steady, poll, load, remix (default: all)",
     )
     parser.add_argument("--markdown", type=Path, help="also write the table, with the machine, to this file")
     parser.add_argument("--keep", action="store_true", help="keep the processes' logs and databases")
@@ -66,12 +66,12 @@ async def run(args: argparse.Namespace, work: Path) -> tuple[dict[str, scenarios
     results: dict[str, scenarios.Outcome] = {}
 
     if "ack" in only:
-        scenarios.echo("1/4 ack latency")
+        scenarios.echo("1/5 ack latency")
         count, seconds = (50, 5.0) if quick else (200, 10.0)
         results["ack"] = await scenarios.ack_latency(work, count=count, seconds=seconds, app_env=app_env)
 
     long_seconds = 30.0 if quick else 60.0
-    scenarios.echo(f"2/4 delivery lag, and recordInfo calls for {long_seconds:.0f}-s generations (side by side)")
+    scenarios.echo(f"2/5 delivery lag, and recordInfo calls for {long_seconds:.0f}-s generations (side by side)")
     # Delivery: 40 tasks a workspace at 1.5 a second (within kie's 20 per 10 s); polling in three workspaces, as the
     # median of a lag spread evenly over a poll interval needs many samples to be read to ±0.1 s.
     tasks, over = (10, 8.0) if quick else (40, 27.0)
@@ -93,12 +93,40 @@ async def run(args: argparse.Namespace, work: Path) -> tuple[dict[str, scenarios
     for key, found in zip(runs, await asyncio.gather(*runs.values()), strict=True):
         results[key] = found
 
+    if "poll" in only:
+        # Issue 13: the app's polling beside a plain poller reading every 3 s, on durations drawn from a spread (a
+        # fixed duration would line up with fixed intervals and flatter one of them).
+        spreads = (
+            {"short": scenarios.Generation(queue=1.0, generate=19.0, jitter=20.0)}
+            if quick
+            else {
+                "mid": scenarios.Generation(queue=1.0, generate=44.0, jitter=30.0),
+                "wide": scenarios.Generation(queue=1.0, generate=19.0, jitter=100.0),
+            }
+        )
+        count, over = (6, 5.0) if quick else (20, 10.0)
+        scenarios.echo(f"3/5 polling against a fixed 3-s poller, {count} tasks each over {over:.0f} s")
+        polls = {
+            f"poll-{label}": fixed_poller.compare(
+                work,
+                name=f"poll{label}",
+                tasks=count,
+                seconds=over,
+                generation=generation,
+                app_env=app_env,
+                warmup=5 if quick else 10,
+            )
+            for label, generation in spreads.items()
+        }
+        for key, found in zip(polls, await asyncio.gather(*polls.values()), strict=True):
+            results[key] = found
+
     modes = [m.strip() for m in (args.load_modes or ("polling" if quick else "polling,callbacks")).split(",")]
     modes = modes if "load" in only else []
     load_tasks, load_seconds = (200, 5.0) if quick else (1000, 10.0)
     result_mb = args.result_mb if args.result_mb is not None else (0.0 if quick else 2.0)
     for number, mode in enumerate(modes, start=1):
-        scenarios.echo(f"3/4 {load_tasks:,} tasks in flight ({mode}, {number} of {len(modes)})")
+        scenarios.echo(f"4/5 {load_tasks:,} tasks in flight ({mode}, {number} of {len(modes)})")
         results[f"load-{mode}"] = await scenarios.in_flight(
             work,
             tasks=load_tasks,
@@ -110,7 +138,7 @@ async def run(args: argparse.Namespace, work: Path) -> tuple[dict[str, scenarios
 
     if "remix" in only:
         remixes, photos = (2, 4) if quick else (4, 8)
-        scenarios.echo(f"4/4 {remixes} remixes of {photos} photos of 12 MP at once")
+        scenarios.echo(f"5/5 {remixes} remixes of {photos} photos of 12 MP at once")
         results["remix"] = await remix.remix(work, remixes=remixes, count=photos, app_env=app_env)
     return results, long_seconds
 

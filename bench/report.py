@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.scenarios import Outcome, RemixFigures
+from bench.scenarios import FixedFigures, Outcome, RemixFigures
 from bench.stack import percentile
 
 
@@ -116,6 +116,9 @@ def rows(results: dict[str, Outcome], *, long_seconds: float) -> list[Row]:
                 bool(found.card_lags) and found.idle and percentile(found.card_lags, fraction) <= seconds,
             )
         )
+    for key, found in results.items():
+        if found.fixed:
+            out += poll_rows(found, found.fixed, targets=key != "poll-wide")
     for name, found in results.items():
         slack = sum(found.slack_429.values())
         detail = ", ".join(f"{method} {count}" for method, count in sorted(found.slack_429.items()))
@@ -166,6 +169,36 @@ def rows(results: dict[str, Outcome], *, long_seconds: float) -> list[Row]:
     if found and found.remix:
         out += remix_rows(found, found.remix)
     return out
+
+
+def poll_rows(app: Outcome, fixed: FixedFigures, *, targets: bool = True) -> list[Row]:
+    """Issue 13: the app's polling against a plain poller reading every few seconds, on the same kind of tasks. The
+    targets hold for the usual spread; for the wide one the rows say how both change, for information."""
+    plain = f"fixed {fixed.interval:g} s"
+    label = f"polling vs {plain}, kie {app.generation}:"
+    app_reads = sum(app.record_info) / max(1, len(app.record_info))
+    fixed_reads = sum(fixed.record_info) / max(1, len(fixed.record_info))
+    app_p50, fixed_p50 = percentile(app.lags, 0.5), percentile(fixed.lags, 0.5)
+    complete = app.delivered == app.tasks and fixed.seen == fixed.tasks
+    refused = f" (kie refused {fixed.kie_429})" if fixed.kie_429 else ""
+    ratio = app_reads / fixed_reads if fixed_reads else float("nan")
+    return [
+        Row(f"{label} delivery lag p50 / p99, banana ({app.delivered}/{app.tasks})", pair(app.lags)),
+        Row(f"{label} delivery lag p50 / p99, {plain} ({fixed.seen}/{fixed.tasks})", pair(fixed.lags) + refused),
+        Row(f"{label} reads per task (mean), banana / {plain}", f"{app_reads:.1f} / {fixed_reads:.1f}"),
+        Row(
+            f"{label} banana's lag p50 against {plain}'s",
+            f"{ms(app_p50)} vs {ms(fixed_p50)}",
+            f"≤ {plain}'s" if targets else "",
+            (complete and bool(app.lags) and app_p50 <= fixed_p50) if targets else None,
+        ),
+        Row(
+            f"{label} banana's reads per task against {plain}'s",
+            f"{ratio:.0%}",
+            "≤ 60%" if targets else "",
+            (complete and ratio <= 0.6) if targets else None,
+        ),
+    ]
 
 
 TIMES = "\N{MULTIPLICATION SIGN}"

@@ -44,6 +44,20 @@ class RemixFigures:
 
 
 @dataclass
+class FixedFigures:
+    """A plain poller beside the app (issue 13): its own kie stand-in, the same kind of tasks, read every `interval`
+    seconds from each create."""
+
+    interval: float
+    tasks: int
+    created: int  # tasks kie accepted
+    seen: int  # tasks it saw finish
+    lags: list[float]  # kie done -> the read that saw it, per task
+    record_info: list[int]  # recordInfo calls per task (refused ones included)
+    kie_429: int
+
+
+@dataclass
 class Outcome:
     """What a scenario saw on both sides."""
 
@@ -68,6 +82,7 @@ class Outcome:
     poll_interval: float = 0.0  # the app's poll interval when a typical task finished (median over tasks)
     result_bytes: int = 0  # padding on each result
     remix: RemixFigures | None = None
+    fixed: FixedFigures | None = None  # the poll run: a fixed-interval poller on the same kind of tasks
 
 
 async def send_commands(stack: Stack, count: int, seconds: float, tag: str) -> Sent:
@@ -152,9 +167,23 @@ def slack_429s(slack: dict[str, Any]) -> dict[str, int]:
 
 
 async def outcome(
-    stack: Stack, name: str, mode: str, tasks: int, sent: Sent, delivered: int, idle: bool, generation: str
+    stack: Stack,
+    name: str,
+    mode: str,
+    tasks: int,
+    sent: Sent,
+    delivered: int,
+    idle: bool,
+    generation: str,
+    *,
+    only: str | None = None,
 ) -> Outcome:
+    """What both sides saw; with `only`, just the tasks whose token carries that tag (not the warm-up's)."""
     kie, slack, metrics = await stack.kie_stats(), await stack.slack_stats(), await stack.metrics()
+    if only is not None:
+        mine = f"bench-{only}-"
+        kie = {**kie, "tasks": [t for t in kie["tasks"] if (token_of(t["prompt"]) or "").startswith(mine)]}
+        slack = {**slack, "files": [f for f in slack["files"] if (token_of(f["title"]) or "").startswith(mine)]}
     return Outcome(
         name=name,
         mode=mode,
@@ -243,9 +272,12 @@ async def delivery(
     app_env: dict[str, str],
     workspaces: int = 1,
     idle_timeout: float = 120.0,
+    warmup: int = 0,
 ) -> Outcome:
     """`tasks` images requested over `seconds` in each of `workspaces` workspaces (a stack each, side by side, each
-    with its own Slack limits), delivered by polling or by kie's callbacks."""
+    with its own Slack limits), delivered by polling or by kie's callbacks. With `warmup`, that many tasks of the
+    same kind are made first and left out of the figures: the history a running app has, which its poll schedule
+    learns from."""
 
     async def one(workspace: int) -> Outcome:
         config = StackConfig(
@@ -260,13 +292,18 @@ async def delivery(
         stack = Stack(config, work)
         await stack.start()
         try:
+            slowest = generation.queue + generation.generate + generation.jitter
+            if warmup:
+                echo(f"  {config.name}: {warmup} tasks first, for the history …")
+                await send_commands(stack, warmup, warmup * 0.5, "warmup")
+                await wait_for_delivery(stack, warmup, timeout=slowest + 60)
+                await wait_idle(stack, timeout=idle_timeout)
             await stack.metrics(reset=True)
             echo(f"  {config.name}: {tasks} tasks over {seconds:.0f} s; kie takes {generation} …")
             sent = await send_commands(stack, tasks, seconds, name)
-            slowest = generation.queue + generation.generate + generation.jitter
-            delivered = await wait_for_delivery(stack, tasks, timeout=slowest + 60)
+            delivered = await wait_for_delivery(stack, warmup + tasks, timeout=slowest + 60) - warmup
             idle = await wait_idle(stack, timeout=idle_timeout)
-            return await outcome(stack, name, mode, tasks, sent, delivered, idle, str(generation))
+            return await outcome(stack, name, mode, tasks, sent, delivered, idle, str(generation), only=name)
         finally:
             await stack.stop()
 

@@ -107,27 +107,33 @@ class Stack:
     def channels(self) -> list[str]:
         return [f"C0BENCH{number:04d}" for number in range(1, self.config.channels + 1)]
 
-    async def start(self) -> None:
+    async def start_kie(self) -> None:
+        """The kie.ai stand-in alone, as this stack's config describes it (`start` starts it with the rest)."""
         self.work.mkdir(parents=True, exist_ok=True)
         c = self.config
-        kie_port, slack_port, app_port = free_port(), free_port(), free_port()
-        python = sys.executable
+        kie_port = free_port()
         await self._spawn(
             "kie",
-            [python, "-m", "standins.kie", "--port", str(kie_port), "--queue-seconds", str(c.queue_seconds),
+            [sys.executable, "-m", "standins.kie", "--port", str(kie_port), "--queue-seconds", str(c.queue_seconds),
              "--generate-seconds", str(c.generate_seconds), "--generate-jitter", str(c.generate_jitter),
              "--rate-limit", str(c.kie_creates), "--rate-window", str(c.kie_window), "--credits", str(c.kie_credits),
              "--result-padding", str(c.result_bytes)],
         )  # fmt: skip
+        self.kie_url = f"http://127.0.0.1:{kie_port}"
+        await self._ready(f"{self.kie_url}/standin/stats")
+
+    async def start(self) -> None:
+        await self.start_kie()
+        c = self.config
+        slack_port, app_port = free_port(), free_port()
+        python = sys.executable
         await self._spawn(
             "slack",
             [python, "-m", "standins.slack", "--port", str(slack_port), "--channels", str(c.channels),
              "--chat-update-per-minute", str(c.slack_updates_per_minute),
              "--post-per-second", str(c.slack_posts_per_second)],
         )  # fmt: skip
-        self.kie_url = f"http://127.0.0.1:{kie_port}"
         self.slack_url = f"http://127.0.0.1:{slack_port}"
-        await self._ready(f"{self.kie_url}/standin/stats")
         await self._ready(f"{self.slack_url}/standin/stats")
         env = {
             "SLACK_BOT_TOKEN": BOT_TOKEN,

@@ -35,18 +35,20 @@ def expectation(seconds: Sequence[float]) -> Expectation | None:
 def next_interval(elapsed: float, expect: Expectation | None, polling: Polling) -> float:
     """Seconds to wait before the next read of a task that has been at kie for `elapsed` seconds.
 
-    - First, a couple of reads `fast_interval` apart: they catch a fast failure and show queued or generating.
-    - Before the likely window, the wait halves the distance to it, so few reads are spent where nothing happens.
+    - First, two reads `fast_interval` apart: they catch a fast failure and show queued or generating.
+    - Before the likely window, the wait halves the distance to it while that is long, then lands on its start, so
+      few reads are spent where nothing happens.
     - Inside it (from a tenth done to nine tenths done), a read every `fast_interval`.
     - After it, the wait grows with the time past the window, up to `slow_interval`, as kie advises for long tasks.
     """
     dense = polling.fast_interval
     if expect is None:
         return polling.interval(elapsed)
-    if elapsed < 2 * dense:
+    if elapsed < dense:
         return dense
     if elapsed < expect.early:
-        return max(dense, (expect.early - elapsed) / 2)
+        until = expect.early - elapsed
+        return until / 2 if until > 4 * dense else max(dense, until)
     if elapsed <= expect.late:
         return dense
     return min(polling.slow_interval, max(dense, (elapsed - expect.late) / 2))
