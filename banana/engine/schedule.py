@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from banana.engine.settings import Polling
 
 MIN_SAMPLES = 5  # recent tasks of a resolution before their spread is trusted
+# Inside the likely window reads come this much more often than `fast_interval`: the reads saved before the window
+# pay for an image that lands sooner than a plain poller's would.
+WINDOW_DENSITY = 1.5
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ def next_interval(elapsed: float, expect: Expectation | None, polling: Polling) 
     - First, two reads `fast_interval` apart: they catch a fast failure and show queued or generating.
     - Before the likely window, the wait halves the distance to it while that is long, then lands on its start, so
       few reads are spent where nothing happens.
-    - Inside it (from a tenth done to nine tenths done), a read every `fast_interval`.
+    - Inside it (from a tenth done to nine tenths done), a read every `fast_interval / WINDOW_DENSITY`.
     - After it, the wait grows with the time past the window, up to `slow_interval`, as kie advises for long tasks.
     """
     dense = polling.fast_interval
@@ -50,5 +53,5 @@ def next_interval(elapsed: float, expect: Expectation | None, polling: Polling) 
         until = expect.early - elapsed
         return until / 2 if until > 4 * dense else max(dense, until)
     if elapsed <= expect.late:
-        return dense
+        return dense / WINDOW_DENSITY
     return min(polling.slow_interval, max(dense, (elapsed - expect.late) / 2))
