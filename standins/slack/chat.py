@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from .blocks import MAX_MESSAGE_BLOCKS, block_errors, blocks_arg, text_arg
-from .core import APP_ID, BOT_ID, Handler, Message, SlackError, Workspace, as_str, truthy, ts_arg
+from .core import APP_ID, BOT_ID, Channel, Handler, Message, SlackError, Workspace, as_str, truthy, ts_arg
 from .files import file_object
 from .limits import Limits, fault_response
 
@@ -129,16 +129,21 @@ class ChatAPI:
         ws.messages.append(message)
         return {"channel": channel.id, "ts": message.ts, "message": message_json(ws, message)}
 
+    def _own_message(self, args: dict[str, Any], *, not_mine: str) -> tuple[Channel, Message]:
+        """The message `channel` and `ts` name, which the bot may change only if it posted it."""
+        channel = self.ws.visible_channel(args.get("channel"))
+        message = self.ws.find_message(channel.id, ts_arg(args.get("ts")))
+        if message is None:
+            raise SlackError("message_not_found")
+        if message.user != self.ws.bot_user_id:
+            raise SlackError(not_mine)
+        return channel, message
+
     def update(self, args: dict[str, Any]) -> dict[str, Any]:
         # https://api.slack.com/methods/chat.update : the channel's id (a DM's D..., not a user id), ts as a string;
         # message_not_found, cant_update_message (not the bot's), no_text, and text alone drops the blocks.
         ws = self.ws
-        channel = ws.visible_channel(args.get("channel"))
-        message = ws.find_message(channel.id, ts_arg(args.get("ts")))
-        if message is None:
-            raise SlackError("message_not_found")
-        if message.user != ws.bot_user_id:
-            raise SlackError("cant_update_message")
+        channel, message = self._own_message(args, not_mine="cant_update_message")
         text = text_arg(args)
         blocks = blocks_arg(args, MAX_MESSAGE_BLOCKS, ws.files)
         if not (text and text.strip()) and not blocks and not args.get("attachments"):
@@ -159,13 +164,7 @@ class ChatAPI:
 
     def delete(self, args: dict[str, Any]) -> dict[str, Any]:
         # https://api.slack.com/methods/chat.delete : message_not_found, cant_delete_message (not the bot's).
-        ws = self.ws
-        channel = ws.visible_channel(args.get("channel"))
-        message = ws.find_message(channel.id, ts_arg(args.get("ts")))
-        if message is None:
-            raise SlackError("message_not_found")
-        if message.user != ws.bot_user_id:
-            raise SlackError("cant_delete_message")
+        channel, message = self._own_message(args, not_mine="cant_delete_message")
         message.deleted = True
         return {"channel": channel.id, "ts": message.ts}
 
