@@ -83,7 +83,14 @@ def buttons(task: Task) -> list[str]:
 def test_buttons_follow_the_state():
     assert buttons(make_task(state=TaskState.GENERATING)) == [cards.CANCEL]
     done = make_task(state=TaskState.DONE, slack_file_id="F1", credits=18)
-    assert buttons(done) == [cards.REGENERATE, cards.REMIX, cards.UPSCALE, cards.SAVE_PROMPT, cards.DELETE]
+    assert buttons(done) == [
+        cards.REGENERATE,
+        cards.REMIX,
+        cards.UPSCALE,
+        cards.VARIATIONS,
+        cards.SAVE_PROMPT,
+        cards.DELETE,
+    ]
     assert cards.UPSCALE not in buttons(make_task(state=TaskState.DONE, resolution="4K"))
     for state in (TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED):
         assert buttons(make_task(state=state)) == [cards.RETRY, cards.DELETE]

@@ -1,9 +1,11 @@
-"""The App Home tab: a person's own tasks, with filters, pages, usage and the same buttons as the cards.
+"""The App Home tab: a person's own tasks, with filters, pages, usage and the same buttons as the cards; variations made
+together are grouped, and a task with a family has a Family button.
 
 Pure Block Kit builders: data in, blocks out, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,24 +24,16 @@ from slack_sdk.models.views import View
 
 from banana.domain.options import PRICES, Options, Prices
 from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
-from banana.ui.cards import REMIX, cost, lineage, task_actions
+from banana.ui.cards import DELETE, REMIX, STATE_EMOJI, cost, lineage, links, task_actions
 from banana.ui.guide import help_text
-from banana.ui.text import CONTEXT_CHARS, clip, clock, credits_text, escape, escaped, link, shorten
+from banana.ui.text import CONTEXT_CHARS, SECTION_CHARS, clip, clock, credits_text, escape, escaped, link, shorten
 
-_STATE_EMOJI = {
-    TaskState.PENDING: ":banana:",
-    TaskState.QUEUED: ":hourglass_flowing_sand:",
-    TaskState.GENERATING: ":art:",
-    TaskState.UPLOADING: ":outbox_tray:",
-    TaskState.DONE: ":white_check_mark:",
-    TaskState.FAILED: ":x:",
-    TaskState.TIMED_OUT: ":hourglass:",
-    TaskState.CANCELLED: ":no_entry_sign:",
-}
 HOME_NEW_IMAGE = "home_new_image"
 HOME_FILTER = "home_filter"  # one action id per filter: home_filter_all, home_filter_done, ...
 HOME_PAGE = "home_page"  # value: "<filter>:<page>"
 HOME_PAGE_SIZE = 10
+FAMILY = "task_family"  # a task row's Family button, value the task id: opens the task's family tree
+GROUP_PROMPT_CHARS = 200
 EXAMPLES = (
     "/banana an infographic of 5 podcast growth tips, flat icons, our brand colours --ar 4:5",
     "/banana a quote card: “Ship it, then make it better” — Ada, CTO, minimal, bold type --ar 1:1",
@@ -59,6 +53,7 @@ class HomePage:
     has_any: bool  # any task at all, in any state
     today: Usage
     month: Usage
+    with_children: frozenset[int] = frozenset()  # tasks on the page that others came from
 
 
 def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dict[str, Any]:
@@ -81,8 +76,12 @@ def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dic
     body.append(DividerBlock())
     if not home.tasks:
         body.append(SectionBlock(text=MarkdownTextObject(text=f"No {home.filter.value} images.")))
-    for task in home.tasks:
-        body.extend(_home_task(task, prices))
+    for group in runs_of_sets(home.tasks):
+        grouped = len(group) > 1
+        if grouped:
+            body.append(_set_heading(group))
+        for task in group:
+            body.extend(_home_task(task, prices, family=has_family(task, home.with_children), grouped=grouped))
     pager = _pager(home)
     if pager is not None:
         body.append(pager)
@@ -108,7 +107,7 @@ def _welcome(defaults: Options, prices: Prices) -> list[Block]:
             )
         ),
         DividerBlock(),
-        SectionBlock(text=MarkdownTextObject(text=help_text(defaults, prices))),
+        SectionBlock(text=MarkdownTextObject(text=clip(help_text(defaults, prices), SECTION_CHARS))),
     ]
 
 
@@ -138,9 +137,33 @@ def _pager(home: HomePage) -> ActionsBlock | None:
     return ActionsBlock(block_id="pages", elements=buttons) if buttons else None
 
 
-def _home_task(task: Task, prices: Prices) -> list[Block]:
+def runs_of_sets(tasks: Sequence[Task]) -> Iterator[list[Task]]:
+    """The page's tasks in order, in runs: variations of one set that sit next to each other make one run, every other
+    task a run of its own."""
+    run: list[Task] = []
+    for task in tasks:
+        if run and (task.set_id is None or task.set_id != run[-1].set_id):
+            yield run
+            run = []
+        run.append(task)
+    if run:
+        yield run
+
+
+def has_family(task: Task, with_children: frozenset[int] = frozenset()) -> bool:
+    """Whether a task has a family to show: it came from another task, belongs to a set, or others came from it."""
+    return bool(links(task)) or task.set_id is not None or task.id in with_children
+
+
+def _set_heading(group: Sequence[Task]) -> ContextBlock:
+    prompt = escaped(group[0].prompt, GROUP_PROMPT_CHARS)
+    text = f":frame_with_picture: *{len(group)} variations* of one prompt: {prompt}"
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, CONTEXT_CHARS))])
+
+
+def _home_task(task: Task, prices: Prices, *, family: bool = False, grouped: bool = False) -> list[Block]:
     when = f"<!date^{int(task.created_at)}^{{date_short_pretty}} {{time}}|{int(task.created_at)}>"
-    parts = [when, task.options.summary(), *lineage(task)]
+    parts = [f"#{task.id}", when, task.options.summary(), *lineage(task)]
     if task.duration is not None:
         parts.append(clock(task.duration))
     if task.credits is not None:
@@ -148,18 +171,23 @@ def _home_task(task: Task, prices: Prices) -> list[Block]:
     if thread := link(task.permalink, "open thread"):
         parts.append(thread)
     state = task.state.value.replace("_", " ")
-    text = f"{_STATE_EMOJI[task.state]} *{state}* · {escaped(task.prompt, 200)}"
+    # In a group the heading shows the prompt once; each row says which variation it is.
+    what = f"variation {task.slot}" if grouped and task.slot is not None else escaped(task.prompt, 200)
+    text = f"{STATE_EMOJI[task.state]} *{state}* · {what}"
     thumbnail = None
     actions = task_actions(task, prices)
+    buttons = [b for b in actions.elements if isinstance(b, ButtonElement)]
     if task.file_gone_at is not None:
         # Deleted in Slack itself: its slack_file would make Slack refuse the whole tab, and Remix needs the file.
         text += " · _image deleted in Slack_"
-        kept = [b for b in actions.elements if isinstance(b, ButtonElement) and b.action_id != REMIX]
-        actions = ActionsBlock(block_id=actions.block_id, elements=kept)
+        buttons = [b for b in buttons if b.action_id != REMIX]
     elif task.state is TaskState.DONE and task.slack_file_id:
         thumbnail = ImageElement(slack_file={"id": task.slack_file_id}, alt_text=shorten(task.prompt, 200))
+    if family:
+        at = next((i for i, b in enumerate(buttons) if b.action_id == DELETE), len(buttons))
+        buttons.insert(at, ButtonElement(text="Family", action_id=FAMILY, value=str(task.id)))
     return [
         SectionBlock(text=MarkdownTextObject(text=text), accessory=thumbnail),
         ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(parts), CONTEXT_CHARS))]),
-        actions,
+        ActionsBlock(block_id=actions.block_id, elements=buttons),
     ]
