@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -23,6 +23,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from banana.app.server import BananaServer
+from banana.app.wiring import SLACK_EVENTS_PATH
 from banana.domain.tasks import Task
 from banana.engine.services import Services
 from banana.engine.settings import load_settings
@@ -32,6 +33,8 @@ from standins import slack as slack_standin
 SIGNING_SECRET = "test-signing-secret-0123456789"
 USER_ID = "U0USER0001"
 CHANNEL_ID = "C0GENERAL1"
+# How a person mentions Banana in a message's text: "<@U0BOT0001>" (the app_mention event).
+BOT_MENTION = f"<@{slack_standin.BOT_USER_ID}>"
 
 # Fast but real: every interval the app waits on is a setting.
 FAST_ENV = {
@@ -248,6 +251,32 @@ class Banana:
         }
         return await self.post_signed(json.dumps(body), "application/json")
 
+    async def say(
+        self,
+        text: str,
+        *,
+        channel: str = CHANNEL_ID,
+        user: str = USER_ID,
+        thread_ts: str | None = None,
+        files: Sequence[tuple[bytes, str, str] | slack_standin.SlackFile] | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> slack_standin.Message:
+        """A person posts `text` in Slack (a reply when `thread_ts` is given), with `files` they upload
+        ((data, name, mime type), or files already added without a channel); returns the message once Slack has
+        delivered its events (app_mention when it mentions BOT_MENTION, message.* when subscribed) and the app has
+        answered them. The app acts on them after answering: wait on the store or the stand-in for that."""
+        uploads = [
+            item if isinstance(item, slack_standin.SlackFile) else self.slack.add_file(*item, user=user)
+            for item in files or ()
+        ]
+        return await self.slack.post_as_user(
+            channel, text, user=user, thread_ts=thread_ts, files=uploads, timeout=timeout
+        )
+
+    async def edit(self, message: slack_standin.Message, text: str, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """The person edits their message: message_changed, delivered if the app subscribes to message.*."""
+        await self.slack.edit_as_user(message.channel, message.ts, text, timeout=timeout)
+
     async def settle(self, tasks: int = 1, *, user: str = USER_ID) -> list[Task]:
         """Wait until `user` has `tasks` tasks and all of them have finished; return them, oldest first.
 
@@ -280,6 +309,8 @@ async def start_banana(app_env, slack) -> AsyncIterator[Callable[..., object]]:
             server = BananaServer(load_settings({**app_env, **extra_env}, env_file=None))
             await server.start()
             started.append(server)
+            # Slack's events go to this app (over Socket Mode instead while it has a connection open).
+            slack.deliver_events_to(f"http://127.0.0.1:{server.port}{SLACK_EVENTS_PATH}", SIGNING_SECRET)
             return Banana(server, slack, http)
 
         yield start
@@ -340,6 +371,7 @@ async def start_process(app_env, slack) -> AsyncIterator[Callable[..., object]]:
                     assert process.returncode is None, "the app exited at start-up"
                     try:
                         if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                            slack.deliver_events_to(f"http://127.0.0.1:{port}{SLACK_EVENTS_PATH}", SIGNING_SECRET)
                             return BananaProcess(None, slack, http, process=process, port=port)  # type: ignore[arg-type]
                     except httpx.TransportError:
                         pass

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
 import pytest
 import yaml
+from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -24,8 +29,10 @@ from standins.slack import (
     ADMIN_USER_ID,
     APP_ID,
     APP_TOKEN,
+    BOT_ID,
     BOT_TOKEN,
     BOT_USER_ID,
+    DEFAULT_BOT_EVENTS,
     DEFAULT_SCOPES,
     METHOD_SCOPES,
     METHOD_TIERS,
@@ -691,3 +698,459 @@ async def test_standin_routes_add_a_persons_message_with_files_and_mint_trigger_
         assert await response.read() == PNG
     assert len(set(triggers)) == 2
     assert [v["id"] for v in stats["views_opened"]] == [opened["id"]]
+
+
+# ---- the Events API: app_mention and message events, delivered over HTTP or Socket Mode -------------------------
+
+EVENTS_SECRET = "events-signing-secret"
+HISTORY = ("channels:history", "groups:history")
+THREAD_REPLIES = (*DEFAULT_BOT_EVENTS, "message.channels", "message.groups")  # manifest.yml's opt-in
+MENTION = f"<@{BOT_USER_ID}>"
+
+
+def test_default_bot_events_are_the_manifests(slack: SlackStandIn) -> None:
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "manifest.yml").read_text())
+    assert list(DEFAULT_BOT_EVENTS) == manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert slack.bot_events == DEFAULT_BOT_EVENTS
+    assert "app_mentions:read" in slack.scopes and not set(HISTORY) & set(slack.scopes)
+    assert (slack.event_ack_deadline, slack.event_retry_delays) == (3.0, (0.0, 60.0, 300.0))  # Slack's own
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def body(self) -> dict:
+        return json.loads(self.raw)
+
+    @property
+    def event(self) -> dict:
+        return self.body["event"]
+
+
+class Receiver:
+    """A tiny app at a Request URL: records every POST and answers each with the next of `answers` (status, headers,
+    and an optional asyncio.Event to wait for first), then 200."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.answers: list[tuple[int, dict[str, str], asyncio.Event | None]] = []
+        self.arrived = asyncio.Event()
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(Received(dict(request.headers), await request.read()))
+        self.arrived.set()
+        status, headers, wait = self.answers.pop(0) if self.answers else (200, {}, None)
+        if wait is not None:
+            async with asyncio.timeout(5):
+                await wait.wait()
+        return web.Response(status=status, headers=headers)
+
+    def events(self, event_type: str | None = None) -> list[dict]:
+        return [r.event for r in self.requests if event_type in (None, r.event["type"])]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    app_side = Receiver()
+    app = web.Application()
+    app.router.add_post("/slack/events", app_side.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    app_side.url = f"http://{host}:{port}/slack/events"
+    yield app_side
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def start_slack(receiver: Receiver) -> AsyncIterator[Callable[..., Awaitable[SlackStandIn]]]:
+    """A stand-in with other scopes or subscriptions, delivering its events to `receiver`."""
+    started: list[SlackStandIn] = []
+
+    async def start(**options: Any) -> SlackStandIn:
+        stand_in = SlackStandIn(**options)
+        await stand_in.start()
+        started.append(stand_in)
+        stand_in.deliver_events_to(receiver.url, EVENTS_SECRET)
+        return stand_in
+
+    yield start
+    for stand_in in started:
+        await stand_in.stop()
+
+
+def assert_signed(request: Received) -> None:
+    verifier = SignatureVerifier(EVENTS_SECRET)  # what Bolt checks an HTTP request with
+    timestamp, signature = request.headers["X-Slack-Request-Timestamp"], request.headers["X-Slack-Signature"]
+    assert verifier.is_valid(body=request.raw, timestamp=timestamp, signature=signature), request.headers
+
+
+async def test_an_app_mention_arrives_signed_in_the_events_api_envelope(start_slack, receiver: Receiver) -> None:
+    slack = await start_slack()
+    message = await slack.post_as_user("C0GENERAL1", f"{MENTION} make the sky stormy")
+
+    (request,) = receiver.requests  # post_as_user returned after delivery: nothing left to wait for
+    assert_signed(request)
+    assert request.headers["Content-Type"] == "application/json"
+    assert "X-Slack-Retry-Num" not in request.headers
+    body = request.body
+    assert {k: body[k] for k in ("token", "team_id", "api_app_id", "type", "is_ext_shared_channel")} == {
+        "token": "deprecated-verification-token",
+        "team_id": TEAM_ID,
+        "api_app_id": APP_ID,
+        "type": "event_callback",
+        "is_ext_shared_channel": False,
+    }
+    assert body["event_id"].startswith("Ev") and body["event_time"] == int(float(message.ts))
+    assert body["authorizations"] == [
+        {
+            "enterprise_id": None,
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "is_bot": True,
+            "is_enterprise_install": False,
+        }
+    ]
+    assert body["event_context"].startswith("4-")
+    event = body["event"]
+    assert {k: event[k] for k in ("type", "user", "text", "ts", "channel", "event_ts", "team")} == {
+        "type": "app_mention",
+        "user": USER_ID,
+        "text": f"{MENTION} make the sky stormy",
+        "ts": message.ts,
+        "channel": "C0GENERAL1",
+        "event_ts": message.ts,
+        "team": TEAM_ID,
+    }
+    assert event["client_msg_id"] == message.client_msg_id
+    assert event["blocks"][0]["type"] == "rich_text"
+    assert event["blocks"][0]["elements"][0]["elements"] == [
+        {"type": "user", "user_id": BOT_USER_ID},
+        {"type": "text", "text": " make the sky stormy"},
+    ]
+    assert not {"thread_ts", "parent_user_id", "subtype", "bot_id", "files"} & set(event)
+    assert slack.events("app_mention") == [event]
+    (attempt,) = slack.event_attempts
+    assert (attempt.event_id, attempt.retry_num, attempt.via, attempt.status, attempt.ok) == (
+        body["event_id"],
+        0,
+        "http",
+        200,
+        True,
+    )
+
+
+async def test_app_mention_only_where_the_bot_is_a_member_and_never_for_its_own_posts(
+    start_slack, receiver: Receiver
+) -> None:
+    slack = await start_slack()
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    await slack.post_as_user("C0GENERAL1", "no mention here")
+    await slack.post_as_user("C0RANDOM01", f"{MENTION} not a member here")
+    await slack.post_as_user("G0PRIVATE1", f"{MENTION} nor here")
+    # "Messages sent to your app in direct message conversations are not dispatched via app_mention".
+    await slack.post_as_user("D0DIRECT01", f"{MENTION} in the app's DM")
+    await client.chat_postMessage(channel="C0GENERAL1", text=f"I am {MENTION}")
+    await slack.events_delivered()
+    assert receiver.requests == [] and slack.event_callbacks == []
+
+    await client.conversations_join(channel="C0RANDOM01")
+    joined = await slack.post_as_user("C0RANDOM01", f"hey {MENTION}")
+    assert [(e["type"], e["ts"]) for e in receiver.events()] == [("app_mention", joined.ts)]
+
+
+async def test_message_events_need_the_subscription_and_the_history_scope(start_slack, receiver: Receiver) -> None:
+    without_scope = await start_slack(bot_events=THREAD_REPLIES)
+    await without_scope.post_as_user("C0GENERAL1", "a reply")
+    assert without_scope.event_callbacks == []
+    without_subscription = await start_slack(scopes=DEFAULT_SCOPES + HISTORY)
+    await without_subscription.post_as_user("C0GENERAL1", "a reply")
+    assert without_subscription.event_callbacks == []
+
+    slack = await start_slack(scopes=DEFAULT_SCOPES + HISTORY, bot_events=THREAD_REPLIES)
+    public = await slack.post_as_user("C0GENERAL1", "in public")
+    await slack.post_as_user("C0RANDOM01", "where the bot is not")
+    slack.channels["G0PRIVATE1"].is_member = True
+    private = await slack.post_as_user("G0PRIVATE1", "in private")
+    await slack.post_as_user("D0DIRECT01", "in the DM: message.im is not subscribed")
+    assert [(e["type"], e["channel_type"], e["ts"]) for e in receiver.events()] == [
+        ("message", "channel", public.ts),
+        ("message", "group", private.ts),
+    ]
+    first = receiver.events()[0]
+    assert (first["user"], first["text"], first["team"], first["client_msg_id"]) == (
+        USER_ID,
+        "in public",
+        TEAM_ID,
+        public.client_msg_id,
+    )
+    assert not {"subtype", "thread_ts", "parent_user_id", "bot_id"} & set(first)
+
+    # A mention gives both events, as in Slack.
+    both = await slack.post_as_user("C0GENERAL1", f"{MENTION} both")
+    assert sorted(e["type"] for e in receiver.events() if e["ts"] == both.ts) == ["app_mention", "message"]
+    assert len({r.body["event_id"] for r in receiver.requests}) == len(receiver.requests)
+
+
+async def test_a_thread_reply_carries_thread_ts_and_parent_user_id_and_the_bots_posts_its_ids(
+    start_slack, receiver: Receiver
+) -> None:
+    slack = await start_slack(scopes=DEFAULT_SCOPES + HISTORY, bot_events=THREAD_REPLIES)
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    parent = await client.chat_postMessage(channel="C0GENERAL1", text="Here is your image")
+    reply = await slack.post_as_user("C0GENERAL1", f"{MENTION} make it stormy", thread_ts=parent["ts"])
+    upload = await client.files_upload_v2(content=PNG, filename="r.png", channel="C0GENERAL1", thread_ts=parent["ts"])
+    await slack.events_delivered()
+
+    bot_post, user_reply, mention, file_share = sorted(
+        receiver.events(), key=lambda e: (e["ts"], e["type"] == "app_mention")
+    )
+    # A bot token's post: bot_id, app_id, bot_profile, the bot user, and no bot_message subtype.
+    assert (bot_post["user"], bot_post["bot_id"], bot_post["app_id"]) == (BOT_USER_ID, BOT_ID, APP_ID)
+    assert bot_post["bot_profile"]["app_id"] == APP_ID and "subtype" not in bot_post
+    assert (user_reply["type"], user_reply["thread_ts"], user_reply["parent_user_id"]) == (
+        "message",
+        parent["ts"],
+        BOT_USER_ID,
+    )
+    assert (mention["type"], mention["thread_ts"]) == ("app_mention", parent["ts"])
+    assert "parent_user_id" not in mention
+    assert (file_share["subtype"], file_share["user"], file_share["bot_id"]) == ("file_share", BOT_USER_ID, BOT_ID)
+    assert [f["id"] for f in file_share["files"]] == [upload["file"]["id"]]
+    assert (file_share["thread_ts"], file_share["parent_user_id"]) == (parent["ts"], BOT_USER_ID)
+    assert user_reply["ts"] == reply.ts
+
+
+async def test_a_persons_files_give_file_share_and_a_mention_with_files(start_slack, receiver: Receiver) -> None:
+    slack = await start_slack(scopes=DEFAULT_SCOPES + HISTORY, bot_events=THREAD_REPLIES)
+    photo = slack.add_file(PNG, "photo.png", "image/png")
+    message = await slack.post_as_user("C0GENERAL1", f"{MENTION} use this", files=[photo])
+    by_type = {e["type"]: e for e in receiver.events()}
+    assert by_type["message"]["subtype"] == "file_share"
+    assert "subtype" not in by_type["app_mention"]
+    for event in by_type.values():
+        (file,) = event["files"]
+        assert (file["id"], file["url_private"]) == (photo.id, photo.url_private)
+        assert file["shares"]["public"]["C0GENERAL1"][0]["ts"] == message.ts
+
+
+async def test_edits_and_deletions_give_message_changed_and_message_deleted(start_slack, receiver: Receiver) -> None:
+    quiet = await start_slack()  # not subscribed to message.*: an edit is not an event
+    said = await quiet.post_as_user("C0GENERAL1", "a cat")
+    await quiet.edit_as_user("C0GENERAL1", said.ts, "a dog")
+    assert quiet.event_callbacks == []
+
+    slack = await start_slack(scopes=DEFAULT_SCOPES + HISTORY, bot_events=THREAD_REPLIES)
+    said = await slack.post_as_user("C0GENERAL1", "a cat")
+    await slack.edit_as_user("C0GENERAL1", said.ts, "a dog")
+    changed = receiver.events()[-1]
+    assert (changed["subtype"], changed["hidden"], changed["channel"], changed["channel_type"]) == (
+        "message_changed",
+        True,
+        "C0GENERAL1",
+        "channel",
+    )
+    assert float(changed["ts"]) > float(said.ts) and changed["event_ts"] == changed["ts"]
+    assert (changed["message"]["ts"], changed["message"]["text"], changed["message"]["edited"]) == (
+        said.ts,
+        "a dog",
+        {"user": USER_ID, "ts": changed["ts"]},
+    )
+    assert (changed["previous_message"]["ts"], changed["previous_message"]["text"]) == (said.ts, "a cat")
+    assert slack.events("message/message_changed") == [changed]
+
+    # The bot's own chat.update and chat.delete too.
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    posted = await client.chat_postMessage(channel="C0GENERAL1", text="10%")
+    await client.chat_update(channel="C0GENERAL1", ts=posted["ts"], text="50%")
+    await client.chat_delete(channel="C0GENERAL1", ts=posted["ts"])
+    await slack.events_delivered()
+    update, delete = slack.events("message/message_changed")[1], slack.events("message/message_deleted")[0]
+    assert (update["message"]["text"], update["previous_message"]["text"], update["message"]["bot_id"]) == (
+        "50%",
+        "10%",
+        BOT_ID,
+    )
+    assert (delete["deleted_ts"], delete["previous_message"]["text"], delete["hidden"]) == (posted["ts"], "50%", True)
+
+
+async def test_an_error_answer_is_retried_with_retry_headers_then_given_up(start_slack, receiver: Receiver) -> None:
+    slack = await start_slack()
+    slack.event_retry_delays = (0.0, 0.01, 0.02)  # nearly at once, 1 minute, 5 minutes, shortened
+    receiver.answers = [(500, {}, None), (503, {}, None)]
+    await slack.post_as_user("C0GENERAL1", f"{MENTION} one")
+    assert [(r.headers.get("X-Slack-Retry-Num"), r.headers.get("X-Slack-Retry-Reason")) for r in receiver.requests] == [
+        (None, None),
+        ("1", "http_error"),
+        ("2", "http_error"),
+    ]
+    for request in receiver.requests:
+        assert_signed(request)  # each attempt signed afresh
+    assert len({r.body["event_id"] for r in receiver.requests}) == 1  # the same event, again
+    assert [(a.retry_num, a.status, a.outcome) for a in slack.event_attempts] == [
+        (0, 500, "http_error"),
+        (1, 503, "http_error"),
+        (2, 200, "ok"),
+    ]
+
+    receiver.requests.clear()
+    receiver.answers = [(500, {}, None)] * 4
+    await slack.post_as_user("C0GENERAL1", f"{MENTION} two")
+    assert [r.headers.get("X-Slack-Retry-Num") for r in receiver.requests] == [None, "1", "2", "3"]  # then no more
+
+    receiver.requests.clear()
+    receiver.answers = [(500, {"X-Slack-No-Retry": "1"}, None)]  # "Turning retries off"
+    await slack.post_as_user("C0GENERAL1", f"{MENTION} three")
+    assert len(receiver.requests) == 1
+
+
+async def test_a_slow_answer_is_retried_as_http_timeout_without_waiting_for_it(start_slack, receiver: Receiver) -> None:
+    slack = await start_slack()
+    slack.event_ack_deadline = 0.1  # 3 s, shortened
+    retried = asyncio.Event()
+    # The first answer waits until the retry has arrived: it cannot beat the deadline, whatever the machine's speed.
+    receiver.answers = [(200, {}, retried), (200, {}, None)]
+    receiver.arrived.clear()
+    message = slack.add_message("C0GENERAL1", f"{MENTION} slowly")
+    async with asyncio.timeout(5):
+        while len(receiver.requests) < 2:
+            await receiver.arrived.wait()
+            receiver.arrived.clear()
+    retried.set()
+    await slack.events_delivered()  # includes the first request, still open until now
+
+    assert [(r.headers.get("X-Slack-Retry-Num"), r.headers.get("X-Slack-Retry-Reason")) for r in receiver.requests] == [
+        (None, None),
+        ("1", "http_timeout"),
+    ]
+    assert [(a.retry_num, a.outcome, a.status) for a in slack.event_attempts] == [
+        (0, "http_timeout", 200),  # its answer came, too late
+        (1, "ok", 200),
+    ]
+    assert receiver.events()[0]["ts"] == message.ts
+
+
+async def test_an_unreachable_request_url_is_connection_failed(start_slack, receiver: Receiver) -> None:
+    slack = await start_slack()
+    slack.event_retry_delays = (0.0, 0.0, 0.0)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    slack.deliver_events_to(f"http://127.0.0.1:{port}/slack/events", EVENTS_SECRET)
+    await slack.post_as_user("C0GENERAL1", f"{MENTION} anyone?")
+    assert [(a.retry_num, a.retry_reason, a.outcome) for a in slack.event_attempts] == [
+        (0, "", "connection_failed"),
+        (1, "connection_failed", "connection_failed"),
+        (2, "connection_failed", "connection_failed"),
+        (3, "connection_failed", "connection_failed"),
+    ]
+
+
+async def test_nothing_is_delivered_without_a_request_url(slack: SlackStandIn) -> None:
+    await slack.post_as_user("C0GENERAL1", f"{MENTION} hello?")
+    slack.add_message("C0GENERAL1", f"{MENTION} and again")
+    await slack.events_delivered()
+    assert slack.event_callbacks == [] and slack.event_attempts == []
+
+
+async def test_socket_mode_gets_events_api_envelopes_instead_of_http(start_slack, receiver: Receiver) -> None:
+    slack = await start_slack()
+    client = SocketModeClient(app_token=APP_TOKEN, web_client=AsyncWebClient(base_url=slack.api_url))
+    requests: list[SocketModeRequest] = []
+
+    async def on_request(sm_client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        requests.append(req)
+        await sm_client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+
+    client.socket_mode_request_listeners.append(on_request)
+    try:
+        await client.connect()
+        await slack.wait_for(lambda: slack.socket_connections == 1)
+        message = await slack.post_as_user("C0GENERAL1", f"{MENTION} over the socket")
+    finally:
+        await client.close()
+
+    assert receiver.requests == []  # a connected Socket Mode app gets no HTTP deliveries
+    (req,) = requests
+    assert (req.type, req.accepts_response_payload, req.retry_attempt, req.retry_reason) == (
+        "events_api",
+        False,
+        0,
+        "",
+    )
+    assert req.payload["type"] == "event_callback"
+    assert (req.payload["event"]["type"], req.payload["event"]["ts"]) == ("app_mention", message.ts)
+    assert [(a.via, a.outcome) for a in slack.event_attempts] == [("socket_mode", "ok")]
+
+
+async def test_socket_mode_retries_an_envelope_nobody_acked(start_slack, receiver: Receiver) -> None:
+    slack = await start_slack()
+    slack.socket_ack_deadline = 0.1  # 3 s, shortened
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    url = (await client.apps_connections_open(app_token=APP_TOKEN))["url"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.receive_json(timeout=1)  # hello
+        message = slack.add_message("C0GENERAL1", f"{MENTION} ack me")
+        first = await ws.receive_json(timeout=5)  # not acked
+        retry = await ws.receive_json(timeout=5)
+        await ws.send_json({"envelope_id": retry["envelope_id"]})
+        await slack.events_delivered()
+    assert (first["retry_attempt"], first["retry_reason"]) == (0, "")
+    assert (retry["type"], retry["retry_attempt"], retry["retry_reason"]) == ("events_api", 1, "timeout")
+    assert first["payload"] == retry["payload"] and retry["payload"]["event"]["ts"] == message.ts
+    assert first["envelope_id"] != retry["envelope_id"]
+    assert [(a.retry_num, a.outcome) for a in slack.event_attempts] == [(0, "timeout"), (1, "ok")]
+    assert receiver.requests == []
+
+
+async def test_standin_routes_post_a_reply_edit_it_and_read_the_events(start_slack, receiver: Receiver) -> None:
+    """The same over HTTP, for a process that drives the stand-in from elsewhere."""
+    slack = await start_slack(scopes=DEFAULT_SCOPES + HISTORY, bot_events=THREAD_REPLIES)
+    parent = slack.add_message("C0GENERAL1", "parent")
+    await slack.events_delivered()
+    async with aiohttp.ClientSession() as http:
+        form = {"channel": "C0GENERAL1", "text": f"{MENTION} reply", "thread_ts": parent.ts, "wait_for_events": "1"}
+        async with http.post(slack.base_url + "/standin/messages", data=form) as response:
+            reply = (await response.json())["message"]
+        assert reply["thread_ts"] == parent.ts
+        edit = {"channel": "C0GENERAL1", "ts": reply["ts"], "text": "edited", "wait_for_events": "1"}
+        async with http.post(slack.base_url + "/standin/messages/edit", data=edit) as response:
+            assert (await response.json())["message"]["text"] == "edited"
+        async with http.post(slack.base_url + "/standin/messages/edit", data={**edit, "ts": "1.0"}) as response:
+            assert response.status == 400
+        async with http.get(slack.base_url + "/standin/events") as response:
+            events = await response.json()
+    assert slack.message("C0GENERAL1", reply["ts"]).thread_ts == parent.ts
+    kinds = [
+        (body["event"]["type"], body["event"].get("subtype"), body["event"].get("thread_ts"))
+        for body in events["events"]
+    ]
+    assert kinds[0] == ("message", None, None)
+    assert sorted(kinds[1:3], key=str) == [("app_mention", None, parent.ts), ("message", None, parent.ts)]
+    assert kinds[3] == ("message", "message_changed", None)
+    assert events["pending"] == 0
+    assert [a["outcome"] for a in events["attempts"]] == ["ok"] * 4
+    assert len(receiver.requests) == 4
+
+
+async def test_dms_give_message_im_but_no_app_mention_and_app_home_opened_names_the_dm(
+    start_slack, receiver: Receiver
+) -> None:
+    slack = await start_slack(scopes=(*DEFAULT_SCOPES, "im:history"), bot_events=(*DEFAULT_BOT_EVENTS, "message.im"))
+    said = await slack.post_as_user("D0DIRECT01", f"{MENTION} in our DM")
+    ((event_type, channel_type, ts),) = [(e["type"], e.get("channel_type"), e["ts"]) for e in receiver.events()]
+    assert (event_type, channel_type, ts) == ("message", "im", said.ts)
+
+    home = {"type": "home", "blocks": [section("hi")]}
+    await AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url).views_publish(user_id=USER_ID, view=home)
+    await slack.open_app_home(USER_ID)
+    opened = receiver.events("app_home_opened")[0]
+    assert (opened["user"], opened["channel"], opened["tab"]) == (USER_ID, "D0DIRECT01", "home")
+    assert opened["view"]["id"] == slack.views_published[USER_ID]["id"]
+    assert_signed(receiver.requests[-1])

@@ -20,6 +20,12 @@ What slack_sdk 3.47 actually sends (the parsing in ``server`` is shaped by it):
 Socket Mode (``socket_mode``): ``apps.connections.open`` hands out a single-use websocket URL; ``socket_send()``
 pushes an envelope and waits for the app's ack, which must come within 3 s.
 
+Events API (``events``): posts, edits and deletions become ``app_mention`` and ``message`` events as the app's
+subscriptions (``bot_events``, manifest.yml's) and scopes allow, delivered beside the call that caused them: over
+Socket Mode while the app is connected, else signed JSON POSTs to ``deliver_events_to(url, secret)``, with Slack's
+3 s deadline and retries (``event_retry_delays``). ``post_as_user()``, ``edit_as_user()`` and ``events_delivered()``
+wait for them; ``event_callbacks`` and ``event_attempts`` record them.
+
 What it holds the app to, with the page each rule comes from beside the code: tokens only in the Authorization
 header or a POST body; JSON bodies only for methods that take them; each method's scope (``missing_scope``); the
 installed scopes are manifest.yml's; channel membership and visibility; rate tiers with ``Retry-After`` (opt-in, see
@@ -35,6 +41,8 @@ Modules, one per API family, each importing only ``core`` and the ones listed be
 - ``chat``: chat.postMessage/update/delete/postEphemeral/getPermalink and response_url.
 - ``views``: views.open/push/update/publish and trigger ids.
 - ``socket_mode``: apps.connections.open and the websocket.
+- ``events``: the Events API: app_mention, message (file_share, message_changed, message_deleted), app_home_opened;
+  HTTP or Socket Mode delivery, signatures, retries.
 - ``server``: ``SlackStandIn`` (routes, ``/api/<method>`` dispatch, auth.test, ``/standin/...``) and ``main``.
 
 Run ``python -m standins.slack --port 8082`` for manual trials.
@@ -50,7 +58,10 @@ from .core import (
     BOT_NAME,
     BOT_TOKEN,
     BOT_USER_ID,
+    DEFAULT_BOT_EVENTS,
     DEFAULT_SCOPES,
+    EVENT_ACK_DEADLINE,
+    EVENT_RETRY_DELAYS,
     OTHER_USER_ID,
     TEAM_ID,
     TEAM_NAME,
@@ -58,18 +69,23 @@ from .core import (
     Call,
     Channel,
     Message,
+    MessageChange,
     SlackError,
     SlackFile,
     SlackUser,
     Workspace,
 )
+from .events import MESSAGE_SUBSCRIPTIONS, VERIFICATION_TOKEN, EventAttempt, channel_type, sign
 from .files import FILETYPES, MAX_ALT_TXT, MAX_UPLOAD_BYTES
 from .limits import METHOD_TIERS, TIER_PER_MINUTE
 from .server import (
     APP_TOKEN_METHODS,
+    EDIT_MESSAGE_PATH,
+    EVENTS_PATH,
     JSON_ARGS,
     JSON_METHODS,
     LOGIN_PAGE,
+    MESSAGES_PATH,
     METHOD_SCOPES,
     RESPONSE_URLS_PATH,
     STATS_PATH,
@@ -91,7 +107,12 @@ __all__ = [
     "BOT_NAME",
     "BOT_TOKEN",
     "BOT_USER_ID",
+    "DEFAULT_BOT_EVENTS",
     "DEFAULT_SCOPES",
+    "EDIT_MESSAGE_PATH",
+    "EVENTS_PATH",
+    "EVENT_ACK_DEADLINE",
+    "EVENT_RETRY_DELAYS",
     "FILETYPES",
     "JSON_ARGS",
     "JSON_METHODS",
@@ -102,6 +123,8 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "MAX_VIEW_BLOCKS",
     "MAX_VIEW_BYTES",
+    "MESSAGES_PATH",
+    "MESSAGE_SUBSCRIPTIONS",
     "METHOD_SCOPES",
     "METHOD_TIERS",
     "OTHER_USER_ID",
@@ -116,13 +139,18 @@ __all__ = [
     "TIER_PER_MINUTE",
     "TZ_LABELS",
     "USER_ID",
+    "VERIFICATION_TOKEN",
     "Call",
     "Channel",
+    "EventAttempt",
     "Message",
+    "MessageChange",
     "SlackError",
     "SlackFile",
     "SlackStandIn",
     "SlackUser",
     "Workspace",
+    "channel_type",
     "main",
+    "sign",
 ]

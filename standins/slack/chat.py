@@ -16,7 +16,19 @@ from typing import Any
 from aiohttp import web
 
 from .blocks import MAX_MESSAGE_BLOCKS, block_errors, blocks_arg, text_arg
-from .core import APP_ID, BOT_ID, Channel, Handler, Message, SlackError, Workspace, as_str, truthy, ts_arg
+from .core import (
+    APP_ID,
+    BOT_ID,
+    Channel,
+    Handler,
+    Message,
+    SlackError,
+    Workspace,
+    as_str,
+    snapshot,
+    truthy,
+    ts_arg,
+)
 from .files import file_object
 from .limits import Limits, fault_response
 
@@ -127,6 +139,7 @@ class ChatAPI:
             lost=raw_thread_ts is not None and not isinstance(raw_thread_ts, str),
         )
         ws.messages.append(message)
+        ws.message_posted(message)  # the Events API hears of it too (events.py)
         return {"channel": channel.id, "ts": message.ts, "message": message_json(ws, message)}
 
     def _own_message(self, args: dict[str, Any], *, not_mine: str) -> tuple[Channel, Message]:
@@ -148,6 +161,7 @@ class ChatAPI:
         blocks = blocks_arg(args, MAX_MESSAGE_BLOCKS, ws.files)
         if not (text and text.strip()) and not blocks and not args.get("attachments"):
             raise SlackError("no_text")
+        before = snapshot(message)
         if blocks is not None:
             message.blocks = blocks
         elif text is not None:
@@ -155,6 +169,7 @@ class ChatAPI:
         if text is not None:
             message.text = text
         message.edits.append({"text": message.text, "blocks": list(message.blocks), "at": time.monotonic()})
+        ws.message_changed(before, message)
         return {
             "channel": channel.id,
             "ts": message.ts,
@@ -166,6 +181,7 @@ class ChatAPI:
         # https://api.slack.com/methods/chat.delete : message_not_found, cant_delete_message (not the bot's).
         channel, message = self._own_message(args, not_mine="cant_delete_message")
         message.deleted = True
+        self.ws.message_deleted(message)
         return {"channel": channel.id, "ts": message.ts}
 
     def post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -257,21 +273,24 @@ class ChatAPI:
         if delete:
             if original is not None:
                 original.deleted = True
+                ws.message_deleted(original)
             return
         if truthy(body.get("replace_original")) and original is not None:
+            before = snapshot(original)
             original.text, original.blocks = text, blocks
             original.edits.append({"text": text, "blocks": list(blocks), "at": time.monotonic()})
+            ws.message_changed(before, original)
             return
         if body.get("response_type") == "in_channel" and hook.channel:
-            ws.messages.append(
-                Message(
-                    channel=hook.channel,
-                    ts=ws.next_ts(),
-                    text=text,
-                    blocks=blocks,
-                    thread_ts=as_str(body.get("thread_ts")),
-                    user=ws.bot_user_id,
-                    files=[],
-                    edits=[],
-                )
+            message = Message(
+                channel=hook.channel,
+                ts=ws.next_ts(),
+                text=text,
+                blocks=blocks,
+                thread_ts=as_str(body.get("thread_ts")),
+                user=ws.bot_user_id,
+                files=[],
+                edits=[],
             )
+            ws.messages.append(message)
+            ws.message_posted(message)

@@ -8,9 +8,11 @@ Nothing here serves HTTP; ``server.SlackStandIn`` builds on :class:`Workspace` a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +43,18 @@ DEFAULT_SCOPES = (
     "files:write",
     "files:read",
     "users:read",
+    "app_mentions:read",
 )
+
+# The bot events manifest.yml subscribes to (settings.event_subscriptions.bot_events; tests/test_standin_slack.py
+# keeps the two equal). Slack sends only these (https://api.slack.com/apis/events-api, subscribing to event types);
+# the message.* events also need their history scope (https://api.slack.com/events/message.channels and siblings).
+DEFAULT_BOT_EVENTS = ("app_home_opened", "app_mention")
+
+# Slack's Events API timing (https://api.slack.com/apis/events-api, "Retries"): a 2xx within 3 s, else up to 3 retries,
+# "nearly immediately", then after 1 minute, then after 5 minutes. Workspace.event_* start at these.
+EVENT_ACK_DEADLINE = 3.0
+EVENT_RETRY_DELAYS = (0.0, 60.0, 300.0)
 
 # A Web API method handler: the merged arguments in, the body's keys besides "ok" out (or SlackError raised).
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -64,11 +77,30 @@ class Message:
     thread_ts: str | None
     user: str
     files: list[str]
-    edits: list[dict[str, Any]]  # {"text", "blocks", "at"} after each chat.update
+    edits: list[dict[str, Any]]  # {"text", "blocks", "at"} after each chat.update (or edit_message)
     deleted: bool = False
     # Posted with a thread_ts that was not a string (a JSON number): Slack answers ok, but the message shows
     # nowhere, neither in the channel nor in a thread (python-slack-sdk#840, node-slack-sdk#780).
     lost: bool = False
+    # Set by Slack's clients on what a person types (https://api.slack.com/events/message); API posts have none.
+    client_msg_id: str | None = None
+
+
+def snapshot(message: Message) -> Message:
+    """A copy of the message as it is now, for events built after it may have changed again."""
+    return dataclasses.replace(
+        message, blocks=list(message.blocks), files=list(message.files), edits=list(message.edits)
+    )
+
+
+@dataclass
+class MessageChange:
+    """What happened to a message, for the Events API (``events`` listens): "posted", "changed" or "deleted".
+    ``message`` and ``previous`` (what it was before a change or deletion) are copies taken at that moment."""
+
+    kind: str
+    message: Message
+    previous: Message | None
 
 
 @dataclass
@@ -185,12 +217,16 @@ class Workspace:
         team_id: str = TEAM_ID,
         bot_user_id: str = BOT_USER_ID,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
+        bot_events: tuple[str, ...] = DEFAULT_BOT_EVENTS,
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.scopes = scopes
+        self.bot_events = bot_events  # the app's event subscriptions (manifest.yml's bot_events)
+        self.event_ack_deadline = EVENT_ACK_DEADLINE  # an HTTP delivery answered later is http_timeout
+        self.event_retry_delays = EVENT_RETRY_DELAYS  # before retries 1, 2, 3; tests shorten them
         self.base_url = ""
         self.api_url = ""
         self.trigger_ttl = 3.0  # https://api.slack.com/docs/triggers : a trigger_id expires in 3 s and works once
@@ -215,6 +251,8 @@ class Workspace:
         self.downloads: list[dict[str, Any]] = []
         self.socket_acks: list[dict[str, Any]] = []  # every ack the app sent over Socket Mode, in order
         self.socket_connections = 0  # websocket connections accepted so far
+        # Called on every post, edit and deletion of a message (``events`` turns them into Events API events).
+        self.message_listeners: list[Callable[[MessageChange], None]] = []
 
         self.add_user(USER_ID, "user").real_name = "Test User"
         self.add_user(OTHER_USER_ID, "other").real_name = "Other User"
@@ -256,7 +294,8 @@ class Workspace:
         thread_ts: str | None = None,
         files: list[str] | None = None,
     ) -> Message:
-        """A message posted by someone else (e.g. the target of a message shortcut)."""
+        """A message posted by someone else (e.g. the target of a message shortcut). Its Events API events, if any,
+        are delivered beside the caller; ``SlackStandIn.post_as_user`` also waits for them."""
         message = Message(
             channel=channel,
             ts=self.next_ts(),
@@ -266,8 +305,21 @@ class Workspace:
             user=user,
             files=files or [],
             edits=[],
+            client_msg_id=str(uuid.uuid4()),
         )
         self.messages.append(message)
+        self.message_posted(message)
+        return message
+
+    def edit_message(self, channel: str, ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None) -> Message:
+        """A person edits their message (or any message): message_changed for the apps subscribed to it."""
+        message = self.find_message(channel, ts)
+        if message is None:
+            raise KeyError(f"no message {channel}/{ts} to edit")
+        before = snapshot(message)
+        message.text, message.blocks = text, blocks or []
+        message.edits.append({"text": text, "blocks": list(message.blocks), "at": time.monotonic()})
+        self.message_changed(before, message)
         return message
 
     def calls_to(self, method: str) -> list[Call]:
@@ -311,6 +363,21 @@ class Workspace:
         )
 
     # ------------------------------------------------------------------ helpers for the API families
+
+    def message_posted(self, message: Message) -> None:
+        if not message.lost:  # a lost message shows nowhere, so nobody hears of it either
+            self._tell(MessageChange("posted", snapshot(message), None))
+
+    def message_changed(self, before: Message, message: Message) -> None:
+        """``before`` is a snapshot taken before the change."""
+        self._tell(MessageChange("changed", snapshot(message), before))
+
+    def message_deleted(self, message: Message) -> None:
+        self._tell(MessageChange("deleted", snapshot(message), snapshot(message)))
+
+    def _tell(self, change: MessageChange) -> None:
+        for listener in self.message_listeners:
+            listener(change)
 
     def require_started(self) -> None:
         if not self.base_url:

@@ -289,6 +289,7 @@ class FilesAPI:
             ws.messages.append(message)
             for file in files:
                 file.channel, file.thread_ts, file.share_ts = channel.id, thread_ts, message.ts
+            ws.message_posted(message)  # a file_share message, for the Events API (events.py)
         # As in Slack, the shares are not in this response yet; files.info has them.
         return {"files": [file_object(ws, f.id, with_shares=False) for f in files]}
 
@@ -350,6 +351,7 @@ class FilesAPI:
                 and all(f not in ws.files or ws.files[f].deleted for f in message.files)
             ):
                 message.deleted = True
+                ws.message_deleted(message)
         return {}
 
     def upload_v1(self, args: dict[str, Any]) -> dict[str, Any]:

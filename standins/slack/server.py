@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
 
@@ -30,18 +32,21 @@ from .core import (
     BOT_NAME,
     BOT_TOKEN,
     BOT_USER_ID,
+    DEFAULT_BOT_EVENTS,
     DEFAULT_SCOPES,
     TEAM_ID,
     TEAM_NAME,
     USER_ID,
     Call,
     Handler,
+    Message,
     SlackError,
     SlackFile,
     Workspace,
     as_str,
     bearer,
 )
+from .events import EventAttempt, EventsAPI
 from .files import MAX_UPLOAD_BYTES, FilesAPI, file_object
 from .limits import Answer, Limits, fault_response
 from .socket_mode import SocketMode
@@ -54,9 +59,14 @@ APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 STATS_PATH = "/standin/stats"  # not Slack's: what a benchmark in another process reads back
 RESPONSE_URLS_PATH = "/standin/response_urls"  # not Slack's: fresh response_urls for requests sent from elsewhere
 TRIGGER_IDS_PATH = "/standin/trigger_ids"  # not Slack's: fresh trigger ids, for shortcuts sent from elsewhere
-# Not Slack's: a person's message carrying files (multipart: channel, text, user, one `file` part per file), for a
-# benchmark in another process; answers with the message as a shortcut's payload carries it.
+# Not Slack's: a person's message carrying files (multipart: channel, text, user, thread_ts, one `file` part per
+# file; wait_for_events=1 answers only once its events were delivered), for a benchmark in another process; answers
+# with the message as a shortcut's payload carries it.
 MESSAGES_PATH = "/standin/messages"
+# Not Slack's: a person edits a message (form: channel, ts, text; wait_for_events=1 as above).
+EDIT_MESSAGE_PATH = "/standin/messages/edit"
+# Not Slack's: every event_callback made and every delivery attempt, for a process that cannot read them directly.
+EVENTS_PATH = "/standin/events"
 
 # Arguments Slack accepts as JSON-encoded strings in query/form bodies.
 JSON_ARGS = ("blocks", "files", "view", "attachments", "metadata")
@@ -123,9 +133,15 @@ class SlackStandIn(Workspace):
         team_id: str = TEAM_ID,
         bot_user_id: str = BOT_USER_ID,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
+        bot_events: tuple[str, ...] = DEFAULT_BOT_EVENTS,
     ) -> None:
         super().__init__(
-            bot_token=bot_token, app_token=app_token, team_id=team_id, bot_user_id=bot_user_id, scopes=scopes
+            bot_token=bot_token,
+            app_token=app_token,
+            team_id=team_id,
+            bot_user_id=bot_user_id,
+            scopes=scopes,
+            bot_events=bot_events,
         )
         self._runner: web.AppRunner | None = None
         self._limits = Limits()
@@ -135,6 +151,7 @@ class SlackStandIn(Workspace):
         self._files_api = FilesAPI(self, self._limits)
         self._users_api = UsersAPI(self)
         self._socket_mode = SocketMode(self)
+        self._events_api = EventsAPI(self, self._socket_mode)
         self._methods: dict[str, Handler] = {
             "auth.test": self._auth_test,
             **self._socket_mode.methods(),
@@ -158,6 +175,8 @@ class SlackStandIn(Workspace):
         app.router.add_get(RESPONSE_URLS_PATH, self._handle_response_urls)
         app.router.add_get(TRIGGER_IDS_PATH, self._handle_trigger_ids)
         app.router.add_post(MESSAGES_PATH, self._handle_add_message)
+        app.router.add_post(EDIT_MESSAGE_PATH, self._handle_edit_message)
+        app.router.add_get(EVENTS_PATH, self._handle_events)
         app.router.add_get("/", self._handle_login_page)
         app.router.add_get("/{tail:.+}", self._handle_web_page)
         app.router.add_post("/{tail:.+}", self._chat_api.handle_response_url)
@@ -175,6 +194,7 @@ class SlackStandIn(Workspace):
         return self.api_url
 
     async def stop(self) -> None:
+        await self._events_api.close()  # deliveries still waiting for a retry end with the workspace
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -199,6 +219,75 @@ class SlackStandIn(Workspace):
         return await self._socket_mode.send(
             envelope_type, payload, timeout=timeout, accepts_response_payload=accepts_response_payload
         )
+
+    # ------------------------------------------------------------------ Events API (see ``events``)
+
+    def deliver_events_to(self, url: str | None, signing_secret: str) -> None:
+        """Set the app's Request URL (``.../slack/events``) and the signing secret its events are signed with.
+
+        From now on posts, edits and deletions send the app the events it subscribes to (``bot_events``) and has
+        the scopes for. A Socket Mode connection, while one is open, takes them instead. None stops HTTP delivery.
+        """
+        self._events_api.request_url = url
+        self._events_api.signing_secret = signing_secret
+
+    @property
+    def event_callbacks(self) -> list[dict[str, Any]]:
+        """Every event_callback body made so far (delivered or still being delivered), oldest first."""
+        return self._events_api.callbacks
+
+    @property
+    def event_attempts(self) -> list[EventAttempt]:
+        """Every delivery attempt: event_id, event_type, retry_num, retry_reason, via, status, outcome, at."""
+        return self._events_api.attempts
+
+    def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        """The events made so far (the ``event`` of each callback), of one type if given ("app_mention",
+        "message", or "message/message_changed" for a subtype)."""
+        found = []
+        for body in self._events_api.callbacks:
+            event = body["event"]
+            full_type = event["type"] + (f"/{event['subtype']}" if event.get("subtype") else "")
+            if event_type in (None, event["type"], full_type):
+                found.append(event)
+        return found
+
+    # The timeout argument is part of the interface the app's tests use, hence the noqa.
+    async def events_delivered(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until every event so far was delivered (acked with a 2xx, or given up on after the retries).
+        Raises AssertionError, with the last attempts, if that takes longer than ``timeout``."""
+        await self._events_api.delivered(timeout)
+
+    async def post_as_user(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str = USER_ID,
+        thread_ts: str | None = None,
+        files: Sequence[SlackFile] = (),
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> Message:
+        """A person posts ``text`` (with ``files`` they uploaded, from ``add_file`` without a channel, shared here);
+        returns the message once its events were delivered (see ``events_delivered``)."""
+        message = self.add_message(channel, text, user=user, thread_ts=thread_ts, files=[f.id for f in files])
+        for file in files:
+            file.channel, file.thread_ts, file.share_ts = channel, thread_ts, message.ts
+        await self._events_api.delivered(timeout, (channel, message.ts))
+        return message
+
+    async def edit_as_user(self, channel: str, ts: str, text: str, *, timeout: float = 5.0) -> Message:  # noqa: ASYNC109
+        """``edit_message``, then wait until its message_changed (if the app subscribes) was delivered."""
+        message = self.edit_message(channel, ts, text)
+        await self._events_api.delivered(timeout, (channel, ts))
+        return message
+
+    async def open_app_home(self, user: str = USER_ID, *, tab: str = "home", timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """``user`` opens the app's Home (or "messages") tab: app_home_opened, once delivered."""
+        self._events_api.app_home_opened(user, tab)
+        await self._events_api.delivered(timeout)
+
+    # ------------------------------------------------------------------ other helpers
 
     def response_url(self, key: str = "commands", *, channel: str | None = None, message_ts: str | None = None) -> str:
         """A fresh response URL like https://hooks.slack.com/commands/T/123/abc.
@@ -397,26 +486,58 @@ class SlackStandIn(Workspace):
         return web.json_response({"trigger_ids": [self.trigger_id() for _ in range(count)]})
 
     async def _handle_add_message(self, request: web.Request) -> web.Response:
-        """Test-only: what `add_file` and `add_message` do for tests in this process, over HTTP."""
+        """Test-only: what `add_file` and `add_message` (or `post_as_user`) do for tests in this process, over HTTP."""
         form = await request.post()
-        channel, text, user = (as_str(form.get(key)) for key in ("channel", "text", "user"))
+        channel, text, user, thread_ts = (as_str(form.get(key)) for key in ("channel", "text", "user", "thread_ts"))
         if not channel or channel not in self.channels:
             return web.json_response({"ok": False, "error": "channel_not_found"}, status=400)
         uploads = [part for key, part in form.items() if key == "file" and isinstance(part, web.FileField)]
         added = [
             self.add_file(part.file.read(), part.filename, part.content_type, user=user or USER_ID) for part in uploads
         ]
-        message = self.add_message(channel, text or "", user=user or USER_ID, files=[f.id for f in added])
+        message = self.add_message(
+            channel, text or "", user=user or USER_ID, thread_ts=thread_ts or None, files=[f.id for f in added]
+        )
         for file in added:
-            file.channel, file.share_ts = channel, message.ts
-        payload = {
+            file.channel, file.thread_ts, file.share_ts = channel, message.thread_ts, message.ts
+        payload: dict[str, Any] = {
             "type": "message",
             "user": message.user,
             "ts": message.ts,
             "text": message.text,
             "files": [self.file_object(f.id) for f in added],
         }
+        if message.thread_ts:
+            payload["thread_ts"] = message.thread_ts
+        if form.get("wait_for_events") == "1" and (late := await self._wait_for_events(channel, message.ts)):
+            return late
         return web.json_response({"ok": True, "message": payload})
+
+    async def _handle_edit_message(self, request: web.Request) -> web.Response:
+        """Test-only: `edit_message` over HTTP."""
+        form = await request.post()
+        channel, ts, text = (as_str(form.get(key)) for key in ("channel", "ts", "text"))
+        if not channel or not ts or self.find_message(channel, ts) is None:
+            return web.json_response({"ok": False, "error": "message_not_found"}, status=400)
+        message = self.edit_message(channel, ts, text or "")
+        if form.get("wait_for_events") == "1" and (late := await self._wait_for_events(channel, ts)):
+            return late
+        return web.json_response(
+            {"ok": True, "message": {"type": "message", "user": message.user, "ts": ts, "text": message.text}}
+        )
+
+    async def _wait_for_events(self, channel: str, ts: str) -> web.Response | None:
+        """For wait_for_events=1: None once the message's events were delivered, else a 504 saying why."""
+        try:
+            await self._events_api.delivered(10.0, (channel, ts))
+        except AssertionError as late:
+            return web.json_response({"ok": False, "error": "events_pending", "detail": str(late)}, status=504)
+        return None
+
+    async def _handle_events(self, request: web.Request) -> web.Response:
+        attempts = [asdict(attempt) for attempt in self._events_api.attempts]
+        body = {"events": self._events_api.callbacks, "attempts": attempts, "pending": len(self._events_api.pending())}
+        return web.json_response(body)
 
     async def _handle_login_page(self, request: web.Request) -> web.Response:
         return web.Response(text=LOGIN_PAGE, content_type="text/html")
@@ -438,10 +559,24 @@ def main(argv: list[str] | None = None) -> None:
         "--tiers", action="store_true", help="hold every other method to its documented rate tier (per minute)"
     )
     parser.add_argument("--channels", type=int, default=0, help="add this many public channels the bot is in")
+    parser.add_argument(
+        "--events-url", default=None, help="the app's Request URL, e.g. http://127.0.0.1:3000/slack/events"
+    )
+    parser.add_argument("--signing-secret", default="", help="the signing secret events are signed with")
+    parser.add_argument(
+        "--bot-events",
+        default=",".join(DEFAULT_BOT_EVENTS),
+        help="comma-separated event subscriptions (default: manifest.yml's)",
+    )
+    parser.add_argument("--extra-scopes", default="", help="comma-separated scopes beyond manifest.yml's")
     options = parser.parse_args(argv)
 
     async def serve() -> None:
-        stand_in = SlackStandIn()
+        extra_scopes = tuple(s for s in options.extra_scopes.split(",") if s)
+        bot_events = tuple(e for e in options.bot_events.split(",") if e)
+        stand_in = SlackStandIn(scopes=DEFAULT_SCOPES + extra_scopes, bot_events=bot_events)
+        if options.events_url:
+            stand_in.deliver_events_to(options.events_url, options.signing_secret)
         stand_in.enforce_tiers(options.chat_update_per_minute, options.post_per_second, all_methods=options.tiers)
         for number in range(1, options.channels + 1):
             stand_in.add_channel(f"C0BENCH{number:04d}", f"bench-{number}")

@@ -102,6 +102,43 @@ class SocketMode:
         finally:
             self._pending_acks.pop(envelope_id, None)
 
+    def connected(self) -> bool:
+        """Whether the app has a Socket Mode connection open (Slack then sends it events that way, not over HTTP)."""
+        return any(not conn.closed for conn in self._sockets)
+
+    async def push_event(self, payload: dict[str, Any], *, retry_attempt: int, retry_reason: str) -> str:
+        """One delivery of an Events API event_callback as an ``events_api`` envelope.
+
+        Returns "ok" when acked within ``ws.socket_ack_deadline``, "timeout" when not (the retry_reason Slack's next
+        envelope carries; https://api.slack.com/apis/socket-mode), "no_connection" with no socket open.
+        Unlike ``send()`` it never raises: a missed ack is what the Events API retries.
+        """
+        loop = asyncio.get_running_loop()
+        envelope_id = str(uuid.uuid4())
+        envelope = {
+            "envelope_id": envelope_id,
+            "payload": payload,
+            "type": "events_api",
+            "accepts_response_payload": False,  # events take no answer, only the ack
+            "retry_attempt": retry_attempt,
+            "retry_reason": retry_reason,
+        }
+        ack: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._pending_acks[envelope_id] = ack
+        try:
+            if not await self._deliver(envelope):
+                return "no_connection"
+            try:
+                async with asyncio.timeout(self.ws.socket_ack_deadline):
+                    await ack
+            except TimeoutError:
+                return "timeout"
+            except AssertionError:  # the stand-in is stopping (close_sockets)
+                return "no_connection"
+            return "ok"
+        finally:
+            self._pending_acks.pop(envelope_id, None)
+
     async def handle_socket(self, request: web.Request) -> web.StreamResponse:
         ticket = request.query.get("ticket", "")
         if ticket not in self._tickets:
