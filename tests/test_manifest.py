@@ -33,7 +33,7 @@ def test_features_the_app_listens_for():
     assert shortcuts == {("message", shortcuts_module.REMIX_MESSAGE), ("global", shortcuts_module.NEW_IMAGE)}
     assert all(len(s["name"]) <= 24 for s in features["shortcuts"])
     settings = manifest["settings"]
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened", "app_mention"]
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["socket_mode_enabled"] is True
 
@@ -48,6 +48,7 @@ def test_scopes_are_exactly_what_the_app_uses_each_with_a_reason():
         "files:write",
         "files:read",
         "users:read",
+        "app_mentions:read",
     }
     lines = MANIFEST.read_text().splitlines()
     for scope in scopes:

@@ -102,3 +102,36 @@ async def test_saved_prompts_are_per_workspace_newest_first_and_found_in_any_let
     saved = await store.get_prompt(first.id)
     assert saved == first and (saved.options, saved.avoid, saved.user_id) == (options, "text", "U1")
     assert await store.get_prompt(999) is None
+
+
+async def test_a_set_is_stored_together_each_knowing_its_set_and_slot(store):
+    tasks = await store.add_set([NEW, NEW, NEW])
+    assert [(t.set_id, t.slot) for t in tasks] == [(tasks[0].id, 1), (tasks[0].id, 2), (tasks[0].id, 3)]
+    assert await store.set_of(tasks[0].id) == tasks
+    assert [e.detail for e in await store.events(tasks[2].id)] == ["variation 3 of 3"]
+
+
+async def test_in_thread_finds_the_cards_and_results_of_one_thread_in_one_workspace(store):
+    card = await store.update((await store.add(NEW)).id, message_ts="1.0", thread_ts="1.0")
+    reply = await store.update((await store.add(NEW)).id, message_ts="1.5", thread_ts="1.0")
+    await store.update((await store.add(NEW)).id, message_ts="2.0", thread_ts="2.0")  # another thread
+    other_team = NewTask(**{**NEW.__dict__, "team_id": "T2"})
+    await store.update((await store.add(other_team)).id, message_ts="1.6", thread_ts="1.0")
+    assert [t.id for t in await store.in_thread("T1", "C1", "1.0")] == [card.id, reply.id]
+    assert await store.in_thread("T1", "C2", "1.0") == []
+
+
+async def test_a_family_is_its_first_ancestor_and_everything_made_from_it(store):
+    root = await store.add(NEW)
+    edit = await store.add(NewTask(**{**NEW.__dict__, "parent_task_id": root.id, "relation": "edit"}))
+    variations = await store.add_set(
+        [NewTask(**{**NEW.__dict__, "parent_task_id": edit.id, "relation": "variation"})] * 2
+    )
+    stranger = await store.add(NEW)
+    loose_set = await store.add_set([NEW, NEW])  # `--n 2`: no parent, the set is the family
+    expected = [root.id, edit.id, *(t.id for t in variations)]
+    for member in (root, edit, variations[1]):
+        assert [t.id for t in await store.family(member.id)] == expected
+    assert [t.id for t in await store.family(stranger.id)] == [stranger.id]
+    assert [t.id for t in await store.family(loose_set[1].id)] == [t.id for t in loose_set]
+    assert await store.with_children([root.id, stranger.id, edit.id]) == frozenset({root.id, edit.id})

@@ -9,6 +9,17 @@ RESOLUTIONS = ("1K", "2K", "4K")
 OUTPUT_FORMATS = ("png", "jpg")
 MAX_PROMPT_CHARS = 10_000  # kie's limit for input.prompt
 MAX_INPUT_IMAGES = 8
+MAX_VARIATIONS = 4  # images of one request made side by side (`--n`, the Variations button)
+
+# How a task came from its parent, as the card says it ("edit of #12").
+RELATIONS = {
+    "edit": "edit of",
+    "remix": "remix of",
+    "variation": "variation of",
+    "upscale": "4K version of",
+    "regenerate": "again from",
+    "retry": "retry of",
+}
 
 
 @dataclass(frozen=True)
@@ -52,9 +63,10 @@ class GenerationRequest:
     avoid: str = ""
     inputs: tuple[InputFile, ...] = ()
     parent_task_id: int | None = None  # set when the input is a result of this app
-    relation: str | None = None  # how it came from the parent: remix, regenerate, upscale, retry
+    relation: str | None = None  # how it came from the parent: one of RELATIONS
     fresh: bool = False  # generate anew even if an identical request already has an image
-    source: str = "command"  # the surface it came from: command, form, studio:<kind>, saved:<id>, button
+    source: str = "command"  # the surface it came from: command, form, studio:<kind>, saved:<id>, button, mention
+    count: int = 1  # how many images of it to make side by side (variations); each is its own task
 
 
 class CommandError(ValueError):

@@ -66,7 +66,10 @@ class NewTask:
     response_url: str | None = None
     input_files: str = ""  # JSON list of [file id, name]
     parent_task_id: int | None = None
-    relation: str | None = None  # how it came from its parent: remix, regenerate, upscale, retry
+    relation: str | None = None  # how it came from its parent: one of RELATIONS
+    ancestry: str = ""  # JSON list of [relation, task id], the parent first: the chain the card shows
+    set_id: int | None = None  # variations made together share it: the id of the set's first task
+    slot: int | None = None  # this task's number within its set, from 1
     fresh: bool = False  # a new image even if an identical one exists
     source: str = "command"  # the surface it came from (GenerationRequest.source)
     thread_ts: str | None = None  # the thread asked from; once the card is posted, the card's thread
@@ -109,6 +112,11 @@ class Task(NewTask):
         return tuple(InputFile(id=i, name=n) for i, n in json.loads(self.input_files or "[]"))
 
     @property
+    def chain(self) -> tuple[tuple[str, int], ...]:
+        """How it came to be, the parent first: (("edit", 12), ("remix", 9))."""
+        return tuple((str(r), int(i)) for r, i in json.loads(self.ancestry or "[]"))
+
+    @property
     def request(self) -> GenerationRequest:
         """The request this task was started with: the one way a stored task becomes a request again."""
         return GenerationRequest(
@@ -130,7 +138,15 @@ class Task(NewTask):
         return Origin(self.team_id, self.channel_id, self.user_id, self.response_url, thread, self.view_id)
 
 
-def new_task(request: GenerationRequest, origin: Origin) -> NewTask:
+MAX_CHAIN = 6  # ancestors a task remembers; a longer chain shows its nearest ones
+
+
+def new_task(
+    request: GenerationRequest, origin: Origin, *, parent: Task | None = None, slot: int | None = None
+) -> NewTask:
+    """The task to store for a request. `parent` is the task it came from, whose chain it extends; `slot` its number
+    in a set of variations."""
+    chain = ((request.relation or "remix", parent.id), *parent.chain) if parent is not None else ()
     return NewTask(
         team_id=origin.team_id,
         user_id=origin.user_id,
@@ -144,6 +160,8 @@ def new_task(request: GenerationRequest, origin: Origin) -> NewTask:
         input_files=encode_inputs(request.inputs),
         parent_task_id=request.parent_task_id,
         relation=request.relation,
+        ancestry=json.dumps([list(link) for link in chain[:MAX_CHAIN]]) if chain else "",
+        slot=slot,
         fresh=request.fresh,
         source=request.source,
         thread_ts=origin.thread_ts,

@@ -102,8 +102,9 @@ class Budget:
         return self.user_daily_cap is not None or self.workspace_monthly_cap is not None
 
     @asynccontextmanager
-    async def admit(self, team_id: str, user_id: str, resolution: str) -> AsyncIterator[str | None]:
-        """Check the caps for one more image at `resolution`: yields None when it may start, else why it may not.
+    async def admit(self, team_id: str, user_id: str, resolution: str, count: int = 1) -> AsyncIterator[str | None]:
+        """Check the caps for `count` more images at `resolution`: yields None when all of them may start, else why
+        none may (variations start together or not at all).
 
         Start the task inside the block. Checks and starts take turns, so the new task is stored (and counted as
         running) before the next request is checked. Without caps nothing is read and nobody waits.
@@ -112,21 +113,24 @@ class Budget:
             yield None
             return
         async with self._lock:
-            yield await self.refusal(team_id, user_id, resolution)
+            yield await self.refusal(team_id, user_id, resolution, count)
 
-    async def refusal(self, team_id: str, user_id: str, resolution: str) -> str | None:
-        """Why one more image at `resolution` would go over a cap, written for the person asking; None if it fits."""
+    async def refusal(self, team_id: str, user_id: str, resolution: str, count: int = 1) -> str | None:
+        """Why `count` more images at `resolution` would go over a cap, written for the person asking; None if they
+        fit."""
         now = self._clock()
-        price = self.prices[resolution]
+        price = self.prices[resolution] * count
+        asked = _asked(resolution, count)
         running = await self._running()
         if self.user_daily_cap is not None:
             since = start_of_day(now)
             spend = await self._spend(await self._store.usage(user_id, since), running, since, user_id=user_id)
             if spend.committed + price > self.user_daily_cap:
                 return (
-                    f"You have reached your daily limit of {credit_amount(self.user_daily_cap)} credits: "
-                    f"{_spent(spend)} today, and a {resolution} image costs {approx(price, exact=False)}."
-                    f"{self._cheaper(resolution, self.user_daily_cap, spend)} "
+                    f"{'You have reached' if count == 1 else 'That would go over'} your daily limit of "
+                    f"{credit_amount(self.user_daily_cap)} credits: "
+                    f"{_spent(spend)} today, and {asked} {approx(price, exact=False)}."
+                    f"{self._cheaper(resolution, self.user_daily_cap, spend, count)} "
                     f"Nothing was started. The limit resets at midnight UTC, {_until(start_of_day(now) + 86_400 - now)}"
                     "; whoever runs Banana can raise it (USER_DAILY_CREDIT_CAP)."
                 )
@@ -135,10 +139,12 @@ class Budget:
             spend = await self._spend(await self._store.team_usage(team_id, since), running, since, team_id=team_id)
             if spend.committed + price > self.workspace_monthly_cap:
                 resets = time.gmtime(start_of_next_month(now))
-                cheaper = self._cheaper(resolution, self.workspace_monthly_cap, spend)
+                cheaper = self._cheaper(resolution, self.workspace_monthly_cap, spend, count)
+                over_workspace = "That would go over the workspace's"
                 return (
-                    f"The workspace has reached its monthly limit of {credit_amount(self.workspace_monthly_cap)} "
-                    f"credits: {_spent(spend)} this month, and a {resolution} image costs {approx(price, exact=False)}."
+                    f"{'The workspace has reached its' if count == 1 else over_workspace} "
+                    f"monthly limit of {credit_amount(self.workspace_monthly_cap)} "
+                    f"credits: {_spent(spend)} this month, and {asked} {approx(price, exact=False)}."
                     f"{cheaper} Nothing was "
                     f"started. The limit resets on 1 {calendar.month_name[resets.tm_mon]} (UTC); whoever runs Banana "
                     "can raise it (WORKSPACE_MONTHLY_CREDIT_CAP)."
@@ -180,13 +186,25 @@ class Budget:
             running=sum(self.prices[task.resolution] for task in mine),
         )
 
-    def _cheaper(self, resolution: str, cap: int, spend: Spend) -> str:
-        """Point out a smaller resolution that still fits, if there is one."""
+    def _cheaper(self, resolution: str, cap: int, spend: Spend, count: int = 1) -> str:
+        """Point out fewer images, or a smaller resolution, that still fit, if any do."""
         left = cap - spend.committed
-        fits = [r for r in RESOLUTIONS if self.prices[r] < self.prices[resolution] and self.prices[r] <= left]
+        price = self.prices[resolution]
+        fewer = min(count - 1, int(left // price)) if price > 0 else 0
+        if fewer >= 1:
+            smaller = _asked(resolution, fewer)
+            return f" {smaller[0].upper()}{smaller[1:]} {approx(price * fewer, exact=False)}, which still fits."
+        fits = [r for r in RESOLUTIONS if self.prices[r] < price and self.prices[r] <= left]
         if not fits:
             return ""
         return f" A {fits[-1]} image ({credits_text(self.prices[fits[-1]], exact=False)}) still fits."
+
+
+def _asked(resolution: str, count: int) -> str:
+    """What was asked, before its price: "a 1K image costs", "3 variations at 1K cost"."""
+    if count == 1:
+        return f"a {resolution} image costs"
+    return f"{count} variations at {resolution} cost"
 
 
 def _spent(spend: Spend) -> str:

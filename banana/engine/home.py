@@ -101,9 +101,11 @@ class HomeTab:
         found = await store.history(user_id, states, offset=place.page * HOME_PAGE_SIZE, limit=HOME_PAGE_SIZE + 1)
         has_any = bool(found) or await store.count(user_id, HomeFilter.ALL.states) > 0
         now = self._clock()
+        shown = found[:HOME_PAGE_SIZE]
         return HomePage(
             user_id=user_id,
-            tasks=found[:HOME_PAGE_SIZE],
+            tasks=shown,
+            with_children=await store.with_children([task.id for task in shown]),
             filter=place.filter,
             page=place.page,
             has_more=len(found) > HOME_PAGE_SIZE,

@@ -16,6 +16,7 @@ from banana.engine.slack import FileFetchError, FileNotVisible, Membership, Slac
 MAX_INPUT_BYTES = 30 * 1024 * 1024  # kie's limit per input image
 # What is downloaded from Slack at most: larger photos are scaled down to fit kie's limit, so they are read too.
 MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
+MAX_MADE_SIDE = 16_384  # no bound in practice for kie's own results: its largest output is about 6000 px
 _IMAGE_FILETYPES = {"png", "jpg", "jpeg", "webp", "gif", "heic", "heif", "bmp", "tiff", "svg"}
 
 
@@ -154,30 +155,35 @@ class InputFetcher:
         self._max_download_bytes = max_download_bytes
         self._decodes = asyncio.Semaphore(decodes_at_once)
 
-    async def fetch(self, files: Iterable[InputFile], *, conversation: str | None = None) -> list[InputImage]:
+    async def fetch(
+        self, files: Iterable[InputFile], *, conversation: str | None = None, as_made: frozenset[str] = frozenset()
+    ) -> list[InputImage]:
         """Download and check every file at once; if any cannot be used, say which and why for all of them.
 
         `conversation` is where the files were shared (a remixed message's channel). Files Slack hides there are
         what a conversation the bot is not in looks like: a public channel is joined and the files read again;
         a private one is refused, saying how to let the bot in or what works instead.
+
+        `as_made` are Banana's own results (the image an edit starts from): kie made them, so kie takes them at any
+        size, and they go as they are, byte for byte, unless over kie's 30 MB.
         """
         chosen = tuple(files)
         try:
-            return await self._fetch_all(chosen)
+            return await self._fetch_all(chosen, as_made)
         except InputRejected as rejected:
             if conversation is None or not rejected.unseen:
                 raise
             membership = await self._slack.join(conversation)
             if membership is Membership.JOINED:
-                return await self._fetch_all(chosen)
+                return await self._fetch_all(chosen, as_made)
             if membership is not Membership.OUTSIDE:
                 raise  # it was in already (so the files are gone), or Slack did not say: the reasons stand
             names = [f.name or f.id for f in rejected.unseen]
             message = " ".join([outside_message(conversation_kind(conversation), names), *rejected.others])
             raise InputRejected(message, unseen=rejected.unseen, others=rejected.others, outside=True) from rejected
 
-    async def _fetch_all(self, files: tuple[InputFile, ...]) -> list[InputImage]:
-        results = await asyncio.gather(*(self._fetch_one(f) for f in files), return_exceptions=True)
+    async def _fetch_all(self, files: tuple[InputFile, ...], as_made: frozenset[str]) -> list[InputImage]:
+        results = await asyncio.gather(*(self._fetch_one(f, f.id in as_made) for f in files), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, InputRejected):
                 raise result
@@ -190,7 +196,7 @@ class InputFetcher:
             )
         return [r for r in results if isinstance(r, InputImage)]
 
-    async def _fetch_one(self, file: InputFile) -> InputImage:
+    async def _fetch_one(self, file: InputFile, as_made: bool = False) -> InputImage:
         try:
             info = await self._slack.file_info(file.id)
         except FileNotVisible as error:
@@ -218,7 +224,8 @@ class InputFetcher:
                     unseen=(file,),
                 )
             try:
-                ready = await asyncio.to_thread(prepare, data, name, max_bytes=self._max_bytes, max_side=self._max_side)
+                max_side = MAX_MADE_SIDE if as_made else self._max_side
+                ready = await asyncio.to_thread(prepare, data, name, max_bytes=self._max_bytes, max_side=max_side)
             except ImageRefused as error:
                 raise InputRejected(str(error)) from error
         return InputImage(file=file, data=ready.data, kind=ready.kind, note=ready.note)

@@ -22,15 +22,16 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from banana.domain.options import GenerationRequest
-from banana.domain.tasks import Origin, Task, TaskState, new_task
+from banana.domain.tasks import Origin, Task, TaskState, encode_inputs, new_task
 from banana.engine.images import sniff_image
 from banana.engine.inputs import InputFetcher, InputImage, InputRejected
 from banana.engine.kie import DownloadError, KieClient, KieError, KieTask, KieUnknownOutcome, Phase
 from banana.engine.limits import CreateQueue, UpdateBudget
 from banana.engine.schedule import Expectation, expectation, next_interval
 from banana.engine.settings import Settings
-from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDelivery, UploadFailed, invite_hint
+from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDelivery, Upload, UploadFailed, invite_hint
 from banana.engine.store import TaskStore
+from banana.engine.threads import edit_inputs, unusable
 from banana.prompts.command import kie_prompt
 from banana.ui import cards, modals
 from banana.ui.text import CONTEXT_CHARS, clip, escaped, shorten
@@ -94,20 +95,39 @@ class JobRunner:
         """Store the task, then run it in the background. Returns as soon as the row is written.
 
         Surfaces do not call this: they go through `TaskStarter.start`, which checks the caps first."""
-        task = await self.store.add(new_task(request, origin))
-        self.update_budget.started()
-        self.on_change(task)
-        self._spawn(Job(self, task))
-        return task
+        parent = await self.store.get(request.parent_task_id) if request.parent_task_id else None
+        if request.count > 1:
+            news = [new_task(request, origin, parent=parent, slot=n) for n in range(1, request.count + 1)]
+            tasks = await self.store.add_set(news)
+        else:
+            tasks = [await self.store.add(new_task(request, origin, parent=parent))]
+        for task in tasks:
+            self.update_budget.started()
+            self.on_change(task)
+        self._spawn_all(tasks)
+        return tasks[0]
 
     async def resume(self) -> int:
         """Pick up every task a previous run left unfinished, exactly as it was asked; returns how many."""
         tasks = await self.store.unfinished()
-        for task in tasks:
-            self._spawn(Job(self, task))
+        singles = [task for task in tasks if task.set_id is None]
+        self._spawn_all(singles)
+        for set_id in sorted({task.set_id for task in tasks if task.set_id is not None}):
+            self._spawn_all(await self.store.set_of(set_id))
         if tasks:
             log.info("resumed %d unfinished task(s)", len(tasks))
         return len(tasks)
+
+    def _spawn_all(self, tasks: list[Task]) -> None:
+        """A job for each unfinished task; variations made together share one VariationSet (and so one card)."""
+        if tasks and tasks[0].set_id is not None:
+            group = VariationSet(self, tasks)
+            for task in tasks:
+                if not task.state.finished:
+                    self._spawn(group.join(Job(self, task, group)))
+            return
+        for task in tasks:
+            self._spawn(Job(self, task))
 
     def _spawn(self, job: Job) -> None:
         task_id = job.task.id
@@ -157,16 +177,32 @@ class JobRunner:
         return True
 
     async def delete(self, task: Task) -> Task:
-        """Remove a task's result (file and captioned message) and its card from Slack; the row stays, deleted."""
+        """Remove a task's result (file and captioned message) and its card from Slack; the row stays, deleted.
+
+        A variation shares its card and its message with the rest of its set: those go with the set's last image."""
+        siblings = [t for t in await self.store.set_of(task.set_id) if t.id != task.id] if task.set_id else []
+        last = not any(t.deleted_at is None for t in siblings)
         if task.slack_file_id:
-            for ts in await self.slack.share_timestamps(task.slack_file_id, task.channel_id):
-                await self.slack.delete_message(task.channel_id, ts)
+            if last:
+                for ts in await self.slack.share_timestamps(task.slack_file_id, task.channel_id):
+                    await self.slack.delete_message(task.channel_id, ts)
             await self.slack.delete_file(task.slack_file_id)
-        if task.message_ts:
+        if task.message_ts and last:
             await self.slack.delete_message(task.channel_id, task.message_ts)
         task = await self.store.update(task.id, deleted_at=self.clock())
         self.on_change(task)
         return task
+
+    async def wait_finished(self, task_id: int) -> Task | None:
+        """Wait until a task has finished (an edit waits for the image it edits); its row then."""
+        while True:
+            running = self._jobs.get(task_id)
+            if running is not None:
+                await asyncio.wait([running])
+            task = await self.store.get(task_id)
+            if task is None or task.state.finished or self.stopping:
+                return task
+            await asyncio.sleep(self.settings.polling.fast_interval)  # held by no job here yet: look again
 
     async def wait_idle(self) -> None:
         """Wait until every in-flight task has finished (tests and shutdown use it)."""
@@ -231,9 +267,11 @@ class _Stopping(Exception):
 class Job:
     """One task's journey. Kept small: each step is a method, failures travel as TaskFailed."""
 
-    def __init__(self, runner: JobRunner, task: Task) -> None:
+    def __init__(self, runner: JobRunner, task: Task, group: VariationSet | None = None) -> None:
         self.runner = runner
         self.task = task
+        self.group = group  # the variations it was made with, which share its card and its message
+        self.waiting_for: int | None = None  # the task an edit waits for, until it has finished
         self.cancel_requested = False
         self.poked = False  # kie called back: read the task now
         self.called_back = False  # the next read answers a callback
@@ -241,8 +279,7 @@ class Job:
         self._attention = asyncio.Event()  # set on cancel, callback or shutdown: stop pausing
         self.expect: Expectation | None = None  # kie's spread of times for this resolution, once there is history
         self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)  # command to image, until then
-        self._shown: list[dict] | None = None
-        self._shown_at = 0.0
+        self.shown = ProgressCard(runner)
 
     @property
     def request(self) -> GenerationRequest:
@@ -260,7 +297,12 @@ class Job:
         where it stopped: it is never created at kie twice, and its image is never posted twice."""
         self.expect, self.estimate = await self.runner.outlook(self.task.resolution)
         try:
+            if self.group is not None:
+                await self._run_variation(self.group)
+                return
             images = None
+            if not self.task.kie_task_id:
+                await self._resolve_edit()
             if not self.task.message_ts:
                 images = await self._fetch_inputs()
                 await self._post_progress()
@@ -272,9 +314,7 @@ class Job:
                     return
                 image_urls = await self._upload_inputs(images)
                 images = None  # the bytes are at kie now: they must not wait in memory through the generation
-                await self._wait_for_turn()
-                self._stop_if_cancelled()  # the last moment at which nothing has been spent
-                await self._create(image_urls)
+                await self._create_when_allowed(image_urls)
             result = await self._wait(self.task.kie_task_id or "")
             await self._deliver(result)
         except TaskFailed as failure:
@@ -282,7 +322,32 @@ class Job:
         except _Stopping:
             log.info("task %s left for the next start (%s)", self.task.id, self.task.state)
 
+    async def _run_variation(self, group: VariationSet) -> None:
+        """One image of a set: the set fetches the inputs and posts the card once for all; each image is created and
+        waited for on its own; the set delivers them together."""
+        if not self.task.kie_task_id:
+            if self.task.create_started_at:
+                raise TaskFailed("create_unknown", KieUnknownOutcome().user_message)
+            image_urls = await group.inputs_at_kie(self)
+            await self._create_when_allowed(image_urls)
+        result = await self._wait(self.task.kie_task_id or "")
+        await group.arrive(self, result)
+
+    async def _create_when_allowed(self, image_urls: list[str]) -> None:
+        await self._wait_for_turn()
+        self._stop_if_cancelled()  # the last moment at which nothing has been spent
+        await self._create(image_urls)
+
     async def finish_failed(self, failure: TaskFailed) -> None:
+        await self.record_failure(failure)
+        if self.group is not None:
+            await self.group.settle(self)
+        elif self.task.message_ts:
+            await self._show(final=True)
+        else:  # no card to edit: say it privately instead
+            await self._tell(failure.message)
+
+    async def record_failure(self, failure: TaskFailed) -> None:
         log.info("task %s %s: %s", self.task.id, failure.state, failure.code)
         await self._set_state(
             failure.state,
@@ -291,16 +356,42 @@ class Job:
             error_message=failure.message,
             credits=failure.credits,
         )
-        if self.task.message_ts:
-            await self._show(final=True)
-        else:  # no card to edit: say it privately instead
-            await self._tell(failure.message)
+
+    async def _resolve_edit(self) -> None:
+        """An edit starts from its parent's image, so it waits for a parent still running (showing that on its card),
+        then takes the parent's image as its first input. A parent without an image fails it, saying what to edit
+        instead."""
+        if self.task.relation != "edit" or self.task.parent_task_id is None:
+            return
+        store = self.runner.store
+        parent = await store.get(self.task.parent_task_id)
+        if parent is not None and not parent.state.finished:
+            self.waiting_for = parent.id
+            if not self.task.message_ts:
+                await self._post_card()
+            parent = await self.runner.wait_finished(parent.id)
+            self._stop_if_cancelled()
+            self.waiting_for = None
+        if parent is None:
+            raise TaskFailed("parent_gone", "The image to edit no longer exists. Nothing was charged.")
+        thread = await store.in_thread(parent.team_id, parent.channel_id, parent.thread_ts or "")
+        problem = unusable(parent, thread)
+        if problem is not None:
+            raise TaskFailed("parent_unusable", f"{problem} Nothing was charged.")
+        inputs = encode_inputs(edit_inputs(parent))
+        if inputs != self.task.input_files:
+            self.task = await store.update(self.task.id, input_files=inputs)
 
     async def _tell(self, message: str) -> None:
         slack = self.runner.slack
         if self.origin.view_id and await slack.show_view(self.origin.view_id, modals.problem_view(message)):
             return
-        await slack.tell(self.task.response_url, f":x: {message}")
+        if self.task.response_url:
+            await slack.tell(self.task.response_url, f":x: {message}")
+        else:  # asked by a mention, which has no response_url: a note in its thread only they see
+            await slack.whisper(
+                self.task.channel_id, self.task.user_id, f":x: {message}", thread_ts=self.task.thread_ts
+            )
 
     async def _fetch_inputs(self) -> list[InputImage]:
         """Input images are read and checked before anything is posted or spent. Images Slack hides because they
@@ -308,30 +399,29 @@ class Job:
         what to do (a private channel or a DM)."""
         if not self.request.inputs:
             return []
+        # The image an edit starts from is kie's own result: it goes back as it was delivered.
+        as_made = frozenset(f.id for f in self.request.inputs[:1]) if self.task.relation == "edit" else frozenset()
         try:
-            return await self.runner.inputs.fetch(self.request.inputs, conversation=self.task.channel_id)
+            return await self.runner.inputs.fetch(
+                self.request.inputs, conversation=self.task.channel_id, as_made=as_made
+            )
         except InputRejected as error:
             code = "not_in_conversation" if error.outside else "input_rejected"
             raise TaskFailed(code, f"{error} Nothing was started and nothing was charged.") from error
 
     async def _post_progress(self) -> None:
+        if not self.task.message_ts:  # an edit waiting for its parent has posted it already
+            await self._post_card()
+        if self.origin.view_id:
+            await self.runner.slack.show_view(self.origin.view_id, modals.started_view(self.task.channel_id))
+
+    async def _post_card(self) -> None:
         text, card = self._card()
-        channel = self.task.channel_id
-        try:
-            ts = await self.runner.slack.post(channel, text=text, blocks=card, thread_ts=self.origin.thread_ts)
-        except ChannelUnavailable as error:
-            raise TaskFailed(error.error, invite_hint(channel)) from error
-        except SlackApiError as error:
-            reason = error.response.get("error")
-            message = f"Slack would not let me post here ({reason}), so I didn't start the image; nothing was charged."
-            raise TaskFailed(f"slack_{reason}", message) from error
-        self._shown, self._shown_at = card, self.runner.clock()
-        permalink = await self.runner.slack.permalink(channel, ts)
+        ts, permalink = await post_card(self.runner.slack, self.task.channel_id, text, card, self.origin.thread_ts)
+        self.shown.posted(card)
         self.task = await self.runner.store.update(
             self.task.id, message_ts=ts, thread_ts=self.origin.thread_ts or ts, permalink=permalink
         )
-        if self.origin.view_id:
-            await self.runner.slack.show_view(self.origin.view_id, modals.started_view(channel))
 
     async def _upload_inputs(self, images: list[InputImage]) -> list[str]:
         """kie needs public URLs: each image goes to kie's upload API under a name unique to this task and file.
@@ -605,42 +695,275 @@ class Job:
             estimate=self._estimate(),
             queue_position=self.queue_position,
             prices=self.runner.settings.prices,
+            waiting_for=self.waiting_for,
         )
         return cards.card_text(self.task), card
 
     async def _show(self, *, final: bool = False) -> None:
-        """Edit the progress message when what it shows changed, at most every progress_interval.
+        if self.group is not None:
+            await self.group.show()
+        elif self.task.message_ts:
+            await self.shown.show(self.task.channel_id, self.task.message_ts, self._card, final=final)
 
-        Final edits skip the interval and go first in the chat.update budget; slack_sdk's rate-limit handler waits out
-        a 429 for them.
-        """
-        if not self.task.message_ts:
-            return
+
+async def post_card(
+    slack: SlackDelivery, channel: str, text: str, card: list[dict[str, Any]], thread_ts: str | None
+) -> tuple[str, str | None]:
+    """Post a task's card; its ts and permalink. A conversation Banana cannot post in fails the task before anything
+    is spent."""
+    try:
+        ts = await slack.post(channel, text=text, blocks=card, thread_ts=thread_ts)
+    except ChannelUnavailable as error:
+        raise TaskFailed(error.error, invite_hint(channel)) from error
+    except SlackApiError as error:
+        reason = error.response.get("error")
+        message = f"Slack would not let me post here ({reason}), so I didn't start the image; nothing was charged."
+        raise TaskFailed(f"slack_{reason}", message) from error
+    return ts, await slack.permalink(channel, ts)
+
+
+class ProgressCard:
+    """What a card in the channel last showed, and its edits: only when what it shows changed, at most every
+    progress_interval. Final edits skip the interval and go first in the chat.update budget; slack_sdk's rate-limit
+    handler waits out a 429 for them."""
+
+    def __init__(self, runner: JobRunner) -> None:
+        self.runner = runner
+        self._shown: list[dict[str, Any]] | None = None
+        self._shown_at = 0.0
+
+    def posted(self, card: list[dict[str, Any]]) -> None:
+        self._shown, self._shown_at = card, self.runner.clock()
+
+    async def show(
+        self,
+        channel: str,
+        ts: str,
+        render: Callable[[], tuple[str, list[dict[str, Any]]]],
+        *,
+        final: bool = False,
+    ) -> None:
         now, budget = self.runner.clock(), self.runner.update_budget
         if not final and (
             now - self._shown_at < self.runner.settings.progress_interval
             or not budget.allows_progress(self.runner.in_flight)
         ):
             return
-        text, card = self._card()
+        text, card = render()
         if card == self._shown:
             return
         if final:
             async with budget.final_turn():
-                sent = await self._edit(text, card, final=True)
+                sent = await self._edit(channel, ts, text, card, final=True)
         else:
             budget.spend_progress()
-            sent = await self._edit(text, card, final=False)
-        if not sent:
-            return
-        self._shown, self._shown_at = card, now
+            sent = await self._edit(channel, ts, text, card, final=False)
+        if sent:
+            self._shown, self._shown_at = card, now
 
-    async def _edit(self, text: str, card: list[dict[str, Any]], *, final: bool) -> bool:
+    async def _edit(self, channel: str, ts: str, text: str, card: list[dict[str, Any]], *, final: bool) -> bool:
         try:
-            await self.runner.slack.update(self.task.channel_id, self.task.message_ts or "", text=text, blocks=card)
+            await self.runner.slack.update(channel, ts, text=text, blocks=card)
         except SlackApiError as error:
             # slack_sdk has already waited out 429s and retried 5xx; the task itself goes on either way.
             level = logging.ERROR if final else logging.WARNING
-            log.log(level, "task %s: progress edit failed: %s", self.task.id, error.response.get("error"))
+            log.log(level, "card %s in %s: edit failed: %s", ts, channel, error.response.get("error"))
             return False
         return True
+
+
+class VariationSet:
+    """Variations made together (`--n 3`, the Variations button). Each image is its own task and its own Job, created
+    and waited for at kie on its own; the set fetches the inputs and posts the card once for all of them, shows every
+    image on that one card, and delivers the images together: one message with numbered files.
+
+    After a restart the set is rebuilt from the store: images that had finished stay as they were, the others go on
+    from their own stored step, and the delivery finds an upload that had already landed instead of posting twice.
+    """
+
+    def __init__(self, runner: JobRunner, tasks: list[Task]) -> None:
+        self.runner = runner
+        self.tasks = {task.id: task for task in tasks}  # every image of the set, as last stored
+        self.jobs: dict[int, Job] = {}  # the images running here
+        self.card = ProgressCard(runner)
+        self._inputs = asyncio.Lock()
+        self._image_urls: list[str] | None = None
+        self._failure: TaskFailed | None = None  # why the inputs or the card failed, for every image
+        self._arrived: set[int] = set()  # images ready at kie in this run, waiting for the rest
+        self._delivering = False
+        self._delivered = asyncio.Event()
+        self._told = False
+
+    def join(self, job: Job) -> Job:
+        self.jobs[job.task.id] = job
+        return job
+
+    def slots(self) -> list[Task]:
+        current = [self.jobs[i].task if i in self.jobs else task for i, task in self.tasks.items()]
+        return sorted(current, key=lambda task: task.slot or 0)
+
+    async def inputs_at_kie(self, job: Job) -> list[str]:
+        """The input images' URLs at kie, for every image of the set: fetched, carded and uploaded once."""
+        async with self._inputs:
+            if self._image_urls is None and self._failure is None:
+                try:
+                    self._image_urls = await self._prepare(job)
+                except TaskFailed as failure:
+                    if failure.state is TaskState.CANCELLED:  # one image was cancelled; the others go on
+                        raise
+                    self._failure = failure
+        if self._failure is not None:
+            raise TaskFailed(self._failure.code, self._failure.message, state=self._failure.state)
+        return self._image_urls or []
+
+    async def _prepare(self, job: Job) -> list[str]:
+        await job._resolve_edit()
+        if job.task.input_files:  # an edit's inputs, known once its parent has finished: the same for every image
+            for task in self.slots():
+                if task.input_files != job.task.input_files:
+                    self._stored(await self.runner.store.update(task.id, input_files=job.task.input_files))
+        images = await job._fetch_inputs()
+        if not self.slots()[0].message_ts:
+            await self.post_card()
+        return await job._upload_inputs(images)
+
+    async def post_card(self) -> None:
+        lead = self.slots()[0]
+        text, card = self._render()
+        thread = lead.origin.thread_ts
+        ts, permalink = await post_card(self.runner.slack, lead.channel_id, text, card, thread)
+        self.card.posted(card)
+        for task in self.slots():
+            self._stored(
+                await self.runner.store.update(task.id, message_ts=ts, thread_ts=thread or ts, permalink=permalink)
+            )
+
+    def _stored(self, task: Task) -> None:
+        self.tasks[task.id] = task
+        if task.id in self.jobs:
+            self.jobs[task.id].task = task
+
+    def _render(self) -> tuple[str, list[dict[str, Any]]]:
+        slots = self.slots()
+        running = [self.jobs[task.id] for task in slots if task.id in self.jobs]
+        blocks = cards.set_card_blocks(
+            slots,
+            now=self.runner.clock(),
+            estimates={job.task.id: job._estimate() for job in running},
+            queue_positions={job.task.id: job.queue_position for job in running if job.queue_position is not None},
+            prices=self.runner.settings.prices,
+        )
+        return cards.set_card_text(slots), blocks
+
+    async def show(self) -> None:
+        """Edit the set's card; the edit is final once every image has finished."""
+        slots = self.slots()
+        lead = slots[0]
+        if lead.message_ts:
+            final = all(task.state.finished for task in slots)
+            await self.card.show(lead.channel_id, lead.message_ts, self._render, final=final)
+
+    async def arrive(self, job: Job, info: KieTask) -> None:
+        """An image is ready at kie: note it, then wait for the rest of the set to be delivered with them."""
+        if not info.result_urls:
+            raise TaskFailed("no_result", "kie.ai said the image was done but sent no image. Try again.")
+        credits, exact = await job._cost(info)
+        await job._set_state(
+            TaskState.UPLOADING,
+            "ready; waiting for the rest of the set",
+            result_url=info.result_urls[0],
+            kie_seconds=job._kie_seconds(info),
+            credits=credits,
+            credits_exact=exact,
+        )
+        self._arrived.add(job.task.id)
+        await self.settle(job)
+        await self._delivered.wait()
+        if not job.task.state.finished:  # the delivery broke before it reached this image
+            raise TaskFailed("internal_error", "Something broke on our side. Try again; if it repeats, tell an admin.")
+
+    async def settle(self, job: Job) -> None:
+        """An image has arrived or failed. The last of the set to do so delivers every ready image at once."""
+        self._stored(job.task)
+        slots = self.slots()
+        if self._delivering or not all(task.state.finished or task.id in self._arrived for task in slots):
+            await self.show()
+            return
+        self._delivering = True
+        try:
+            ready = [self.jobs[task.id] for task in slots if task.id in self._arrived and not task.state.finished]
+            if ready:
+                await self._deliver(ready)
+        finally:
+            self._delivered.set()
+        if slots[0].message_ts:
+            await self.show()
+        elif not self._told:  # no card to edit: say it privately, once for the set
+            self._told = True
+            await job._tell(job.task.error_message or "The images could not be made.")
+
+    async def _deliver(self, ready: list[Job]) -> None:
+        runner = self.runner
+        async with runner.deliveries:
+            files = [(job, data) for job in ready if (data := await self._download(job)) is not None]
+            if not files:
+                return
+            uploaded = [job for job, _ in files]
+            file_ids = await self._find_upload(files) or await self._upload(files)
+            files.clear()  # the final edit may wait for Slack's budget; the images must not wait with it
+        for job, file_id in zip(uploaded, file_ids, strict=False):  # no ids: the upload failed, and they with it
+            await job._set_state(TaskState.DONE, f"file {file_id}", slack_file_id=file_id)
+        runner.forget_outlook(ready[0].task.resolution)
+
+    async def _download(self, job: Job) -> bytes | None:
+        credits = job.task.credits or 0
+        try:
+            data = await self.runner.kie.download(
+                job.task.result_url or "", max_bytes=self.runner.settings.max_result_bytes
+            )
+        except DownloadError as error:
+            await job.record_failure(job._lost_result(str(error), credits))
+            return None
+        if sniff_image(data) is None:
+            await job.record_failure(job._lost_result("kie.ai sent a file that is not an image", credits))
+            return None
+        return data
+
+    async def _find_upload(self, files: list[tuple[Job, bytes]]) -> list[str] | None:
+        """After a restart in the middle of the upload: the files, if that upload had landed."""
+        started = [job.task.upload_started_at for job, _ in files if job.task.upload_started_at]
+        if not started:
+            return None
+        lead = files[0][0].task
+        found = [
+            await self.runner.slack.find_upload(lead.channel_id, cards.result_filename(job.task), since=min(started))
+            for job, _ in files
+        ]
+        return [file_id for file_id in found if file_id] if all(found) else None
+
+    async def _upload(self, files: list[tuple[Job, bytes]]) -> list[str]:
+        runner = self.runner
+        for job, _ in files:
+            duration = round(runner.clock() - job.task.created_at, 1)
+            job.task = await runner.store.update(job.task.id, duration=duration, upload_started_at=runner.clock())
+        tasks = [job.task for job, _ in files]
+        uploads = [
+            Upload(
+                data=data,
+                filename=cards.result_filename(job.task),
+                title=cards.set_file_title(job.task, len(self.tasks)),
+                alt_text=job.task.prompt,
+            )
+            for job, data in files
+        ]
+        lead = tasks[0]
+        try:
+            return await runner.slack.upload_many(
+                lead.channel_id, lead.thread_ts or "", uploads, comment=cards.set_caption(tasks)
+            )
+        except UploadFailed as error:
+            for job, _ in files:
+                await job.record_failure(
+                    job._lost_result(f"uploading it to Slack failed ({error.error})", job.task.credits or 0)
+                )
+            return []

@@ -92,6 +92,9 @@ class Settings:
     # Input images downloaded and decoded at the same time, across every task: a decoded photo takes up to a few
     # hundred MB, so this bounds memory however many remixes start together.
     image_decodes_at_once: int = 2
+    # Plain replies (no @mention) in a thread Banana started count as edits too. Off by default: it needs the history
+    # scopes, with which Slack sends Banana every message in the channels it is in (see docs/usage.md).
+    thread_replies: bool = False
 
     @property
     def defaults(self) -> Options:
@@ -198,6 +201,7 @@ class _Reader:
             "image_decodes_at_once": self.integer(
                 "IMAGE_DECODES_AT_ONCE", Settings.image_decodes_at_once, low=1, high=64
             ),
+            "thread_replies": self.switch("THREAD_REPLIES", Settings.thread_replies),
         }
         if polling.fast_until > polling.medium_until:
             self.problems.append("POLL_FAST_UNTIL must not be larger than POLL_MEDIUM_UNTIL")
@@ -244,6 +248,9 @@ class _Reader:
             return default
         return value
 
+    def switch(self, name: str, default: bool) -> bool:
+        return self._convert(name, default, _switch, "true or false", lambda value: True)
+
     def number(self, name: str, default: float) -> float:
         return self._convert(name, default, float, "a positive number of seconds", lambda v: v > 0)
 
@@ -284,3 +291,10 @@ class _Reader:
             f"one of {', '.join(allowed)}",
             allowed.__contains__,
         )
+
+
+def _switch(raw: str) -> bool:
+    words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+    if raw.lower() not in words:
+        raise ValueError(raw)
+    return words[raw.lower()]

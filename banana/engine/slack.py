@@ -6,6 +6,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -55,6 +56,16 @@ class Membership(enum.Enum):
     JOINED = "joined"  # a public channel it has just joined
     OUTSIDE = "outside"  # a private channel, DM or group DM it is not in: only the people there can let it in
     UNKNOWN = "unknown"  # Slack refused for another reason (archived, rate limited, no channels:join)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to upload: its bytes and how Slack shows it."""
+
+    data: bytes
+    filename: str
+    title: str
+    alt_text: str
 
 
 class UploadFailed(Exception):
@@ -107,13 +118,19 @@ class SlackDelivery:
         self, channel: str, thread_ts: str, *, data: bytes, filename: str, title: str, comment: str, alt_text: str
     ) -> str:
         """Upload a file into a thread with files_upload_v2 and return the file id."""
+        upload = Upload(data=data, filename=filename, title=title, alt_text=alt_text)
+        (file_id,) = await self.upload_many(channel, thread_ts, [upload], comment=comment)
+        return file_id
+
+    async def upload_many(self, channel: str, thread_ts: str, uploads: list[Upload], *, comment: str) -> list[str]:
+        """Upload files into a thread as one message (files_upload_v2's file_uploads); their ids, in order."""
 
         async def upload_once() -> AsyncSlackResponse:
             return await self.client.files_upload_v2(
-                content=data,
-                filename=filename,
-                title=title,
-                alt_txt=alt_text[:1000],
+                file_uploads=[
+                    {"content": u.data, "filename": u.filename, "title": u.title, "alt_txt": u.alt_text[:1000]}
+                    for u in uploads
+                ],
                 channel=channel,
                 thread_ts=thread_ts,
                 initial_comment=comment,
@@ -128,7 +145,7 @@ class SlackDelivery:
         except SlackRequestError as error:  # the upload URL refused the bytes
             raise UploadFailed(str(error)) from error
         files = response.get("files") or [response.get("file") or {}]
-        return str(files[0].get("id", ""))
+        return [str(file.get("id", "")) for file in files]
 
     async def permalink(self, channel: str, ts: str) -> str | None:
         """A link to a message for the Home tab; nice to have, so no failure here may stop a task."""
@@ -245,6 +262,15 @@ class SlackDelivery:
                 return bytes(data)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise FileFetchError(f"downloading it failed ({type(error).__name__})") from error
+
+    async def whisper(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> bool:
+        """A note only `user` sees, in a conversation Banana is in (chat.postEphemeral): the answer to a mention."""
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+        except SlackApiError as error:
+            log.info("could not whisper to %s in %s: %s", user, channel, _error_code(error))
+            return False
+        return True
 
     async def tell(self, response_url: str | None, text: str) -> bool:
         """A private note to the person who ran the command, through the command's response_url."""

@@ -30,12 +30,14 @@ class TaskStarter:
         *,
         admitted: Callable[[], Awaitable[object]] | None = None,
     ) -> Task | Refused:
-        """Check the caps, store the task and start it; or say why not, having stored and spent nothing.
+        """Check the caps, store the task and start it; or say why not, having stored and spent nothing. A request
+        for several variations starts them all, or none when the caps cannot take all of them; it returns the first.
 
         `admitted` runs once the caps allow the task and before it is stored: a surface answers Slack there (an empty
         ack, or a modal's next view), so a refusal can still be its answer instead.
         """
-        async with self._budget.admit(origin.team_id, origin.user_id, request.options.resolution) as refusal:
+        team, user, resolution = origin.team_id, origin.user_id, request.options.resolution
+        async with self._budget.admit(team, user, resolution, request.count) as refusal:
             if refusal is not None:
                 return Refused(refusal)
             if admitted is not None:

@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 class TaskStore(Protocol):
     async def add(self, new: NewTask) -> Task: ...
+    async def add_set(self, news: list[NewTask]) -> list[Task]: ...
     async def get(self, task_id: int) -> Task | None: ...
     async def update(self, task_id: int, **changes: Any) -> Task: ...
     async def set_state(self, task_id: int, state: TaskState, detail: str = "", **changes: Any) -> Task: ...
@@ -32,6 +33,10 @@ class TaskStore(Protocol):
     async def unfinished(self) -> list[Task]: ...
     async def for_user(self, user_id: str, limit: int = 20) -> list[Task]: ...
     async def by_file_id(self, file_id: str) -> Task | None: ...
+    async def in_thread(self, team_id: str, channel_id: str, thread_ts: str) -> list[Task]: ...
+    async def set_of(self, set_id: int) -> list[Task]: ...
+    async def family(self, task_id: int) -> list[Task]: ...
+    async def with_children(self, task_ids: list[int]) -> frozenset[int]: ...
     async def reusable(self, team_id: str, request_key: str) -> Task | None: ...
     async def history(self, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int) -> list[Task]: ...
     async def count(self, user_id: str, states: tuple[TaskState, ...]) -> int: ...
@@ -89,6 +94,9 @@ _TASK_COLUMNS: dict[str, type] = {
     "credits_exact": int,
     "kie_seconds": float,
     "file_gone_at": float,
+    "ancestry": str,
+    "set_id": int,
+    "slot": int,
 }
 _EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
 _TASK_FIELDS = {f.name for f in fields(Task)}
@@ -129,6 +137,9 @@ class SqliteTaskStore:
         db.table("tasks").create_index(["state"], if_not_exists=True)
         db.table("tasks").create_index(["slack_file_id"], if_not_exists=True)
         db.table("tasks").create_index(["request_key"], if_not_exists=True)
+        db.table("tasks").create_index(["channel_id", "thread_ts"], if_not_exists=True)
+        db.table("tasks").create_index(["parent_task_id"], if_not_exists=True)
+        db.table("tasks").create_index(["set_id"], if_not_exists=True)
         db.table("task_events").create_index(["task_id"], if_not_exists=True)
         _ensure_table(db, "saved_prompts", _SAVED_PROMPT_COLUMNS)
         db.table("saved_prompts").create_index(["team_id", "created_at"], if_not_exists=True)
@@ -149,6 +160,24 @@ class SqliteTaskStore:
                 task_id = cast(int, self.db.table("tasks").insert(row).last_pk)
                 self._add_event(task_id, TaskState.PENDING, now, "")
             return self._get(task_id)
+
+        return await self._run(insert)
+
+    async def add_set(self, news: list[NewTask]) -> list[Task]:
+        """Store variations made together, in one transaction: each knows the set (its first task's id) and its slot."""
+        now = self._clock()
+        pending = {"state": TaskState.PENDING.value, "created_at": now, "updated_at": now}
+        rows = [{**new.__dict__, **pending} for new in news]
+
+        def insert() -> list[Task]:
+            ids: list[int] = []
+            with self.db.conn:
+                for slot, row in enumerate(rows, start=1):
+                    task_id = cast(int, self.db.table("tasks").insert(row).last_pk)
+                    ids.append(task_id)
+                    self.db.table("tasks").update(task_id, {"set_id": ids[0], "slot": slot})
+                    self._add_event(task_id, TaskState.PENDING, now, f"variation {slot} of {len(rows)}")
+            return [self._get(task_id) for task_id in ids]
 
         return await self._run(insert)
 
@@ -239,6 +268,49 @@ class SqliteTaskStore:
         """The task whose result is this Slack file, if any: how a remix finds its parent."""
         found = await self._run(lambda: self._tasks("slack_file_id = ?", [file_id], limit=1))
         return found[0] if found else None
+
+    async def in_thread(self, team_id: str, channel_id: str, thread_ts: str) -> list[Task]:
+        """A workspace's tasks whose card or result is in this thread, oldest first: what a mention there can edit."""
+        where = "team_id = ? and channel_id = ? and (thread_ts = ? or message_ts = ?)"
+        args = [team_id, channel_id, thread_ts, thread_ts]
+        return await self._run(lambda: self._tasks(where, args, order_by="id"))
+
+    async def set_of(self, set_id: int) -> list[Task]:
+        """The variations made together with the task `set_id`, by slot."""
+        return await self._run(lambda: self._tasks("set_id = ?", [set_id], order_by="slot, id"))
+
+    async def family(self, task_id: int) -> list[Task]:
+        """A task's family: its first ancestor and every task that came from it, however far down, in one workspace.
+
+        Parents always have smaller ids than their children, so one walk down the ids finds every descendant."""
+
+        def read() -> list[Task]:
+            task = self._find(task_id)
+            if task is None:
+                return []
+            root: Task | None = task
+            while root is not None:
+                task, up = root, root.parent_task_id or (root.set_id if root.set_id != root.id else None)
+                root = self._find(up) if up is not None else None
+                root = root if root is not None and root.team_id == task.team_id else None
+            root = task
+            sql = (
+                "with recursive kin(id) as (select ? union select t.id from tasks t join kin"
+                " on t.parent_task_id = kin.id or (t.set_id = kin.id and t.id != kin.id)) select id from kin"
+            )
+            ids = [row[0] for row in self.db.execute(sql, [root.id]).fetchall()]
+            marks = ", ".join("?" * len(ids))
+            return self._tasks(f"id in ({marks}) and team_id = ?", [*ids, task.team_id], order_by="id")
+
+        return await self._run(read)
+
+    async def with_children(self, task_ids: list[int]) -> frozenset[int]:
+        """Which of these tasks have tasks made from them."""
+        if not task_ids:
+            return frozenset()
+        marks = ", ".join("?" * len(task_ids))
+        sql = f"select distinct parent_task_id from tasks where parent_task_id in ({marks})"
+        return await self._run(lambda: frozenset(row[0] for row in self.db.execute(sql, task_ids).fetchall()))
 
     async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]:
         """Seconds from the command to the image in the thread, for recent tasks of a resolution, newest first."""
@@ -363,6 +435,7 @@ def _task_from_row(row: dict[str, Any]) -> Task:
     values["state"] = TaskState(row["state"])
     values["avoid"] = row.get("avoid") or ""
     values["input_files"] = row.get("input_files") or ""
+    values["ancestry"] = row.get("ancestry") or ""
     values["fresh"] = bool(row.get("fresh"))
     values["credits_exact"] = bool(row.get("credits_exact"))
     values["source"] = row.get("source") or "command"  # rows from before sources were kept

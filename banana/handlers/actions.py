@@ -23,6 +23,7 @@ from banana.engine.services import Services, services_of
 from banana.engine.starter import Refused
 from banana.prompts.command import checked
 from banana.ui import cards, home, modals, studio
+from banana.ui.family import family_view
 from banana.ui.modals import FormContext, FormSetup, generation_modal, notice_view
 
 
@@ -34,6 +35,8 @@ def register(app: AsyncApp) -> None:
     app.action(cards.CANCEL)(pressed(cancel))
     app.action(cards.DELETE)(pressed(delete))
     app.action(cards.SAVE_PROMPT)(pressed(save_prompt))
+    app.action(cards.VARIATIONS)(pressed(variations))
+    app.action(home.FAMILY)(pressed(family))
     app.action(studio.USE_SAVED_PROMPT)(pressed(use_saved_prompt))
     app.action(home.HOME_NEW_IMAGE)(pressed(home_new_image))
     app.action(re.compile(f"^{home.HOME_FILTER}_"))(pressed(home_filter))
@@ -124,21 +127,33 @@ async def retry(press: Press) -> None:
     await _again(press, relation="retry")
 
 
-async def _again(press: Press, *, relation: str, resolution: str | None = None, fresh: bool = False) -> None:
-    """The same request once more (prompt, options, input images), as a new task of whoever pressed."""
+async def variations(press: Press) -> None:
+    await _again(press, relation="variation", fresh=True, count=cards.VARIATIONS_BUTTON_COUNT)
+
+
+async def _again(
+    press: Press, *, relation: str, resolution: str | None = None, fresh: bool = False, count: int = 1
+) -> None:
+    """The same request once more (prompt, options, input images), as new tasks of whoever pressed."""
     task = await press.task()
     if task is None:
         return
     asked = task.request
+    parent_id = task.id
+    if task.relation == "edit" and not task.input_files and task.parent_task_id:
+        # an edit that never got its parent's image (the parent failed, or was still running when it was cancelled):
+        # again is the same edit of the same image, not a plain prompt
+        parent_id, relation = task.parent_task_id, "edit"
     try:
         request = checked(
             dataclasses.replace(
                 asked,
                 options=dataclasses.replace(asked.options, resolution=resolution or asked.options.resolution),
-                parent_task_id=task.id,
+                parent_task_id=parent_id,
                 relation=relation,
                 fresh=fresh,
                 source="button",
+                count=count,
             )
         )
     except CommandError as error:  # a row from an older version that today's rules refuse
@@ -180,6 +195,15 @@ async def remix(press: Press) -> None:
         ),
     )
     await press.open(generation_modal(setup))
+
+
+async def family(press: Press) -> None:
+    """Family, in Home: the task's first ancestor and everything made from it, as a tree."""
+    task = await press.task()
+    if task is None:
+        return
+    kin = await press.services.store.family(task.id)
+    await press.open(family_view(task.id, kin, prices=press.services.settings.prices))
 
 
 async def cancel(press: Press) -> None:

@@ -8,6 +8,7 @@ from banana.domain.options import (
     ASPECT_RATIOS,
     MAX_INPUT_IMAGES,
     MAX_PROMPT_CHARS,
+    MAX_VARIATIONS,
     OUTPUT_FORMATS,
     RESOLUTIONS,
     CommandError,
@@ -38,6 +39,8 @@ _ALIASES = {
     "format": "format",
     "no": "no",
     "fresh": "fresh",
+    "n": "n",
+    "variations": "n",
 }
 _FORMAT_ALIASES = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}
 
@@ -57,8 +60,8 @@ def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
         name = _ALIASES.get(match.group(1).lower())
         if name is None:
             raise CommandError(
-                f"I don't know the option `--{match.group(1)}`. Use `--ar`, `--res`, `--format`, `--no` or `--fresh`; "
-                "`/banana help` shows them all."
+                f"I don't know the option `--{match.group(1)}`. Use `--ar`, `--res`, `--format`, `--no`, `--n` or "
+                "`--fresh`; `/banana help` shows them all."
             )
         if name in values:
             raise CommandError(f"`--{name}` is given twice; keep one.")
@@ -85,7 +88,24 @@ def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
     )
     if "no" in values and not values["no"]:
         raise CommandError("`--no` needs what to leave out, for example `--no text, watermarks`.")
-    return build_request(prompt=prompt, options=options, avoid=values.get("no", ""), fresh="fresh" in values)
+    return build_request(
+        prompt=prompt,
+        options=options,
+        avoid=values.get("no", ""),
+        fresh="fresh" in values,
+        count=_count(values.get("n")),
+    )
+
+
+def _count(value: str | None) -> int:
+    if value is None:
+        return 1
+    if not value.isdigit() or not 1 <= int(value) <= MAX_VARIATIONS:
+        shown = f"`{value}`" if value else "nothing"
+        raise CommandError(
+            f"`--n` got {shown}; use 2 to {MAX_VARIATIONS} to get that many variations at once, for example `--n 3`."
+        )
+    return int(value)
 
 
 def mentions_options(text: str) -> bool:
@@ -103,6 +123,7 @@ def build_request(
     relation: str | None = None,
     fresh: bool = False,
     source: str = "command",
+    count: int = 1,
 ) -> GenerationRequest:
     """A request from any surface, checked the same way: a prompt, valid options, within kie's limits."""
     return checked(
@@ -113,8 +134,9 @@ def build_request(
             inputs=inputs,
             parent_task_id=parent_task_id,
             relation=relation if parent_task_id else None,
-            fresh=fresh,
+            fresh=fresh or count > 1,  # variations are new images, never an earlier one again
             source=source,
+            count=count,
         )
     )
 
@@ -132,6 +154,8 @@ def checked(request: GenerationRequest) -> GenerationRequest:
     ):
         if value not in allowed:
             _pick(name, value or "", allowed, "")
+    if not 1 <= request.count <= MAX_VARIATIONS:
+        raise CommandError(f"I make 1 to {MAX_VARIATIONS} images at once; {request.count} were asked for.")
     if len(request.inputs) > MAX_INPUT_IMAGES:
         raise CommandError(f"kie takes at most {MAX_INPUT_IMAGES} images; {len(request.inputs)} were given.")
     prompt = kie_prompt(request)
@@ -154,3 +178,24 @@ def _pick(
         shown = f"`{value}`" if value else "nothing"
         raise CommandError(f"`--{flag}` got {shown}; use one of {', '.join(f'`{a}`' for a in allowed)}.")
     return chosen
+
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_LINK = re.compile(r"<([^@#!>][^|>]*)(?:\|([^>]*))?>")  # <https://…|label>, <mailto:…>
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
+
+
+def message_words(text: str, bot_user_id: str | None) -> str:
+    """What a person wrote to Banana in a message, as plain words: the mention of Banana taken out, links as their
+    labels, and Slack's escaping of &, < and > undone (https://api.slack.com/reference/surfaces/formatting#escaping).
+    Mentions of other people stay as Slack wrote them."""
+    text = _MENTION.sub(lambda m: "" if m.group(1) == bot_user_id else m.group(0), text)
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    for entity, character in _ENTITIES:
+        text = text.replace(entity, character)
+    return text.strip()
+
+
+def mentions(text: str, user_id: str | None) -> bool:
+    """Whether a message's text mentions this user (Banana: such a message also arrives as an app_mention)."""
+    return bool(user_id) and any(m.group(1) == user_id for m in _MENTION.finditer(text))

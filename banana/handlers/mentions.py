@@ -1,0 +1,108 @@
+"""Mentions and thread replies: "@Banana make the sky stormy --ar 9:16" in a result's thread edits its image.
+
+Slack acknowledges events for us (Bolt answers before the listener runs); a retry of one already handled is dropped by
+the app's middleware, so a mention never starts two edits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from banana.domain.options import CommandError
+from banana.domain.tasks import Origin
+from banana.engine.services import services_of
+from banana.engine.starter import Refused
+from banana.engine.threads import pick_parent, read_pick
+from banana.prompts.command import checked, mentions, message_words, parse_command_text
+
+EDIT_HELP = (
+    "Tell me what to change, for example `@Banana make the sky stormy, keep the logo --ar 9:16`. "
+    "I edit the newest image in this thread; `#12` picks another one. "
+    "`--ar`, `--res`, `--format` and `--no` change its options; `--n 3` makes three takes."
+)
+NOT_A_BANANA_THREAD = (
+    "Mention me in the thread of one of my images to edit it, for example `@Banana make the sky stormy`. "
+    "To make a new image, type `/banana` and what you want; `/banana help` shows everything."
+)
+
+
+def register(app: AsyncApp) -> None:
+    app.event("app_mention")(app_mention)
+    app.event("message")(thread_reply)
+
+
+async def app_mention(event: dict[str, Any], context: AsyncBoltContext) -> None:
+    await _edit(event, context, mentioned=True)
+
+
+async def thread_reply(event: dict[str, Any], context: AsyncBoltContext) -> None:
+    """With THREAD_REPLIES on, a plain reply in a thread Banana started is an edit too. Every other message (bots,
+    edits and deletions of messages, replies elsewhere, messages that mention Banana and so come as app_mention too)
+    is ignored, and nothing of it is kept."""
+    services = services_of(context)
+    if not services.settings.thread_replies or not _plain_reply(event, context.bot_user_id):
+        return
+    thread = await services.store.in_thread(_team(event, context), event["channel"], event["thread_ts"])
+    if any(task.message_ts == event["thread_ts"] for task in thread):  # the thread's first message is a Banana card
+        await _edit(event, context, mentioned=False)
+
+
+def _plain_reply(event: dict[str, Any], bot_user_id: str | None) -> bool:
+    return (
+        not event.get("subtype")
+        and not event.get("bot_id")
+        and bool(event.get("user"))
+        and event.get("user") != bot_user_id
+        and bool(event.get("thread_ts"))
+        and event.get("thread_ts") != event.get("ts")
+        and not mentions(event.get("text") or "", bot_user_id)
+    )
+
+
+def _team(event: dict[str, Any], context: AsyncBoltContext) -> str:
+    return str(event.get("team") or context.team_id or "")
+
+
+async def _edit(event: dict[str, Any], context: AsyncBoltContext, *, mentioned: bool) -> None:
+    services = services_of(context)
+    channel, user, thread_ts = event["channel"], event.get("user") or "", event.get("thread_ts")
+    team = _team(event, context)
+
+    async def answer(text: str) -> None:
+        await services.slack.whisper(channel, user, text, thread_ts=thread_ts)
+
+    thread = await services.store.in_thread(team, channel, thread_ts) if thread_ts else []
+    if not thread:
+        await answer(NOT_A_BANANA_THREAD)
+        return
+    picked = read_pick(message_words(event.get("text") or "", context.bot_user_id))
+    if not picked.text:
+        if mentioned:
+            await answer(EDIT_HELP)
+        return
+    parent = pick_parent(thread, picked.number)
+    if isinstance(parent, str):
+        await answer(parent)
+        return
+    try:
+        asked = parse_command_text(picked.text, parent.options)
+        request = checked(
+            dataclasses.replace(
+                asked,
+                avoid=asked.avoid or parent.avoid,
+                parent_task_id=parent.id,
+                relation="edit",
+                source="mention" if mentioned else "reply",
+            )
+        )
+    except CommandError as error:
+        await answer(f":warning: {error}")
+        return
+    origin = Origin(team_id=team, channel_id=channel, user_id=user, thread_ts=thread_ts)
+    started = await services.starter.start(request, origin)
+    if isinstance(started, Refused):
+        await answer(f":no_entry: {started.reason}")
