@@ -31,22 +31,23 @@ def test_conversation_prints_each_step_and_progress_edit(sandbox):
     assert "/banana a lighthouse at dawn" in text and "acknowledged in" in text
     assert any("Banana edits" in line and "Generating" in line for line in printed)
     assert any("Banana edits" in line and "Done" in line for line in printed)
-    assert sum("Banana uploads" in line for line in printed) == 2
+    assert sum("Banana uploads" in line for line in printed) == 3
+    assert "in the image's thread: @Banana make the sky stormy" in text
     assert "Remix with Banana" in text and "opens the form" in text
     assert "publishes the Home tab" in text
 
 
 def test_output_folder_holds_the_images_and_the_page(sandbox):
     result, _ = sandbox
-    assert len(result.result_file_ids) == 2
-    assert len(result.images) == 3  # two results and the photo that was remixed
+    assert len(result.result_file_ids) == 3
+    assert len(result.images) == 4  # three results (the image, its edit, the remix) and the photo that was remixed
     for image in result.images:
         with Image.open(image) as opened:
             opened.verify()
     page = result.page.read_text()
     for image in result.images:
         assert f"src='images/{image.name}'" in page
-    assert page.count("<details class='history'>") == 2  # each progress card, with its edits
+    assert page.count("<details class='history'>") == 3  # each progress card, with its edits
     assert "<div class='thread'>" in page
     assert "Home tab of" in page and "Your Banana images" in page
     assert (result.page.parent / "banana.db").exists()

@@ -194,10 +194,12 @@ async def test_with_thread_replies_on_a_reply_in_a_banana_thread_is_an_edit(star
     banana = await start_banana(THREAD_REPLIES="true")
     await banana.command("a skyline")
     (first,) = await tasks_of(banana, 1)
-    await banana.say("make it darker", thread_ts=first.thread_ts)
+    reply = await banana.say("make it darker", thread_ts=first.thread_ts)
     _, edit = await tasks_of(banana, 2)
     assert (edit.parent_task_id, edit.relation, edit.prompt) == (first.id, "edit", "make it darker")
     assert edit.source == "reply"
+    # Editing that reply afterwards (Slack's message_changed) starts nothing.
+    await banana.edit(reply, "make it much darker")
     # A mention arrives twice (app_mention and message) and is one edit. A reply in someone else's thread and a
     # message in the channel start nothing, and neither do Banana's own posts, which Slack sends too.
     other = slack.add_message(CHANNEL_ID, "standup notes", user=USER_ID)

@@ -33,6 +33,7 @@ USER_ID = slack_standin.USER_ID
 CHANNEL_ID = "C0GENERAL1"
 COMMAND_TEXT = "a lighthouse at dawn, isometric --ar 16:9"
 PHOTO_TEXT = "Our team photo from the offsite :camera:"
+EDIT_TEXT = "make the sky stormy, keep the lighthouse"
 REMIX_PROMPT = "turn this into a retro travel poster with the title “Offsite 2025”"
 IMAGES_DIR = "images"
 DATABASE_NAME = "banana.db"
@@ -232,7 +233,15 @@ class Sandbox:
         self.watch.say(f"you     → /banana {COMMAND_TEXT}   (acknowledged in {_ms(started)})")
         await self._until_tasks_finished(1)
 
-        # 2. Someone posts a photo; "Remix with Banana" from its menu; the form is submitted.
+        # 2. In the image's thread: "@Banana make the sky stormy". Slack sends the mention as an event.
+        assert self.server is not None and self.server.services is not None
+        (first,) = await self.server.services.store.for_user(USER_ID)
+        self.slack.deliver_events_to(f"{slack_side.app_url}/slack/events", slack_side.secret)
+        await self.slack.post_as_user(CHANNEL_ID, f"<@{self.slack.bot_user_id}> {EDIT_TEXT}", thread_ts=first.thread_ts)
+        self.watch.say(f"you     → in the image's thread: @Banana {EDIT_TEXT}")
+        await self._until_tasks_finished(2)
+
+        # 3. Someone posts a photo; "Remix with Banana" from its menu; the form is submitted.
         photo = self.slack.add_file(team_photo(), "team-photo.png", "image/png", channel=CHANNEL_ID, text=PHOTO_TEXT)
         message = self.slack.message(CHANNEL_ID, photo.share_ts or "")
         self.watch.say(f"you     → posts {photo.name} in #general: {plain_text(PHOTO_TEXT, self.slack)}")
@@ -245,9 +254,9 @@ class Sandbox:
         self.watch.say(f"Banana  ← opens the form: {summary_line('', form['blocks'][:1], self.slack)}")
         await slack_side.submit(form, prompt=REMIX_PROMPT)
         self.watch.say(f"you     → submits the form: “{REMIX_PROMPT}”")
-        await self._until_tasks_finished(2)
+        await self._until_tasks_finished(3)
 
-        # 3. The Home tab.
+        # 4. The Home tab.
         published = len(self.slack.calls_to("views.publish"))
         await slack_side.event({"type": "app_home_opened", "user": USER_ID, "channel": "D0DIRECT01", "tab": "home"})
         self.watch.say("you     → opens Banana's Home tab")
