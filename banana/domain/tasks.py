@@ -102,6 +102,7 @@ class Task(NewTask):
     upload_started_at: float | None = None  # the upload into Slack began (it may have landed)
     request_key: str | None = None  # the request by content: prompt, options and input images
     reused_from: int | None = None  # an earlier task whose image this one reused, at no cost
+    cancel_requested_at: float | None = None  # someone pressed Cancel (perhaps on another replica than its holder)
 
     @property
     def options(self) -> Options:

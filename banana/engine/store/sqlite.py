@@ -1,7 +1,8 @@
-"""Where every task lives. The rest of the app sees the `TaskStore` interface; only this module writes SQL.
+"""The embedded store: SQLite through sqlite-utils, in WAL mode, for one process.
 
-SQLite (through sqlite-utils, in WAL mode) is the embedded default. Its calls run on one dedicated thread, so the event
-loop never waits on the disk and the connection is only ever used from the thread that owns it.
+Its calls run on one dedicated thread, so the event loop never waits on the disk and the connection is only ever used
+from the thread that owns it. One process is the only replica: leases have one holder, signals are calls within the
+process, and locks are asyncio locks.
 """
 
 from __future__ import annotations
@@ -9,117 +10,42 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import sqlite_utils
 
 from banana.domain.options import Options
 from banana.domain.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState, Usage
+from banana.engine.store.base import (
+    EVENT_COLUMNS,
+    FINISHED,
+    SAVED_PROMPT_COLUMNS,
+    SEEN_COLUMNS,
+    TASK_COLUMNS,
+    TASK_FIELDS,
+    history_filter,
+    task_from_row,
+)
 
 T = TypeVar("T")
 
 
-class TaskStore(Protocol):
-    async def add(self, new: NewTask) -> Task: ...
-    async def add_set(self, news: list[NewTask]) -> list[Task]: ...
-    async def get(self, task_id: int) -> Task | None: ...
-    async def update(self, task_id: int, **changes: Any) -> Task: ...
-    async def set_state(self, task_id: int, state: TaskState, detail: str = "", **changes: Any) -> Task: ...
-    async def events(self, task_id: int) -> list[TaskEvent]: ...
-    async def unfinished(self) -> list[Task]: ...
-    async def for_user(self, user_id: str, limit: int = 20) -> list[Task]: ...
-    async def by_file_id(self, file_id: str) -> Task | None: ...
-    async def in_thread(self, team_id: str, channel_id: str, thread_ts: str) -> list[Task]: ...
-    async def set_of(self, set_id: int) -> list[Task]: ...
-    async def family(self, task_id: int) -> list[Task]: ...
-    async def with_children(self, task_ids: list[int]) -> frozenset[int]: ...
-    async def reusable(self, team_id: str, request_key: str) -> Task | None: ...
-    async def history(self, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int) -> list[Task]: ...
-    async def count(self, user_id: str, states: tuple[TaskState, ...]) -> int: ...
-    async def usage(self, user_id: str, since: float) -> Usage: ...
-    async def team_usage(self, team_id: str, since: float) -> Usage: ...
-    async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]: ...
-    async def recent_kie_seconds(self, resolution: str, limit: int = 30) -> list[float]: ...
-    async def save_prompt(
-        self, team_id: str, user_id: str, name: str, prompt: str, options: Options, avoid: str = ""
-    ) -> SavedPrompt: ...
-    async def list_prompts(self, team_id: str, limit: int = 20, contains: str = "") -> list[SavedPrompt]: ...
-    async def get_prompt(self, prompt_id: int) -> SavedPrompt | None: ...
-    async def find_prompt(self, team_id: str, name: str) -> SavedPrompt | None: ...
-    async def ping(self) -> bool: ...
-    async def close(self) -> None: ...
-
-
-# The schema grows by adding columns here: missing ones are added at start-up, existing rows are kept.
-_TASK_COLUMNS: dict[str, type] = {
-    "id": int,
-    "team_id": str,
-    "user_id": str,
-    "channel_id": str,
-    "prompt": str,
-    "avoid": str,
-    "aspect_ratio": str,
-    "resolution": str,
-    "output_format": str,
-    "state": str,
-    "created_at": float,
-    "updated_at": float,
-    "response_url": str,
-    "message_ts": str,
-    "thread_ts": str,
-    "kie_task_id": str,
-    "result_url": str,
-    "slack_file_id": str,
-    "credits": int,  # INTEGER affinity: whole numbers stay whole, a fractional cost from kie is kept as it is
-    "duration": float,
-    "finished_at": float,
-    "error_code": str,
-    "error_message": str,
-    "input_files": str,
-    "parent_task_id": int,
-    "relation": str,
-    "permalink": str,
-    "deleted_at": float,
-    "create_started_at": float,
-    "upload_started_at": float,
-    "request_key": str,
-    "reused_from": int,
-    "fresh": int,
-    "source": str,
-    "view_id": str,
-    "credits_exact": int,
-    "kie_seconds": float,
-    "file_gone_at": float,
-    "ancestry": str,
-    "set_id": int,
-    "slot": int,
-}
-_EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
-_TASK_FIELDS = {f.name for f in fields(Task)}
-_SAVED_PROMPT_COLUMNS: dict[str, type] = {
-    "id": int,
-    "team_id": str,
-    "user_id": str,
-    "name": str,
-    "prompt": str,
-    "avoid": str,
-    "aspect_ratio": str,
-    "resolution": str,
-    "output_format": str,
-    "created_at": float,
-}
-
-
 class SqliteTaskStore:
+    backend = "sqlite"
+    shared = False
+
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self._path = path
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._db: sqlite_utils.Database | None = None
+        self._handlers: list[Callable[[int, str], None]] = []
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def open(self) -> SqliteTaskStore:
         await self._run(self._open)
@@ -131,8 +57,8 @@ class SqliteTaskStore:
         db.enable_wal()
         db.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; a crash may lose the last commit, never corrupt
         db.execute("PRAGMA foreign_keys=ON")
-        _ensure_table(db, "tasks", _TASK_COLUMNS)
-        _ensure_table(db, "task_events", _EVENT_COLUMNS, foreign_keys=[("task_id", "tasks", "id")])
+        _ensure_table(db, "tasks", TASK_COLUMNS)
+        _ensure_table(db, "task_events", EVENT_COLUMNS, foreign_keys=[("task_id", "tasks", "id")])
         db.table("tasks").create_index(["user_id", "created_at"], if_not_exists=True)
         db.table("tasks").create_index(["state"], if_not_exists=True)
         db.table("tasks").create_index(["slack_file_id"], if_not_exists=True)
@@ -141,7 +67,10 @@ class SqliteTaskStore:
         db.table("tasks").create_index(["parent_task_id"], if_not_exists=True)
         db.table("tasks").create_index(["set_id"], if_not_exists=True)
         db.table("task_events").create_index(["task_id"], if_not_exists=True)
-        _ensure_table(db, "saved_prompts", _SAVED_PROMPT_COLUMNS)
+        db.table("tasks").create_index(["lease_until"], if_not_exists=True)
+        _ensure_table(db, "seen_requests", SEEN_COLUMNS, pk="key")
+        db.table("seen_requests").create_index(["at"], if_not_exists=True)
+        _ensure_table(db, "saved_prompts", SAVED_PROMPT_COLUMNS)
         db.table("saved_prompts").create_index(["team_id", "created_at"], if_not_exists=True)
         self._db = db
 
@@ -151,32 +80,35 @@ class SqliteTaskStore:
             self._db = None
         self._executor.shutdown(wait=True)
 
-    async def add(self, new: NewTask) -> Task:
-        now = self._clock()
-        row = {**new.__dict__, "state": TaskState.PENDING.value, "created_at": now, "updated_at": now}
+    async def add(self, new: NewTask, *, holder: str | None = None, lease_seconds: float = 0) -> Task:
+        (task,) = await self._insert([new], holder=holder, lease_seconds=lease_seconds, grouped=False)
+        return task
 
-        def insert() -> Task:
-            with self.db.conn:
-                task_id = cast(int, self.db.table("tasks").insert(row).last_pk)
-                self._add_event(task_id, TaskState.PENDING, now, "")
-            return self._get(task_id)
-
-        return await self._run(insert)
-
-    async def add_set(self, news: list[NewTask]) -> list[Task]:
+    async def add_set(self, news: list[NewTask], *, holder: str | None = None, lease_seconds: float = 0) -> list[Task]:
         """Store variations made together, in one transaction: each knows the set (its first task's id) and its slot."""
+        return await self._insert(news, holder=holder, lease_seconds=lease_seconds, grouped=True)
+
+    async def _insert(
+        self, news: list[NewTask], *, holder: str | None, lease_seconds: float, grouped: bool
+    ) -> list[Task]:
+        """New tasks, held by `holder` from the start (the unit's first task carries the lease), so no other replica
+        claims them before they run."""
         now = self._clock()
         pending = {"state": TaskState.PENDING.value, "created_at": now, "updated_at": now}
-        rows = [{**new.__dict__, **pending} for new in news]
+        lease = {"lease_owner": holder, "lease_until": now + lease_seconds} if holder else {}
 
         def insert() -> list[Task]:
             ids: list[int] = []
             with self.db.conn:
-                for slot, row in enumerate(rows, start=1):
+                for slot, new in enumerate(news, start=1):
+                    row = {**new.__dict__, **pending, **(lease if not ids else {})}
                     task_id = cast(int, self.db.table("tasks").insert(row).last_pk)
                     ids.append(task_id)
-                    self.db.table("tasks").update(task_id, {"set_id": ids[0], "slot": slot})
-                    self._add_event(task_id, TaskState.PENDING, now, f"variation {slot} of {len(rows)}")
+                    detail = ""
+                    if grouped:
+                        self.db.table("tasks").update(task_id, {"set_id": ids[0], "slot": slot})
+                        detail = f"variation {slot} of {len(news)}"
+                    self._add_event(task_id, TaskState.PENDING, now, detail)
             return [self._get(task_id) for task_id in ids]
 
         return await self._run(insert)
@@ -185,7 +117,7 @@ class SqliteTaskStore:
         return await self._run(lambda: self._find(task_id))
 
     async def update(self, task_id: int, **changes: Any) -> Task:
-        unknown = set(changes) - _TASK_FIELDS
+        unknown = set(changes) - TASK_FIELDS
         if unknown:
             raise ValueError(f"unknown task fields: {sorted(unknown)}")
 
@@ -228,13 +160,13 @@ class SqliteTaskStore:
 
     async def history(self, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int) -> list[Task]:
         """A page of a person's tasks in the given states, newest first, leaving out results they deleted."""
-        where, args = _history_filter(user_id, states)
+        where, args = history_filter(user_id, states)
         return await self._run(
             lambda: self._tasks(where, args, order_by="created_at desc, id desc", limit=limit, offset=offset)
         )
 
     async def count(self, user_id: str, states: tuple[TaskState, ...]) -> int:
-        where, args = _history_filter(user_id, states)
+        where, args = history_filter(user_id, states)
         return await self._run(lambda: self.db.table("tasks").count_where(where, args))
 
     async def usage(self, user_id: str, since: float) -> Usage:
@@ -372,6 +304,82 @@ class SqliteTaskStore:
         saved = await self._run(lambda: self._saved("team_id = ?", [team_id]))
         return next((p for p in saved if p.name.casefold() == name.casefold()), None)
 
+    async def claim(self, holder: str, lease_seconds: float, limit: int = 100) -> list[list[Task]]:
+        """Units with unfinished work whose lease is free or has run out, now held by `holder`; each unit's tasks by
+        slot. One process holds everything, so this takes what a previous run left behind."""
+        now = self._clock()
+        marks = ", ".join("?" * len(FINISHED))
+        sql = (
+            "select id from tasks u where (u.set_id is null or u.set_id = u.id)"
+            " and (u.lease_until is null or u.lease_until < ?)"
+            f" and exists (select 1 from tasks m where coalesce(m.set_id, m.id) = u.id and m.state not in ({marks}))"
+            " order by id limit ?"
+        )
+
+        def take() -> list[list[Task]]:
+            with self.db.conn:
+                units = [row[0] for row in self.db.execute(sql, [now, *FINISHED, limit]).fetchall()]
+                for unit in units:
+                    self.db.table("tasks").update(unit, {"lease_owner": holder, "lease_until": now + lease_seconds})
+            return [self._tasks("coalesce(set_id, id) = ?", [unit], order_by="slot, id") for unit in units]
+
+        return await self._run(take)
+
+    async def renew(self, holder: str, units: list[int], lease_seconds: float) -> list[int]:
+        """Extend `holder`'s leases; the units it still holds (a lease another has taken over stays theirs)."""
+        if not units:
+            return []
+        marks = ", ".join("?" * len(units))
+        until = self._clock() + lease_seconds
+
+        def extend() -> list[int]:
+            with self.db.conn:
+                self.db.execute(
+                    f"update tasks set lease_until = ? where id in ({marks}) and lease_owner = ?",
+                    [until, *units, holder],
+                )
+                held = self.db.execute(
+                    f"select id from tasks where id in ({marks}) and lease_owner = ?", [*units, holder]
+                )
+                return [row[0] for row in held.fetchall()]
+
+        return await self._run(extend)
+
+    async def release(self, holder: str, unit: int) -> None:
+        def free() -> None:
+            with self.db.conn:
+                self.db.execute(
+                    "update tasks set lease_owner = null, lease_until = null where id = ? and lease_owner = ?",
+                    [unit, holder],
+                )
+
+        await self._run(free)
+
+    async def signal(self, task_id: int, kind: str) -> None:
+        for handler in self._handlers:
+            asyncio.get_running_loop().call_soon(handler, task_id, kind)
+
+    async def listen(self, handler: Callable[[int, str], None]) -> None:
+        self._handlers.append(handler)
+
+    async def first_time(self, key: str, keep_seconds: float = 3600) -> bool:
+        now = self._clock()
+
+        def mark() -> bool:
+            with self.db.conn:
+                self.db.execute("delete from seen_requests where at < ?", [now - keep_seconds])
+                cursor = self.db.execute("insert or ignore into seen_requests (key, at) values (?, ?)", [key, now])
+                return cursor.rowcount == 1
+
+        return await self._run(mark)
+
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[None]:
+        return self._locks[name]
+
+    async def take_slot(self, name: str, limit: int, window: float) -> float:
+        """One process: its own limiters are all the pacing there is, so a slot is always free."""
+        return 0.0
+
     async def ping(self) -> bool:
         try:
             return await self._run(lambda: self.db.execute("select 1").fetchone() == (1,))
@@ -402,16 +410,11 @@ class SqliteTaskStore:
 
     def _tasks(self, where: str, args: list[Any], **query: Any) -> list[Task]:
         rows = self.db.table("tasks").rows_where(where, args, **query)
-        return [_task_from_row(row) for row in rows]
+        return [task_from_row(row) for row in rows]
 
     def _saved(self, where: str, args: list[Any], **query: Any) -> list[SavedPrompt]:
         rows = self.db.table("saved_prompts").rows_where(where, args, **query)
         return [SavedPrompt(**{**row, "avoid": row.get("avoid") or ""}) for row in rows]
-
-
-def _history_filter(user_id: str, states: tuple[TaskState, ...]) -> tuple[str, list[Any]]:
-    marks = ", ".join("?" * len(states))
-    return f"user_id = ? and deleted_at is null and state in ({marks})", [user_id, *(s.value for s in states)]
 
 
 def _ensure_table(
@@ -419,24 +422,13 @@ def _ensure_table(
     name: str,
     columns: dict[str, type],
     foreign_keys: list[tuple[str, str, str]] | None = None,
+    pk: str = "id",
 ) -> None:
     table = db.table(name)
     if not table.exists():
-        table.create(columns, pk="id", foreign_keys=foreign_keys or [])
+        table.create(columns, pk=pk, foreign_keys=foreign_keys or [])
         return
     existing = table.columns_dict
     for column, kind in columns.items():
         if column not in existing:
             table.add_column(column, kind)
-
-
-def _task_from_row(row: dict[str, Any]) -> Task:
-    values: dict[str, Any] = {name: row.get(name) for name in _TASK_FIELDS}
-    values["state"] = TaskState(row["state"])
-    values["avoid"] = row.get("avoid") or ""
-    values["input_files"] = row.get("input_files") or ""
-    values["ancestry"] = row.get("ancestry") or ""
-    values["fresh"] = bool(row.get("fresh"))
-    values["credits_exact"] = bool(row.get("credits_exact"))
-    values["source"] = row.get("source") or "command"  # rows from before sources were kept
-    return Task(**values)
