@@ -52,7 +52,7 @@ def callback_handler(
         if cost is not None:  # the one place kie states what a task cost
             await runner.record_cost(task, cost)
         if not task.state.finished:
-            runner.poke(task.id)
+            await runner.poke(task.id)
         return web.json_response(ACCEPTED)
 
     return handle

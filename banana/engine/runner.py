@@ -1,7 +1,11 @@
-"""The job runner: owns every in-flight task, from the stored row to the image in the thread.
+"""The job runner: owns every in-flight task it holds, from the stored row to the image in the thread.
 
 Each task is one asyncio task held in a dict (the loop itself keeps only weak references). A task is written to the
 store before anything else happens, and every step it takes is recorded there.
+
+Work is held through leases in the store: a unit (a task, or a set of variations) belongs to one replica at a time,
+which renews its lease while it works. A replica that dies stops renewing, and another claims the unit once the lease
+has run out, carrying on from each task's stored step. With SQLite the one process is the only holder.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import random
+import socket
 import statistics
 import time
 import uuid
@@ -30,7 +36,7 @@ from banana.engine.limits import CreateQueue, UpdateBudget
 from banana.engine.schedule import Expectation, expectation, next_interval
 from banana.engine.settings import Settings
 from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDelivery, Upload, UploadFailed, invite_hint
-from banana.engine.store import TaskStore
+from banana.engine.store import StoreUnavailable, TaskStore
 from banana.engine.threads import edit_inputs, unusable
 from banana.prompts.command import kie_prompt
 from banana.ui import cards, modals
@@ -59,6 +65,11 @@ class TaskFailed(Exception):
         super().__init__(f"{code}: {message}")
 
 
+def replica_name() -> str:
+    """Who holds a lease: this host and process, and a random part, since a restarted process may get the same pid."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 class JobRunner:
     def __init__(
         self,
@@ -69,8 +80,10 @@ class JobRunner:
         *,
         on_change: Callable[[Task], None] = lambda task: None,
         clock: Callable[[], float] = time.time,
+        holder: str | None = None,
     ) -> None:
         self.settings = settings
+        self.holder = holder or replica_name()
         self.store = store
         self.kie = kie
         self.slack = slack
@@ -85,7 +98,9 @@ class JobRunner:
         self.stopping = False
         self._jobs: dict[int, asyncio.Task[None]] = {}
         self._running: dict[int, Job] = {}
+        self._units: dict[int, set[int]] = {}  # the units held here, and their tasks still running
         self._outlooks: dict[str, tuple[Expectation | None, float]] = {}
+        self._keeper: asyncio.Task[None] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -96,11 +111,12 @@ class JobRunner:
 
         Surfaces do not call this: they go through `TaskStarter.start`, which checks the caps first."""
         parent = await self.store.get(request.parent_task_id) if request.parent_task_id else None
+        holder, lease = self.holder, self.settings.lease_seconds  # held here from the start: no replica claims it
         if request.count > 1:
             news = [new_task(request, origin, parent=parent, slot=n) for n in range(1, request.count + 1)]
-            tasks = await self.store.add_set(news)
+            tasks = await self.store.add_set(news, holder=holder, lease_seconds=lease)
         else:
-            tasks = [await self.store.add(new_task(request, origin, parent=parent))]
+            tasks = [await self.store.add(new_task(request, origin, parent=parent), holder=holder, lease_seconds=lease)]
         for task in tasks:
             self.update_budget.started()
             self.on_change(task)
@@ -108,31 +124,68 @@ class JobRunner:
         return tasks[0]
 
     async def resume(self) -> int:
-        """Pick up every task a previous run left unfinished, exactly as it was asked; returns how many."""
-        tasks = await self.store.unfinished()
-        singles = [task for task in tasks if task.set_id is None]
-        self._spawn_all(singles)
-        for set_id in sorted({task.set_id for task in tasks if task.set_id is not None}):
-            self._spawn_all(await self.store.set_of(set_id))
-        if tasks:
-            log.info("resumed %d unfinished task(s)", len(tasks))
-        return len(tasks)
+        """Take the work no one holds: what a previous run left unfinished (or, with several replicas, what a replica
+        that died was doing), each task exactly as it was asked; then keep the leases. Returns how many tasks."""
+        await self.store.listen(self._on_signal)
+        taken = await self._claim()
+        if taken:
+            log.info("resumed %d unfinished task(s)", taken)
+        self._keeper = asyncio.create_task(self._keep_leases(), name="banana-leases")
+        return taken
+
+    async def _claim(self) -> int:
+        units = await self.store.claim(self.holder, self.settings.lease_seconds)
+        for tasks in units:
+            self._spawn_all(tasks)
+        return sum(1 for tasks in units for task in tasks if not task.state.finished)
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of the work held here, give up work whose lease another replica has taken over, and claim
+        work whose lease has run out. A database that is away is retried with backoff; nothing is lost meanwhile."""
+        interval = self.settings.lease_seconds / 3
+        backoff = interval
+        while not self.stopping:
+            await asyncio.sleep(backoff)
+            try:
+                held = set(await self.store.renew(self.holder, list(self._units), self.settings.lease_seconds))
+                for unit in set(self._units) - held:
+                    self._lose(unit)
+                await self._claim()
+                backoff = interval
+            except StoreUnavailable as error:
+                backoff = min(backoff * 2, self.settings.lease_seconds)
+                log.warning("the database is away (%s); trying again in %.0f s", error, backoff)
+
+    def _lose(self, unit: int) -> None:
+        """Another replica holds this unit now (this one could not renew in time): its jobs stop touching it."""
+        log.warning("lost the lease on task %s; another replica carries it on", unit)
+        self._let_go(unit)
+
+    def _let_go(self, unit: int) -> None:
+        """Stop a unit's jobs here, leaving it as stored and its lease to run out, for whoever claims it next."""
+        for task_id in self._units.pop(unit, set()):
+            job = self._running.get(task_id)
+            if job is not None:
+                job.lost = True
+                job.call_attention()
 
     def _spawn_all(self, tasks: list[Task]) -> None:
-        """A job for each unfinished task; variations made together share one VariationSet (and so one card)."""
-        if tasks and tasks[0].set_id is not None:
-            group = VariationSet(self, tasks)
-            for task in tasks:
-                if not task.state.finished:
-                    self._spawn(group.join(Job(self, task, group)))
+        """A job for each unfinished task of a unit; variations made together share one VariationSet (one card)."""
+        unit = tasks[0].set_id or tasks[0].id
+        if unit in self._units:  # held here already
             return
-        for task in tasks:
-            self._spawn(Job(self, task))
+        running = [task for task in tasks if not task.state.finished]
+        self._units[unit] = {task.id for task in running}
+        group = VariationSet(self, tasks) if tasks[0].set_id is not None else None
+        for task in running:
+            job = Job(self, task, group)
+            job.cancel_requested = task.cancel_requested_at is not None
+            self._spawn(group.join(job) if group else job, unit)
 
-    def _spawn(self, job: Job) -> None:
+    def _spawn(self, job: Job, unit: int) -> None:
         task_id = job.task.id
         self._running[task_id] = job
-        running = asyncio.create_task(self._run(job), name=f"banana-task-{task_id}")
+        running = asyncio.create_task(self._run(job, unit), name=f"banana-task-{task_id}")
         self._jobs[task_id] = running
         running.add_done_callback(lambda _: self._forget(task_id))
 
@@ -146,14 +199,25 @@ class JobRunner:
         key = self.settings.kieai_api_key.encode()
         return hmac.new(key, f"banana-callback:{task_id}".encode(), hashlib.sha256).hexdigest()[:40]
 
-    def poke(self, task_id: int) -> bool:
-        """kie says this task changed: read it now instead of at the next poll."""
+    async def poke(self, task_id: int) -> None:
+        """kie says this task changed: its holder reads it now instead of at the next poll, whichever replica it is."""
+        if not self._poke_here(task_id):
+            await self.store.signal(task_id, "poke")
+
+    def _poke_here(self, task_id: int) -> bool:
         job = self._running.get(task_id)
         if job is None:
             return False
         job.poked = True
         job.call_attention()
         return True
+
+    def _on_signal(self, task_id: int, kind: str) -> None:
+        """A signal from a replica (perhaps this one): act on it if the task is held here."""
+        if kind == "poke":
+            self._poke_here(task_id)
+        elif kind == "cancel":
+            self._cancel_here(task_id)
 
     async def record_cost(self, task: Task, credits: float) -> None:
         """kie reported what a task cost (its callback's consumeCredits): keep kie's figure instead of the estimate."""
@@ -167,8 +231,26 @@ class JobRunner:
         self._jobs.pop(task_id, None)
         self._running.pop(task_id, None)
 
-    def cancel(self, task_id: int) -> bool:
-        """Ask a running task to stop waiting; False when it is not running here."""
+    async def _leave(self, task_id: int, unit: int) -> None:
+        """A job has ended. When its unit has no job left here (finished, or left for the next holder on shutdown),
+        its lease is freed at once, so another replica need not wait for it to run out."""
+        tasks = self._units.get(unit)
+        if tasks is None:
+            return
+        tasks.discard(task_id)
+        if not tasks:
+            del self._units[unit]
+            with contextlib.suppress(StoreUnavailable):  # then the lease runs out by itself
+                await self.store.release(self.holder, unit)
+
+    async def cancel(self, task: Task) -> None:
+        """Ask a task to stop waiting, wherever it runs: the request is stored (a replica that takes it over later
+        sees it too) and its holder is told."""
+        await self.store.update(task.id, cancel_requested_at=self.clock())
+        if not self._cancel_here(task.id):
+            await self.store.signal(task.id, "cancel")
+
+    def _cancel_here(self, task_id: int) -> bool:
         job = self._running.get(task_id)
         if job is None:
             return False
@@ -213,6 +295,8 @@ class JobRunner:
         """Stop: tasks waiting on kie stop at once, short steps (a create, an upload) get `grace` seconds to finish;
         whatever is left is stored as it is, for the next start to pick up."""
         self.stopping = True
+        if self._keeper is not None:
+            self._keeper.cancel()
         for job in self._running.values():
             job.call_attention()
         running = list(self._jobs.values())
@@ -235,16 +319,21 @@ class JobRunner:
     def forget_outlook(self, resolution: str) -> None:
         self._outlooks.pop(resolution, None)
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, unit: int) -> None:
         try:
             await job.run()
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as error:  # left as stored: its lease runs out, and it is claimed again
+            log.warning("task %s paused: the database is away (%s)", job.task.id, error)
+            self._let_go(unit)
+            return
         except Exception:
             log.exception("task %s broke unexpectedly", job.task.id)
             await job.finish_failed(
                 TaskFailed("internal_error", "Something broke on our side. Try again; if it repeats, tell an admin.")
             )
+        await self._leave(job.task.id, unit)
 
 
 def request_key(request: GenerationRequest, images: list[InputImage]) -> str:
@@ -273,6 +362,7 @@ class Job:
         self.group = group  # the variations it was made with, which share its card and its message
         self.waiting_for: int | None = None  # the task an edit waits for, until it has finished
         self.cancel_requested = False
+        self.lost = False  # another replica holds it now: stop, leaving it as stored
         self.poked = False  # kie called back: read the task now
         self.called_back = False  # the next read answers a callback
         self.queue_position: int | None = None
@@ -646,7 +736,7 @@ class Job:
         self.runner.on_change(self.task)
 
     def _stop_if_stopping(self) -> None:
-        if self.runner.stopping:
+        if self.runner.stopping or self.lost:
             raise _Stopping
 
     def _stop_if_cancelled(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from dotenv import dotenv_values
 
@@ -60,6 +60,9 @@ class Settings:
     public_url: str | None = None  # where kie can reach this app's callback route; callbacks are off without it
     kieai_webhook_hmac_key: str | None = field(default=None, repr=False)
     database_path: Path = Path("data/banana.db")
+    # PostgreSQL (postgresql://…), for several replicas; without it the SQLite file at database_path is the store.
+    database_url: str | None = field(default=None, repr=False)
+    lease_seconds: float = 30.0  # how long a replica holds a task without renewing; another takes it over after
     host: str = "0.0.0.0"
     port: int = 3000
     polling: Polling = Polling()
@@ -118,6 +121,7 @@ class Settings:
             self.slack_signing_secret,
             self.slack_app_token,
             self.kieai_webhook_hmac_key,
+            urlsplit(self.database_url).password if self.database_url else None,
         )
         return tuple(v for v in values if v)
 
@@ -156,6 +160,8 @@ class _Reader:
             "kieai_base_url": self.url("KIEAI_BASE_URL", Settings.kieai_base_url),
             "kieai_upload_url": self.url("KIEAI_UPLOAD_URL", Settings.kieai_upload_url),
             "database_path": Path(self.values.get("DATABASE_PATH") or Settings.database_path),
+            "database_url": self.database_url("DATABASE_URL"),
+            "lease_seconds": self.number("LEASE_SECONDS", Settings.lease_seconds),
             "host": self.values.get("HOST") or Settings.host,
             "port": self.integer("PORT", Settings.port, low=0, high=65535),
             "polling": polling,
@@ -247,6 +253,15 @@ class _Reader:
             self.problems.append(f"{name} must be {kind}, got {raw!r}")
             return default
         return value
+
+    def database_url(self, name: str) -> str | None:
+        raw = self.values.get(name, "").strip()
+        if not raw:
+            return None
+        if not raw.startswith(("postgresql://", "postgres://")):
+            self.problems.append(f"{name} must be a PostgreSQL URL (postgresql://user:password@host:5432/banana)")
+            return None
+        return raw
 
     def switch(self, name: str, default: bool) -> bool:
         return self._convert(name, default, _switch, "true or false", lambda value: True)

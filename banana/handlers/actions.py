@@ -210,9 +210,10 @@ async def cancel(press: Press) -> None:
     task = await press.task()
     if task is None or not await press.may_manage(task, "cancel"):
         return
-    if task.state.finished or not press.services.runner.cancel(task.id):
+    if task.state.finished:
         await press.answer(f"It has already finished ({task.state.value.replace('_', ' ')}).")
         return
+    await press.services.runner.cancel(task)  # whichever replica holds it
     await press.refresh_home()
 
 

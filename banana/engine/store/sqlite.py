@@ -71,6 +71,8 @@ class SqliteTaskStore:
         _ensure_table(db, "seen_requests", SEEN_COLUMNS, pk="key")
         db.table("seen_requests").create_index(["at"], if_not_exists=True)
         _ensure_table(db, "saved_prompts", SAVED_PROMPT_COLUMNS)
+        # One process uses the file: a lease found here is a previous run's, and its work is free to take at once.
+        db.execute("update tasks set lease_owner = null, lease_until = null where lease_owner is not null")
         db.table("saved_prompts").create_index(["team_id", "created_at"], if_not_exists=True)
         self._db = db
 
