@@ -113,6 +113,7 @@ async def test_health_reports_database_and_settings(banana):
     assert response.json() | {"in_flight": 0} == {
         "ok": True,
         "database": True,
+        "database_backend": "sqlite",
         "settings": True,
         "mode": "http",
         "in_flight": 0,

@@ -115,6 +115,7 @@ class BananaServer:
         body = {
             "ok": database,
             "database": database,
+            "database_backend": services.store.backend if services else None,
             "settings": True,  # start-up refuses to run with unusable settings
             "mode": "socket" if self.settings.socket_mode else "http",
             "in_flight": services.runner.in_flight if services else 0,

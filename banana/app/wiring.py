@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -9,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import httpx
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -21,19 +22,21 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from banana import handlers
 from banana.engine.budget import Budget
 from banana.engine.home import HomeTab
 from banana.engine.kie import KieClient
-from banana.engine.limits import RateLimit, RecentKeys
+from banana.engine.limits import RateLimit, SharedPace
 from banana.engine.runner import JobRunner
 from banana.engine.services import Services
 from banana.engine.settings import Settings
 from banana.engine.slack import SlackDelivery
-from banana.engine.starter import TaskStarter
-from banana.engine.store import SqliteTaskStore
+from banana.engine.starter import DATABASE_AWAY, TaskStarter
+from banana.engine.store import StoreUnavailable, TaskStore, open_store
 from banana.prompts.catalog import CatalogError, load_brand, load_catalog
+from banana.ui.modals import notice_view
 
 log = logging.getLogger("banana")
 
@@ -48,8 +51,16 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
     except CatalogError as error:
         raise StartupError(f"the prompt studio cannot load {error}") from None
     async with AsyncExitStack() as stack:
-        store = await SqliteTaskStore(settings.database_path).open()
+        try:
+            store = await open_store(settings.database_url, settings.database_path)
+        except StoreUnavailable as error:
+            raise StartupError(str(error)) from None
         stack.push_async_callback(store.close)
+
+        def shared(name: str, limit: int, window: float) -> SharedPace | None:
+            """With several replicas, a limit all of them share; one process keeps its own."""
+            return SharedPace(store, name, limit, window) if store.shared else None
+
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
         session = await stack.enter_async_context(aiohttp.ClientSession())
         client = AsyncWebClient(
@@ -68,13 +79,21 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             base_url=settings.kieai_base_url,
             upload_url=settings.kieai_upload_url,
             retry_delays=settings.kie_retry_delays,
-            reads=RateLimit(settings.kie_reads_per_second),
+            reads=RateLimit(
+                settings.kie_reads_per_second, shared=shared("kie:reads", settings.kie_reads_per_second, 1.0)
+            ),
         )
         home = HomeTab(
             store, client, settings.defaults, prices=settings.prices, refresh_delay=settings.home_refresh_delay
         )
         stack.push_async_callback(home.close)
-        slack = SlackDelivery(client, session, post_interval=settings.slack_post_interval)
+        slack = SlackDelivery(
+            client,
+            session,
+            post_interval=settings.slack_post_interval,
+            shared_posts=shared("slack:post", 1, settings.slack_post_interval),
+            shared_updates=shared("slack:chat.update", settings.slack_updates_per_minute, 60.0),
+        )
         runner = JobRunner(settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.user_id))
         stack.push_async_callback(runner.close)
         budget = Budget(
@@ -138,21 +157,23 @@ def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeRes
         await next()
 
     app.use(provide_services)
-    app.use(skip_repeats(RecentKeys()))
+    app.use(skip_repeats(services.store))
+    app.error(database_away)
     handlers.register(app)
     return app
 
 
-def skip_repeats(seen: RecentKeys) -> Callable[..., Awaitable[BoltResponse | None]]:
-    """Slack sends a request again, marked with X-Slack-Retry-Num, when its first answer was slow or lost. A retry of
-    a trigger or event already handled is answered with a plain 200 and not acted on twice, so it never starts a
-    second task. Requests without that mark are always handled."""
+def skip_repeats(store: TaskStore) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """Slack sends a request again, marked with X-Slack-Retry-Num, when its first answer was slow or lost, and with
+    several replicas the retry may reach another one. A retry of a trigger or event already handled anywhere (the
+    store remembers them) is answered with a plain 200 and not acted on twice, so it never starts a second task.
+    Requests without that mark are always handled."""
 
     async def middleware(
         req: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
         key = str(body.get("event_id") or body.get("trigger_id") or "")
-        first_time = seen.first_time(key) if key else True
+        first_time = await store.first_time(key) if key else True
         if not first_time and req.headers.get("x-slack-retry-num"):
             log.info("ignored Slack's retry of %s", key)
             return BoltResponse(status=200, body="")
@@ -160,3 +181,25 @@ def skip_repeats(seen: RecentKeys) -> Callable[..., Awaitable[BoltResponse | Non
         return None
 
     return middleware
+
+
+async def database_away(error: Exception, body: dict[str, Any], request: AsyncBoltRequest) -> None:
+    """A listener stopped because the database is away: say so to the person, in place of Bolt's error. Anything else
+    is logged as Bolt logs it."""
+    if not isinstance(error, StoreUnavailable):
+        log.error("a listener failed", exc_info=error)
+        return
+    log.warning("a request could not be served: the database is away (%s)", error)
+    ack: AsyncAck = request.context.ack
+    if ack.response is None:  # not answered yet: this is the answer
+        if body.get("type") == "view_submission":
+            await ack(response_action="update", view=notice_view("Banana", f":warning: {DATABASE_AWAY}"))
+            return
+        if body.get("command"):
+            await ack(response_type="ephemeral", text=f":warning: {DATABASE_AWAY}")
+            return
+        await ack()
+    response_url = body.get("response_url")
+    if response_url:  # answered already (a button, a command's empty ack): say it privately where it was asked
+        with contextlib.suppress(Exception):
+            await AsyncWebhookClient(response_url).send(text=f":warning: {DATABASE_AWAY}", response_type="ephemeral")

@@ -11,7 +11,6 @@ unless it is 0.
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import time
 from collections.abc import AsyncIterator, Callable
@@ -95,7 +94,6 @@ class Budget:
         self.user_daily_cap = user_daily_cap
         self.workspace_monthly_cap = workspace_monthly_cap
         self._clock = clock
-        self._lock = asyncio.Lock()
 
     @property
     def capped(self) -> bool:
@@ -106,13 +104,14 @@ class Budget:
         """Check the caps for `count` more images at `resolution`: yields None when all of them may start, else why
         none may (variations start together or not at all).
 
-        Start the task inside the block. Checks and starts take turns, so the new task is stored (and counted as
-        running) before the next request is checked. Without caps nothing is read and nobody waits.
+        Start the task inside the block. Checks and starts take turns per workspace, on every replica (the store's
+        `exclusive`), so the new task is stored (and counted as running) before the next request is checked: two
+        replicas cannot both let a person past a cap. Without caps nothing is read and nobody waits.
         """
         if not self.capped:
             yield None
             return
-        async with self._lock:
+        async with self._store.exclusive(f"caps:{team_id}"):  # across replicas too: one check at a time per workspace
             yield await self.refusal(team_id, user_id, resolution, count)
 
     async def refusal(self, team_id: str, user_id: str, resolution: str, count: int = 1) -> str | None:

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from banana.engine.store import TaskStore
+
 
 class SlidingWindow:
     """Counts events in the last `window` seconds."""
@@ -36,16 +38,44 @@ class SlidingWindow:
         return max(0.0, self._times[-limit] + self.window - self._clock())
 
 
+class SharedPace:
+    """A rate limit shared by every replica, counted in the store (PostgreSQL), so N replicas never send more than one
+    would. Each replica's own limiters still order its work; this is the last gate before the call goes out."""
+
+    def __init__(self, store: TaskStore, name: str, limit: int, window: float) -> None:
+        self._store = store
+        self.name = name
+        self._limit = limit
+        self._window = window
+
+    async def wait(self, key: str = "") -> None:
+        """Return once a slot is taken: at once while under the limit, else when the oldest slot leaves the window."""
+        name = f"{self.name}:{key}" if key else self.name
+        while True:  # the slots live in the database: there is nothing local to wait on but the clock
+            delay = await self._store.take_slot(name, self._limit, self._window)
+            if delay <= 0:
+                return
+            await asyncio.sleep(delay)
+
+
 class CreateQueue:
     """kie accepts `limit` new tasks per `window` seconds per account and refuses the rest with 429.
 
     Tasks beyond that wait here in arrival order instead of failing; each waiter is told its place in the line.
     """
 
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        shared: SharedPace | None = None,
+    ) -> None:
         self._limit = limit
         # A little longer than kie's window: our clock starts before the request reaches kie's.
         self._sent = SlidingWindow(window * 1.05 + 0.05, clock)
+        self._shared = shared
         self._line: list[object] = []
         self._turn = asyncio.Condition()
 
@@ -63,6 +93,8 @@ class CreateQueue:
                     position = self._line.index(ticket) + 1
                     delay = self._sent.wait_time(self._limit)
                     if position == 1 and delay == 0:
+                        if self._shared is not None:  # the other replicas' creates count too
+                            await self._shared.wait()
                         self._sent.record()
                         return
                     await on_wait(position)
@@ -154,7 +186,15 @@ class RateLimit:
     their task is expected to be done, so scarce reads go to the tasks most likely to have an image waiting.
     """
 
-    def __init__(self, limit: int, window: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        shared: SharedPace | None = None,
+    ) -> None:
+        self._shared = shared
         self._spacing = window / limit
         self._clock = clock
         self._next_at = 0.0
@@ -173,7 +213,9 @@ class RateLimit:
                 now = self._clock()
                 delay = self._next_at - now
                 if delay <= 0:
-                    self._next_at = now + self._spacing
+                    if self._shared is not None:  # still the head: the other replicas' calls count too
+                        await self._shared.wait()
+                    self._next_at = self._clock() + self._spacing
                     return
                 # A clock, not an event; a caller of lower priority arriving meanwhile waits for the clock too.
                 await asyncio.sleep(delay)
@@ -195,25 +237,6 @@ class _Waiter:
     priority: float
     arrival: int
     turn: asyncio.Event = field(default_factory=asyncio.Event, compare=False)
-
-
-class RecentKeys:
-    """Keys seen in the last `ttl` seconds: how a request Slack sends again is recognised and not acted on twice."""
-
-    def __init__(self, ttl: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl = ttl
-        self._clock = clock
-        self._seen: dict[str, float] = {}
-
-    def first_time(self, key: str) -> bool:
-        now = self._clock()
-        if len(self._seen) > 10_000:
-            self._seen = {k: t for k, t in self._seen.items() if now - t < self._ttl}
-        seen_at = self._seen.get(key)
-        if seen_at is not None and now - seen_at < self._ttl:
-            return False
-        self._seen[key] = now
-        return True
 
 
 class Pacer:

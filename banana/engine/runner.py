@@ -32,7 +32,7 @@ from banana.domain.tasks import Origin, Task, TaskState, encode_inputs, new_task
 from banana.engine.images import sniff_image
 from banana.engine.inputs import InputFetcher, InputImage, InputRejected
 from banana.engine.kie import DownloadError, KieClient, KieError, KieTask, KieUnknownOutcome, Phase
-from banana.engine.limits import CreateQueue, UpdateBudget
+from banana.engine.limits import CreateQueue, SharedPace, UpdateBudget
 from banana.engine.schedule import Expectation, expectation, next_interval
 from banana.engine.settings import Settings
 from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDelivery, Upload, UploadFailed, invite_hint
@@ -92,7 +92,9 @@ class JobRunner:
         )
         self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
         self.clock = clock
-        self.create_queue = CreateQueue(settings.kie_creates_per_window, settings.kie_create_window)
+        window = settings.kie_create_window * 1.05 + 0.05  # as CreateQueue's own: a margin for the trip to kie
+        shared = SharedPace(store, "kie:creates", settings.kie_creates_per_window, window) if store.shared else None
+        self.create_queue = CreateQueue(settings.kie_creates_per_window, settings.kie_create_window, shared=shared)
         self.update_budget = UpdateBudget(settings.slack_updates_per_minute)
         self.deliveries = asyncio.Semaphore(16)
         self.stopping = False
@@ -106,22 +108,23 @@ class JobRunner:
     def in_flight(self) -> int:
         return len(self._jobs)
 
-    async def start(self, request: GenerationRequest, origin: Origin) -> Task:
-        """Store the task, then run it in the background. Returns as soon as the row is written.
+    async def add(self, request: GenerationRequest, origin: Origin) -> list[Task]:
+        """Store a request's tasks (one, or a set of variations), held here from the start so no replica claims them.
 
-        Surfaces do not call this: they go through `TaskStarter.start`, which checks the caps first."""
+        Surfaces do not call this: they go through `TaskStarter.start`, which checks the caps first, then runs them."""
         parent = await self.store.get(request.parent_task_id) if request.parent_task_id else None
-        holder, lease = self.holder, self.settings.lease_seconds  # held here from the start: no replica claims it
+        holder, lease = self.holder, self.settings.lease_seconds
         if request.count > 1:
             news = [new_task(request, origin, parent=parent, slot=n) for n in range(1, request.count + 1)]
-            tasks = await self.store.add_set(news, holder=holder, lease_seconds=lease)
-        else:
-            tasks = [await self.store.add(new_task(request, origin, parent=parent), holder=holder, lease_seconds=lease)]
+            return await self.store.add_set(news, holder=holder, lease_seconds=lease)
+        return [await self.store.add(new_task(request, origin, parent=parent), holder=holder, lease_seconds=lease)]
+
+    def run(self, tasks: list[Task]) -> None:
+        """Run stored tasks in the background."""
         for task in tasks:
             self.update_budget.started()
             self.on_change(task)
         self._spawn_all(tasks)
-        return tasks[0]
 
     async def resume(self) -> int:
         """Take the work no one holds: what a previous run left unfinished (or, with several replicas, what a replica

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from banana.engine.limits import Pacer
+from banana.engine.limits import Pacer, SharedPace
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,20 @@ def invite_hint(channel_id: str) -> str:
 
 class SlackDelivery:
     def __init__(
-        self, client: AsyncWebClient, session: ClientSession | None = None, *, post_interval: float = 0
+        self,
+        client: AsyncWebClient,
+        session: ClientSession | None = None,
+        *,
+        post_interval: float = 0,
+        shared_posts: SharedPace | None = None,
+        shared_updates: SharedPace | None = None,
     ) -> None:
         self.client = client
         self._session = session
         self._posts = Pacer(post_interval)
+        # With several replicas: Slack counts a workspace's calls, not a replica's.
+        self._shared_posts = shared_posts
+        self._shared_updates = shared_updates
         self._admins: dict[str, tuple[bool, float]] = {}
 
     async def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None) -> str:
@@ -97,6 +106,8 @@ class SlackDelivery:
         a moment instead of being refused.
         """
         async with self._posts.turn(channel):
+            if self._shared_posts is not None:
+                await self._shared_posts.wait(channel)
             response = await self._in_channel(
                 channel,
                 lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts),
@@ -105,6 +116,8 @@ class SlackDelivery:
 
     async def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> bool:
         """Edit a message. False when it is gone (someone deleted it): the task goes on regardless."""
+        if self._shared_updates is not None:
+            await self._shared_updates.wait()
         try:
             await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         except SlackApiError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -9,6 +10,14 @@ from banana.domain.options import GenerationRequest
 from banana.domain.tasks import Origin, Task
 from banana.engine.budget import Budget
 from banana.engine.runner import JobRunner
+from banana.engine.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+DATABASE_AWAY = (
+    "Banana can't reach its database just now, so nothing was started and nothing was charged. "
+    "Try again in a minute; if it keeps happening, tell whoever runs Banana."
+)
 
 
 @dataclass(frozen=True)
@@ -33,13 +42,19 @@ class TaskStarter:
         """Check the caps, store the task and start it; or say why not, having stored and spent nothing. A request
         for several variations starts them all, or none when the caps cannot take all of them; it returns the first.
 
-        `admitted` runs once the caps allow the task and before it is stored: a surface answers Slack there (an empty
-        ack, or a modal's next view), so a refusal can still be its answer instead.
+        `admitted` runs once the caps allow the task and it is stored, before it runs: a surface answers Slack there
+        (an empty ack, or a modal's next view), so a refusal, or a database that is away, can still be its answer.
         """
         team, user, resolution = origin.team_id, origin.user_id, request.options.resolution
-        async with self._budget.admit(team, user, resolution, request.count) as refusal:
-            if refusal is not None:
-                return Refused(refusal)
-            if admitted is not None:
-                await admitted()
-            return await self._runner.start(request, origin)
+        try:
+            async with self._budget.admit(team, user, resolution, request.count) as refusal:
+                if refusal is not None:
+                    return Refused(refusal)
+                tasks = await self._runner.add(request, origin)
+        except StoreUnavailable as error:
+            log.warning("could not start a task: the database is away (%s)", error)
+            return Refused(DATABASE_AWAY)
+        if admitted is not None:
+            await admitted()
+        self._runner.run(tasks)
+        return tasks[0]
