@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from banana.domain.options import PRICES, Options, Prices
 from banana.domain.tasks import HomeFilter, Task, TaskState
 from banana.engine.budget import start_of_day, start_of_month
+from banana.engine.limits import SharedPace
 from banana.engine.store import TaskStore
 from banana.ui.home import HOME_PAGE_SIZE, HomePage, home_view
 
@@ -47,6 +48,7 @@ class HomeTab:
         self._clock = clock
         self._places: dict[str, HomePlace] = {}
         self._pending: dict[str, asyncio.Task[None]] = {}
+        self._publishes = SharedPace(store, "home", 1, refresh_delay)
 
     async def publish(self, user_id: str, *, place: HomePlace | None = None) -> None:
         """Publish a person's Home now, at `place` or where they were."""
@@ -117,9 +119,10 @@ class HomeTab:
     def refresh_soon(self, user_id: str) -> None:
         """A task of this person changed: republish their Home once things settle, if they have ever opened it.
 
-        Bursts of changes collapse into one `views.publish` per person per `refresh_delay`.
+        Bursts of changes collapse into one `views.publish` per person per `refresh_delay`. With several replicas the
+        person may have opened Home on another one, so every change is shown (where they left it, when known here).
         """
-        if user_id not in self._places or user_id in self._pending:
+        if (user_id not in self._places and not self._store.shared) or user_id in self._pending:
             return
         job = asyncio.create_task(self._refresh_later(user_id), name=f"home-refresh-{user_id}")
         self._pending[user_id] = job
@@ -127,6 +130,9 @@ class HomeTab:
 
     async def _refresh_later(self, user_id: str) -> None:
         await asyncio.sleep(self._refresh_delay)
+        # One publish per person per refresh_delay among all replicas: one that finds it taken tries again once it
+        # frees, so the last change is always shown. (With SQLite the slot is always free.)
+        await self._publishes.wait(user_id)
         self._forget(user_id, asyncio.current_task())  # changes from here on schedule a new refresh
         await self.publish(user_id)
 
