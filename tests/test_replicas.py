@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import time
 from collections import Counter
 
@@ -137,3 +139,16 @@ async def test_two_replicas_racing_a_persons_last_credits_let_only_one_through(
     assert len(refused) == 5  # room for one 2K image of 18 credits under 30, wherever the commands land
     (started,) = await tasks_when(database, 1, lambda t: t.state.finished)
     assert started.state is TaskState.DONE and len(kie.requests_to(CREATE)) == 1
+
+
+async def test_an_unreachable_database_stops_start_up_with_one_line_naming_database_url(app_env):
+    env = {**os.environ, **app_env, "DATABASE_URL": "postgresql://banana:s3cret-pw@127.0.0.1:1/banana"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "banana", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(30):
+        out, err = await process.communicate()
+    assert process.returncode != 0
+    said = (out + err).decode()
+    assert "DATABASE_URL" in said and "s3cret-pw" not in said and "Traceback" not in said
+    assert len([line for line in said.splitlines() if "DATABASE_URL" in line]) == 1
