@@ -13,13 +13,16 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
 from slack_sdk.signature import SignatureVerifier
 
 from banana.app.server import BananaServer
@@ -27,6 +30,7 @@ from banana.app.wiring import SLACK_EVENTS_PATH
 from banana.domain.tasks import Task
 from banana.engine.services import Services
 from banana.engine.settings import load_settings
+from banana.engine.store import masked
 from standins import kie as kie_standin
 from standins import slack as slack_standin
 
@@ -382,3 +386,50 @@ async def start_process(app_env, slack) -> AsyncIterator[Callable[..., object]]:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+# PostgreSQL for the store's tests: a server that is already running (`bash .ci/postgres` starts Debian's and creates
+# the database). Each test gets a fresh, empty schema of its own; BANANA_TEST_DATABASE_URL points elsewhere.
+TEST_DATABASE_URL = os.environ.get("BANANA_TEST_DATABASE_URL", "postgresql:///banana_test")
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """`url` with `options=-csearch_path=<schema>`: everything the store creates and reads lands in that schema."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    options = " ".join([*(v for k, v in pairs if k == "options"), f"-csearch_path={schema}"])
+    query = urlencode([*((k, v) for k, v in pairs if k != "options"), ("options", options)], quote_via=quote)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?{query}"  # urlunsplit would drop the // of postgresql:///db
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The test database's URL, once it answers. Unreachable: the test fails under CI (CI set), else is skipped."""
+    try:
+        with psycopg.connect(TEST_DATABASE_URL, connect_timeout=3):
+            pass
+    except psycopg.Error as error:
+        reason = " ".join(str(error).split())
+        for secret in {urlsplit(TEST_DATABASE_URL).password, unquote(urlsplit(TEST_DATABASE_URL).password or "")}:
+            reason = reason.replace(secret, "***") if secret else reason
+        message = (
+            f"PostgreSQL is not reachable at BANANA_TEST_DATABASE_URL={masked(TEST_DATABASE_URL)} ({reason}). "
+            "Start it with `bash .ci/postgres` (as root: it starts or installs Debian's PostgreSQL and creates the "
+            "role and the banana_test database), or point BANANA_TEST_DATABASE_URL at a running server."
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL whose search_path is a new, empty schema in the test database, dropped after the test."""
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
+        try:
+            yield with_search_path(postgres_server, schema)
+        finally:
+            admin.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))

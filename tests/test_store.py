@@ -1,10 +1,19 @@
+import asyncio
+import dataclasses
+import getpass
 import sqlite3
+import time
+from contextlib import asynccontextmanager
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from banana.domain.options import Options
 from banana.domain.tasks import NewTask, TaskState
-from banana.engine.store import SqliteTaskStore
+from banana.engine.store import PostgresTaskStore, SqliteTaskStore, StoreUnavailable, masked, open_store
+from banana.engine.store.postgres import MIGRATIONS, migrate
+from tests.conftest import with_search_path
 
 NEW = NewTask(
     team_id="T1",
@@ -17,13 +26,53 @@ NEW = NewTask(
     output_format="png",
     response_url="https://hooks.example/1",
 )
+SMALL = {"min_size": 1, "max_size": 3, "open_timeout": 5, "acquire_timeout": 2, "ping_timeout": 1}
 
 
-@pytest.fixture
-async def store(tmp_path):
-    opened = await SqliteTaskStore(tmp_path / "db" / "banana.db").open()
+def postgres(url, **options):
+    return PostgresTaskStore(url, **{**SMALL, **options})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request, tmp_path):
+    if request.param == "sqlite":
+        opened = await SqliteTaskStore(tmp_path / "db" / "banana.db").open()
+    else:
+        opened = await postgres(request.getfixturevalue("postgres_url")).open()
     yield opened
     await opened.close()
+
+
+@asynccontextmanager
+async def stores(url, count=2, **options):
+    """`count` stores on one database, as replicas see it."""
+    opened = [await postgres(url, **options).open() for _ in range(count)]
+    try:
+        yield opened
+    finally:
+        for each in opened:
+            await each.close()
+
+
+@asynccontextmanager
+async def another_schema(server_url):
+    """A second deployment's schema in the same database."""
+    schema = f"test_other_{time.time_ns()}"
+    async with await psycopg.AsyncConnection.connect(server_url, autocommit=True) as admin:
+        await admin.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
+        try:
+            yield with_search_path(server_url, schema)
+        finally:
+            await admin.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
+
+
+async def eventually(check, deadline=5.0):
+    """Wait until `check()` (a coroutine function) returns something true, or fail after `deadline` seconds."""
+    async with asyncio.timeout(deadline):
+        while True:
+            if found := await check():
+                return found
+            await asyncio.sleep(0.005)
 
 
 async def test_add_stores_a_pending_task_with_its_first_event(store):
@@ -67,13 +116,17 @@ async def test_recent_durations_only_of_finished_tasks_at_that_resolution(store)
     assert sorted(await store.recent_durations("2K")) == [30.0, 40.0]
 
 
-async def test_database_is_in_wal_mode(store, tmp_path):
-    assert await store.ping()
+async def test_sqlite_database_is_in_wal_mode(tmp_path):
+    store = await SqliteTaskStore(tmp_path / "db" / "banana.db").open()
+    try:
+        assert await store.ping()
+    finally:
+        await store.close()
     with sqlite3.connect(tmp_path / "db" / "banana.db") as conn:
         assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 
-async def test_older_schema_gains_new_columns_without_losing_rows(tmp_path):
+async def test_older_sqlite_schema_gains_new_columns_without_losing_rows(tmp_path):
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
         conn.execute("create table tasks (id integer primary key, user_id text, prompt text, state text)")
@@ -135,3 +188,395 @@ async def test_a_family_is_its_first_ancestor_and_everything_made_from_it(store)
     assert [t.id for t in await store.family(stranger.id)] == [stranger.id]
     assert [t.id for t in await store.family(loose_set[1].id)] == [t.id for t in loose_set]
     assert await store.with_children([root.id, stranger.id, edit.id]) == frozenset({root.id, edit.id})
+
+
+async def test_both_backends_give_equal_tasks(tmp_path, postgres_url):
+    lite = await SqliteTaskStore(tmp_path / "banana.db").open()
+    pg = await postgres(postgres_url).open()
+    try:
+        seen = []
+        for each in (lite, pg):
+            new = NewTask(**{**NEW.__dict__, "fresh": True, "input_files": '[["F1", "a.png"]]', "thread_ts": "1.0"})
+            task = await each.add(new)
+            task = await each.set_state(task.id, TaskState.DONE, credits=18, credits_exact=True, kie_seconds=3.5)
+            half = await each.update((await each.add(NEW)).id, credits=17.5)
+            seen.append((task, half, await each.usage("U1", 0), await each.events(task.id)))
+        (task, half, usage, events), (pg_task, pg_half, pg_usage, pg_events) = seen
+        times = {"created_at": 0, "updated_at": 0, "finished_at": 0}
+        assert dataclasses.replace(pg_task, **times) == dataclasses.replace(task, **times)
+        assert type(pg_task.credits) is int and pg_task.fresh is True and pg_task.credits_exact is True
+        assert pg_half.credits == half.credits == 17.5
+        assert pg_usage == usage and type(pg_usage.credits) is type(usage.credits)
+        assert [(e.state, e.detail) for e in pg_events] == [(e.state, e.detail) for e in events]
+    finally:
+        await lite.close()
+        await pg.close()
+
+
+# Leases: a unit (a task, or a set whose first task carries the lease) is held by one holder at a time.
+
+
+async def test_a_claim_takes_every_unit_with_unfinished_work_each_with_its_tasks_by_slot(store):
+    single = await store.add(NEW)
+    variations = await store.add_set([NEW, NEW, NEW])
+    done = await store.add(NEW)
+    await store.set_state(done.id, TaskState.DONE)
+    await store.set_state(variations[0].id, TaskState.DONE)  # a set with one member still running is still work
+    units = await store.claim("A", 30)
+    assert [[t.id for t in unit] for unit in units] == [[single.id], [t.id for t in variations]]
+    assert await store.claim("B", 30) == []  # held by A
+    finished = await store.add_set([NEW, NEW])
+    for task in finished:
+        await store.set_state(task.id, TaskState.FAILED)
+    assert await store.claim("B", 30) == []
+
+
+async def test_new_work_is_held_by_its_holder_from_the_start(store):
+    task = await store.add(NEW, holder="A", lease_seconds=30)
+    variations = await store.add_set([NEW, NEW], holder="A", lease_seconds=30)
+    assert await store.claim("B", 30) == []
+    assert await store.renew("A", [task.id, variations[0].id], 30) == [task.id, variations[0].id]
+
+
+async def test_a_lease_that_runs_out_is_taken_over_and_its_old_holder_loses_it(store):
+    task = await store.add(NEW, holder="A", lease_seconds=0.05)
+    kept = await store.add(NEW, holder="A", lease_seconds=30)
+    (unit,) = await eventually(lambda: store.claim("B", 30))
+    assert [t.id for t in unit] == [task.id]
+    assert await store.renew("A", [task.id, kept.id], 30) == [kept.id]  # A keeps only what it still holds
+    assert await store.renew("B", [task.id], 30) == [task.id]
+    assert await store.claim("A", 30) == []
+
+
+async def test_a_released_unit_is_free_at_once_but_only_its_holder_can_release_it(store):
+    task = await store.add(NEW, holder="A", lease_seconds=30)
+    await store.release("B", task.id)
+    assert await store.claim("B", 30) == []
+    await store.release("A", task.id)
+    assert [[t.id for t in unit] for unit in await store.claim("B", 30)] == [[task.id]]
+    assert await store.renew("A", [task.id], 30) == []
+
+
+async def test_a_claim_takes_at_most_its_limit_oldest_first(store):
+    tasks = [await store.add(NEW) for _ in range(3)]
+    assert [unit[0].id for unit in await store.claim("A", 30, limit=2)] == [tasks[0].id, tasks[1].id]
+    assert [unit[0].id for unit in await store.claim("B", 30, limit=2)] == [tasks[2].id]
+
+
+async def test_concurrent_claims_from_two_replicas_never_take_the_same_unit(postgres_url):
+    async with stores(postgres_url, max_size=4) as (a, b):
+        for _ in range(3):
+            units = {(await a.add(NEW)).id: 1 for _ in range(8)}
+            units |= {(tasks := await a.add_set([NEW, NEW]))[0].id: len(tasks) for _ in range(4)}
+            claims = await asyncio.gather(
+                *(replica.claim(f"{name}{n}", 30, limit=2) for n in range(4) for name, replica in (("A", a), ("B", b)))
+            )
+            taken = {unit[0].id: len(unit) for claim in claims for unit in claim}
+            assert sum(len(claim) for claim in claims) == len(taken)  # no unit twice
+            for unit in await a.claim("sweeper", 30):  # whatever SKIP LOCKED passed over
+                assert unit[0].id not in taken
+                taken[unit[0].id] = len(unit)
+            assert taken == units
+            for unit in units:  # done: the next round has new work only
+                for task in await a.set_of(unit) or [await a.get(unit)]:
+                    await a.set_state(task.id, TaskState.DONE)
+
+
+# Signals: every listener on the database hears them, the sender's included.
+
+
+async def test_a_signal_reaches_the_listener(store):
+    heard: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+    await store.listen(lambda task_id, kind: heard.put_nowait((task_id, kind)))
+    await store.signal(7, "poke")
+    await store.signal(8, "cancel")
+    async with asyncio.timeout(5):
+        assert [await heard.get(), await heard.get()] == [(7, "poke"), (8, "cancel")]
+
+
+async def test_signals_reach_every_replica_and_not_another_schema(postgres_url, postgres_server):
+    async with (
+        another_schema(postgres_server) as elsewhere,
+        stores(postgres_url) as (a, b),
+        stores(elsewhere, count=1) as (other,),
+    ):
+        heard: dict[str, asyncio.Queue[tuple[int, str]]] = {name: asyncio.Queue() for name in "abo"}
+        for name, replica in zip("abo", (a, b, other), strict=True):
+            await replica.listen(lambda task_id, kind, name=name: heard[name].put_nowait((task_id, kind)))
+        await b.signal(12, "poke")
+        await other.signal(13, "poke")  # another schema: another deployment
+        await a.signal(14, "cancel")
+        async with asyncio.timeout(5):
+            assert [await heard["a"].get(), await heard["a"].get()] == [(12, "poke"), (14, "cancel")]
+            assert [await heard["b"].get(), await heard["b"].get()] == [(12, "poke"), (14, "cancel")]
+            assert await heard["o"].get() == (13, "poke")
+        await a.signal(15, "poke")
+        async with asyncio.timeout(5):
+            assert await heard["b"].get() == (15, "poke")
+        assert heard["o"].empty()
+
+
+async def test_the_listener_reconnects_when_its_connection_drops(postgres_url):
+    name = f"banana-test-{time.time_ns()}"
+    async with stores(postgres_url, count=1, application_name=name) as (store,):
+        heard: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        await store.listen(lambda task_id, kind: heard.put_nowait((task_id, kind)))
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+            cursor = await admin.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where application_name = %s", [f"{name}:listen"]
+            )
+            assert [row[0] for row in await cursor.fetchall()] == [True]
+
+        async def heard_again():  # signals sent while it reconnects are lost: send until one arrives
+            await store.signal(21, "poke")
+            try:
+                async with asyncio.timeout(0.1):
+                    return await heard.get()
+            except TimeoutError:
+                return None
+
+        assert await eventually(heard_again) == (21, "poke")
+
+
+# Slack's repeated requests.
+
+
+async def test_first_time_is_true_once_per_key_until_the_key_is_forgotten(store):
+    assert await store.first_time("Ev1")
+    assert not await store.first_time("Ev1")
+    assert await store.first_time("Ev2")
+    assert await store.first_time("Ev1", keep_seconds=0)  # kept no time at all: new again
+    assert not await store.first_time("Ev1")
+
+
+async def test_first_time_is_shared_by_replicas(postgres_url):
+    async with stores(postgres_url) as (a, b):
+        assert await a.first_time("Ev1")
+        assert not await b.first_time("Ev1")
+
+
+# Locks.
+
+
+async def hold_in_turns(holders, name, rounds=3):
+    """Run each holder's `exclusive(name)` a few times at once; the most that were ever inside together."""
+    inside, most = 0, 0
+
+    async def one(store):
+        nonlocal inside, most
+        for _ in range(rounds):
+            async with store.exclusive(name):
+                inside += 1
+                most = max(most, inside)
+                await asyncio.sleep(0.005)
+                inside -= 1
+
+    await asyncio.gather(*(one(store) for store in holders))
+    return most
+
+
+async def test_two_holders_of_one_lock_never_overlap(store):
+    assert await hold_in_turns([store, store, store], "caps") == 1
+
+
+async def test_replicas_holding_one_lock_never_overlap(postgres_url):
+    async with stores(postgres_url) as (a, b):
+        assert await hold_in_turns([a, b, a, b], "caps") == 1
+
+
+async def test_locks_of_different_names_do_not_block_each_other(store):
+    async with store.exclusive("caps:T1"), asyncio.timeout(2), store.exclusive("caps:T2"):
+        pass
+
+
+async def test_a_lock_is_released_on_error_and_on_cancellation(store):
+    with pytest.raises(RuntimeError):
+        async with store.exclusive("caps"):
+            raise RuntimeError("boom")
+    entered = asyncio.Event()
+
+    async def hold_forever():
+        async with store.exclusive("caps"):
+            entered.set()
+            await asyncio.Event().wait()
+
+    holder = asyncio.create_task(hold_forever())
+    await entered.wait()
+    waiter = asyncio.create_task(hold_forever())  # waits for the lock: cancelled while waiting
+    await asyncio.sleep(0.02)
+    assert not waiter.done()
+    for task in (waiter, holder):
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    async with asyncio.timeout(2), store.exclusive("caps"):
+        pass
+
+
+async def test_a_lock_waited_for_on_another_replica_is_released_when_the_waiter_is_cancelled(postgres_url):
+    async with stores(postgres_url) as (a, b):
+        async with a.exclusive("caps"):
+            waiter = asyncio.create_task(b.exclusive("caps").__aenter__())
+            await asyncio.sleep(0.05)
+            assert not waiter.done()
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+        async with asyncio.timeout(2), b.exclusive("caps"), a.exclusive("other"):
+            pass
+
+
+# Rate slots.
+
+
+async def test_rate_slots(store):
+    if not store.shared:  # one process: its own limiters are all the pacing there is
+        assert [await store.take_slot("kie", 1, 10) for _ in range(3)] == [0.0, 0.0, 0.0]
+        return
+    assert [await store.take_slot("kie", 2, 10) for _ in range(2)] == [0.0, 0.0]
+    wait = await store.take_slot("kie", 2, 10)
+    assert 9 < wait <= 10  # until the oldest of the two leaves the window
+    assert await store.take_slot("slack", 2, 10) == 0.0  # another name, another budget
+    assert await store.take_slot("brief", 1, 0.1) == 0.0
+    wait = await store.take_slot("brief", 1, 0.1)
+    assert 0 < wait <= 0.1
+    await asyncio.sleep(wait)
+    assert await store.take_slot("brief", 1, 0.1) == 0.0
+
+
+async def test_rate_slots_are_shared_by_replicas(postgres_url):
+    async with stores(postgres_url) as (a, b):
+        taken = await asyncio.gather(*(replica.take_slot("kie", 5, 10) for replica in (a, b) * 5))
+        assert sorted(taken)[:5] == [0.0] * 5 and all(wait > 9 for wait in sorted(taken)[5:])
+
+
+# PostgreSQL: schema, errors and choosing the backend.
+
+
+async def test_replicas_starting_together_migrate_once(postgres_url):
+    opened = await asyncio.gather(*(postgres(postgres_url).open() for _ in range(3)))
+    try:
+        await opened[0].add(NEW)
+        assert [(await each.get(1)) is not None for each in opened] == [True] * 3
+    finally:
+        for each in opened:
+            await each.close()
+    async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+        cursor = await conn.execute("select version from schema_migrations order by version")
+        assert [row[0] for row in await cursor.fetchall()] == [m.version for m in MIGRATIONS]
+
+
+async def test_an_older_postgres_schema_gains_the_new_columns_without_losing_rows(postgres_url):
+    async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+        assert await migrate(conn, up_to=1) == [1]
+        await conn.execute(
+            "insert into tasks (team_id, user_id, channel_id, prompt, state, credits, fresh)"
+            " values ('T1', 'U1', 'C1', 'old prompt', 'queued', 18, true)"
+        )
+        await conn.commit()
+    async with stores(postgres_url, count=2) as (store, _):  # two replicas starting together: one migrates
+        old = await store.get(1)
+        assert old is not None and (old.prompt, old.state, old.credits, old.fresh) == ("old prompt", "queued", 18, True)
+        assert old.cancel_requested_at is None
+        assert [[t.id for t in unit] for unit in await store.claim("A", 30)] == [[1]]  # leases arrived with v2
+        assert (await store.add(NEW)).id == 2
+    async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+        cursor = await conn.execute("select version from schema_migrations order by version")
+        assert [row[0] for row in await cursor.fetchall()] == [m.version for m in MIGRATIONS]
+
+
+async def test_a_column_the_app_knows_and_the_table_lacks_is_added(postgres_url):
+    await (await postgres(postgres_url).open()).close()
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        await conn.execute("alter table tasks drop column kie_seconds")
+        await conn.execute("insert into tasks (team_id, user_id, prompt, state) values ('T1', 'U1', 'kept', 'done')")
+    async with stores(postgres_url, count=1) as (store,):
+        task = await store.get(1)
+        assert task is not None and task.prompt == "kept"
+        assert (await store.update(1, kie_seconds=4.0)).kie_seconds == 4.0
+
+
+async def test_an_unreachable_postgres_fails_quickly_with_the_password_masked():
+    url = "postgresql://banana:s3cret-pw@127.0.0.1:1/banana"
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as raised:
+        await PostgresTaskStore(url, open_timeout=3).open()
+    assert time.monotonic() - started < 3
+    message = str(raised.value)
+    assert "DATABASE_URL=postgresql://banana:***@127.0.0.1:1/banana" in message
+    assert "s3cret" not in message and "\n" not in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__  # no password in a traceback
+
+
+def test_masked_hides_only_the_password():
+    assert masked("postgresql://banana:s3cret@db:5432/banana") == "postgresql://banana:***@db:5432/banana"
+    assert masked("postgres://banana@db/banana?sslmode=require") == "postgres://banana@db/banana?sslmode=require"
+    assert masked("postgresql:///banana_test") == "postgresql:///banana_test"
+    assert masked("postgresql://db/banana?password=s3cret&sslmode=require") == (
+        "postgresql://db/banana?password=***&sslmode=require"
+    )
+    assert masked("postgresql://u:p%40ss@db/b") == "postgresql://u:***@db/b"
+
+
+async def test_a_store_that_loses_its_database_says_so_and_ping_says_no(postgres_url):
+    """A proxy stands between the store and PostgreSQL; when it goes away, so does the database."""
+    target = psycopg.conninfo.conninfo_to_dict(postgres_url)
+    host, port = target.get("host") or "/var/run/postgresql", int(target.get("port") or 5432)
+    links: list[asyncio.StreamWriter] = []
+    forwarding: list[asyncio.Task] = []
+
+    async def forward(client_reader, client_writer):
+        forwarding.append(asyncio.current_task())
+        if host.startswith("/"):
+            reader, writer = await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
+        else:
+            reader, writer = await asyncio.open_connection(host, port)
+        links.extend([client_writer, writer])
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(client_reader, writer), pipe(reader, client_writer))
+
+    proxy = await asyncio.start_server(forward, "127.0.0.1", 0)
+    proxy_port = proxy.sockets[0].getsockname()[1]
+    user = target.get("user") or getpass.getuser()
+    query = postgres_url.split("?", 1)[1]
+    url = f"postgresql://{user}:s3cret-pw@127.0.0.1:{proxy_port}/{target['dbname']}?{query}"  # the password unused
+    store = await postgres(url, acquire_timeout=0.2, ping_timeout=0.2).open()
+    try:
+        assert await store.ping()
+        await store.add(NEW)
+        proxy.close()
+        for link in links:
+            link.close()
+        await asyncio.gather(*forwarding, return_exceptions=True)
+        with pytest.raises(StoreUnavailable) as raised:
+            await store.get(1)
+        assert f"postgresql://{user}:***@127.0.0.1" in str(raised.value) and "s3cret" not in str(raised.value)
+        assert not await store.ping()
+    finally:
+        await store.close()
+
+
+async def test_open_store_chooses_the_backend_by_the_url(tmp_path, postgres_url):
+    lite = await open_store(None, tmp_path / "a.db")
+    other = await open_store("mysql://nope", tmp_path / "b.db")
+    pg = await open_store(postgres_url, tmp_path / "c.db")
+    alias = await open_store("postgres://" + postgres_url.removeprefix("postgresql://"), tmp_path / "d.db")
+    try:
+        assert [s.backend for s in (lite, other, pg, alias)] == ["sqlite", "sqlite", "postgresql", "postgresql"]
+        assert (tmp_path / "a.db").exists() and (tmp_path / "b.db").exists() and not (tmp_path / "c.db").exists()
+        assert [s.shared for s in (lite, pg)] == [False, True]
+    finally:
+        for each in (lite, other, pg, alias):
+            await each.close()
+    with pytest.raises(StoreUnavailable, match=r"DATABASE_URL=postgresql://u:\*\*\*@127\.0\.0\.1:1/x"):
+        await open_store("postgresql://u:pw@127.0.0.1:1/x", tmp_path / "e.db")

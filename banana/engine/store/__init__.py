@@ -4,7 +4,20 @@ SQLite is the embedded default, for one process. PostgreSQL (`DATABASE_URL=postg
 share everything: tasks, leases on in-flight work, signals, Slack's repeated requests, the caps and the rate limits.
 """
 
+from pathlib import Path
+
 from banana.engine.store.base import StoreUnavailable, TaskStore
+from banana.engine.store.postgres import PostgresTaskStore, masked
 from banana.engine.store.sqlite import SqliteTaskStore
 
-__all__ = ["SqliteTaskStore", "StoreUnavailable", "TaskStore"]
+__all__ = ["PostgresTaskStore", "SqliteTaskStore", "StoreUnavailable", "TaskStore", "masked", "open_store"]
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+async def open_store(database_url: str | None, database_path: Path) -> TaskStore:
+    """The store, open: PostgreSQL when `database_url` is a postgresql:// (or postgres://) URL, else SQLite at
+    `database_path`. An unreachable PostgreSQL raises StoreUnavailable, naming DATABASE_URL with its password masked."""
+    if database_url and database_url.startswith(POSTGRES_SCHEMES):
+        return await PostgresTaskStore(database_url).open()
+    return await SqliteTaskStore(database_path).open()
