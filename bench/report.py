@@ -6,11 +6,12 @@ import os
 import platform
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.scenarios import FixedFigures, Outcome, RemixFigures
+from bench.scenarios import FixedFigures, Outcome, RemixFigures, ReplicaFigures
 from bench.stack import percentile
 
 
@@ -168,7 +169,157 @@ def rows(results: dict[str, Outcome], *, long_seconds: float) -> list[Row]:
     found = results.get("remix")
     if found and found.remix:
         out += remix_rows(found, found.remix)
+    for mode in ("callbacks", "polling"):
+        out += replica_rows(replica_runs(results, mode), mode)
     return out
+
+
+def replica_runs(results: dict[str, Outcome], mode: str) -> list[tuple[Outcome, ReplicaFigures]]:
+    """The replicas run's setups in one mode, in the order they ran."""
+    return [(found, found.replica) for found in results.values() if found.replica and found.mode == mode]
+
+
+def replica_rows(runs: list[tuple[Outcome, ReplicaFigures]], mode: str) -> list[Row]:
+    """Issue 15's targets: every image once, in every setup; kie's limits shared, so three processes draw no more
+    refusals than one; and a killed replica's work taken over within its lease and a keeper's round."""
+    if not runs:
+        return []
+    label = f"replicas, {mode}:"
+    complete = [f.label for found, f in runs if f.delivered_once < f.acked or f.delivered_twice or not found.idle]
+    out = [
+        Row(
+            f"{label} every acked command's image in its thread exactly once, cards Done, in each setup",
+            "yes" if not complete else "not in: " + ", ".join(complete),
+            "all",
+            not complete,
+        )
+    ]
+    by_setup = {f.setup: (found, f) for found, f in runs}
+    one, three = by_setup.get("postgres1"), by_setup.get("postgres3")
+    if one and three:
+        one_refused = one[1].kie_creates_refused + one[1].kie_reads_refused
+        three_refused = three[1].kie_creates_refused + three[1].kie_reads_refused
+        out.append(
+            Row(
+                f"{label} kie 429s, 3 processes vs 1 (shared limits)",
+                f"{three_refused} vs {one_refused}",
+                "3 ≤ 1",
+                three_refused <= one_refused,
+            )
+        )
+    for _found, f in runs:
+        takeover = f.takeover
+        if takeover is None:
+            continue
+        bound = takeover.lease_seconds * 4 / 3 + 0.5  # the lease runs out, then a keeper's round (a third of it)
+        claimed = takeover.claimed
+        timing = f"{ms(claimed[0])} / {ms(claimed[-1])}" if claimed else "none claimed"
+        out.append(
+            Row(
+                f"{label} one of 3 SIGKILLed {takeover.killed_after:.0f} s in: its {takeover.orphans} unfinished "
+                f"tasks held by another, first / last (LEASE_SECONDS={takeover.lease_seconds:g})",
+                timing + ("" if len(claimed) == takeover.orphans else f" ({len(claimed)} of {takeover.orphans})"),
+                f"all, ≤ {bound:.1f} s",
+                len(claimed) == takeover.orphans and (not claimed or claimed[-1] <= bound),
+            )
+        )
+        out.append(
+            Row(
+                f"{label} one of 3 SIGKILLed: commands that became two kie tasks / two images",
+                f"{f.created_twice} / {f.delivered_twice}",
+                "0 / 0",
+                f.created_twice == 0 and f.delivered_twice == 0,
+            )
+        )
+    return out
+
+
+def triple(values: list[float]) -> str:
+    """p50 / p95 / p99, in ms or s."""
+    if not values:
+        return "no samples"
+    return " / ".join(ms(percentile(values, fraction)) for fraction in (0.5, 0.95, 0.99))
+
+
+def two(values: list[float]) -> str:
+    """p50 / p95, in ms or s."""
+    if not values:
+        return "no samples"
+    return f"{ms(percentile(values, 0.5))} / {ms(percentile(values, 0.95))}"
+
+
+def per_process(values: list[float | None], unit: str, digits: int = 0) -> str:
+    return " / ".join("?" if v is None else f"{v:.{digits}f}" for v in values) + f" {unit}"
+
+
+def replica_table(results: dict[str, Outcome], mode: str) -> tuple[list[str], list[list[str]]]:
+    """The replicas run side by side in one mode: a column per setup."""
+    runs = replica_runs(results, mode)
+    if not runs:
+        return [], []
+    first = runs[0][0]
+    headers = [f"{first.tasks} commands in {first.sent.seconds:.0f} s, kie {first.generation}, {mode}"]
+    headers += [f.label for _, f in runs]
+
+    def row(name: str, cell: Callable[[Outcome, ReplicaFigures], str]) -> list[str]:
+        return [name, *(cell(found, f) for found, f in runs)]
+
+    def cpu(f: ReplicaFigures) -> float:
+        return sum(v for v in f.cpu_seconds if v is not None)
+
+    def images(found: Outcome) -> int:
+        return max(1, found.delivered)
+
+    def takeover(f: ReplicaFigures) -> str:
+        t = f.takeover
+        if t is None:
+            return "—"
+        claimed = f"{ms(t.claimed[0])} / {ms(t.claimed[-1])}" if t.claimed else "none"
+        return f"killed {t.killed_after:.0f} s in; {t.orphans} tasks held by another after {claimed}"
+
+    body = [
+        row("store (as /healthz says)", lambda found, f: ", ".join(sorted(set(f.backends)))),
+        row("ack latency p50 / p95 / p99", lambda found, f: triple(found.sent.latencies)),
+        row("command to image in its thread p50 / p95", lambda found, f: two(f.to_image)),
+        row("kie done to image in its thread p50 / p95", lambda found, f: two(found.lags)),
+        row(
+            "images delivered once (twice) / acked (no ack)",
+            lambda found, f: f"{f.delivered_once} ({f.delivered_twice}) / {f.acked} ({f.unanswered})",
+        ),
+        row(
+            "throughput: images a second, first command to last image",
+            lambda found, f: f"{found.delivered / f.span:.2f} ({f.span:.0f} s)" if f.span else "—",
+        ),
+        row("kie createTask sent (refused)", lambda found, f: f"{f.kie_creates} ({f.kie_creates_refused})"),
+        row("kie recordInfo sent (refused)", lambda found, f: f"{f.kie_reads} ({f.kie_reads_refused})"),
+        row(
+            "Slack Web API calls (429s)",
+            lambda found, f: f"{f.slack_calls} ({sum(found.slack_429.values())})",
+        ),
+        row("every card Done at the end", lambda found, f: "yes" if found.idle else "NO"),
+        row("peak RSS per process (VmHWM)", lambda found, f: per_process(f.rss_mb, "MB")),
+        row("CPU per process, first command to idle", lambda found, f: per_process(f.cpu_seconds, "s", 1)),
+        row("app CPU per image, all processes", lambda found, f: ms(cpu(f) / images(found))),
+        row(
+            "CPU of the PostgreSQL backends serving them (per image)",
+            lambda found, f: (
+                "—" if f.postgres_cpu is None else f"{f.postgres_cpu:.1f} s ({ms(f.postgres_cpu / images(found))})"
+            ),
+        ),
+        row("event-loop lag p99, worst process", lambda found, f: f"{f.loop_p99_ms:.0f} ms"),
+    ]
+    if any(f.takeover for _, f in runs):
+        body.append(row("kill one: takeover, first / last", lambda found, f: takeover(f)))
+    return headers, body
+
+
+def replica_slack_calls(results: dict[str, Outcome], mode: str) -> tuple[list[str], list[list[str]]]:
+    """Slack Web API calls per task, by method, for the replicas run in one mode (a column per setup)."""
+    runs = replica_runs(results, mode)
+    methods = sorted({method for found, _ in runs for method in found.slack_calls})
+    headers = [f"Slack calls per task, {mode}", *(f.label for _, f in runs)]
+    body = [[method, *(f"{found.slack_calls.get(method, 0):.2f}" for found, _ in runs)] for method in methods]
+    return headers, body
 
 
 def poll_rows(app: Outcome, fixed: FixedFigures, *, targets: bool = True) -> list[Row]:
@@ -287,16 +438,22 @@ def main_table(found: list[Row]) -> tuple[list[str], list[list[str]]]:
     return ["measurement", "result", "target", "met"], [[r.measurement, r.result, r.target, r.verdict] for r in found]
 
 
+def tables(found: list[Row], results: dict[str, Outcome]) -> list[tuple[list[str], list[list[str]]]]:
+    """The main table, Slack calls per task for the delivery runs, and the replicas run's tables (those with rows)."""
+    every = [main_table(found), slack_calls(results)]
+    for mode in ("callbacks", "polling"):
+        every += [replica_table(results, mode), replica_slack_calls(results, mode)]
+    return [(headers, body) for headers, body in every if body]
+
+
 def text(found: list[Row], results: dict[str, Outcome]) -> str:
-    return text_table(*main_table(found)) + "\n\n" + text_table(*slack_calls(results))
+    return "\n\n".join(text_table(*table) for table in tables(found, results))
 
 
 def markdown(found: list[Row], results: dict[str, Outcome], host: dict[str, str], command: str) -> str:
     return (
         f"Measured {host['date']} with `{command}` on {host['cpus']} CPUs ({host['cpu']}), {host['memory']} RAM, "
         f"Python {host['python']}, {host['os']}.\n\n"
-        + markdown_table(*main_table(found))
-        + "\n\n"
-        + markdown_table(*slack_calls(results))
+        + "\n\n".join(markdown_table(*table) for table in tables(found, results))
         + "\n"
     )

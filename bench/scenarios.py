@@ -58,6 +58,46 @@ class FixedFigures:
 
 
 @dataclass
+class Takeover:
+    """The kill-one-of-three run: one replica SIGKILLed, its unfinished tasks left for the others to claim."""
+
+    lease_seconds: float
+    killed_after: float  # seconds from the first command to the kill
+    orphans: int  # unfinished tasks the killed replica held
+    claimed: list[float]  # per orphan: seconds from the kill until a live replica held it
+    rss_mb: float | None  # the killed replica's peak RSS, read just before the kill
+    cpu_seconds: float | None  # its CPU time over the run, until the kill
+
+
+@dataclass
+class ReplicaFigures:
+    """What the replicas run adds to an Outcome: per-process figures, the whole path, and kie's and Slack's traffic."""
+
+    setup: str  # sqlite1, postgres1, postgres3 or postgres3kill
+    label: str  # the setup, for a table's column
+    backends: list[str]  # each replica's store, as its /healthz names it
+    acked: int  # commands answered with a plain ack
+    unanswered: int  # commands whose ack never came (sent as a replica died)
+    missing: int  # acked commands with no image in their thread
+    to_image: list[float]  # per command: sending it -> its image in the thread
+    span: float  # first command -> last image in its thread
+    delivered_once: int  # acked commands with exactly one image in their thread
+    delivered_twice: int  # commands with more than one image
+    created_twice: int  # commands that became more than one kie task
+    kie_creates: int  # createTask requests kie received, refused ones included
+    kie_creates_refused: int
+    kie_reads: int  # recordInfo requests, refused ones included
+    kie_reads_refused: int
+    slack_calls: int  # Web API calls except auth.test, 429s included
+    rss_mb: list[float | None]  # per replica, peak (VmHWM)
+    cpu_seconds: list[float | None]  # per replica, user + system, from the first command to the end
+    postgres_cpu: float | None  # the PostgreSQL backends serving the replicas, the same time (None: SQLite, or remote)
+    loop_p99_ms: float  # the worst replica's event-loop lag p99
+    callbacks_passed: int = 0  # kie callbacks the proxy handed to a replica
+    takeover: Takeover | None = None
+
+
+@dataclass
 class Outcome:
     """What a scenario saw on both sides."""
 
@@ -83,6 +123,7 @@ class Outcome:
     result_bytes: int = 0  # padding on each result
     remix: RemixFigures | None = None
     fixed: FixedFigures | None = None  # the poll run: a fixed-interval poller on the same kind of tasks
+    replica: ReplicaFigures | None = None  # the replicas run: per-process figures and kie's and Slack's traffic
 
 
 async def send_commands(stack: Stack, count: int, seconds: float, tag: str) -> Sent:

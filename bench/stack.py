@@ -47,6 +47,8 @@ class StackConfig:
     kie_credits: int = 1_000_000  # plenty: running out is not what is measured
     result_bytes: int = 0  # padding on each result, to make it as big as a real one
     app_env: dict[str, str] = field(default_factory=dict)  # settings beyond the defaults
+    # App processes on one store (several need DATABASE_URL=postgresql://… in app_env); commands go round-robin.
+    replicas: int = 1
 
 
 def free_port() -> int:
@@ -62,6 +64,15 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = math.ceil(round(len(ordered) * fraction, 9))
     return ordered[min(len(ordered), max(1, rank)) - 1]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time a process has used so far, from /proc/<pid>/stat; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime, fields 14 and 15
 
 
 def proc_status(pid: int, key: str) -> float | None:
@@ -82,8 +93,11 @@ class Stack:
         self.secret = secrets.token_hex(16)
         self.kie_url = ""
         self.slack_url = ""
-        self.app_url = ""
-        self.app: asyncio.subprocess.Process | None = None
+        self.apps: list[asyncio.subprocess.Process] = []  # one per replica
+        self.app_urls: list[str] = []
+        self.down: set[int] = set()  # replicas killed on purpose: no command goes there any more
+        self.public_url: str | None = None  # where kie's callbacks go, when not to the (first) app itself
+        self._turn = 0
         self._processes: list[tuple[str, asyncio.subprocess.Process]] = []
         self._response_urls: list[str] = []
         self._http: aiohttp.ClientSession | None = None
@@ -102,6 +116,20 @@ class Stack:
         async with self.http.get(url, params=params) as response:
             response.raise_for_status()
             return await response.json()
+
+    @property
+    def app(self) -> asyncio.subprocess.Process | None:
+        """The first replica (the only one, unless the config asks for more)."""
+        return self.apps[0] if self.apps else None
+
+    @property
+    def app_url(self) -> str:
+        return self.app_urls[0] if self.app_urls else ""
+
+    @property
+    def live(self) -> list[int]:
+        """The replicas not killed on purpose, by index."""
+        return [number for number in range(len(self.apps)) if number not in self.down]
 
     @property
     def channels(self) -> list[str]:
@@ -125,7 +153,7 @@ class Stack:
     async def start(self) -> None:
         await self.start_kie()
         c = self.config
-        slack_port, app_port = free_port(), free_port()
+        slack_port = free_port()
         python = sys.executable
         await self._spawn(
             "slack",
@@ -135,6 +163,8 @@ class Stack:
         )  # fmt: skip
         self.slack_url = f"http://127.0.0.1:{slack_port}"
         await self._ready(f"{self.slack_url}/standin/stats")
+        ports = [free_port() for _ in range(c.replicas)]
+        self.app_urls = [f"http://127.0.0.1:{port}" for port in ports]
         env = {
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": self.secret,
@@ -144,16 +174,16 @@ class Stack:
             "KIEAI_UPLOAD_URL": self.kie_url,
             "DATABASE_PATH": str(self.work / "banana.db"),
             "HOST": "127.0.0.1",
-            "PORT": str(app_port),
             "LOG_LEVEL": "WARNING",
             "BANANA_LOOP_PROBE": "1",
             **c.app_env,
         }
-        self.app_url = f"http://127.0.0.1:{app_port}"
         if c.callbacks:
-            env["PUBLIC_URL"] = self.app_url
-        self.app = await self._spawn("app", [python, "-m", "banana"], env=env)
-        await self._ready(f"{self.app_url}/healthz")
+            env["PUBLIC_URL"] = self.public_url or self.app_urls[0]
+        for number, port in enumerate(ports):
+            name = "app" if c.replicas == 1 else f"app{number + 1}"
+            self.apps.append(await self._spawn(name, [python, "-m", "banana"], env={**env, "PORT": str(port)}))
+        await asyncio.gather(*(self._ready(f"{url}/healthz") for url in self.app_urls))
         # Each command carries a response_url the Slack stand-in knows, as Slack's do.
         minted = await self.get_json(f"{self.slack_url}/standin/response_urls", count="2000")
         self._response_urls = minted["response_urls"]
@@ -161,7 +191,9 @@ class Stack:
     async def _spawn(
         self, name: str, command: list[str], env: dict[str, str] | None = None
     ) -> asyncio.subprocess.Process:
-        base = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "KIEAI_"))}
+        # Nothing from the shell that would change what is measured: a DATABASE_URL there would move every run to it.
+        ignored = ("SLACK_", "KIEAI_", "DATABASE_", "PUBLIC_URL", "LEASE_SECONDS")
+        base = {key: value for key, value in os.environ.items() if not key.startswith(ignored)}
         base["PYTHONPATH"] = str(REPO) + os.pathsep + base.get("PYTHONPATH", "")
         with (self.work / f"{name}.log").open("wb") as log:
             # The app runs in the stack's folder, so no .env in the repo can change its settings.
@@ -188,6 +220,12 @@ class Stack:
                 raise RuntimeError(f"{self.config.name}: {url} did not come up (exited: {dead})\n{logs}")
             await asyncio.sleep(0.1)
 
+    async def kill(self, number: int) -> None:
+        """SIGKILL one replica, as a crash or a lost machine would stop it: no shutdown, its leases left to run out."""
+        self.down.add(number)
+        self.apps[number].kill()
+        await self.apps[number].wait()
+
     async def stop(self) -> None:
         """The app first (it finishes its short steps against live stand-ins), then the stand-ins."""
         for _name, process in reversed(self._processes):
@@ -203,8 +241,15 @@ class Stack:
 
     # ---- talking to the app as Slack does -------------------------------------------------------
 
+    def next_app_url(self) -> str:
+        """The next live replica's URL, round-robin, as a load balancer in front of them would spread requests."""
+        live = self.live
+        self._turn += 1
+        return self.app_urls[live[self._turn % len(live)]]
+
     async def command(self, text: str, channel: str) -> tuple[float, bool]:
-        """Send `/banana <text>`; returns (seconds until the ack arrived, whether it was a plain ack)."""
+        """Send `/banana <text>` (to the next replica, when there are several); returns (seconds until the ack
+        arrived, whether it was a plain ack)."""
         form = {
             "team_id": TEAM_ID,
             "team_domain": "bench",
@@ -221,8 +266,9 @@ class Stack:
         }
         body = urlencode(form)
         headers = self._signed(body)
+        url = self.next_app_url() if len(self.apps) > 1 else self.app_url
         started = time.perf_counter()
-        async with self.http.post(f"{self.app_url}/slack/events", data=body, headers=headers) as response:
+        async with self.http.post(f"{url}/slack/events", data=body, headers=headers) as response:
             content = await response.read()
         took = time.perf_counter() - started
         return took, response.status == 200 and not content.strip()
@@ -297,11 +343,18 @@ class Stack:
     async def slack_stats(self) -> dict[str, Any]:
         return await self.get_json(f"{self.slack_url}/standin/stats")
 
-    async def metrics(self, *, reset: bool = False) -> dict[str, Any]:
-        return await self.get_json(f"{self.app_url}/metrics", **({"reset": "1"} if reset else {}))
+    async def metrics(self, *, reset: bool = False, replica: int = 0) -> dict[str, Any]:
+        url = self.app_urls[replica]
+        return await self.get_json(f"{url}/metrics", **({"reset": "1"} if reset else {}))
 
-    def peak_rss_mb(self) -> float | None:
-        return proc_status(self.app.pid, "VmHWM") if self.app else None
+    async def health(self, replica: int = 0) -> dict[str, Any]:
+        return await self.get_json(f"{self.app_urls[replica]}/healthz")
+
+    def peak_rss_mb(self, replica: int = 0) -> float | None:
+        return proc_status(self.apps[replica].pid, "VmHWM") if self.apps else None
+
+    def cpu_seconds(self, replica: int = 0) -> float | None:
+        return cpu_seconds(self.apps[replica].pid) if self.apps else None
 
 
 def scratch_folder() -> Path:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 
 import httpx
+import psycopg
 import pytest
 
-from bench.scenarios import card_lags, delivery_lags, poll_interval, token_of
+from bench import replicas
+from bench.report import replica_rows, replica_table, text
+from bench.scenarios import Generation, card_lags, delivery_lags, poll_interval, token_of
 from bench.stack import percentile
 from standins.kie import CREATE_PATH, STATS_PATH, KieStandIn, Outcome
 from tests.conftest import CHANNEL_ID
@@ -102,3 +105,59 @@ def test_lags_pair_kie_tasks_with_slack_files_by_their_token():
 )
 def test_percentile_is_nearest_rank(values, fraction, expected):
     assert percentile(values, fraction) == expected
+
+
+async def test_replicas_run_shares_one_postgresql_and_survives_a_killed_replica(postgres_server, tmp_path):
+    """The replicas run end to end, tiny: three app processes on a fresh schema, commands round-robin, kie's callbacks
+    through the proxy to any of them, and the last one SIGKILLed halfway: its work is taken over, and every image
+    arrives exactly once."""
+    kill = next(setup for setup in replicas.SETUPS if setup.kill)
+    workload = replicas.Workload(tasks=6, seconds=1.5, generation=Generation(queue=0.5, generate=2.0), channels=3)
+    # A callback that arrives while no replica holds its task is caught by the safety-net poll, kept short here.
+    found = await replicas.run(
+        tmp_path,
+        setup=kill,
+        mode="callbacks",
+        workload=workload,
+        admin_url=postgres_server,
+        app_env={"CALLBACK_POLL_INTERVAL": "1"},
+        lease_seconds=1.0,
+    )
+    figures = found.replica
+    assert figures is not None and figures.takeover is not None
+    assert figures.backends == ["postgresql"] * 3
+    takeover = figures.takeover
+    assert takeover.orphans >= 1 and len(takeover.claimed) == takeover.orphans
+    assert figures.missing == 0 and figures.delivered_twice == 0 and figures.created_twice == 0
+    assert figures.delivered_once == figures.acked >= workload.tasks - 1  # one may have gone down with its replica
+    assert figures.kie_creates_refused == figures.kie_reads_refused == 0
+    assert figures.callbacks_passed >= workload.tasks
+    assert len(figures.rss_mb) == len(figures.cpu_seconds) == 3 and figures.postgres_cpu is not None
+    results = {"replicas-postgres3kill-callbacks": found}
+    assert all(row.met for row in replica_rows([(found, figures)], "callbacks"))
+    headers, body = replica_table(results, "callbacks")
+    assert headers[1] == kill.label and any(row[0].startswith("kill one") for row in body)
+    assert "takeover" in text([], results)
+
+
+async def test_each_postgresql_run_gets_a_fresh_schema_dropped_after(postgres_server):
+    async def schemas(url: str) -> set[str]:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            return {row[0] for row in await (await conn.execute("select nspname from pg_namespace")).fetchall()}
+
+    async with replicas.fresh_schema(postgres_server) as url:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            (schema,) = await (await conn.execute("select current_schema()")).fetchone()
+            await conn.execute("create table tasks (id int)")
+        assert schema.startswith("bench_") and schema in await schemas(postgres_server)
+    assert schema not in await schemas(postgres_server)
+
+
+def test_a_schema_of_its_own_keeps_the_url_and_names_the_connections():
+    url = replicas.with_search_path(
+        "postgresql://u:p@db:5432/banana?sslmode=require&options=-cstatement_timeout%3D5s", "bench_x"
+    )
+    assert url.startswith("postgresql://u:p@db:5432/banana?")
+    assert "sslmode=require" in url and "application_name=bench_x" in url
+    assert "options=-cstatement_timeout%3D5s%20-csearch_path%3Dbench_x" in url
+    assert replicas.with_search_path("postgresql:///banana_test", "s").startswith("postgresql:///banana_test?")
