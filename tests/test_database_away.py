@@ -7,6 +7,7 @@ import json
 from banana.domain.tasks import TaskState
 from banana.engine.starter import DATABASE_AWAY
 from banana.engine.store import StoreUnavailable
+from standins.kie import Outcome
 
 
 async def test_a_command_while_the_database_is_away_gets_a_clear_answer(banana, kie, slack, monkeypatch):
@@ -22,3 +23,27 @@ async def test_a_command_while_the_database_is_away_gets_a_clear_answer(banana, 
     monkeypatch.undo()  # the database is back: the same command works
     await banana.command("a lighthouse")
     assert (await banana.only_task()).state is TaskState.DONE
+
+
+async def test_work_in_flight_pauses_while_the_database_is_away_and_carries_on_when_it_is_back(
+    start_banana, kie, slack, monkeypatch
+):
+    banana = await start_banana(LEASE_SECONDS="0.6", POLL_TIMEOUT="60")
+    kie.default_outcome = Outcome(kind="never")
+    await banana.command("a lighthouse")
+    await slack.wait_for(lambda: len(kie.requests) > 0 and bool(kie.tasks))
+    runner, store = banana.services.runner, banana.services.store
+
+    async def away(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable("cannot reach the database")
+
+    for method in ("get", "update", "set_state", "renew", "claim", "release"):
+        monkeypatch.setattr(store, method, away)
+    kie.finish_now(next(iter(kie.tasks)))  # the image is ready, but the job cannot record it: it pauses
+    await slack.wait_for(lambda: runner.in_flight == 0, timeout=10)
+    monkeypatch.undo()  # the database is back: the keeper claims the task again and it goes on from its stored step
+
+    task = await banana.only_task()
+    assert task.state is TaskState.DONE
+    assert len(kie.requests_to("/api/v1/jobs/createTask")) == 1  # not created again
+    assert len(slack.calls_to("chat.postMessage")) == 1 and len(slack.calls_to("files.completeUploadExternal")) == 1
