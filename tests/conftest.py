@@ -124,9 +124,20 @@ class Banana:
         )
 
     async def command(
-        self, text: str, *, user: str = USER_ID, channel: str = CHANNEL_ID, secret: str = SIGNING_SECRET
+        self,
+        text: str,
+        *,
+        user: str | None = None,
+        channel: str | None = None,
+        secret: str = SIGNING_SECRET,
+        team: slack_standin.Team | None = None,
     ) -> httpx.Response:
-        """Send `/banana <text>` exactly as Slack does: a signed form post."""
+        """Send `/banana <text>` exactly as Slack does: a signed form post. From another workspace of the stand-in
+        with `team` (`slack.add_workspace(...)`; `user` and `channel` then default to that workspace's)."""
+        if team is not None:
+            form = team.command_payload(text, user=user, channel=channel)
+            return await self.post_signed(urlencode(form), "application/x-www-form-urlencoded", secret=secret)
+        user, channel = user or USER_ID, channel or CHANNEL_ID
         form = {
             "token": "deprecated-verification-token",
             "team_id": slack_standin.TEAM_ID,
@@ -144,8 +155,12 @@ class Banana:
         }
         return await self.post_signed(urlencode(form), "application/x-www-form-urlencoded", secret=secret)
 
-    async def interaction(self, payload: dict) -> httpx.Response:
-        """An interactive payload (shortcut, button, modal submission): form-encoded `payload=<json>`, signed."""
+    async def interaction(self, payload: dict, *, team: slack_standin.Team | None = None) -> httpx.Response:
+        """An interactive payload (shortcut, button, modal submission): form-encoded `payload=<json>`, signed.
+        With `team`, from that workspace (its team, user, enterprise and a trigger id of its own)."""
+        if team is not None:
+            form = urlencode(team.interaction_form(payload))
+            return await self.post_signed(form, "application/x-www-form-urlencoded")
         base = {
             "team": {"id": slack_standin.TEAM_ID, "domain": "banana-test"},
             "user": {"id": USER_ID, "username": "someone", "team_id": slack_standin.TEAM_ID},
@@ -157,21 +172,37 @@ class Banana:
         body = urlencode({"payload": json.dumps({**base, **payload})})
         return await self.post_signed(body, "application/x-www-form-urlencoded")
 
-    async def message_shortcut(self, message: dict, *, channel: str = CHANNEL_ID, user: str = USER_ID):
+    def workspace(self, team: slack_standin.Team | None) -> slack_standin.Team:
+        """The workspace a helper acts in: `team`, or the stand-in's default one (today's)."""
+        return team if team is not None else self.slack
+
+    async def message_shortcut(
+        self,
+        message: dict,
+        *,
+        channel: str | None = None,
+        user: str | None = None,
+        team: slack_standin.Team | None = None,
+    ):
+        ws = self.workspace(team)
+        channel, user = channel or ws.general_channel, user or ws.user_id
         return await self.interaction(
             {
                 "type": "message_action",
                 "callback_id": "remix_message",
-                "user": {"id": user, "username": "someone", "team_id": slack_standin.TEAM_ID},
+                "user": {"id": user, "username": "someone", "team_id": ws.team_id},
                 "channel": {"id": channel, "name": "general"},
                 "message": message,
                 "message_ts": message["ts"],
                 "action_ts": f"{time.time():.6f}",
-                "response_url": self.slack.response_url("actions"),
-            }
+                "response_url": ws.response_url("actions"),
+            },
+            team=team,
         )
 
-    async def submit(self, view: dict, *, user: str = USER_ID, **fields: object) -> httpx.Response:
+    async def submit(
+        self, view: dict, *, user: str | None = None, team: slack_standin.Team | None = None, **fields: object
+    ) -> httpx.Response:
         """Submit an opened modal as a person would: defaults where they left a field alone, `fields` where not.
 
         `fields` names block ids: prompt, avoid, aspect_ratio, resolution, output_format, channel, uploads
@@ -202,13 +233,15 @@ class Banana:
                 raise AssertionError(f"unexpected input element {element['type']}")
             values[block_id] = {element["action_id"]: state}
         submitted = {**view, "state": {"values": values}}
+        ws = self.workspace(team)
         return await self.interaction(
             {
                 "type": "view_submission",
-                "user": {"id": user, "username": "someone", "team_id": slack_standin.TEAM_ID},
+                "user": {"id": user or ws.user_id, "username": "someone", "team_id": ws.team_id},
                 "view": submitted,
                 "response_urls": [],
-            }
+            },
+            team=team,
         )
 
     async def click(
@@ -217,15 +250,18 @@ class Banana:
         value: str,
         *,
         message_ts: str,
-        channel: str = CHANNEL_ID,
-        user: str = USER_ID,
+        channel: str | None = None,
+        user: str | None = None,
         container: str = "message",
+        team: slack_standin.Team | None = None,
     ) -> httpx.Response:
         """Press a button on a message (the progress card) or, with container="view", in the Home tab."""
+        ws = self.workspace(team)
+        channel, user = channel or ws.general_channel, user or ws.user_id
         action = {"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1"}
         payload: dict = {
             "type": "block_actions",
-            "user": {"id": user, "username": "someone", "team_id": slack_standin.TEAM_ID},
+            "user": {"id": user, "username": "someone", "team_id": ws.team_id},
             "actions": [action],
         }
         if container == "view":
@@ -240,46 +276,69 @@ class Banana:
             }
             payload["channel"] = {"id": channel, "name": "general"}
             payload["message"] = {"ts": message_ts, "type": "message"}
-            payload["response_url"] = self.slack.response_url("actions")
-        return await self.interaction(payload)
+            payload["response_url"] = ws.response_url("actions")
+        return await self.interaction(payload, team=team)
 
-    async def event(self, event: dict) -> httpx.Response:
+    async def event(self, event: dict, *, team: slack_standin.Team | None = None) -> httpx.Response:
+        """An Events API callback around `event`, signed. With `team`, from that workspace: its team_id, and the
+        `authorizations` Slack adds (the installation the event is for, org-wide or not)."""
         body = {
             "token": "deprecated-verification-token",
-            "team_id": slack_standin.TEAM_ID,
+            "team_id": slack_standin.TEAM_ID if team is None else team.team_id,
             "api_app_id": "A0BANANA01",
             "event": event,
             "type": "event_callback",
             "event_id": f"Ev{time.time_ns()}",
             "event_time": int(time.time()),
         }
+        if team is not None:
+            body["api_app_id"] = slack_standin.APP_ID
+            if team.enterprise_id is not None:
+                body["enterprise_id"] = team.enterprise_id
+            body["authorizations"] = [
+                {
+                    "enterprise_id": team.enterprise_id,
+                    "team_id": team.team_id,
+                    "user_id": team.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": team.org_installed,
+                }
+            ]
         return await self.post_signed(json.dumps(body), "application/json")
 
     async def say(
         self,
         text: str,
         *,
-        channel: str = CHANNEL_ID,
-        user: str = USER_ID,
+        channel: str | None = None,
+        user: str | None = None,
         thread_ts: str | None = None,
         files: Sequence[tuple[bytes, str, str] | slack_standin.SlackFile] | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109
+        team: slack_standin.Team | None = None,
     ) -> slack_standin.Message:
         """A person posts `text` in Slack (a reply when `thread_ts` is given), with `files` they upload
         ((data, name, mime type), or files already added without a channel); returns the message once Slack has
         delivered its events (app_mention when it mentions BOT_MENTION, message.* when subscribed) and the app has
-        answered them. The app acts on them after answering: wait on the store or the stand-in for that."""
+        answered them. The app acts on them after answering: wait on the store or the stand-in for that.
+        With `team`, in that workspace (`channel` and `user` then default to its own)."""
+        ws = self.workspace(team)
+        channel, user = channel or ws.general_channel, user or ws.user_id
         uploads = [
-            item if isinstance(item, slack_standin.SlackFile) else self.slack.add_file(*item, user=user)
-            for item in files or ()
+            item if isinstance(item, slack_standin.SlackFile) else ws.add_file(*item, user=user) for item in files or ()
         ]
-        return await self.slack.post_as_user(
-            channel, text, user=user, thread_ts=thread_ts, files=uploads, timeout=timeout
-        )
+        return await ws.post_as_user(channel, text, user=user, thread_ts=thread_ts, files=uploads, timeout=timeout)
 
-    async def edit(self, message: slack_standin.Message, text: str, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def edit(
+        self,
+        message: slack_standin.Message,
+        text: str,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        team: slack_standin.Team | None = None,
+    ) -> None:
         """The person edits their message: message_changed, delivered if the app subscribes to message.*."""
-        await self.slack.edit_as_user(message.channel, message.ts, text, timeout=timeout)
+        await self.workspace(team).edit_as_user(message.channel, message.ts, text, timeout=timeout)
 
     async def settle(self, tasks: int = 1, *, user: str = USER_ID) -> list[Task]:
         """Wait until `user` has `tasks` tasks and all of them have finished; return them, oldest first.
@@ -290,7 +349,7 @@ class Banana:
         try:
             async with asyncio.timeout(10):
                 while True:
-                    found = await self.services.store.for_user(user, limit=100)
+                    found = await self.services.store.for_user(slack_standin.TEAM_ID, user, limit=100)
                     finished = all(t.state.finished for t in found) and not self.services.runner.in_flight
                     if len(found) >= tasks and finished:
                         return sorted(found, key=lambda t: t.id)

@@ -21,6 +21,7 @@ from banana.engine.budget import (
 from banana.engine.settings import SettingsError, load_settings
 from banana.engine.store import SqliteTaskStore
 from banana.ui import cards
+from standins import slack as slack_standin
 from standins.kie import CREDIT_PATH, Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_reliability import callback_app
@@ -32,7 +33,7 @@ REQUIRED = {"SLACK_BOT_TOKEN": "xoxb-1-secret", "SLACK_SIGNING_SECRET": "signing
 
 
 async def rows(banana, user: str = USER_ID):
-    return await banana.services.store.for_user(user, limit=100)
+    return await banana.services.store.for_user(slack_standin.TEAM_ID, user, limit=100)
 
 
 async def private_answer(slack, says: str) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from banana.domain.tasks import TaskState
 from banana.engine.starter import DATABASE_AWAY
 from banana.engine.store import StoreUnavailable
+from standins import slack as slack_standin
 from standins.kie import Outcome
+from tests.conftest import USER_ID
 
 
 async def test_a_command_while_the_database_is_away_gets_a_clear_answer(banana, kie, slack, monkeypatch):
@@ -31,8 +34,13 @@ async def test_work_in_flight_pauses_while_the_database_is_away_and_carries_on_w
     banana = await start_banana(LEASE_SECONDS="0.6", POLL_TIMEOUT="60")
     kie.default_outcome = Outcome(kind="never")
     await banana.command("a lighthouse")
-    await slack.wait_for(lambda: len(kie.requests) > 0 and bool(kie.tasks))
     runner, store = banana.services.runner, banana.services.store
+    async with asyncio.timeout(10):  # created at kie, and known to be (a crash before that ends it as unknown)
+        while True:
+            tasks = await store.for_user(slack_standin.TEAM_ID, USER_ID)
+            if tasks and tasks[0].kie_task_id:
+                break
+            await asyncio.sleep(0.01)
 
     async def away(*args: object, **kwargs: object) -> None:
         raise StoreUnavailable("cannot reach the database")
@@ -44,6 +52,6 @@ async def test_work_in_flight_pauses_while_the_database_is_away_and_carries_on_w
     monkeypatch.undo()  # the database is back: the keeper claims the task again and it goes on from its stored step
 
     task = await banana.only_task()
-    assert task.state is TaskState.DONE
+    assert task.state is TaskState.DONE, (task.error_code, task.error_message)
     assert len(kie.requests_to("/api/v1/jobs/createTask")) == 1  # not created again
     assert len(slack.calls_to("chat.postMessage")) == 1 and len(slack.calls_to("files.completeUploadExternal")) == 1

@@ -6,6 +6,7 @@ import json
 
 from banana.domain.tasks import TaskState
 from banana.ui import cards, home
+from standins import slack as slack_standin
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
 
@@ -130,7 +131,7 @@ async def test_cancel_a_running_task_says_kie_may_still_charge(banana, kie, slac
     kie.plan(Outcome(kind="never"))
     await banana.command("a slow one")
     await slack.wait_for(lambda: bool(kie.tasks))
-    running = (await banana.services.store.for_user(USER_ID))[0]
+    running = (await banana.services.store.for_user(slack_standin.TEAM_ID, USER_ID))[0]
     await slack.wait_for(lambda: bool(slack.calls_to("chat.update")))
 
     await banana.click(cards.CANCEL, str(running.id), message_ts=running.message_ts, user=OTHER)
@@ -149,7 +150,7 @@ async def test_an_admin_may_cancel_anyones_task(banana, kie, slack):
     kie.plan(Outcome(kind="never"))
     await banana.command("a slow one")
     await slack.wait_for(lambda: bool(kie.tasks))
-    running = (await banana.services.store.for_user(USER_ID))[0]
+    running = (await banana.services.store.for_user(slack_standin.TEAM_ID, USER_ID))[0]
     await banana.click(cards.CANCEL, str(running.id), message_ts=running.message_ts or "", user=ADMIN)
     assert (await banana.only_task()).state is TaskState.CANCELLED
 

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from banana.domain.options import Options
 from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
 from banana.ui import cards, home
+from standins import slack as slack_standin
 from standins.slack import BOT_TOKEN, SlackStandIn
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_home import open_home, task_ids_on, within_limits
@@ -192,7 +193,7 @@ async def test_home_retries_at_most_once(banana, slack) -> None:
     # Refused while every thumbnail is fine: nothing to leave out, so no retry at all.
     slack.fail_next("views.publish", "invalid_blocks")
     publishes = len(slack.calls_to("views.publish"))
-    await homes.publish(USER_ID)
+    await homes.publish(slack_standin.TEAM_ID, USER_ID)
     assert len(slack.calls_to("views.publish")) - publishes == 1
     assert (files_info_calls(slack, fox.slack_file_id), files_info_calls(slack, lighthouse.slack_file_id)) == (1, 1)
     for task in (fox, lighthouse):
@@ -203,7 +204,7 @@ async def test_home_retries_at_most_once(banana, slack) -> None:
     delete_in_slack(slack, fox.slack_file_id)
     slack.fail_next("views.publish", "invalid_blocks", times=5)
     publishes = len(slack.calls_to("views.publish"))
-    await homes.publish(USER_ID)
+    await homes.publish(slack_standin.TEAM_ID, USER_ID)
     assert len(slack.calls_to("views.publish")) - publishes == 2
     gone = await banana.services.store.get(fox.id)
     assert gone is not None and gone.file_gone_at is not None
@@ -212,5 +213,5 @@ async def test_home_retries_at_most_once(banana, slack) -> None:
 
     # Refused once more (for some other reason): the file known gone is not asked about again.
     slack.fail_next("views.publish", "invalid_blocks")
-    await homes.publish(USER_ID)
+    await homes.publish(slack_standin.TEAM_ID, USER_ID)
     assert (files_info_calls(slack, fox.slack_file_id), files_info_calls(slack, lighthouse.slack_file_id)) == (2, 3)

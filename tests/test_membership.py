@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from banana.domain.tasks import TaskState
 from banana.engine.slack import Membership, SlackDelivery
+from standins import slack as slack_standin
 from standins.slack import BOT_TOKEN, LOGIN_PAGE, OTHER_USER_ID, TEAM_ID, SlackStandIn
 from tests.conftest import USER_ID, Banana
 from tests.test_remix import UPLOAD, image_bytes, problem_shown
@@ -74,7 +75,7 @@ async def answer_to_the_remix(slack: SlackStandIn) -> str:
 
 
 async def nothing_started(banana: Banana, kie) -> None:
-    assert await banana.services.store.for_user(USER_ID, limit=10) == []
+    assert await banana.services.store.for_user(slack_standin.TEAM_ID, USER_ID, limit=10) == []
     assert kie.requests == [] and kie.credits == KIE_CREDITS
     assert banana.slack.views_opened == []
     assert banana.slack.calls_to("files.info") == [] and banana.slack.downloads == []

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from banana.domain.tasks import NewTask, TaskState
 from banana.prompts.command import build_request
+from standins import slack as slack_standin
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID, free_port
 
@@ -34,7 +35,7 @@ async def test_graceful_stop_leaves_the_task_for_the_next_start(start_banana, ki
     assert time.monotonic() - started < 2  # waiting on kie is not a short step: it stops at once
 
     second = await start_banana()
-    (task,) = await second.services.store.for_user(USER_ID)
+    (task,) = await second.services.store.for_user(slack_standin.TEAM_ID, USER_ID)
     assert task.state in (TaskState.QUEUED, TaskState.GENERATING)
     (kie_task_id,) = kie.tasks
     kie.finish_now(kie_task_id)
@@ -281,7 +282,7 @@ async def test_slacks_retry_of_a_command_never_starts_a_second_task(banana, kie,
     assert first.status_code == second.status_code == 200
     await banana.settle(1)
     await asyncio.sleep(0.1)
-    assert len(await banana.services.store.for_user(USER_ID)) == 1
+    assert len(await banana.services.store.for_user(slack_standin.TEAM_ID, USER_ID)) == 1
     assert len(kie.requests_to(CREATE)) == 1
 
 

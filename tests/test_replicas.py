@@ -46,7 +46,7 @@ async def tasks_when(store: PostgresTaskStore, count: int, ready, *, deadline: f
     try:
         async with asyncio.timeout(deadline):
             while True:
-                found = sorted(await store.for_user(USER_ID, limit=500), key=lambda t: t.id)
+                found = sorted(await store.for_user(slack_standin.TEAM_ID, USER_ID, limit=500), key=lambda t: t.id)
                 if len(found) == count and all(ready(task) for task in found):
                     return found
                 await asyncio.sleep(0.1)

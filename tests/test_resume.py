@@ -10,6 +10,7 @@ from banana.domain.options import GenerationRequest, InputFile, Options
 from banana.domain.tasks import Origin, Task, TaskState, new_task
 from banana.engine.store import SqliteTaskStore
 from banana.ui import cards
+from standins import slack as slack_standin
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_remix import image_bytes, opened_form, post_with_files
 from tests.test_studio import open_form, review_step
@@ -46,7 +47,7 @@ async def wait_for_tasks(store: SqliteTaskStore, count: int, ready) -> list[Task
     try:
         async with asyncio.timeout(15):
             while True:
-                found = sorted(await store.for_user(USER_ID, limit=100), key=lambda t: t.id)
+                found = sorted(await store.for_user(slack_standin.TEAM_ID, USER_ID, limit=100), key=lambda t: t.id)
                 if len(found) == count and all(ready(task) for task in found):
                     return found
                 await asyncio.sleep(0.05)

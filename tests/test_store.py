@@ -105,7 +105,7 @@ async def test_unfinished_and_per_user_history(store):
     await store.add(NewTask(**{**NEW.__dict__, "user_id": "U2"}))
     await store.set_state(first.id, TaskState.FAILED, error_message="x")
     assert [t.id for t in await store.unfinished()] == [second.id, 3]
-    assert [t.id for t in await store.for_user("U1")] == [second.id, first.id]
+    assert [t.id for t in await store.for_user("T1", "U1")] == [second.id, first.id]
 
 
 async def test_recent_durations_only_of_finished_tasks_at_that_resolution(store):
@@ -152,9 +152,10 @@ async def test_saved_prompts_are_per_workspace_newest_first_and_found_in_any_let
     assert [p.name for p in await store.list_prompts("T2", contains="ölmühle")] == ["Ölmühle poster"]
     assert await store.list_prompts("T1", limit=1) == [await store.find_prompt("T1", "guest QUOTE card")]
     assert await store.find_prompt("T2", "podcast takeaways") is None
-    saved = await store.get_prompt(first.id)
+    saved = await store.get_prompt("T1", first.id)
     assert saved == first and (saved.options, saved.avoid, saved.user_id) == (options, "text", "U1")
-    assert await store.get_prompt(999) is None
+    assert await store.get_prompt("T1", 999) is None
+    assert await store.get_prompt("T2", first.id) is None  # another workspace's prompt is as good as gone
 
 
 async def test_a_set_is_stored_together_each_knowing_its_set_and_slot(store):
@@ -200,7 +201,7 @@ async def test_both_backends_give_equal_tasks(tmp_path, postgres_url):
             task = await each.add(new)
             task = await each.set_state(task.id, TaskState.DONE, credits=18, credits_exact=True, kie_seconds=3.5)
             half = await each.update((await each.add(NEW)).id, credits=17.5)
-            seen.append((task, half, await each.usage("U1", 0), await each.events(task.id)))
+            seen.append((task, half, await each.usage("T1", "U1", 0), await each.events(task.id)))
         (task, half, usage, events), (pg_task, pg_half, pg_usage, pg_events) = seen
         times = {"created_at": 0, "updated_at": 0, "finished_at": 0}
         assert dataclasses.replace(pg_task, **times) == dataclasses.replace(task, **times)
@@ -580,3 +581,15 @@ async def test_open_store_chooses_the_backend_by_the_url(tmp_path, postgres_url)
             await each.close()
     with pytest.raises(StoreUnavailable, match=r"DATABASE_URL=postgresql://u:\*\*\*@127\.0\.0\.1:1/x"):
         await open_store("postgresql://u:pw@127.0.0.1:1/x", tmp_path / "e.db")
+
+
+async def test_no_query_returns_another_workspaces_rows(store):
+    mine = await store.set_state((await store.add(NEW)).id, TaskState.DONE, slack_file_id="F1", credits=18)
+    theirs = NewTask(**{**NEW.__dict__, "team_id": "T2"})  # the same user id in another workspace
+    await store.set_state((await store.add(theirs)).id, TaskState.DONE, slack_file_id="F2", credits=24)
+    assert [t.id for t in await store.for_user("T1", "U1")] == [mine.id]
+    assert [t.id for t in await store.history("T1", "U1", (TaskState.DONE,), 0, 10)] == [mine.id]
+    assert await store.count("T1", "U1", (TaskState.DONE,)) == 1
+    assert (await store.usage("T1", "U1", 0)).credits == 18
+    assert (await store.team_usage("T1", 0)).credits == 18
+    assert await store.by_file_id("T1", "F2") is None and (await store.by_file_id("T2", "F2")) is not None

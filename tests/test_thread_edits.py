@@ -100,7 +100,7 @@ async def test_an_edit_while_its_parent_is_running_waits_for_it(banana, kie, sla
     kie.plan(Outcome(kind="never"))
     await banana.command("a podcast cover")
     await slack.wait_for(lambda: len(kie.requests_to(CREATE)) == 1)
-    (running,) = await banana.services.store.for_user(USER_ID)
+    (running,) = await banana.services.store.for_user(slack_standin.TEAM_ID, USER_ID)
     assert running.thread_ts and not running.state.finished  # the card is posted before the create
     await mention(banana, "add a microphone", thread_ts=running.thread_ts)
     # The edit posts its card, saying what it waits for, and creates nothing at kie yet.
@@ -124,7 +124,10 @@ async def test_an_edit_of_a_failed_image_says_what_to_edit_instead(banana, kie, 
     await slack.wait_for(lambda: any(f"#{failed.id} failed" in e["text"] for e in slack.ephemerals))
     note = next(e for e in slack.ephemerals if f"#{failed.id} failed" in e["text"])
     assert f"`#{good.id}`" in note["text"] and note["user"] == USER_ID
-    assert len(kie.requests_to(CREATE)) == creates and len(await banana.services.store.for_user(USER_ID)) == 2
+    assert (
+        len(kie.requests_to(CREATE)) == creates
+        and len(await banana.services.store.for_user(slack_standin.TEAM_ID, USER_ID)) == 2
+    )
 
 
 async def test_an_edit_of_a_deleted_image_says_so(banana, kie, slack):
@@ -145,7 +148,7 @@ async def test_a_mention_outside_a_banana_thread_gets_help_privately_and_creates
     await slack.wait_for(lambda: len(slack.ephemerals) == 2)
     assert all("thread of one of my images" in e["text"] for e in slack.ephemerals)
     assert sorted(str(e.get("thread_ts")) for e in slack.ephemerals) == sorted([other.ts, "None"])
-    assert kie.requests_to(CREATE) == [] and await banana.services.store.for_user(USER_ID) == []
+    assert kie.requests_to(CREATE) == [] and await banana.services.store.for_user(slack_standin.TEAM_ID, USER_ID) == []
 
 
 async def test_an_empty_mention_in_a_result_thread_gets_help(banana, kie, slack):
@@ -184,7 +187,10 @@ async def test_plain_replies_are_ignored_unless_turned_on(start_banana, kie, sla
     await mention(banana, "make it warmer", thread_ts=first.thread_ts)
     tasks = await tasks_of(banana, 2)
     await banana.services.runner.wait_idle()
-    assert [t.prompt for t in await banana.services.store.for_user(USER_ID)] == ["make it warmer", "a skyline"]
+    assert [t.prompt for t in await banana.services.store.for_user(slack_standin.TEAM_ID, USER_ID)] == [
+        "make it warmer",
+        "a skyline",
+    ]
     assert len(kie.requests_to(CREATE)) == 2 and tasks[1].source == "mention"
 
 
@@ -208,7 +214,7 @@ async def test_with_thread_replies_on_a_reply_in_a_banana_thread_is_an_edit(star
     await mention(banana, "and warmer", thread_ts=first.thread_ts)
     await tasks_of(banana, 3)
     await banana.services.runner.wait_idle()
-    prompts = [t.prompt for t in await banana.services.store.for_user(USER_ID)]
+    prompts = [t.prompt for t in await banana.services.store.for_user(slack_standin.TEAM_ID, USER_ID)]
     assert prompts == ["and warmer", "make it darker", "a skyline"]
     assert len(kie.requests_to(CREATE)) == 3
 

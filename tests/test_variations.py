@@ -9,6 +9,7 @@ from pathlib import Path
 from banana.domain.tasks import TaskState
 from banana.engine.store import SqliteTaskStore
 from banana.ui import cards, home
+from standins import slack as slack_standin
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_resume import wait_for_tasks
@@ -63,7 +64,7 @@ async def test_a_cap_that_fits_only_some_starts_none_and_says_why(start_banana, 
     text = response.json()["text"]
     assert "That would go over your daily limit of 40 credits" in text and "3 variations at 2K cost ≈54." in text
     assert "2 variations at 2K cost ≈36, which still fits. Nothing was started." in text
-    assert kie.requests_to(CREATE) == [] and await banana.services.store.for_user(USER_ID) == []
+    assert kie.requests_to(CREATE) == [] and await banana.services.store.for_user(slack_standin.TEAM_ID, USER_ID) == []
     # The two that fit do start.
     await banana.command("a banner --n 2")
     assert len(await banana.settle(2)) == 2

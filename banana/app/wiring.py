@@ -94,7 +94,9 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             shared_posts=shared("slack:post", 1, settings.slack_post_interval),
             shared_updates=shared("slack:chat.update", settings.slack_updates_per_minute, 60.0),
         )
-        runner = JobRunner(settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.user_id))
+        runner = JobRunner(
+            settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.team_id, task.user_id)
+        )
         stack.push_async_callback(runner.close)
         budget = Budget(
             store,

@@ -123,7 +123,8 @@ class Budget:
         running = await self._running()
         if self.user_daily_cap is not None:
             since = start_of_day(now)
-            spend = await self._spend(await self._store.usage(user_id, since), running, since, user_id=user_id)
+            mine = await self._store.usage(team_id, user_id, since)
+            spend = await self._spend(mine, running, since, team_id=team_id, user_id=user_id)
             if spend.committed + price > self.user_daily_cap:
                 return (
                     f"{'You have reached' if count == 1 else 'That would go over'} your daily limit of "
@@ -155,8 +156,12 @@ class Budget:
         day, month = start_of_day(now), start_of_month(now)
         store, running = self._store, await self._running()
         return UsageReport(
-            today=await self._spend(await store.usage(user_id, day), running, day, user_id=user_id),
-            month=await self._spend(await store.usage(user_id, month), running, month, user_id=user_id),
+            today=await self._spend(
+                await store.usage(team_id, user_id, day), running, day, team_id=team_id, user_id=user_id
+            ),
+            month=await self._spend(
+                await store.usage(team_id, user_id, month), running, month, team_id=team_id, user_id=user_id
+            ),
             workspace_month=await self._spend(await store.team_usage(team_id, month), running, month, team_id=team_id),
             user_daily_cap=self.user_daily_cap,
             workspace_monthly_cap=self.workspace_monthly_cap,

@@ -46,15 +46,16 @@ class HomeTab:
         self._prices = prices
         self._refresh_delay = refresh_delay
         self._clock = clock
-        self._places: dict[str, HomePlace] = {}
-        self._pending: dict[str, asyncio.Task[None]] = {}
+        # By person: (workspace, user). Slack user ids are not promised to be unique across workspaces.
+        self._places: dict[tuple[str, str], HomePlace] = {}
+        self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._publishes = SharedPace(store, "home", 1, refresh_delay)
 
-    async def publish(self, user_id: str, *, place: HomePlace | None = None) -> None:
+    async def publish(self, team_id: str, user_id: str, *, place: HomePlace | None = None) -> None:
         """Publish a person's Home now, at `place` or where they were."""
-        place = place or self._places.get(user_id, HomePlace())
-        self._places[user_id] = place
-        page = await self.page(user_id, place)
+        place = place or self._places.get((team_id, user_id), HomePlace())
+        self._places[team_id, user_id] = place
+        page = await self.page(team_id, user_id, place)
         error = await self._try_publish(page)
         if error == "invalid_blocks":
             # A thumbnail whose file was deleted in Slack itself makes the whole view invalid (bolt-python#1251).
@@ -97,11 +98,12 @@ class HomeTab:
         file = response.get("file") or {}
         return bool(file.get("is_deleted") or file.get("mode") == "tombstone")
 
-    async def page(self, user_id: str, place: HomePlace) -> HomePage:
+    async def page(self, team_id: str, user_id: str, place: HomePlace) -> HomePage:
         store, states = self._store, place.filter.states
         # One extra row tells whether an older page exists.
-        found = await store.history(user_id, states, offset=place.page * HOME_PAGE_SIZE, limit=HOME_PAGE_SIZE + 1)
-        has_any = bool(found) or await store.count(user_id, HomeFilter.ALL.states) > 0
+        offset, limit = place.page * HOME_PAGE_SIZE, HOME_PAGE_SIZE + 1
+        found = await store.history(team_id, user_id, states, offset=offset, limit=limit)
+        has_any = bool(found) or await store.count(team_id, user_id, HomeFilter.ALL.states) > 0
         now = self._clock()
         shown = found[:HOME_PAGE_SIZE]
         return HomePage(
@@ -112,33 +114,34 @@ class HomeTab:
             page=place.page,
             has_more=len(found) > HOME_PAGE_SIZE,
             has_any=has_any,
-            today=await store.usage(user_id, since=start_of_day(now)),
-            month=await store.usage(user_id, since=start_of_month(now)),
+            today=await store.usage(team_id, user_id, since=start_of_day(now)),
+            month=await store.usage(team_id, user_id, since=start_of_month(now)),
         )
 
-    def refresh_soon(self, user_id: str) -> None:
+    def refresh_soon(self, team_id: str, user_id: str) -> None:
         """A task of this person changed: republish their Home once things settle, if they have ever opened it.
 
         Bursts of changes collapse into one `views.publish` per person per `refresh_delay`. With several replicas the
         person may have opened Home on another one, so every change is shown (where they left it, when known here).
         """
-        if (user_id not in self._places and not self._store.shared) or user_id in self._pending:
+        person = (team_id, user_id)
+        if (person not in self._places and not self._store.shared) or person in self._pending:
             return
-        job = asyncio.create_task(self._refresh_later(user_id), name=f"home-refresh-{user_id}")
-        self._pending[user_id] = job
-        job.add_done_callback(lambda done: self._forget(user_id, done))
+        job = asyncio.create_task(self._refresh_later(person), name=f"home-refresh-{team_id}-{user_id}")
+        self._pending[person] = job
+        job.add_done_callback(lambda done: self._forget(person, done))
 
-    async def _refresh_later(self, user_id: str) -> None:
+    async def _refresh_later(self, person: tuple[str, str]) -> None:
         await asyncio.sleep(self._refresh_delay)
         # One publish per person per refresh_delay among all replicas: one that finds it taken tries again once it
         # frees, so the last change is always shown. (With SQLite the slot is always free.)
-        await self._publishes.wait(user_id)
-        self._forget(user_id, asyncio.current_task())  # changes from here on schedule a new refresh
-        await self.publish(user_id)
+        await self._publishes.wait(":".join(person))
+        self._forget(person, asyncio.current_task())  # changes from here on schedule a new refresh
+        await self.publish(*person)
 
-    def _forget(self, user_id: str, job: asyncio.Task | None) -> None:
-        if self._pending.get(user_id) is job:
-            del self._pending[user_id]
+    def _forget(self, person: tuple[str, str], job: asyncio.Task | None) -> None:
+        if self._pending.get(person) is job:
+            del self._pending[person]
 
     async def close(self) -> None:
         jobs = list(self._pending.values())

@@ -60,6 +60,7 @@ class Press:
         self.respond = respond
         self.services: Services = services_of(context)
         self.user_id: str = body["user"]["id"]
+        self.team_id: str = context.team_id or (body.get("team") or {}).get("id") or ""
 
     @property
     def value(self) -> str:
@@ -80,8 +81,9 @@ class Press:
         await self.client.views_open(trigger_id=self.body["trigger_id"], view=view)
 
     async def task(self) -> Task | None:
+        """The task the button is about; one of another workspace is as good as gone."""
         task = await self.services.store.get(int(self.value)) if self.value.isdigit() else None
-        if task is None or task.deleted_at:
+        if task is None or task.deleted_at or task.team_id != self.team_id:
             await self.answer("That image no longer exists: it may have been deleted.")
             return None
         return task
@@ -94,7 +96,7 @@ class Press:
 
     async def refresh_home(self) -> None:
         if self.from_home:
-            await self.services.home.publish(self.user_id)
+            await self.services.home.publish(self.team_id, self.user_id)
 
 
 def pressed(work: Callable[[Press], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -238,9 +240,8 @@ async def save_prompt(press: Press) -> None:
 async def use_saved_prompt(press: Press) -> None:
     """Open the saved prompt in the review step, with its options, to post where the list was shown."""
     services, body = press.services, press.body
-    saved = await services.store.get_prompt(int(press.value)) if press.value.isdigit() else None
-    team_id = (body.get("team") or {}).get("id")
-    if saved is None or (team_id and saved.team_id != team_id):
+    saved = await services.store.get_prompt(press.team_id, int(press.value)) if press.value.isdigit() else None
+    if saved is None:
         await press.answer("That saved prompt no longer exists.")
         return
     channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
@@ -255,14 +256,14 @@ async def home_new_image(press: Press) -> None:
 
 async def home_filter(press: Press) -> None:
     chosen = HomeFilter(press.value) if press.value in set(HomeFilter) else HomeFilter.ALL
-    await press.services.home.publish(press.user_id, place=HomePlace(filter=chosen))
+    await press.services.home.publish(press.team_id, press.user_id, place=HomePlace(filter=chosen))
 
 
 async def home_page(press: Press) -> None:
     name, _, page = press.value.partition(":")
     chosen = HomeFilter(name) if name in set(HomeFilter) else HomeFilter.ALL
     place = HomePlace(filter=chosen, page=max(0, int(page)) if page.isdigit() else 0)
-    await press.services.home.publish(press.user_id, place=place)
+    await press.services.home.publish(press.team_id, press.user_id, place=place)
 
 
 # Stale requests: a button, shortcut or form that this version no longer knows (an older message, an older Home tab,

@@ -17,4 +17,4 @@ def register(app: AsyncApp) -> None:
 async def app_home_opened(event: dict[str, Any], context: AsyncBoltContext) -> None:
     if event.get("tab", "home") != "home":
         return
-    await services_of(context).home.publish(event["user"])
+    await services_of(context).home.publish(context.team_id or "", event["user"])

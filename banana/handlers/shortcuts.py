@@ -85,7 +85,7 @@ async def remix_message(
             channel_id=channel,
             thread_ts=message.get("thread_ts") or message.get("ts"),
             inputs=found.images,
-            parent_task_id=await _parent_of(services, found.images),
+            parent_task_id=await _parent_of(services, context.team_id or "", found.images),
         ),
         notes=tuple(notes),
     )
@@ -130,10 +130,10 @@ async def _described(
     return [described.get(f["id"], f) for f in files]
 
 
-async def _parent_of(services: Services, images: tuple[InputFile, ...]) -> int | None:
-    """A remix of one of this app's results records that task as its parent."""
+async def _parent_of(services: Services, team_id: str, images: tuple[InputFile, ...]) -> int | None:
+    """A remix of one of this app's results (in this workspace) records that task as its parent."""
     for image in images:
-        parent = await services.store.by_file_id(image.id)
+        parent = await services.store.by_file_id(team_id, image.id)
         if parent is not None:
             return parent.id
     return None

@@ -235,7 +235,7 @@ class Sandbox:
 
         # 2. In the image's thread: "@Banana make the sky stormy". Slack sends the mention as an event.
         assert self.server is not None and self.server.services is not None
-        (first,) = await self.server.services.store.for_user(USER_ID)
+        (first,) = await self.server.services.store.for_user(slack_standin.TEAM_ID, USER_ID)
         self.slack.deliver_events_to(f"{slack_side.app_url}/slack/events", slack_side.secret)
         await self.slack.post_as_user(CHANNEL_ID, f"<@{self.slack.bot_user_id}> {EDIT_TEXT}", thread_ts=first.thread_ts)
         self.watch.say(f"you     → in the image's thread: @Banana {EDIT_TEXT}")
@@ -281,7 +281,7 @@ class Sandbox:
 
         async def check() -> None:
             nonlocal finished
-            tasks = await services.store.for_user(USER_ID, limit=100)
+            tasks = await services.store.for_user(slack_standin.TEAM_ID, USER_ID, limit=100)
             finished = len(tasks) >= count and all(t.state.finished for t in tasks) and not services.runner.in_flight
 
         deadline = time.monotonic() + self.timings.step_timeout

@@ -126,6 +126,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             "create index rate_slots_name_at on rate_slots (name, at)",
         ),
     ),
+    Migration(
+        3,
+        "Slack installations, their bots and OAuth states (installations.py; SQLite makes the same tables)",
+        (
+            # One bot per workspace and one installation per installer, keyed by the app's client_id, enterprise_id
+            # and team_id ('' for none); the slack_sdk object as JSON in `data`.
+            "create table installed_bots (client_id text not null, enterprise_id text not null,"
+            " team_id text not null, is_enterprise_install boolean not null, installed_at double precision not null,"
+            " data jsonb not null, primary key (client_id, enterprise_id, team_id))",
+            "create table installations (client_id text not null, enterprise_id text not null,"
+            " team_id text not null, user_id text not null, is_enterprise_install boolean not null,"
+            " installed_at double precision not null, data jsonb not null,"
+            " primary key (client_id, enterprise_id, team_id, user_id))",
+            "create table oauth_states (state text primary key, client_id text not null,"
+            " expire_at double precision not null)",
+            "create index oauth_states_expire_at on oauth_states (expire_at)",
+        ),
+    ),
 )
 
 # Each table's columns as the app knows them (base.py), added at `open()` when missing.
@@ -502,37 +520,41 @@ class PostgresTaskStore:
     async def unfinished(self) -> list[Task]:
         return await self._tasks(f"state not in ({_FINISHED})", tail="order by id")
 
-    async def for_user(self, user_id: str, limit: int = 20) -> list[Task]:
+    async def for_user(self, team_id: str, user_id: str, limit: int = 20) -> list[Task]:
         return await self._tasks(
-            "user_id = %s", [user_id, limit], "order by created_at desc nulls last, id desc limit %s"
+            "team_id = %s and user_id = %s",
+            [team_id, user_id, limit],
+            "order by created_at desc nulls last, id desc limit %s",
         )
 
-    async def history(self, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int) -> list[Task]:
+    async def history(
+        self, team_id: str, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int
+    ) -> list[Task]:
         """A page of a person's tasks in the given states, newest first, leaving out results they deleted."""
-        where, args = _history_filter(user_id, states)
+        where, args = _history_filter(team_id, user_id, states)
         tail = "order by created_at desc nulls last, id desc limit %s offset %s"
         return await self._tasks(where, [*args, limit, offset], tail)
 
-    async def count(self, user_id: str, states: tuple[TaskState, ...]) -> int:
-        where, args = _history_filter(user_id, states)
+    async def count(self, team_id: str, user_id: str, states: tuple[TaskState, ...]) -> int:
+        where, args = _history_filter(team_id, user_id, states)
         rows = await self._fetch(f"select count(*) as n from tasks where {where}", args)
         return int(rows[0]["n"])
 
-    async def usage(self, user_id: str, since: float) -> Usage:
-        """Images delivered to a person since a time, and the credits their tasks cost."""
-        return await self._usage("user_id", user_id, since)
+    async def usage(self, team_id: str, user_id: str, since: float) -> Usage:
+        """Images delivered to a person of a workspace since a time, and the credits their tasks cost."""
+        return await self._usage(team_id, user_id, since)
 
     async def team_usage(self, team_id: str, since: float) -> Usage:
         """The same for a whole workspace."""
-        return await self._usage("team_id", team_id, since)
+        return await self._usage(team_id, None, since)
 
-    async def _usage(self, column: str, value: str, since: float) -> Usage:
-        query = sql.SQL(
+    async def _usage(self, team_id: str, user_id: str | None, since: float) -> Usage:
+        query = (
             "select count(*) filter (where state = %s) as images, coalesce(sum(credits), 0) as credits,"
             " coalesce(sum(credits) filter (where credits_exact), 0) as exact from tasks"
-            " where {} = %s and created_at >= %s"
-        ).format(sql.Identifier(column))
-        (row,) = await self._fetch(query, [TaskState.DONE.value, value, since])
+            " where team_id = %s and (%s::text is null or user_id = %s) and created_at >= %s"
+        )
+        (row,) = await self._fetch(query, [TaskState.DONE.value, team_id, user_id, user_id, since])
         return Usage(images=int(row["images"]), credits=_whole(row["credits"]), exact_credits=_whole(row["exact"]))
 
     async def reusable(self, team_id: str, request_key: str) -> Task | None:
@@ -545,9 +567,9 @@ class PostgresTaskStore:
         found = await self._tasks(where, args, "order by finished_at desc nulls last limit 1")
         return found[0] if found else None
 
-    async def by_file_id(self, file_id: str) -> Task | None:
-        """The task whose result is this Slack file, if any: how a remix finds its parent."""
-        found = await self._tasks("slack_file_id = %s", [file_id], "limit 1")
+    async def by_file_id(self, team_id: str, file_id: str) -> Task | None:
+        """The workspace's task whose result is this Slack file, if any: how a remix finds its parent."""
+        found = await self._tasks("team_id = %s and slack_file_id = %s", [team_id, file_id], "limit 1")
         return found[0] if found else None
 
     async def in_thread(self, team_id: str, channel_id: str, thread_ts: str) -> list[Task]:
@@ -645,8 +667,8 @@ class PostgresTaskStore:
         saved = [_saved(row) for row in rows]
         return [p for p in saved if all(word in p.name.casefold() for word in words)][:limit]
 
-    async def get_prompt(self, prompt_id: int) -> SavedPrompt | None:
-        rows = await self._fetch("select * from saved_prompts where id = %s", [prompt_id])
+    async def get_prompt(self, team_id: str, prompt_id: int) -> SavedPrompt | None:
+        rows = await self._fetch("select * from saved_prompts where team_id = %s and id = %s", [team_id, prompt_id])
         return _saved(rows[0]) if rows else None
 
     async def find_prompt(self, team_id: str, name: str) -> SavedPrompt | None:
@@ -840,8 +862,9 @@ class PostgresTaskStore:
             return False
 
 
-def _history_filter(user_id: str, states: tuple[TaskState, ...]) -> tuple[str, list[Any]]:
-    return "user_id = %s and deleted_at is null and state = any(%s)", [user_id, [s.value for s in states]]
+def _history_filter(team_id: str, user_id: str, states: tuple[TaskState, ...]) -> tuple[str, list[Any]]:
+    where = "team_id = %s and user_id = %s and deleted_at is null and state = any(%s)"
+    return where, [team_id, user_id, [s.value for s in states]]
 
 
 def _channel_for(schema: str) -> str:

@@ -157,35 +157,38 @@ class SqliteTaskStore:
         where = f"state not in ({', '.join('?' * len(finished))})"
         return await self._run(lambda: self._tasks(where, finished, order_by="id"))
 
-    async def for_user(self, user_id: str, limit: int = 20) -> list[Task]:
-        return await self._run(lambda: self._tasks("user_id = ?", [user_id], order_by="created_at desc", limit=limit))
+    async def for_user(self, team_id: str, user_id: str, limit: int = 20) -> list[Task]:
+        where, args = "team_id = ? and user_id = ?", [team_id, user_id]
+        return await self._run(lambda: self._tasks(where, args, order_by="created_at desc", limit=limit))
 
-    async def history(self, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int) -> list[Task]:
+    async def history(
+        self, team_id: str, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int
+    ) -> list[Task]:
         """A page of a person's tasks in the given states, newest first, leaving out results they deleted."""
-        where, args = history_filter(user_id, states)
+        where, args = history_filter(team_id, user_id, states)
         return await self._run(
             lambda: self._tasks(where, args, order_by="created_at desc, id desc", limit=limit, offset=offset)
         )
 
-    async def count(self, user_id: str, states: tuple[TaskState, ...]) -> int:
-        where, args = history_filter(user_id, states)
+    async def count(self, team_id: str, user_id: str, states: tuple[TaskState, ...]) -> int:
+        where, args = history_filter(team_id, user_id, states)
         return await self._run(lambda: self.db.table("tasks").count_where(where, args))
 
-    async def usage(self, user_id: str, since: float) -> Usage:
-        """Images delivered to a person since a time, and the credits their tasks cost."""
-        return await self._run(lambda: self._usage("user_id", user_id, since))
+    async def usage(self, team_id: str, user_id: str, since: float) -> Usage:
+        """Images delivered to a person of a workspace since a time, and the credits their tasks cost."""
+        return await self._run(lambda: self._usage("team_id = ? and user_id = ?", [team_id, user_id], since))
 
     async def team_usage(self, team_id: str, since: float) -> Usage:
         """The same for a whole workspace."""
-        return await self._run(lambda: self._usage("team_id", team_id, since))
+        return await self._run(lambda: self._usage("team_id = ?", [team_id], since))
 
-    def _usage(self, column: str, value: str, since: float) -> Usage:
+    def _usage(self, whose: str, args: list[Any], since: float) -> Usage:
         sql = (
             "select count(*) filter (where state = ?), coalesce(sum(credits), 0),"
             " coalesce(sum(credits) filter (where credits_exact), 0) from tasks "
-            f"where {column} = ? and created_at >= ?"
+            f"where {whose} and created_at >= ?"
         )
-        images, credits, exact = self.db.execute(sql, [TaskState.DONE.value, value, since]).fetchone()
+        images, credits, exact = self.db.execute(sql, [TaskState.DONE.value, *args, since]).fetchone()
         return Usage(images=images, credits=credits, exact_credits=exact)
 
     async def reusable(self, team_id: str, request_key: str) -> Task | None:
@@ -198,9 +201,9 @@ class SqliteTaskStore:
         found = await self._run(lambda: self._tasks(where, args, order_by="finished_at desc", limit=1))
         return found[0] if found else None
 
-    async def by_file_id(self, file_id: str) -> Task | None:
-        """The task whose result is this Slack file, if any: how a remix finds its parent."""
-        found = await self._run(lambda: self._tasks("slack_file_id = ?", [file_id], limit=1))
+    async def by_file_id(self, team_id: str, file_id: str) -> Task | None:
+        """The workspace's task whose result is this Slack file, if any: how a remix finds its parent."""
+        found = await self._run(lambda: self._tasks("team_id = ? and slack_file_id = ?", [team_id, file_id], limit=1))
         return found[0] if found else None
 
     async def in_thread(self, team_id: str, channel_id: str, thread_ts: str) -> list[Task]:
@@ -297,8 +300,8 @@ class SqliteTaskStore:
         saved = await self._run(lambda: self._saved("team_id = ?", [team_id], order_by="created_at desc, id desc"))
         return [p for p in saved if all(word in p.name.casefold() for word in words)][:limit]
 
-    async def get_prompt(self, prompt_id: int) -> SavedPrompt | None:
-        found = await self._run(lambda: self._saved("id = ?", [prompt_id]))
+    async def get_prompt(self, team_id: str, prompt_id: int) -> SavedPrompt | None:
+        found = await self._run(lambda: self._saved("team_id = ? and id = ?", [team_id, prompt_id]))
         return found[0] if found else None
 
     async def find_prompt(self, team_id: str, name: str) -> SavedPrompt | None:
