@@ -83,10 +83,6 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
                 settings.kie_reads_per_second, shared=shared("kie:reads", settings.kie_reads_per_second, 1.0)
             ),
         )
-        home = HomeTab(
-            store, client, settings.defaults, prices=settings.prices, refresh_delay=settings.home_refresh_delay
-        )
-        stack.push_async_callback(home.close)
         slack = SlackDelivery(
             client,
             session,
@@ -94,6 +90,10 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             shared_posts=shared("slack:post", 1, settings.slack_post_interval),
             shared_updates=shared("slack:chat.update", settings.slack_updates_per_minute, 60.0),
         )
+        home = HomeTab(
+            store, slack, settings.defaults, prices=settings.prices, refresh_delay=settings.home_refresh_delay
+        )
+        stack.push_async_callback(home.close)
         runner = JobRunner(
             settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.team_id, task.user_id)
         )

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from banana.domain.options import PRICES, Options, Prices
 from banana.domain.tasks import HomeFilter, Task, TaskState
 from banana.engine.budget import start_of_day, start_of_month
 from banana.engine.limits import SharedPace
+from banana.engine.slack import SlackDelivery
 from banana.engine.store import TaskStore
 from banana.ui.home import HOME_PAGE_SIZE, HomePage, home_view
 
@@ -33,7 +33,7 @@ class HomeTab:
     def __init__(
         self,
         store: TaskStore,
-        client: AsyncWebClient,
+        slack: SlackDelivery,
         defaults: Options,
         *,
         prices: Prices = PRICES,
@@ -41,7 +41,7 @@ class HomeTab:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._client = client
+        self._slack = slack
         self._defaults = defaults
         self._prices = prices
         self._refresh_delay = refresh_delay
@@ -56,31 +56,33 @@ class HomeTab:
         place = place or self._places.get((team_id, user_id), HomePlace())
         self._places[team_id, user_id] = place
         page = await self.page(team_id, user_id, place)
-        error = await self._try_publish(page)
+        slack = self._slack.team(team_id)
+        error = await self._try_publish(slack, page)
         if error == "invalid_blocks":
             # A thumbnail whose file was deleted in Slack itself makes the whole view invalid (bolt-python#1251).
             # Find those files, remember them on their tasks, and publish once more without them. Never more
             # than once: a view still refused is refused for some other reason.
-            gone = await self._forget_gone_files(page.tasks)
+            gone = await self._forget_gone_files(slack, page.tasks)
             if gone:
                 page = replace(page, tasks=[gone.get(task.id, task) for task in page.tasks])
-                error = await self._try_publish(page)
+                error = await self._try_publish(slack, page)
         if error is not None:
             log.warning("could not publish the Home tab of %s: %s", user_id, error)
 
-    async def _try_publish(self, page: HomePage) -> str | None:
+    async def _try_publish(self, slack: SlackDelivery, page: HomePage) -> str | None:
         """Publish `page`; Slack's error code when it refuses, else None."""
+        view = home_view(page, self._defaults, self._prices)
         try:
-            await self._client.views_publish(user_id=page.user_id, view=home_view(page, self._defaults, self._prices))
+            await slack.client.views_publish(user_id=page.user_id, view=view, token=await slack.token())
         except SlackApiError as error:
             return str(error.response.get("error"))
         return None
 
-    async def _forget_gone_files(self, tasks: list[Task]) -> dict[int, Task]:
+    async def _forget_gone_files(self, slack: SlackDelivery, tasks: list[Task]) -> dict[int, Task]:
         """Of the tasks shown with a thumbnail, those whose file Slack no longer has, each stored with
         `file_gone_at` so that Home shows it without the image from now on (and it is never reused)."""
         shown = [t for t in tasks if t.state is TaskState.DONE and t.slack_file_id and t.file_gone_at is None]
-        found = await asyncio.gather(*(self._file_is_gone(t.slack_file_id or "") for t in shown))
+        found = await asyncio.gather(*(self._file_is_gone(slack, t.slack_file_id or "") for t in shown))
         now = self._clock()
         gone: dict[int, Task] = {}
         for task, is_gone in zip(shown, found, strict=True):
@@ -89,10 +91,10 @@ class HomeTab:
                 gone[task.id] = await self._store.update(task.id, file_gone_at=now)
         return gone
 
-    async def _file_is_gone(self, file_id: str) -> bool:
+    async def _file_is_gone(self, slack: SlackDelivery, file_id: str) -> bool:
         """Whether Slack says the file no longer exists. Any other answer (a rate limit, no scope) is no proof."""
         try:
-            response = await self._client.files_info(file=file_id)
+            response = await slack.client.files_info(file=file_id, token=await slack.token())
         except SlackApiError as error:
             return error.response.get("error") in ("file_not_found", "file_deleted")
         file = response.get("file") or {}

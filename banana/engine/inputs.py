@@ -142,21 +142,24 @@ class InputFetcher:
 
     def __init__(
         self,
-        slack: SlackDelivery,
         *,
         max_bytes: int = MAX_INPUT_BYTES,
         max_side: int = 4096,
         decodes_at_once: int = 2,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
     ) -> None:
-        self._slack = slack
         self._max_bytes = max_bytes
         self._max_side = max_side
         self._max_download_bytes = max_download_bytes
         self._decodes = asyncio.Semaphore(decodes_at_once)
 
     async def fetch(
-        self, files: Iterable[InputFile], *, conversation: str | None = None, as_made: frozenset[str] = frozenset()
+        self,
+        slack: SlackDelivery,
+        files: Iterable[InputFile],
+        *,
+        conversation: str | None = None,
+        as_made: frozenset[str] = frozenset(),
     ) -> list[InputImage]:
         """Download and check every file at once; if any cannot be used, say which and why for all of them.
 
@@ -169,21 +172,24 @@ class InputFetcher:
         """
         chosen = tuple(files)
         try:
-            return await self._fetch_all(chosen, as_made)
+            return await self._fetch_all(slack, chosen, as_made)
         except InputRejected as rejected:
             if conversation is None or not rejected.unseen:
                 raise
-            membership = await self._slack.join(conversation)
+            membership = await slack.join(conversation)
             if membership is Membership.JOINED:
-                return await self._fetch_all(chosen, as_made)
+                return await self._fetch_all(slack, chosen, as_made)
             if membership is not Membership.OUTSIDE:
                 raise  # it was in already (so the files are gone), or Slack did not say: the reasons stand
             names = [f.name or f.id for f in rejected.unseen]
             message = " ".join([outside_message(conversation_kind(conversation), names), *rejected.others])
             raise InputRejected(message, unseen=rejected.unseen, others=rejected.others, outside=True) from rejected
 
-    async def _fetch_all(self, files: tuple[InputFile, ...], as_made: frozenset[str]) -> list[InputImage]:
-        results = await asyncio.gather(*(self._fetch_one(f, f.id in as_made) for f in files), return_exceptions=True)
+    async def _fetch_all(
+        self, slack: SlackDelivery, files: tuple[InputFile, ...], as_made: frozenset[str]
+    ) -> list[InputImage]:
+        fetches = (self._fetch_one(slack, f, f.id in as_made) for f in files)
+        results = await asyncio.gather(*fetches, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, InputRejected):
                 raise result
@@ -196,9 +202,9 @@ class InputFetcher:
             )
         return [r for r in results if isinstance(r, InputImage)]
 
-    async def _fetch_one(self, file: InputFile, as_made: bool = False) -> InputImage:
+    async def _fetch_one(self, slack: SlackDelivery, file: InputFile, as_made: bool = False) -> InputImage:
         try:
-            info = await self._slack.file_info(file.id)
+            info = await slack.file_info(file.id)
         except FileNotVisible as error:
             raise InputRejected(f"{file.name or file.id}: {error}", unseen=(file,)) from error
         except FileFetchError as error:
@@ -211,7 +217,7 @@ class InputFetcher:
             raise InputRejected(f"{name} is {size / 1_048_576:.0f} MB; I take images up to {limit} MB.")
         async with self._decodes:
             try:
-                data = await self._slack.download_file(info, max_bytes=self._max_download_bytes)
+                data = await slack.download_file(info, max_bytes=self._max_download_bytes)
             except FileNotVisible as error:
                 raise InputRejected(f"{name}: {error}", unseen=(file,)) from error
             except FileFetchError as error:

@@ -87,9 +87,7 @@ class JobRunner:
         self.store = store
         self.kie = kie
         self.slack = slack
-        self.inputs = InputFetcher(
-            slack, max_side=settings.max_input_side, decodes_at_once=settings.image_decodes_at_once
-        )
+        self.inputs = InputFetcher(max_side=settings.max_input_side, decodes_at_once=settings.image_decodes_at_once)
         self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
         self.clock = clock
         window = settings.kie_create_window * 1.05 + 0.05  # as CreateQueue's own: a margin for the trip to kie
@@ -267,13 +265,14 @@ class JobRunner:
         A variation shares its card and its message with the rest of its set: those go with the set's last image."""
         siblings = [t for t in await self.store.set_of(task.set_id) if t.id != task.id] if task.set_id else []
         last = not any(t.deleted_at is None for t in siblings)
+        slack = self.slack.team(task.team_id)
         if task.slack_file_id:
             if last:
-                for ts in await self.slack.share_timestamps(task.slack_file_id, task.channel_id):
-                    await self.slack.delete_message(task.channel_id, ts)
-            await self.slack.delete_file(task.slack_file_id)
+                for ts in await slack.share_timestamps(task.slack_file_id, task.channel_id):
+                    await slack.delete_message(task.channel_id, ts)
+            await slack.delete_file(task.slack_file_id)
         if task.message_ts and last:
-            await self.slack.delete_message(task.channel_id, task.message_ts)
+            await slack.delete_message(task.channel_id, task.message_ts)
         task = await self.store.update(task.id, deleted_at=self.clock())
         self.on_change(task)
         return task
@@ -362,6 +361,7 @@ class Job:
     def __init__(self, runner: JobRunner, task: Task, group: VariationSet | None = None) -> None:
         self.runner = runner
         self.task = task
+        self.slack = runner.slack.team(task.team_id)  # the bot of the task's own workspace
         self.group = group  # the variations it was made with, which share its card and its message
         self.waiting_for: int | None = None  # the task an edit waits for, until it has finished
         self.cancel_requested = False
@@ -372,7 +372,7 @@ class Job:
         self._attention = asyncio.Event()  # set on cancel, callback or shutdown: stop pausing
         self.expect: Expectation | None = None  # kie's spread of times for this resolution, once there is history
         self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)  # command to image, until then
-        self.shown = ProgressCard(runner)
+        self.shown = ProgressCard(runner, self.slack)
 
     @property
     def request(self) -> GenerationRequest:
@@ -476,7 +476,7 @@ class Job:
             self.task = await store.update(self.task.id, input_files=inputs)
 
     async def _tell(self, message: str) -> None:
-        slack = self.runner.slack
+        slack = self.slack
         if self.origin.view_id and await slack.show_view(self.origin.view_id, modals.problem_view(message)):
             return
         if self.task.response_url:
@@ -496,7 +496,7 @@ class Job:
         as_made = frozenset(f.id for f in self.request.inputs[:1]) if self.task.relation == "edit" else frozenset()
         try:
             return await self.runner.inputs.fetch(
-                self.request.inputs, conversation=self.task.channel_id, as_made=as_made
+                self.slack, self.request.inputs, conversation=self.task.channel_id, as_made=as_made
             )
         except InputRejected as error:
             code = "not_in_conversation" if error.outside else "input_rejected"
@@ -506,11 +506,11 @@ class Job:
         if not self.task.message_ts:  # an edit waiting for its parent has posted it already
             await self._post_card()
         if self.origin.view_id:
-            await self.runner.slack.show_view(self.origin.view_id, modals.started_view(self.task.channel_id))
+            await self.slack.show_view(self.origin.view_id, modals.started_view(self.task.channel_id))
 
     async def _post_card(self) -> None:
         text, card = self._card()
-        ts, permalink = await post_card(self.runner.slack, self.task.channel_id, text, card, self.origin.thread_ts)
+        ts, permalink = await post_card(self.slack, self.task.channel_id, text, card, self.origin.thread_ts)
         self.shown.posted(card)
         self.task = await self.runner.store.update(
             self.task.id, message_ts=ts, thread_ts=self.origin.thread_ts or ts, permalink=permalink
@@ -545,7 +545,7 @@ class Job:
         text = "\n".join(f":information_source: {escaped(note, NOTE_CHARS)}" for note in notes)
         blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, CONTEXT_CHARS)}]}]
         try:
-            await self.runner.slack.post(
+            await self.slack.post(
                 self.task.channel_id, text=clip(text, CONTEXT_CHARS), blocks=blocks, thread_ts=self.task.thread_ts
             )
         except (SlackApiError, ChannelUnavailable) as error:
@@ -561,7 +561,7 @@ class Job:
         earlier = await self.runner.store.reusable(self.task.team_id, key)
         if earlier is None or not earlier.slack_file_id:
             return False
-        slack = self.runner.slack
+        slack = self.slack
         try:
             data = await slack.download_file(
                 await slack.file_info(earlier.slack_file_id), max_bytes=self.runner.settings.max_result_bytes
@@ -696,7 +696,7 @@ class Job:
 
     async def _upload_result(self, data: bytes) -> tuple[str, str]:
         if self.task.upload_started_at:  # a restart during the upload: it may have landed already
-            found = await self.runner.slack.find_upload(
+            found = await self.slack.find_upload(
                 self.task.channel_id, cards.result_filename(self.task), since=self.task.upload_started_at
             )
             if found:
@@ -708,7 +708,7 @@ class Job:
         )
         credits = self.task.credits or 0
         try:
-            file_id = await self.runner.slack.upload(
+            file_id = await self.slack.upload(
                 self.task.channel_id,
                 self.task.thread_ts or "",
                 data=data,
@@ -820,8 +820,9 @@ class ProgressCard:
     progress_interval. Final edits skip the interval and go first in the chat.update budget; slack_sdk's rate-limit
     handler waits out a 429 for them."""
 
-    def __init__(self, runner: JobRunner) -> None:
+    def __init__(self, runner: JobRunner, slack: SlackDelivery) -> None:
         self.runner = runner
+        self.slack = slack
         self._shown: list[dict[str, Any]] | None = None
         self._shown_at = 0.0
 
@@ -856,7 +857,7 @@ class ProgressCard:
 
     async def _edit(self, channel: str, ts: str, text: str, card: list[dict[str, Any]], *, final: bool) -> bool:
         try:
-            await self.runner.slack.update(channel, ts, text=text, blocks=card)
+            await self.slack.update(channel, ts, text=text, blocks=card)
         except SlackApiError as error:
             # slack_sdk has already waited out 429s and retried 5xx; the task itself goes on either way.
             level = logging.ERROR if final else logging.WARNING
@@ -876,9 +877,10 @@ class VariationSet:
 
     def __init__(self, runner: JobRunner, tasks: list[Task]) -> None:
         self.runner = runner
+        self.slack = runner.slack.team(tasks[0].team_id)
         self.tasks = {task.id: task for task in tasks}  # every image of the set, as last stored
         self.jobs: dict[int, Job] = {}  # the images running here
-        self.card = ProgressCard(runner)
+        self.card = ProgressCard(runner, self.slack)
         self._inputs = asyncio.Lock()
         self._image_urls: list[str] | None = None
         self._failure: TaskFailed | None = None  # why the inputs or the card failed, for every image
@@ -924,7 +926,7 @@ class VariationSet:
         lead = self.slots()[0]
         text, card = self._render()
         thread = lead.origin.thread_ts
-        ts, permalink = await post_card(self.runner.slack, lead.channel_id, text, card, thread)
+        ts, permalink = await post_card(self.slack, lead.channel_id, text, card, thread)
         self.card.posted(card)
         for task in self.slots():
             self._stored(
@@ -1029,7 +1031,7 @@ class VariationSet:
             return None
         lead = files[0][0].task
         found = [
-            await self.runner.slack.find_upload(lead.channel_id, cards.result_filename(job.task), since=min(started))
+            await self.slack.find_upload(lead.channel_id, cards.result_filename(job.task), since=min(started))
             for job, _ in files
         ]
         return [file_id for file_id in found if file_id] if all(found) else None
@@ -1051,7 +1053,7 @@ class VariationSet:
         ]
         lead = tasks[0]
         try:
-            return await runner.slack.upload_many(
+            return await self.slack.upload_many(
                 lead.channel_id, lead.thread_ts or "", uploads, comment=cards.set_caption(tasks)
             )
         except UploadFailed as error:

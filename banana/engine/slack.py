@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 import logging
 import time
@@ -90,14 +91,30 @@ class SlackDelivery:
         post_interval: float = 0,
         shared_posts: SharedPace | None = None,
         shared_updates: SharedPace | None = None,
+        tokens: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         self.client = client
+        # Installed in many workspaces: each call uses the bot token of the workspace this delivery is for (`team`).
+        # In one workspace the client's own token serves every call.
+        self._tokens = tokens
+        self.team_id = ""
         self._session = session
         self._posts = Pacer(post_interval)
         # With several replicas: Slack counts a workspace's calls, not a replica's.
         self._shared_posts = shared_posts
         self._shared_updates = shared_updates
-        self._admins: dict[str, tuple[bool, float]] = {}
+        self._admins: dict[tuple[str, str], tuple[bool, float]] = {}  # by (workspace, user)
+
+    def team(self, team_id: str) -> SlackDelivery:
+        """This delivery for one workspace: the same paces and caches, that workspace's bot token."""
+        bound = copy.copy(self)
+        bound.team_id = team_id
+        return bound
+
+    async def token(self) -> str:
+        if self._tokens is None:
+            return str(self.client.token or "")
+        return await self._tokens(self.team_id)
 
     async def post(self, channel: str, *, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None) -> str:
         """Post a message and return its ts; joins a public channel first if that is what it takes.
@@ -108,9 +125,12 @@ class SlackDelivery:
         async with self._posts.turn(channel):
             if self._shared_posts is not None:
                 await self._shared_posts.wait(channel)
+            token = await self.token()
             response = await self._in_channel(
                 channel,
-                lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts),
+                lambda: self.client.chat_postMessage(
+                    channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, token=token
+                ),
             )
         return str(response["ts"])
 
@@ -119,7 +139,7 @@ class SlackDelivery:
         if self._shared_updates is not None:
             await self._shared_updates.wait()
         try:
-            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks, token=await self.token())
         except SlackApiError as error:
             if _error_code(error) in ("message_not_found", "cant_update_message", "channel_not_found"):
                 log.info("progress message %s in %s is gone (%s)", ts, channel, _error_code(error))
@@ -138,8 +158,11 @@ class SlackDelivery:
     async def upload_many(self, channel: str, thread_ts: str, uploads: list[Upload], *, comment: str) -> list[str]:
         """Upload files into a thread as one message (files_upload_v2's file_uploads); their ids, in order."""
 
+        token = await self.token()
+
         async def upload_once() -> AsyncSlackResponse:
             return await self.client.files_upload_v2(
+                token=token,
                 file_uploads=[
                     {"content": u.data, "filename": u.filename, "title": u.title, "alt_txt": u.alt_text[:1000]}
                     for u in uploads
@@ -163,7 +186,7 @@ class SlackDelivery:
     async def permalink(self, channel: str, ts: str) -> str | None:
         """A link to a message for the Home tab; nice to have, so no failure here may stop a task."""
         try:
-            response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
+            response = await self.client.chat_getPermalink(channel=channel, message_ts=ts, token=await self.token())
         except (SlackApiError, SlackRequestError, aiohttp.ClientError, ValueError) as error:
             log.info("no permalink for %s in %s: %s", ts, channel, error)
             return None
@@ -172,7 +195,7 @@ class SlackDelivery:
     async def delete_message(self, channel: str, ts: str) -> None:
         """Delete a bot message; one that is already gone is fine."""
         try:
-            await self.client.chat_delete(channel=channel, ts=ts)
+            await self.client.chat_delete(channel=channel, ts=ts, token=await self.token())
         except SlackApiError as error:
             if _error_code(error) not in ("message_not_found", "channel_not_found"):
                 raise
@@ -181,7 +204,9 @@ class SlackDelivery:
         """The id of a file named `filename` shared in `channel` since a time, if one is there: how a restart tells
         that an upload it was in the middle of had in fact landed."""
         try:
-            response = await self.client.files_list(channel=channel, ts_from=str(int(since) - 1), count=100)
+            response = await self.client.files_list(
+                channel=channel, ts_from=str(int(since) - 1), count=100, token=await self.token()
+            )
         except SlackApiError as error:
             log.warning("could not list files in %s: %s", channel, _error_code(error))
             return None
@@ -203,31 +228,31 @@ class SlackDelivery:
     async def delete_file(self, file_id: str) -> None:
         """Delete a file the bot uploaded; one that is already gone is fine."""
         try:
-            await self.client.files_delete(file=file_id)
+            await self.client.files_delete(file=file_id, token=await self.token())
         except SlackApiError as error:
             if _error_code(error) not in ("file_not_found", "file_deleted"):
                 raise
 
     async def is_admin(self, user_id: str) -> bool:
         """Whether a person is a workspace admin or owner (needs users:read); remembered for a few minutes."""
-        cached = self._admins.get(user_id)
+        cached = self._admins.get((self.team_id, user_id))
         now = time.monotonic()
         if cached is not None and now - cached[1] < ADMIN_CACHE_SECONDS:
             return cached[0]
         try:
-            response = await self.client.users_info(user=user_id)
+            response = await self.client.users_info(user=user_id, token=await self.token())
         except SlackApiError as error:
             log.warning("could not tell whether %s is an admin: %s", user_id, _error_code(error))
             return False
         user = response.get("user") or {}
         admin = bool(user.get("is_admin") or user.get("is_owner"))
-        self._admins[user_id] = (admin, now)
+        self._admins[self.team_id, user_id] = (admin, now)
         return admin
 
     async def show_view(self, view_id: str, view: dict[str, Any]) -> bool:
         """Replace an open modal. False when it is gone (closed by the person), which is not an error."""
         try:
-            await self.client.views_update(view_id=view_id, view=view)
+            await self.client.views_update(view_id=view_id, view=view, token=await self.token())
         except SlackApiError as error:
             log.info("could not update view %s: %s", view_id, _error_code(error))
             return False
@@ -235,7 +260,7 @@ class SlackDelivery:
 
     async def file_info(self, file_id: str) -> dict[str, Any]:
         try:
-            response = await self.client.files_info(file=file_id)
+            response = await self.client.files_info(file=file_id, token=await self.token())
         except SlackApiError as error:
             code = _error_code(error)
             if code == "missing_scope":
@@ -255,7 +280,7 @@ class SlackDelivery:
         session = self._session or self.client.session
         if session is None:
             raise RuntimeError("SlackDelivery needs an aiohttp session to download files")
-        headers = {"Authorization": f"Bearer {self.client.token}"}
+        headers = {"Authorization": f"Bearer {await self.token()}"}
         try:
             async with session.get(url, headers=headers, allow_redirects=False) as response:
                 if 300 <= response.status < 400:
@@ -279,7 +304,9 @@ class SlackDelivery:
     async def whisper(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> bool:
         """A note only `user` sees, in a conversation Banana is in (chat.postEphemeral): the answer to a mention."""
         try:
-            await self.client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user, text=text, thread_ts=thread_ts, token=await self.token()
+            )
         except SlackApiError as error:
             log.info("could not whisper to %s in %s: %s", user, channel, _error_code(error))
             return False
@@ -305,7 +332,7 @@ class SlackDelivery:
         or group DM the bot can see (it sees only those it is in), and `channel_not_found` for one it is not in.
         """
         try:
-            response = await self.client.conversations_join(channel=channel)
+            response = await self.client.conversations_join(channel=channel, token=await self.token())
         except SlackApiError as error:
             code = _error_code(error)
             if code == "method_not_supported_for_channel_type":

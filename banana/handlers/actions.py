@@ -89,7 +89,7 @@ class Press:
         return task
 
     async def may_manage(self, task: Task, verb: str) -> bool:
-        if self.user_id == task.user_id or await self.services.slack.is_admin(self.user_id):
+        if self.user_id == task.user_id or await self.services.slack.team(self.team_id).is_admin(self.user_id):
             return True
         await self.answer(f"Only the person who asked for this image (<@{task.user_id}>) or an admin can {verb} it.")
         return False

@@ -92,7 +92,7 @@ async def usage_answer(services: Services, command: dict[str, Any]) -> str:
     user_id = command["user_id"]
     report = await services.budget.report(command.get("team_id", ""), user_id)
     balance = None
-    if await services.slack.is_admin(user_id):
+    if await services.slack.team(command.get("team_id", "")).is_admin(user_id):
         try:
             credits = await services.kie.get_credits()
         except KieError as error:

@@ -73,7 +73,7 @@ async def _edit(event: dict[str, Any], context: AsyncBoltContext, *, mentioned: 
     team = _team(event, context)
 
     async def answer(text: str) -> None:
-        await services.slack.whisper(channel, user, text, thread_ts=thread_ts)
+        await services.slack.team(team).whisper(channel, user, text, thread_ts=thread_ts)
 
     thread = await services.store.in_thread(team, channel, thread_ts) if thread_ts else []
     if not thread:

@@ -53,7 +53,8 @@ async def remix_message(
     candidates = pick_message_images(files)
     # files:read reaches only conversations Banana is in (https://api.slack.com/scopes/files:read): join a public
     # channel before reading, and say at once what to do where Banana cannot join.
-    if candidates.images and channel and await _membership(services.slack, channel) is Membership.OUTSIDE:
+    slack = services.slack.team(context.team_id or "")
+    if candidates.images and channel and await _membership(slack, channel) is Membership.OUTSIDE:
         names = [escape(f.name or f.id) for f in candidates.images]
         reason = outside_message(conversation_kind(channel, conversation.get("name")), names)
         await respond(
