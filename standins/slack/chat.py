@@ -18,7 +18,6 @@ from aiohttp import web
 from .blocks import MAX_MESSAGE_BLOCKS, block_errors, blocks_arg, text_arg
 from .core import (
     APP_ID,
-    BOT_ID,
     Channel,
     Handler,
     Message,
@@ -56,7 +55,7 @@ def message_json(ws: Workspace, message: Message) -> dict[str, Any]:
         "team": ws.team_id,
     }
     if message.user == ws.bot_user_id:
-        obj.update(bot_id=BOT_ID, app_id=APP_ID)
+        obj.update(bot_id=ws.bot_id, app_id=APP_ID)
     if message.blocks:
         obj["blocks"] = message.blocks
     if message.thread_ts:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import USER_ID, Channel, Handler, SlackError, Workspace, invalid_args, truthy
+from .core import Channel, Handler, SlackError, Workspace, invalid_args, truthy
 
 MPIM_PREFIX = "mpdm-"  # Slack names a group DM "mpdm-<user>--<user>--...-1"
 
@@ -46,7 +46,7 @@ def channel_json(ws: Workspace, channel: Channel) -> dict[str, Any]:
         "is_ext_shared": False,
         "is_org_shared": False,
         "created": 1700000000,
-        "creator": USER_ID,
+        "creator": ws.user_id,
         "context_team_id": ws.team_id,
     }
 

@@ -1,8 +1,10 @@
-"""Shared state of the Slack stand-in: the workspace (users, channels, messages, files), its ids and tokens, and the
+"""Shared state of the Slack stand-in: a workspace (users, channels, messages, files), its ids and tokens, and the
 helpers every API family uses (errors, argument coercion, channel lookup, timestamps).
 
-Nothing here serves HTTP; ``server.SlackStandIn`` builds on :class:`Workspace` and the family modules take a
-``Workspace`` to read and change.
+Nothing here serves HTTP; ``team.Team`` and ``server.SlackStandIn`` build on :class:`Workspace` and the family
+modules take a ``Workspace`` to read and change. A stand-in holds several workspaces: the default one is numbered 1
+and has the ids below (``TEAM_ID``, ``USER_ID``, ...); workspace *n* gets the same ids with *n* in them
+(:func:`workspace_ids`), so ids never collide between workspaces, as in Slack.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import itertools
 import json
 import time
 import uuid
@@ -30,7 +33,17 @@ USER_ID = "U0USER0001"
 OTHER_USER_ID = "U0OTHER001"
 ADMIN_USER_ID = "U0ADMIN001"
 TEAM_NAME = "Test Team"
+TEAM_DOMAIN = "banana-test"  # the team_domain tests/conftest.py has always sent with slash commands
 BOT_NAME = "banana-bot"
+
+# The app's OAuth credentials (https://api.slack.com/authentication/oauth-v2 : "Client ID" and "Client Secret" on the
+# app's Basic Information page); SlackStandIn(client_id=..., client_secret=...) changes them.
+CLIENT_ID = "1111111111.2222222222"
+CLIENT_SECRET = "standin-client-secret-0123456789"
+# Token rotation (https://api.slack.com/authentication/rotation): access tokens live 12 hours ("expires_in": 43200).
+TOKEN_EXPIRES_IN = 43200
+# An OAuth code must be exchanged within 10 minutes (https://api.slack.com/authentication/oauth-v2, step 3).
+CODE_TTL = 600.0
 
 # The bot scopes manifest.yml asks for, and no more (tests/test_standin_slack.py keeps the two equal): a scope the
 # real install lacks gets missing_scope, https://api.slack.com/scopes . (im:write, for conversations.open, is not
@@ -200,30 +213,108 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
+def workspace_ids(number: int) -> dict[str, str]:
+    """The ids of workspace ``number``: 1 gives the default workspace's (``TEAM_ID``, ``USER_ID``, ``C0GENERAL1``...),
+    any other number the same pattern with that number in it."""
+    n = number
+    return {
+        "team_id": f"T0TEAM{n:03d}",
+        "bot_user_id": f"U0BOT{n:04d}",
+        "bot_id": f"B0BOT{n:04d}",
+        "user_id": f"U0USER{n:04d}",
+        "other_user_id": f"U0OTHER{n:03d}",
+        "admin_user_id": f"U0ADMIN{n:03d}",
+        "general_channel": f"C0GENERAL{n}",
+        "random_channel": f"C0RANDOM{n:02d}",
+        "private_channel": f"G0PRIVATE{n}",
+        "dm_channel": f"D0DIRECT{n:02d}",
+    }
+
+
+@dataclass
+class Token:
+    """An access token the stand-in issued: the default workspace's ``BOT_TOKEN``, or one minted by an install or a
+    refresh (``oauth``). A token belongs to one workspace, or to every workspace of an org for an org-wide install."""
+
+    value: str
+    kind: str  # "bot" or "user"
+    team_id: str  # the workspace it was issued in (the enterprise id for an org-wide install)
+    user_id: str  # the bot user, or the person a user token acts for
+    scopes: tuple[str, ...] = ()  # a user token's scopes; a bot token has its workspace's (Workspace.scopes)
+    expires_at: float | None = None  # time.time() after which it answers token_expired; None: never
+    revoked: bool = False
+    enterprise_install: bool = False  # issued by an org-wide install (https://api.slack.com/enterprise/apps)
+
+    def expired(self) -> bool:
+        return self.expires_at is not None and time.time() >= self.expires_at
+
+
 def short(args: dict[str, Any]) -> str:
     text = json.dumps(args, default=lambda v: f"<{type(v).__name__}>")
     return text if len(text) <= 160 else text[:157] + "..."
 
 
 class Workspace:
-    """One Slack workspace with the app installed: its people, channels, messages and files, and a record of what
-    the app did (calls, responses, views, downloads, Socket Mode acks) for tests to read back."""
+    """One Slack workspace: its people, channels, messages and files, the app's installation in it (scopes and
+    tokens), and a record of what the app did there (calls, responses, views, downloads, Socket Mode acks) for tests
+    to read back.
+
+    ``number`` picks its ids (:func:`workspace_ids`); 1, the default, is the workspace every test has always used.
+    ``installed=False`` makes a workspace the app is not installed in yet (no token, no scopes: ``oauth`` installs it).
+    """
 
     def __init__(
         self,
         *,
         bot_token: str = BOT_TOKEN,
         app_token: str = APP_TOKEN,
-        team_id: str = TEAM_ID,
-        bot_user_id: str = BOT_USER_ID,
+        team_id: str | None = None,
+        bot_user_id: str | None = None,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
         bot_events: tuple[str, ...] = DEFAULT_BOT_EVENTS,
+        number: int = 1,
+        team_name: str = TEAM_NAME,
+        domain: str = TEAM_DOMAIN,
+        enterprise_id: str | None = None,
+        enterprise_name: str | None = None,
+        installed: bool = True,
+        seq: itertools.count[int] | None = None,
+        bot_id: str | None = None,
     ) -> None:
-        self.bot_token = bot_token
+        ids = workspace_ids(number)
+        self.number = number
+        self.team_id = team_id or ids["team_id"]
+        self.team_name = team_name
+        self.domain = domain
+        # Enterprise Grid: the org this workspace belongs to (https://api.slack.com/enterprise), None outside one.
+        self.enterprise_id = enterprise_id
+        self.enterprise_name = enterprise_name
+        self.bot_user_id = bot_user_id or ids["bot_user_id"]
+        self.bot_id = bot_id or ids["bot_id"]
+        # The people and conversations every workspace starts with (tests read their ids from here).
+        self.user_id = ids["user_id"]
+        self.other_user_id = ids["other_user_id"]
+        self.admin_user_id = ids["admin_user_id"]
+        self.general_channel = ids["general_channel"]
+        self.random_channel = ids["random_channel"]
+        self.private_channel = ids["private_channel"]
+        self.dm_channel = ids["dm_channel"]
+
+        # The app's installation here. bot_token is the current bot token ("" while not installed); tokens holds
+        # every token ever issued here, revoked and expired ones too, so each gets its own error.
+        self.installed = installed
+        self.org_installed = False  # installed through an org-wide install of its enterprise
+        self.installer_user_id = self.user_id  # who installed the app (oauth.v2.access's authed_user)
+        self.bot_token = bot_token if installed else ""
+        self.tokens: dict[str, Token] = {}
+        self.user_tokens: dict[str, str] = {}  # person -> their current user token (user_scope installs)
+        self.refreshes = 0  # token refreshes granted for this workspace (oauth.v2.access, grant_type=refresh_token)
+        self.refused_refreshes = 0  # refreshes refused with invalid_refresh_token (a refresh token used twice)
+        if installed:
+            self.tokens[bot_token] = Token(bot_token, "bot", self.team_id, self.bot_user_id)
+
         self.app_token = app_token
-        self.team_id = team_id
-        self.bot_user_id = bot_user_id
-        self.scopes = scopes
+        self.scopes = scopes if installed else ()
         self.bot_events = bot_events  # the app's event subscriptions (manifest.yml's bot_events)
         self.event_ack_deadline = EVENT_ACK_DEADLINE  # an HTTP delivery answered later is http_timeout
         self.event_retry_delays = EVENT_RETRY_DELAYS  # before retries 1, 2, 3; tests shorten them
@@ -254,21 +345,48 @@ class Workspace:
         # Called on every post, edit and deletion of a message (``events`` turns them into Events API events).
         self.message_listeners: list[Callable[[MessageChange], None]] = []
 
-        self.add_user(USER_ID, "user").real_name = "Test User"
-        self.add_user(OTHER_USER_ID, "other").real_name = "Other User"
-        self.add_user(ADMIN_USER_ID, "admin", is_admin=True).real_name = "Admin User"
+        self.add_user(self.user_id, "user").real_name = "Test User"
+        self.add_user(self.other_user_id, "other").real_name = "Other User"
+        self.add_user(self.admin_user_id, "admin", is_admin=True).real_name = "Admin User"
         # Slack gives bot users the Pacific time zone regardless of the workspace.
-        self.users[bot_user_id] = SlackUser(
-            id=bot_user_id, name=BOT_NAME, real_name=BOT_NAME, is_bot=True, tz="America/Los_Angeles", tz_offset=-28800
+        self.users[self.bot_user_id] = SlackUser(
+            id=self.bot_user_id,
+            name=BOT_NAME,
+            real_name=BOT_NAME,
+            is_bot=True,
+            tz="America/Los_Angeles",
+            tz_offset=-28800,
         )
 
-        self.add_channel("C0GENERAL1", "general")
-        self.add_channel("C0RANDOM01", "random", member=False)
-        self.add_channel("G0PRIVATE1", "secret", private=True, member=False)
-        self.add_channel("D0DIRECT01", "", member=True).user = USER_ID
+        self.add_channel(self.general_channel, "general")
+        self.add_channel(self.random_channel, "random", member=False)
+        self.add_channel(self.private_channel, "secret", private=True, member=False)
+        self.add_channel(self.dm_channel, "", member=True).user = self.user_id
 
         self._last_ts_us = 0
-        self._seq = 0
+        # One counter for every minted id; the workspaces of one stand-in share it, so ids are unique among them.
+        self._seq = seq if seq is not None else itertools.count(1)
+
+    # ------------------------------------------------------------------ the installation's tokens
+
+    def token_error(self, value: str | None) -> str | None:
+        """None if ``value`` is a usable token of this workspace, else the error Slack answers for it:
+        invalid_auth (unknown, or revoked and the app installed again since: bolt-python#1029), account_inactive
+        (revoked while the app is uninstalled: bolt-python#1029, "Authentication token is for a deleted user or
+        workspace", https://api.slack.com/methods/auth.test), token_expired (https://api.slack.com/authentication/rotation).
+        """
+        token = self.tokens.get(value) if value else None
+        if token is None:
+            return "invalid_auth"
+        if token.revoked:
+            return "invalid_auth" if self.installed else "account_inactive"
+        if token.expired():
+            return "token_expired"
+        return None
+
+    def bot_token_ok(self, value: str | None) -> bool:
+        """Whether ``value`` is a usable bot token here (file downloads take nothing else)."""
+        return self.token_error(value) is None and self.tokens[str(value)].kind == "bot"
 
     # ------------------------------------------------------------------ state helpers for tests
 
@@ -289,20 +407,21 @@ class Workspace:
         channel: str,
         text: str,
         *,
-        user: str = USER_ID,
+        user: str | None = None,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
         files: list[str] | None = None,
     ) -> Message:
-        """A message posted by someone else (e.g. the target of a message shortcut). Its Events API events, if any,
-        are delivered beside the caller; ``SlackStandIn.post_as_user`` also waits for them."""
+        """A message posted by someone else (``user``, by default the workspace's ``user_id``; e.g. the target of a
+        message shortcut). Its Events API events, if any, are delivered beside the caller; ``post_as_user`` also waits
+        for them."""
         message = Message(
             channel=channel,
             ts=self.next_ts(),
             text=text,
             blocks=blocks or [],
             thread_ts=thread_ts,
-            user=user,
+            user=user or self.user_id,
             files=files or [],
             edits=[],
             client_msg_id=str(uuid.uuid4()),
@@ -384,9 +503,9 @@ class Workspace:
             raise RuntimeError("SlackStandIn.start() must be awaited first")
 
     def next_seq(self) -> int:
-        """One counter for every minted id (files, views, IMs, triggers, response URLs), as before the split."""
-        self._seq += 1
-        return self._seq
+        """One counter for every minted id (files, views, IMs, triggers, response URLs, events, tokens), shared by
+        the workspaces of one stand-in."""
+        return next(self._seq)
 
     def next_ts(self) -> str:
         # Real-looking epoch ts, strictly increasing even within one microsecond.

@@ -13,6 +13,13 @@ Which events, each from its page:
   ``message_changed`` (https://api.slack.com/events/message/message_changed), ``message_deleted``
   (https://api.slack.com/events/message/message_deleted).
 - ``app_home_opened`` (https://api.slack.com/events/app_home_opened): ``SlackStandIn.open_app_home``.
+- ``tokens_revoked`` (https://api.slack.com/events/tokens_revoked) and ``app_uninstalled``
+  (https://api.slack.com/events/app_uninstalled): ``SlackStandIn.uninstall`` and auth.revoke (``oauth``); like every
+  event, only if the app subscribes to them (bolt-js#1347: they are not sent otherwise).
+
+Every workspace of the stand-in sends its events to the one app: the body's ``team_id`` (and ``enterprise_id`` in an
+Enterprise Grid org) and ``authorizations`` name the workspace and the installation (``is_enterprise_install`` for
+an org-wide one). A workspace the app is not installed in sends nothing.
 
 How (https://api.slack.com/apis/events-api): each event is an ``event_callback`` body. With a Socket Mode connection
 open it goes there as an ``events_api`` envelope (https://api.slack.com/apis/socket-mode) and must be acked within
@@ -46,7 +53,7 @@ from typing import Any
 import aiohttp
 
 from .conversations import is_mpim
-from .core import APP_ID, BOT_ID, BOT_NAME, Channel, Message, MessageChange, Workspace
+from .core import APP_ID, BOT_NAME, Channel, Message, MessageChange, Workspace
 from .files import file_object
 from .socket_mode import SocketMode
 
@@ -131,8 +138,12 @@ def event_context(event_type: str, team_id: str, channel: str | None) -> str:
 
 
 class EventsAPI:
-    def __init__(self, ws: Workspace, socket_mode: SocketMode) -> None:
-        self.ws = ws
+    """The app's event deliveries, for every workspace of the stand-in: one Request URL, one signing secret and one
+    Socket Mode connection for the app (``app``, the default workspace, holds the delivery settings and the
+    subscriptions), and each event built from the workspace it happened in (``attach``)."""
+
+    def __init__(self, app: Workspace, socket_mode: SocketMode) -> None:
+        self.app = app
         self.socket_mode = socket_mode
         self.request_url: str | None = None
         self.signing_secret = ""
@@ -141,31 +152,39 @@ class EventsAPI:
         # Deliveries (and HTTP requests still open after their timeout), each with the message it is about.
         self._tasks: dict[asyncio.Task[Any], tuple[str, str] | None] = {}
         self._http: aiohttp.ClientSession | None = None
-        ws.message_listeners.append(self.on_message)
+        self.attach(app)
+
+    def attach(self, ws: Workspace) -> None:
+        """Hear of the posts, edits and deletions in ``ws`` (every workspace of the stand-in is attached)."""
+        ws.message_listeners.append(lambda change: self.on_message(ws, change))
 
     # ------------------------------------------------------------------ what to send
 
     def has_target(self) -> bool:
-        return self.request_url is not None or self.ws.socket_connections > 0
+        return self.request_url is not None or self.app.socket_connections > 0
 
-    def subscribed(self, event: str, scope: str | None) -> bool:
-        """Slack sends an event only if the app subscribes to it and holds its scope."""
-        return event in self.ws.bot_events and (scope is None or scope in self.ws.scopes)
+    def subscribed(self, ws: Workspace, event: str, scope: str | None) -> bool:
+        """Slack sends an event only if the app subscribes to it (an app-wide setting) and its installation in the
+        workspace holds the event's scope."""
+        return event in self.app.bot_events and (scope is None or scope in ws.scopes)
 
-    def on_message(self, change: MessageChange) -> None:
+    def on_message(self, ws: Workspace, change: MessageChange) -> None:
         """Workspace.message_listeners: start the deliveries a post, edit or deletion calls for."""
-        channel = self.ws.channels.get(change.message.channel)
-        # Events come only from conversations the app is in (app_mention's and message.*'s pages).
-        if not self.has_target() or channel is None or not channel.is_member:
+        channel = ws.channels.get(change.message.channel)
+        # Events come only from conversations the app is in (app_mention's and message.*'s pages), and only from
+        # workspaces it is installed in.
+        if not self.has_target() or not ws.installed or channel is None or not channel.is_member:
             return
         key = (change.message.channel, change.message.ts)
         # A post's event_ts is its ts; an edit or a deletion happens at a ts of its own (message_changed's page).
-        event_ts = change.message.ts if change.kind == "posted" else self.ws.next_ts()
-        for make in self._events_for(change, channel, event_ts):
-            self._start(make, key)
+        event_ts = change.message.ts if change.kind == "posted" else ws.next_ts()
+        for make in self._events_for(ws, change, channel, event_ts):
+            self._start(ws, make, key)
 
-    def _events_for(self, change: MessageChange, channel: Channel, event_ts: str) -> list[Callable[[], dict[str, Any]]]:
-        message, ws = change.message, self.ws
+    def _events_for(
+        self, ws: Workspace, change: MessageChange, channel: Channel, event_ts: str
+    ) -> list[Callable[[], dict[str, Any]]]:
+        message = change.message
         makers: list[Callable[[], dict[str, Any]]] = []
         mentioned = ws.bot_user_id in MENTION.findall(message.text)
         if (
@@ -173,41 +192,58 @@ class EventsAPI:
             and mentioned
             and message.user != ws.bot_user_id
             and not channel.is_im
-            and self.subscribed("app_mention", "app_mentions:read")
+            and self.subscribed(ws, "app_mention", "app_mentions:read")
         ):
-            makers.append(lambda: self._app_mention(message))
+            makers.append(lambda: self._app_mention(ws, message))
         kind = channel_type(channel)
-        if self.subscribed(*MESSAGE_SUBSCRIPTIONS[kind]):
-            makers.append(lambda: self._message_event(change, kind, event_ts))
+        if self.subscribed(ws, *MESSAGE_SUBSCRIPTIONS[kind]):
+            makers.append(lambda: self._message_event(ws, change, kind, event_ts))
         return makers
 
-    def app_home_opened(self, user: str, tab: str) -> None:
+    def app_home_opened(self, ws: Workspace, user: str, tab: str) -> None:
         """https://api.slack.com/events/app_home_opened : sent when someone opens the app's Home or Messages tab."""
-        if not (self.has_target() and self.subscribed("app_home_opened", None)):
+        if not (self.has_target() and ws.installed and self.subscribed(ws, "app_home_opened", None)):
             return
-        channel = self.ws.open_im(user).id
+        channel = ws.open_im(user).id
 
         def make() -> dict[str, Any]:
             event: dict[str, Any] = {"type": "app_home_opened", "user": user, "channel": channel, "tab": tab}
-            view = self.ws.views_published.get(user)
+            view = ws.views_published.get(user)
             if tab == "home" and view is not None:
                 event["view"] = view
-            return {**event, "event_ts": self.ws.next_ts()}
+            return {**event, "event_ts": ws.next_ts()}
 
-        self._start(make, None)
+        self._start(ws, make, None)
+
+    def installation_events(self, ws: Workspace, *, bot_users: list[str], users: list[str], uninstalled: bool) -> None:
+        """What Slack sends when tokens of ``ws`` are revoked, each only if the app subscribes to it (bolt-js#1347):
+        ``tokens_revoked`` (https://api.slack.com/events/tokens_revoked: the user ids whose tokens went, "oauth"
+        for user tokens, "bot" for bot tokens) and, once no token is left, ``app_uninstalled``
+        (https://api.slack.com/events/app_uninstalled; "the order ... [is] not guaranteed"). Both are sent although
+        the app no longer holds a token there; neither page shows an event_ts, so they carry none."""
+        if not self.has_target():
+            return
+        if self.subscribed(ws, "tokens_revoked", None) and (bot_users or users):
+            tokens: dict[str, list[str]] = {}
+            if users:
+                tokens["oauth"] = list(users)
+            if bot_users:
+                tokens["bot"] = list(bot_users)
+            self._start(ws, lambda: {"type": "tokens_revoked", "tokens": tokens}, None)
+        if uninstalled and self.subscribed(ws, "app_uninstalled", None):
+            self._start(ws, lambda: {"type": "app_uninstalled"}, None)
 
     # ------------------------------------------------------------------ payloads
 
-    def _fields(self, message: Message) -> dict[str, Any]:
+    def _fields(self, ws: Workspace, message: Message) -> dict[str, Any]:
         """A message as events carry it (the event itself, or message_changed's message and previous_message)."""
-        ws = self.ws
         obj: dict[str, Any] = {"type": "message", "user": message.user, "text": message.text, "ts": message.ts}
         if message.files:
             obj["subtype"] = "file_share"  # https://api.slack.com/events/message/file_share
         if message.user == ws.bot_user_id:
             # A bot token's post carries bot_id, app_id and bot_profile, and no bot_message subtype: that one is
             # for classic apps and integrations, https://api.slack.com/events/message/bot_message
-            obj.update(bot_id=BOT_ID, app_id=APP_ID, bot_profile=self._bot_profile())
+            obj.update(bot_id=ws.bot_id, app_id=APP_ID, bot_profile=self._bot_profile(ws))
         if message.client_msg_id:
             obj["client_msg_id"] = message.client_msg_id
         obj["team"] = ws.team_id
@@ -223,37 +259,37 @@ class EventsAPI:
                 obj["parent_user_id"] = parent.user
         return obj
 
-    def _bot_profile(self) -> dict[str, Any]:
-        icons = {f"image_{size}": f"{self.ws.base_url}/img/bot_{size}.png" for size in (36, 48, 72)}
+    def _bot_profile(self, ws: Workspace) -> dict[str, Any]:
+        icons = {f"image_{size}": f"{ws.base_url}/img/bot_{size}.png" for size in (36, 48, 72)}
         return {
-            "id": BOT_ID,
+            "id": ws.bot_id,
             "deleted": False,
             "name": BOT_NAME,
             "updated": 1700000000,
             "app_id": APP_ID,
             "icons": icons,
-            "team_id": self.ws.team_id,
+            "team_id": ws.team_id,
         }
 
-    def _app_mention(self, message: Message) -> dict[str, Any]:
+    def _app_mention(self, ws: Workspace, message: Message) -> dict[str, Any]:
         # https://api.slack.com/events/app_mention : the message's fields under type app_mention; parent_user_id is
         # message events' only.
-        fields = self._fields(message)
+        fields = self._fields(ws, message)
         fields.pop("subtype", None)
         fields.pop("parent_user_id", None)
         return {**fields, "type": "app_mention", "channel": message.channel, "event_ts": message.ts}
 
-    def _message_event(self, change: MessageChange, kind: str, event_ts: str) -> dict[str, Any]:
+    def _message_event(self, ws: Workspace, change: MessageChange, kind: str, event_ts: str) -> dict[str, Any]:
         message = change.message
         where = {"channel": message.channel, "event_ts": event_ts, "channel_type": kind}
         if change.kind == "posted":
-            return {**self._fields(message), **where}
+            return {**self._fields(ws, message), **where}
         assert change.previous is not None
-        previous = self._fields(change.previous)
+        previous = self._fields(ws, change.previous)
         if change.kind == "changed":
             # https://api.slack.com/events/message/message_changed : hidden, the new message with `edited`, the old
             # one as previous_message; ts is the edit's.
-            new = {**self._fields(message), "edited": {"user": message.user, "ts": event_ts}}
+            new = {**self._fields(ws, message), "edited": {"user": message.user, "ts": event_ts}}
             return {
                 "type": "message",
                 "subtype": "message_changed",
@@ -274,26 +310,33 @@ class EventsAPI:
             **where,
         }
 
-    def _callback(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The event_callback body around an event: https://api.slack.com/apis/events-api#callback-field"""
-        ws = self.ws
+    def _callback(self, ws: Workspace, event: dict[str, Any], org_install: bool) -> dict[str, Any]:
+        """The event_callback body around an event (https://api.slack.com/apis/events-api#callback-field): the
+        workspace it happened in, and in ``authorizations`` the installation it is for (an org-wide one carries
+        the enterprise and is_enterprise_install, https://api.slack.com/enterprise/apps/reference)."""
         authorization = {
-            "enterprise_id": None,
+            "enterprise_id": ws.enterprise_id,
             "team_id": ws.team_id,
             "user_id": ws.bot_user_id,
             "is_bot": True,
-            "is_enterprise_install": False,
+            "is_enterprise_install": org_install,
         }
-        return {
+        body: dict[str, Any] = {
             "token": VERIFICATION_TOKEN,
             "team_id": ws.team_id,
+        }
+        if ws.enterprise_id is not None:
+            body["enterprise_id"] = ws.enterprise_id  # Enterprise Grid payloads name the org too
+        event_ts = event.get("event_ts")
+        return {
+            **body,
             "context_team_id": ws.team_id,
-            "context_enterprise_id": None,
+            "context_enterprise_id": ws.enterprise_id,
             "api_app_id": APP_ID,
             "event": event,
             "type": "event_callback",
             "event_id": f"Ev0{ws.next_seq():09d}",
-            "event_time": int(float(event["event_ts"])),
+            "event_time": int(float(event_ts)) if event_ts else int(time.time()),
             "authorizations": [authorization],
             "is_ext_shared_channel": False,
             "event_context": event_context(event["type"], ws.team_id, event.get("channel")),
@@ -301,23 +344,26 @@ class EventsAPI:
 
     # ------------------------------------------------------------------ delivery
 
-    def _start(self, make: Callable[[], dict[str, Any]], key: tuple[str, str] | None) -> None:
+    def _start(self, ws: Workspace, make: Callable[[], dict[str, Any]], key: tuple[str, str] | None) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no event loop, so no server either: nothing could be sent
-        self._track(loop.create_task(self._deliver(make, key)), key)
+        # The installation as it is now: an uninstall's events still name the org-wide install they end.
+        self._track(loop.create_task(self._deliver(ws, make, key, ws.org_installed)), key)
 
     def _track(self, task: asyncio.Task[Any], key: tuple[str, str] | None) -> None:
         self._tasks[task] = key
         task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
-    async def _deliver(self, make: Callable[[], dict[str, Any]], key: tuple[str, str] | None) -> None:
+    async def _deliver(
+        self, ws: Workspace, make: Callable[[], dict[str, Any]], key: tuple[str, str] | None, org_install: bool
+    ) -> None:
         # Built here, once the step that posted the message is over (files are shared by then), from the copies
         # taken at that moment.
-        body = self._callback(make())
+        body = self._callback(ws, make(), org_install)
         self.callbacks.append(body)
-        delays = self.ws.event_retry_delays
+        delays = self.app.event_retry_delays
         reason = ""
         for retry_num in range(len(delays) + 1):
             if retry_num:
@@ -368,7 +414,7 @@ class EventsAPI:
         attempt = self._record(body, retry_num, reason, "http", "pending")
         request = asyncio.get_running_loop().create_task(self._post(url, raw, headers, attempt))
         self._track(request, key)
-        done, _ = await asyncio.wait({request}, timeout=self.ws.event_ack_deadline)
+        done, _ = await asyncio.wait({request}, timeout=self.app.event_ack_deadline)
         if not done:
             # Slack does not wait for a late answer: it retries at once, while this request stays open
             # (https://api.slack.com/apis/events-api, "Retries"). _post still notes the status when it comes.
@@ -420,7 +466,7 @@ class EventsAPI:
                 ]
                 raise AssertionError(
                     f"events still being delivered after {timeout}s ({len(pending)} pending; retries wait "
-                    f"{self.ws.event_retry_delays}); last attempts: {recent}"
+                    f"{self.app.event_retry_delays}); last attempts: {recent}"
                 )
             await asyncio.wait(pending, timeout=remaining)
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .blocks import MAX_MESSAGE_BLOCKS, blocks_arg
-from .core import USER_ID, Channel, Handler, Message, SlackError, SlackFile, Workspace, as_str, bearer, invalid_args
+from .core import Channel, Handler, Message, SlackError, SlackFile, Workspace, as_str, bearer, invalid_args
 from .limits import Limits, fault_response
 
 MAX_ALT_TXT = 1000
@@ -162,13 +162,15 @@ class FilesAPI:
         name: str,
         mimetype: str,
         *,
-        user: str = USER_ID,
+        user: str | None = None,
         channel: str | None = None,
         thread_ts: str | None = None,
         text: str = "",
     ) -> SlackFile:
-        """A file uploaded by a user. With ``channel`` it is also shared there in a message by that user."""
+        """A file uploaded by a user (by default the workspace's ``user_id``). With ``channel`` it is also shared
+        there in a message by that user."""
         ws = self.ws
+        user = user or ws.user_id
         filetype, _ = _filetype(mimetype)
         file = SlackFile(
             id=ws.next_file_id(),
@@ -360,6 +362,10 @@ class FilesAPI:
 
     # ------------------------------------------------------------------ HTTP: upload URL and downloads
 
+    def has_upload(self, upload_id: str) -> bool:
+        """Whether an upload URL of this workspace ends in ``upload_id`` (the server routes the upload here)."""
+        return upload_id in self._uploads
+
     async def handle_upload(self, request: web.Request) -> web.Response:
         upload = self._uploads.get(request.match_info["upload_id"])
         if upload is None:
@@ -389,7 +395,8 @@ class FilesAPI:
         team_file = request.match_info["team_file"]
         file_id = team_file.split("-", 1)[-1]
         file = ws.files.get(file_id)
-        authorized = bearer(request) == ws.bot_token and "files:read" in ws.scopes
+        # The workspace's own bot token only: another workspace's token finds no file here.
+        authorized = ws.bot_token_ok(bearer(request)) and "files:read" in ws.scopes
         # A file shared only in conversations the bot is not in gets the same sign-in redirect as a bad token:
         # files:read reaches only conversations the app was added to, https://api.slack.com/scopes/files:read
         # (what a modal's file_input brought in stays readable, see bot_can_read).

@@ -7,7 +7,10 @@ How a Web API call is read, as https://docs.slack.dev/apis/web-api/ describes it
   (https://docs.slack.dev/changelog/2020-11-no-more-tokens-in-querystrings-for-newly-created-apps);
 - a JSON body is read only by the methods that accept JSON (``json_input_supported`` on each method's page,
   https://docs.slack.dev/reference/methods/<method>); the others read the query string and form fields only;
-- then the token type, the method's scope (``missing_scope`` with ``needed``/``provided``) and its rate tier.
+- then the token: unknown (invalid_auth), revoked (account_inactive, or invalid_auth after a reinstall) or expired
+  (token_expired), its type, then the method's scope (``missing_scope`` with ``needed``/``provided``) and its rate
+  tier, all in the workspace the token belongs to (an org-wide token: the org's workspace the arguments point at).
+- ``oauth.v2.access`` takes no token but the app's client credentials (``oauth``).
 """
 
 from __future__ import annotations
@@ -24,38 +27,42 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from .chat import ChatAPI
-from .conversations import ConversationsAPI
 from .core import (
     APP_TOKEN,
-    BOT_ID,
     BOT_NAME,
     BOT_TOKEN,
     BOT_USER_ID,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CODE_TTL,
     DEFAULT_BOT_EVENTS,
     DEFAULT_SCOPES,
     TEAM_ID,
     TEAM_NAME,
-    USER_ID,
+    TOKEN_EXPIRES_IN,
     Call,
     Handler,
-    Message,
     SlackError,
-    SlackFile,
-    Workspace,
+    Token,
     as_str,
     bearer,
+    truthy,
+    workspace_ids,
 )
 from .events import EventAttempt, EventsAPI
-from .files import MAX_UPLOAD_BYTES, FilesAPI, file_object
-from .limits import Answer, Limits, fault_response
+from .files import MAX_UPLOAD_BYTES
+from .limits import Answer, fault_response
+from .oauth import AUTHORIZE_PATH, OAuth
 from .socket_mode import SocketMode
-from .users import UsersAPI, user_object
-from .views import ViewsAPI
+from .team import Team, events_of
 
 # Methods that take the app-level token (and only it); every other method refuses it:
 # https://api.slack.com/methods/apps.connections.open ("app-level token", connections:write).
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+# Methods that take no token but the app's client credentials: https://api.slack.com/methods/oauth.v2.access
+OAUTH_METHODS = frozenset({"oauth.v2.access"})
+# What a user token (an install's authed_user.access_token) may call here; see ``_run_method``.
+USER_TOKEN_METHODS = frozenset({"auth.test", "auth.revoke"})
 STATS_PATH = "/standin/stats"  # not Slack's: what a benchmark in another process reads back
 RESPONSE_URLS_PATH = "/standin/response_urls"  # not Slack's: fresh response_urls for requests sent from elsewhere
 TRIGGER_IDS_PATH = "/standin/trigger_ids"  # not Slack's: fresh trigger ids, for shortcuts sent from elsewhere
@@ -76,6 +83,7 @@ JSON_ARGS = ("blocks", "files", "view", "attachments", "metadata")
 # (channels:read, groups:read, im:read or mpim:read).
 METHOD_SCOPES: dict[str, str | None] = {
     "auth.test": None,  # https://api.slack.com/methods/auth.test
+    "auth.revoke": None,  # https://api.slack.com/methods/auth.revoke
     "chat.postMessage": "chat:write",  # https://api.slack.com/methods/chat.postMessage
     "chat.update": "chat:write",  # https://api.slack.com/methods/chat.update
     "chat.delete": "chat:write",  # https://api.slack.com/methods/chat.delete
@@ -124,7 +132,17 @@ LOGIN_PAGE = (
 )
 
 
-class SlackStandIn(Workspace):
+class SlackStandIn(Team):
+    """The stand-in: the default workspace (everything a test did before there were several is done here) and
+    what belongs to the app as a whole: the HTTP server, Socket Mode, the Events API's Request URL, the OAuth flow
+    and the other workspaces (``add_workspace``).
+
+    ``client_id``, ``client_secret``, ``redirect_urls``, ``token_rotation_enabled`` (off: manifest.yml's),
+    ``token_expires_in``, ``code_ttl`` and ``org_deploy_enabled`` (off: manifest.yml's) are the app's OAuth settings,
+    plain attributes tests may change; ``next_installer`` and ``decline_next_install`` say who approves the next
+    install and whether they decline it (see ``oauth``).
+    """
+
     def __init__(
         self,
         *,
@@ -134,6 +152,10 @@ class SlackStandIn(Workspace):
         bot_user_id: str = BOT_USER_ID,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
         bot_events: tuple[str, ...] = DEFAULT_BOT_EVENTS,
+        client_id: str = CLIENT_ID,
+        client_secret: str = CLIENT_SECRET,
+        redirect_urls: Sequence[str] = (),
+        token_rotation_enabled: bool = False,
     ) -> None:
         super().__init__(
             bot_token=bot_token,
@@ -143,34 +165,37 @@ class SlackStandIn(Workspace):
             scopes=scopes,
             bot_events=bot_events,
         )
+        # The app's OAuth settings (oauth.App).
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.redirect_urls: list[str] = list(redirect_urls)
+        self.token_rotation_enabled = token_rotation_enabled
+        self.token_expires_in = TOKEN_EXPIRES_IN
+        self.code_ttl = CODE_TTL
+        self.org_deploy_enabled = False
+        self.next_installer: tuple[str, str] | None = None  # (team or enterprise id, user id) of the next install
+        self.decline_next_install = False
+
         self._runner: web.AppRunner | None = None
-        self._limits = Limits()
-        self._chat_api = ChatAPI(self, self._limits)
-        self._conversations_api = ConversationsAPI(self)
-        self._views_api = ViewsAPI(self)
-        self._files_api = FilesAPI(self, self._limits)
-        self._users_api = UsersAPI(self)
+        self._tiers: tuple[int | None, float | None, bool] = (None, None, False)
+        self._teams: dict[str, Team] = {self.team_id: self}
         self._socket_mode = SocketMode(self)
         self._events_api = EventsAPI(self, self._socket_mode)
-        self._methods: dict[str, Handler] = {
-            "auth.test": self._auth_test,
-            **self._socket_mode.methods(),
-            **self._chat_api.methods(),
-            **self._conversations_api.methods(),
-            **self._views_api.methods(),
-            **self._files_api.methods(),
-            **self._users_api.methods(),
-        }
+        self.events_api = self._events_api
+        self.oauth = OAuth(self, self._teams, self._events_api)
+        # Methods every token reaches, whatever its workspace (the families' are in each Team's ``methods``).
+        self._app_methods: dict[str, Handler] = {**self._socket_mode.methods()}
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
         app.router.add_route("*", "/api/{method}", self._handle_api)
-        app.router.add_post("/upload/v1/{upload_id}", self._files_api.handle_upload)
-        app.router.add_get("/files-pri/{team_file}/download/{name}", self._files_api.handle_download)
-        app.router.add_get("/files-pri/{team_file}/{name}", self._files_api.handle_download)
+        app.router.add_post("/upload/v1/{upload_id}", self._handle_upload)
+        app.router.add_get("/files-pri/{team_file}/download/{name}", self._handle_download)
+        app.router.add_get("/files-pri/{team_file}/{name}", self._handle_download)
         app.router.add_get("/link/", self._socket_mode.handle_socket)
+        app.router.add_get(AUTHORIZE_PATH, self.oauth.handle_authorize)
         app.router.add_get(STATS_PATH, self._handle_stats)
         app.router.add_get(RESPONSE_URLS_PATH, self._handle_response_urls)
         app.router.add_get(TRIGGER_IDS_PATH, self._handle_trigger_ids)
@@ -179,7 +204,7 @@ class SlackStandIn(Workspace):
         app.router.add_get(EVENTS_PATH, self._handle_events)
         app.router.add_get("/", self._handle_login_page)
         app.router.add_get("/{tail:.+}", self._handle_web_page)
-        app.router.add_post("/{tail:.+}", self._chat_api.handle_response_url)
+        app.router.add_post("/{tail:.+}", self._handle_response_url)
         # Runs after the listening socket is closed and before aiohttp waits for handlers to finish.
         app.on_shutdown.append(self._socket_mode.close_sockets)
         self._runner = web.AppRunner(app, access_log=None)
@@ -187,10 +212,11 @@ class SlackStandIn(Workspace):
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         bound_host, bound_port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{bound_host}:{bound_port}"
-        self.api_url = self.base_url + "/api/"
-        for file in self.files.values():
-            file.base_url = self.base_url
+        base_url = f"http://{bound_host}:{bound_port}"
+        for team in self._teams.values():
+            team.base_url, team.api_url = base_url, base_url + "/api/"
+            for file in team.files.values():
+                file.base_url = base_url
         return self.api_url
 
     async def stop(self) -> None:
@@ -199,7 +225,111 @@ class SlackStandIn(Workspace):
             await self._runner.cleanup()
             self._runner = None
 
-    # ------------------------------------------------------------------ helpers for tests (see also Workspace)
+    # ------------------------------------------------------------------ several workspaces
+
+    def add_workspace(
+        self,
+        team_id: str | None = None,
+        name: str | None = None,
+        *,
+        domain: str | None = None,
+        enterprise_id: str | None = None,
+        enterprise_name: str | None = None,
+        installed: bool = False,
+        scopes: tuple[str, ...] = DEFAULT_SCOPES,
+    ) -> Team:
+        """Another workspace, numbered after the others (its ids: ``core.workspace_ids``; ``team_id`` overrides the
+        team's), with its own people, channels, messages, files, bot user and tokens, and the same app.
+
+        The app is not installed there until an OAuth install (``/oauth/v2/authorize`` and oauth.v2.access), or
+        ``install()``; ``installed=True`` installs it at once with ``scopes`` (its bot token is then
+        ``team.bot_token``). ``enterprise_id`` puts it in an Enterprise Grid org: the org's workspaces share one
+        bot user, and installing into the enterprise id installs the app org-wide.
+        """
+        number = max(team.number for team in self._teams.values()) + 1
+        team_id = team_id or workspace_ids(number)["team_id"]
+        if team_id in self._teams:
+            raise ValueError(f"workspace {team_id} exists already")
+        options: dict[str, Any] = {}
+        peers = [t for t in self._teams.values() if enterprise_id and t.enterprise_id == enterprise_id]
+        if peers:
+            # Grid's users (the bot user too) are the org's, in all its workspaces.
+            options.update(bot_user_id=peers[0].bot_user_id, bot_id=peers[0].bot_id)
+            enterprise_name = enterprise_name or peers[0].enterprise_name
+        team = Team(
+            app_token=self.app_token,
+            team_id=team_id,
+            bot_events=self.bot_events,
+            number=number,
+            team_name=name or f"Workspace {number}",
+            domain=domain or f"workspace-{number}",
+            enterprise_id=enterprise_id,
+            enterprise_name=(enterprise_name or f"Org {enterprise_id}") if enterprise_id else None,
+            installed=False,
+            seq=self._seq,
+            **options,
+        )
+        team.base_url, team.api_url = self.base_url, self.api_url
+        team.event_ack_deadline, team.event_retry_delays = self.event_ack_deadline, self.event_retry_delays
+        team.events_api = self._events_api
+        self._events_api.attach(team)
+        team.limits.enforce_tiers(*self._tiers[:2], all_methods=self._tiers[2])
+        self._teams[team_id] = team
+        if installed:
+            self.oauth.install(team_id, scopes=scopes)
+        return team
+
+    @property
+    def workspaces(self) -> list[Team]:
+        """Every workspace, the default first."""
+        return list(self._teams.values())
+
+    def workspace(self, team_id: str) -> Team:
+        """The workspace with this team id."""
+        try:
+            return self._teams[team_id]
+        except KeyError:
+            raise KeyError(f"no workspace {team_id}; known: {sorted(self._teams)}") from None
+
+    # ------------------------------------------------------------------ installs (see ``oauth``)
+
+    @property
+    def authorize_url(self) -> str:
+        """Where Slack's ``https://slack.com/oauth/v2/authorize`` is here: Bolt's
+        ``AsyncOAuthSettings(authorization_url=...)``."""
+        self.require_started()
+        return self.base_url + AUTHORIZE_PATH
+
+    @property
+    def authorize_requests(self) -> list[dict[str, Any]]:
+        """Every visit to the authorize page: its query, the HTTP status, and where it redirected (or the error)."""
+        return self.oauth.authorize_requests
+
+    def install(
+        self,
+        target: str,
+        *,
+        scopes: tuple[str, ...] = DEFAULT_SCOPES,
+        user_scopes: tuple[str, ...] = (),
+        user: str | None = None,
+    ) -> dict[str, Any]:
+        """Install the app into a workspace (or org-wide, given an enterprise id) without the browser and code
+        steps; returns what oauth.v2.access would have answered ({"ok": true, "access_token": ...})."""
+        return {"ok": True, **self.oauth.install(target, user_id=user, scopes=scopes, user_scopes=user_scopes)}
+
+    async def uninstall(self, target: str, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Someone removes the app from a workspace (or, given an enterprise id, from the org): its tokens are
+        revoked (they answer account_inactive), and tokens_revoked and app_uninstalled are delivered to the app if it
+        subscribes to them (add them to ``bot_events``); returns once delivered."""
+        self.oauth.uninstall(target)
+        await self._events_api.delivered(timeout)
+
+    def expire_tokens(self, target: str) -> int:
+        """The workspace's (or org's) rotating access tokens expire now: they answer token_expired until refreshed.
+        Returns how many expired (tokens issued without rotation never expire)."""
+        return self.oauth.expire_tokens(target)
+
+    # ------------------------------------------------------------------ helpers for tests (see also Team)
 
     # The timeout argument is part of the interface the app's tests use, hence the noqa.
     async def socket_send(
@@ -226,14 +356,15 @@ class SlackStandIn(Workspace):
         """Set the app's Request URL (``.../slack/events``) and the signing secret its events are signed with.
 
         From now on posts, edits and deletions send the app the events it subscribes to (``bot_events``) and has
-        the scopes for. A Socket Mode connection, while one is open, takes them instead. None stops HTTP delivery.
+        the scopes for, from every workspace it is installed in. A Socket Mode connection, while one is open, takes
+        them instead. None stops HTTP delivery.
         """
         self._events_api.request_url = url
         self._events_api.signing_secret = signing_secret
 
     @property
     def event_callbacks(self) -> list[dict[str, Any]]:
-        """Every event_callback body made so far (delivered or still being delivered), oldest first."""
+        """Every event_callback body made so far, of every workspace (delivered or still being delivered)."""
         return self._events_api.callbacks
 
     @property
@@ -242,105 +373,12 @@ class SlackStandIn(Workspace):
         return self._events_api.attempts
 
     def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
-        """The events made so far (the ``event`` of each callback), of one type if given ("app_mention",
-        "message", or "message/message_changed" for a subtype)."""
-        found = []
-        for body in self._events_api.callbacks:
-            event = body["event"]
-            full_type = event["type"] + (f"/{event['subtype']}" if event.get("subtype") else "")
-            if event_type in (None, event["type"], full_type):
-                found.append(event)
-        return found
+        """The events made so far, of every workspace (the ``event`` of each callback), of one type if given
+        ("app_mention", "message", or "message/message_changed" for a subtype). ``team.events()`` has one
+        workspace's."""
+        return events_of(self._events_api.callbacks, event_type, None)
 
-    # The timeout argument is part of the interface the app's tests use, hence the noqa.
-    async def events_delivered(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Wait until every event so far was delivered (acked with a 2xx, or given up on after the retries).
-        Raises AssertionError, with the last attempts, if that takes longer than ``timeout``."""
-        await self._events_api.delivered(timeout)
-
-    async def post_as_user(
-        self,
-        channel: str,
-        text: str,
-        *,
-        user: str = USER_ID,
-        thread_ts: str | None = None,
-        files: Sequence[SlackFile] = (),
-        timeout: float = 5.0,  # noqa: ASYNC109
-    ) -> Message:
-        """A person posts ``text`` (with ``files`` they uploaded, from ``add_file`` without a channel, shared here);
-        returns the message once its events were delivered (see ``events_delivered``)."""
-        message = self.add_message(channel, text, user=user, thread_ts=thread_ts, files=[f.id for f in files])
-        for file in files:
-            file.channel, file.thread_ts, file.share_ts = channel, thread_ts, message.ts
-        await self._events_api.delivered(timeout, (channel, message.ts))
-        return message
-
-    async def edit_as_user(self, channel: str, ts: str, text: str, *, timeout: float = 5.0) -> Message:  # noqa: ASYNC109
-        """``edit_message``, then wait until its message_changed (if the app subscribes) was delivered."""
-        message = self.edit_message(channel, ts, text)
-        await self._events_api.delivered(timeout, (channel, ts))
-        return message
-
-    async def open_app_home(self, user: str = USER_ID, *, tab: str = "home", timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """``user`` opens the app's Home (or "messages") tab: app_home_opened, once delivered."""
-        self._events_api.app_home_opened(user, tab)
-        await self._events_api.delivered(timeout)
-
-    # ------------------------------------------------------------------ other helpers
-
-    def response_url(self, key: str = "commands", *, channel: str | None = None, message_ts: str | None = None) -> str:
-        """A fresh response URL like https://hooks.slack.com/commands/T/123/abc.
-
-        ``key`` is the first path segment ("commands" for slash commands, "actions" for interactions). Give
-        ``channel`` so in_channel responses become messages, and ``message_ts`` so replace_original/delete_original
-        act on that message.
-        """
-        return self._chat_api.response_url(key, channel=channel, message_ts=message_ts)
-
-    def trigger_id(self) -> str:
-        """A fresh trigger id, valid for ``trigger_ttl`` seconds (3 s) and usable once."""
-        return self._views_api.trigger_id()
-
-    def add_file(
-        self,
-        data: bytes,
-        name: str,
-        mimetype: str,
-        *,
-        user: str = USER_ID,
-        channel: str | None = None,
-        thread_ts: str | None = None,
-        text: str = "",
-    ) -> SlackFile:
-        """A file uploaded by a user. With ``channel`` it is also shared there in a message by that user."""
-        return self._files_api.add_file(
-            data, name, mimetype, user=user, channel=channel, thread_ts=thread_ts, text=text
-        )
-
-    def user_object(self, user_id: str, *, include_locale: bool = False) -> dict[str, Any]:
-        """The user as users.info returns it."""
-        return user_object(self, user_id, include_locale=include_locale)
-
-    def file_object(self, file_id: str, *, with_shares: bool = True) -> dict[str, Any]:
-        return file_object(self, file_id, with_shares=with_shares)
-
-    def _validate_view(self, raw: Any, *, allowed_types: tuple[str, ...]) -> dict[str, Any]:
-        # tests/test_studio.py checks the app's views with this, as Slack would before showing them.
-        return self._views_api.validate_view(raw, allowed_types=allowed_types)
-
-    # ------------------------------------------------------------------ fault injection
-
-    def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
-        """The next ``times`` calls of ``method`` get HTTP 429. ``method`` may also be "upload" or "response_url"."""
-        self._limits.rate_limit(method, times=times, retry_after=retry_after)
-
-    def fail_next(self, method: str, error: str, *, times: int = 1) -> None:
-        self._limits.fail_next(method, error, times=times)
-
-    def server_error(self, method: str, *, status: int = 500, times: int = 1) -> None:
-        """The next ``times`` calls get an HTTP 5xx (what AsyncServerErrorRetryHandler retries)."""
-        self._limits.server_error(method, status=status, times=times)
+    # ------------------------------------------------------------------ fault injection and tiers
 
     def enforce_tiers(
         self,
@@ -349,9 +387,16 @@ class SlackStandIn(Workspace):
         *,
         all_methods: bool = False,
     ) -> None:
-        """Turn on real-rate enforcement; None leaves that limit off. Slack's real numbers: ~50/min, ~1/s.
-        ``all_methods`` also holds every other method to its documented tier (``limits.METHOD_TIERS``)."""
-        self._limits.enforce_tiers(chat_update_per_minute, post_message_per_second_per_channel, all_methods=all_methods)
+        """Turn on real-rate enforcement, in every workspace, each counted apart (Slack's limits are per app per
+        workspace, https://api.slack.com/apis/rate-limits); None leaves that limit off. Slack's real numbers:
+        ~50/min, ~1/s. ``all_methods`` also holds every other method to its documented tier
+        (``limits.METHOD_TIERS``). Faults (``fail_next``, ``rate_limit``, ``server_error``) are the default
+        workspace's; a ``Team``'s own act on calls with its tokens."""
+        self._tiers = (chat_update_per_minute, post_message_per_second_per_channel, all_methods)
+        for team in self._teams.values():
+            team.limits.enforce_tiers(
+                chat_update_per_minute, post_message_per_second_per_channel, all_methods=all_methods
+            )
 
     # ------------------------------------------------------------------ HTTP: /api/<method>
 
@@ -398,33 +443,86 @@ class SlackStandIn(Workspace):
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args, token, bad_json = await self._read_args(method, request)
-        status, body, headers = self._run_method(method, args, token, bad_json)
-        self.calls.append(Call(method=method, args=args, at=time.monotonic(), status=status))
-        headers["x-oauth-scopes"] = "connections:write" if token == self.app_token else ",".join(self.scopes)
+        if method in OAUTH_METHODS:
+            teams, answer = self._run_oauth(method, args, request.headers.get("Authorization"))
+            status, body, headers = answer
+            for team in teams:
+                team.calls.append(Call(method=method, args=args, at=time.monotonic(), status=status))
+            return web.json_response(body, status=status, headers=headers)
+        team, record = self._resolve(token, args)
+        status, body, headers = self._run_method(method, args, token, bad_json, team, record)
+        team.calls.append(Call(method=method, args=args, at=time.monotonic(), status=status))
+        if token == self.app_token:
+            headers["x-oauth-scopes"] = "connections:write"
+        else:
+            headers["x-oauth-scopes"] = ",".join(record.scopes if record and record.kind == "user" else team.scopes)
         return web.json_response(body, status=status, headers=headers)
 
-    def _run_method(self, method: str, args: dict[str, Any], token: str | None, bad_json: bool) -> Answer:
+    def _resolve(self, token: str | None, args: dict[str, Any]) -> tuple[Team, Token | None]:
+        """The workspace a call acts in and the token's record: the token's own workspace (for an org-wide
+        install's token, the org's workspace the arguments point at), or the default one for an unknown token."""
+        if not token or token == self.app_token:
+            return self, None
+        holders = [team for team in self._teams.values() if token in team.tokens]
+        if not holders:
+            return self, None
+        team = holders[0] if len(holders) == 1 else org_workspace(holders, args)
+        return team, team.tokens[token]
+
+    def _run_oauth(self, method: str, args: dict[str, Any], authorization: str | None) -> tuple[list[Team], Answer]:
+        # Faults set with fail_next/rate_limit/server_error on the default workspace reach these methods too.
+        fault = self.limits.take_fault(method)
+        if fault is not None:
+            return [self], fault_response(fault)
+        try:
+            teams, result = self.oauth.access(args, authorization)
+        except SlackError as exc:
+            return [self], (200, {"ok": False, "error": exc.error, **exc.extra}, {})
+        return teams, (200, {"ok": True, **result}, {})
+
+    def _run_method(
+        self,
+        method: str,
+        args: dict[str, Any],
+        token: str | None,
+        bad_json: bool,
+        team: Team,
+        record: Token | None,
+    ) -> Answer:
         if token is None:
             return 200, {"ok": False, "error": "not_authed"}, {}
-        if token not in (self.bot_token, self.app_token):
-            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        if token != self.app_token:
+            if record is None:
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            problem = team.token_error(token)
+            if problem is not None:
+                return 200, {"ok": False, "error": problem}, {}
         if (token == self.app_token) != (method in APP_TOKEN_METHODS):
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
+        if record is not None and record.kind == "user" and method not in USER_TOKEN_METHODS:
+            # The stand-in models bot tokens; a user token only identifies its person (auth.test) or goes away.
             return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
         if bad_json:
             return 200, {"ok": False, "error": "invalid_json"}, {}
-        fault = self._limits.take_fault(method)
+        fault = team.limits.take_fault(method)
         if fault is not None:
             return fault_response(fault)
-        handler = self._methods.get(method)
+        if method == "auth.test":
+            return 200, {"ok": True, **self._auth_test(team, record)}, {"x-accepted-oauth-scopes": ""}
+        if method == "auth.revoke":
+            # https://api.slack.com/methods/auth.revoke : no scope; test=1 revokes nothing.
+            revoked = self.oauth.revoke(token, test=truthy(args.get("test")))
+            return 200, {"ok": True, "revoked": revoked}, {"x-accepted-oauth-scopes": ""}
+        handler = self._app_methods.get(method) or team.methods.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         needed = METHOD_SCOPES.get(method)
         headers = {"x-accepted-oauth-scopes": needed or ""}
-        if needed and needed not in self.scopes:
+        if needed and needed not in team.scopes:
             # https://docs.slack.dev/authentication/tokens#scopes : the method page's error missing_scope.
-            body = {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)}
+            body = {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(team.scopes)}
             return 200, body, headers
-        wait = self._limits.check_tiers(method, args)
+        wait = team.limits.check_tiers(method, args)
         if wait is not None:
             # https://api.slack.com/apis/rate-limits : HTTP 429 with Retry-After (seconds).
             return 429, {"ok": False, "error": "ratelimited"}, {**headers, "Retry-After": str(wait)}
@@ -434,30 +532,77 @@ class SlackStandIn(Workspace):
             return 200, {"ok": False, "error": exc.error, **exc.extra}, headers
         return 200, {"ok": True, **result}, headers
 
-    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        # https://api.slack.com/methods/auth.test : no scope; Bolt calls it once at start-up.
-        return {
-            "url": f"{self.base_url}/",
-            "team": TEAM_NAME,
-            "user": BOT_NAME,
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": BOT_ID,
-            "is_enterprise_install": False,
-        }
+    def _auth_test(self, team: Team, record: Token | None) -> dict[str, Any]:
+        """https://api.slack.com/methods/auth.test : who the token is (no scope; Bolt calls it at start-up, and with
+        OAuth on every request and after every install). An org-wide install's token names the enterprise as its
+        team (https://api.slack.com/enterprise/apps); a user token names its person and has no bot_id."""
+        url = f"{self.base_url}/" if team is self else f"{self.base_url}/?team={team.team_id}"
+        if record is not None and record.kind == "user":
+            name = team.users[record.user_id].name if record.user_id in team.users else "user"
+            body: dict[str, Any] = {"url": url, "team": team.team_name, "user": name, "team_id": team.team_id}
+            body["user_id"] = record.user_id
+        else:
+            body = {
+                "url": url,
+                "team": team.team_name,
+                "user": BOT_NAME,
+                "team_id": team.team_id,
+                "user_id": team.bot_user_id,
+                "bot_id": team.bot_id,
+            }
+        if record is not None and record.enterprise_install and team.enterprise_id is not None:
+            org_url = f"{self.base_url}/?team={team.enterprise_id}"
+            body.update(team=team.enterprise_name or "", team_id=team.enterprise_id, url=org_url)
+        if team.enterprise_id is not None:
+            body["enterprise_id"] = team.enterprise_id
+        body["is_enterprise_install"] = bool(record is not None and record.enterprise_install)
+        if record is not None and record.expires_at is not None:
+            body["expires_in"] = max(0, int(record.expires_at - time.time()))
+        return body
 
-    # ------------------------------------------------------------------ HTTP: other endpoints
+    # ------------------------------------------------------------------ HTTP: URLs that belong to a workspace
+
+    def _team_in_path(self, team_id: str) -> Team:
+        return self._teams.get(team_id, self)
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        upload_id = request.match_info["upload_id"]
+        team = next((t for t in self._teams.values() if t.files_api.has_upload(upload_id)), self)
+        return await team.files_api.handle_upload(request)
+
+    async def _handle_download(self, request: web.Request) -> web.StreamResponse:
+        # url_private is /files-pri/<team id>-<file id>/<name>: the file's own workspace answers.
+        team = self._team_in_path(request.match_info["team_file"].split("-", 1)[0])
+        return await team.files_api.handle_download(request)
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        # A response URL is /<key>/<team id>/<number>/<secret> (ChatAPI.response_url).
+        parts = request.path.split("/")
+        team = self._team_in_path(parts[2] if len(parts) > 2 else "")
+        return await team.chat_api.handle_response_url(request)
+
+    # ------------------------------------------------------------------ HTTP: the stand-in's own routes
+
+    def _team_named(self, raw: Any) -> Team | None:
+        """The workspace a /standin/... request names with ``team`` (the default one without it)."""
+        if not raw:
+            return self
+        return self._teams.get(str(raw))
 
     async def _handle_stats(self, request: web.Request) -> web.Response:
         """Every Web API call (method, HTTP status, time on this machine's monotonic clock) and every file the bot
-        shared, with the moment its share completed: what a benchmark in another process needs."""
+        shared, with the moment its share completed: what a benchmark in another process needs. ``?team=T...``
+        reads another workspace's."""
+        ws = self._team_named(request.query.get("team"))
+        if ws is None:
+            return web.json_response({"ok": False, "error": "team_not_found"}, status=400)
         # [method, HTTP status, time, channel, ts]: enough to tell which message an edit was for.
         calls = [
             [call.method, call.status, call.at, as_str(call.args.get("channel")), as_str(call.args.get("ts"))]
-            for call in self.calls
+            for call in ws.calls
         ]
         shared_at: dict[str, float] = {}
-        for call in self.calls:
+        for call in ws.calls:
             if call.method == "files.completeUploadExternal" and call.status == 200:
                 for entry in call.args.get("files") or []:
                     if isinstance(entry, dict) and "id" in entry:
@@ -470,33 +615,39 @@ class SlackStandIn(Workspace):
                 "thread_ts": file.thread_ts,
                 "shared_at": shared_at.get(file.id),
             }
-            for file in self.files.values()
-            if file.user == self.bot_user_id
+            for file in ws.files.values()
+            if file.user == ws.bot_user_id
         ]
-        edits = sum(len(m.edits) for m in self.messages)
+        edits = sum(len(m.edits) for m in ws.messages)
         body = {"now": time.monotonic(), "calls": calls, "files": files, "edits": edits}
-        return web.json_response({**body, "views_opened": self.views_opened})
+        return web.json_response({**body, "views_opened": ws.views_opened})
 
     async def _handle_response_urls(self, request: web.Request) -> web.Response:
+        ws = self._team_named(request.query.get("team"))
+        if ws is None:
+            return web.json_response({"ok": False, "error": "team_not_found"}, status=400)
         count = min(10_000, max(1, int(request.query.get("count", "1"))))
-        return web.json_response({"response_urls": [self.response_url() for _ in range(count)]})
+        return web.json_response({"response_urls": [ws.response_url() for _ in range(count)]})
 
     async def _handle_trigger_ids(self, request: web.Request) -> web.Response:
+        ws = self._team_named(request.query.get("team"))
+        if ws is None:
+            return web.json_response({"ok": False, "error": "team_not_found"}, status=400)
         count = min(1_000, max(1, int(request.query.get("count", "1"))))
-        return web.json_response({"trigger_ids": [self.trigger_id() for _ in range(count)]})
+        return web.json_response({"trigger_ids": [ws.trigger_id() for _ in range(count)]})
 
     async def _handle_add_message(self, request: web.Request) -> web.Response:
-        """Test-only: what `add_file` and `add_message` (or `post_as_user`) do for tests in this process, over HTTP."""
+        """Test-only: what `add_file` and `add_message` (or `post_as_user`) do for tests in this process, over HTTP
+        (``team`` names another workspace)."""
         form = await request.post()
+        ws = self._team_named(form.get("team"))
         channel, text, user, thread_ts = (as_str(form.get(key)) for key in ("channel", "text", "user", "thread_ts"))
-        if not channel or channel not in self.channels:
+        if ws is None or not channel or channel not in ws.channels:
             return web.json_response({"ok": False, "error": "channel_not_found"}, status=400)
         uploads = [part for key, part in form.items() if key == "file" and isinstance(part, web.FileField)]
-        added = [
-            self.add_file(part.file.read(), part.filename, part.content_type, user=user or USER_ID) for part in uploads
-        ]
-        message = self.add_message(
-            channel, text or "", user=user or USER_ID, thread_ts=thread_ts or None, files=[f.id for f in added]
+        added = [ws.add_file(part.file.read(), part.filename, part.content_type, user=user) for part in uploads]
+        message = ws.add_message(
+            channel, text or "", user=user, thread_ts=thread_ts or None, files=[f.id for f in added]
         )
         for file in added:
             file.channel, file.thread_ts, file.share_ts = channel, message.thread_ts, message.ts
@@ -505,7 +656,7 @@ class SlackStandIn(Workspace):
             "user": message.user,
             "ts": message.ts,
             "text": message.text,
-            "files": [self.file_object(f.id) for f in added],
+            "files": [ws.file_object(f.id) for f in added],
         }
         if message.thread_ts:
             payload["thread_ts"] = message.thread_ts
@@ -514,12 +665,13 @@ class SlackStandIn(Workspace):
         return web.json_response({"ok": True, "message": payload})
 
     async def _handle_edit_message(self, request: web.Request) -> web.Response:
-        """Test-only: `edit_message` over HTTP."""
+        """Test-only: `edit_message` over HTTP (``team`` names another workspace)."""
         form = await request.post()
+        ws = self._team_named(form.get("team"))
         channel, ts, text = (as_str(form.get(key)) for key in ("channel", "ts", "text"))
-        if not channel or not ts or self.find_message(channel, ts) is None:
+        if ws is None or not channel or not ts or ws.find_message(channel, ts) is None:
             return web.json_response({"ok": False, "error": "message_not_found"}, status=400)
-        message = self.edit_message(channel, ts, text or "")
+        message = ws.edit_message(channel, ts, text or "")
         if form.get("wait_for_events") == "1" and (late := await self._wait_for_events(channel, ts)):
             return late
         return web.json_response(
@@ -540,13 +692,35 @@ class SlackStandIn(Workspace):
         return web.json_response(body)
 
     async def _handle_login_page(self, request: web.Request) -> web.Response:
-        return web.Response(text=LOGIN_PAGE, content_type="text/html")
+        team = self._teams.get(request.query.get("team", ""))
+        if team is None or team is self:
+            return web.Response(text=LOGIN_PAGE, content_type="text/html")
+        return web.Response(text=LOGIN_PAGE.replace(TEAM_NAME, team.team_name), content_type="text/html")
 
     async def _handle_web_page(self, request: web.Request) -> web.Response:
         # Permalinks and other web pages need a browser session; an API client only ever sees the login page.
         if request.path.startswith(("/files/", "/archives/")):
             raise web.HTTPFound(f"{self.base_url}/?redir={quote(request.path_qs, safe='')}")
         return web.Response(status=404, text="Not Found")
+
+
+def org_workspace(holders: list[Team], args: dict[str, Any]) -> Team:
+    """Which workspace of an org a call with an org-wide token acts in: the one ``team_id`` names (methods that
+    need it take it, https://api.slack.com/enterprise/apps/changes-apis), else the one holding the channel, file,
+    view or user the call names, else the first."""
+    by_id = {team.team_id: team for team in holders}
+    if as_str(args.get("team_id")) in by_id:
+        return by_id[str(args["team_id"])]
+    for key in ("channel", "channel_id"):
+        value = as_str(args.get(key))
+        for team in holders:
+            if value and team.lookup_channel(value) is not None:
+                return team
+    file_id, view_id = as_str(args.get("file")), as_str(args.get("view_id"))
+    for team in holders:
+        if (file_id and file_id in team.files) or (view_id and view_id in team.views):
+            return team
+    return holders[0]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -569,12 +743,24 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated event subscriptions (default: manifest.yml's)",
     )
     parser.add_argument("--extra-scopes", default="", help="comma-separated scopes beyond manifest.yml's")
+    parser.add_argument(
+        "--workspaces", type=int, default=0, help="add this many workspaces the app is not installed in yet"
+    )
+    parser.add_argument(
+        "--redirect-url", action="append", default=[], help="an OAuth Redirect URL of the app (repeatable)"
+    )
+    parser.add_argument("--token-rotation", action="store_true", help="installs hand out rotating tokens")
     options = parser.parse_args(argv)
 
     async def serve() -> None:
         extra_scopes = tuple(s for s in options.extra_scopes.split(",") if s)
         bot_events = tuple(e for e in options.bot_events.split(",") if e)
-        stand_in = SlackStandIn(scopes=DEFAULT_SCOPES + extra_scopes, bot_events=bot_events)
+        stand_in = SlackStandIn(
+            scopes=DEFAULT_SCOPES + extra_scopes,
+            bot_events=bot_events,
+            redirect_urls=options.redirect_url,
+            token_rotation_enabled=options.token_rotation,
+        )
         if options.events_url:
             stand_in.deliver_events_to(options.events_url, options.signing_secret)
         stand_in.enforce_tiers(options.chat_update_per_minute, options.post_per_second, all_methods=options.tiers)
@@ -587,6 +773,14 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
         print(f"response_url for trials: {stand_in.response_url()}", flush=True)
+        for _ in range(options.workspaces):
+            added = stand_in.add_workspace()
+            print(f"workspace {added.team_id} ({added.team_name}): not installed yet", flush=True)
+        print(
+            f"OAuth: authorization_url={stand_in.authorize_url} client_id={stand_in.client_id} "
+            f"client_secret={stand_in.client_secret}",
+            flush=True,
+        )
         try:
             await asyncio.Event().wait()
         finally:

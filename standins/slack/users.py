@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import APP_ID, BOT_ID, Handler, SlackError, Workspace, as_str, invalid_args, truthy
+from .core import APP_ID, Handler, SlackError, Workspace, as_str, invalid_args, truthy
 
 # tz_offset -> tz_label, as Slack words it; anything else gets a "GMT+hh:mm" label.
 TZ_LABELS = {
@@ -39,7 +39,7 @@ def user_object(ws: Workspace, user_id: str, *, include_locale: bool = False) ->
         "team": ws.team_id,
     }
     if user.is_bot:
-        profile.update(bot_id=BOT_ID, api_app_id=APP_ID, always_active=True)
+        profile.update(bot_id=ws.bot_id, api_app_id=APP_ID, always_active=True)
     obj: dict[str, Any] = {
         "id": user.id,
         "team_id": ws.team_id,

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from .blocks import block_errors, slack_file_errors, text_errors
-from .core import APP_ID, BOT_ID, Handler, SlackError, Workspace, as_str, invalid_args
+from .core import APP_ID, Handler, SlackError, Workspace, as_str, invalid_args
 
 MAX_VIEW_BLOCKS = 100
 MAX_VIEW_BYTES = 250_000
@@ -101,7 +101,7 @@ class ViewsAPI:
             "previous_view_id": None,
             "app_id": APP_ID,
             "app_installed_team_id": ws.team_id,
-            "bot_id": BOT_ID,
+            "bot_id": ws.bot_id,
         }
         for key in ("title", "submit", "close"):
             if key in raw:

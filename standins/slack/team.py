@@ -1,0 +1,229 @@
+"""A workspace with the Web API families that act on it: :class:`Team`.
+
+Each workspace of the stand-in is a ``Team``: its own chat, conversations, views, files and users families (so its
+response URLs, trigger ids and upload URLs are its own), its own rate-limit counters and injected faults (Slack
+counts "per app per workspace", https://api.slack.com/apis/rate-limits), and the helpers tests use to act in it as
+its people (post, edit, upload, open the Home tab) and to build what Slack sends the app from it (slash commands,
+interactions). ``server.SlackStandIn`` is the default workspace's ``Team`` plus everything app-wide.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .chat import ChatAPI
+from .conversations import ConversationsAPI
+from .core import APP_ID, Handler, Message, SlackFile, Workspace
+from .events import VERIFICATION_TOKEN, EventsAPI
+from .files import FilesAPI, file_object
+from .limits import Limits
+from .users import UsersAPI, user_object
+from .views import ViewsAPI
+
+
+class Team(Workspace):
+    """One workspace and the Web API families acting on it; see ``core.Workspace`` for its state and arguments."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.limits = Limits()
+        self.chat_api = ChatAPI(self, self.limits)
+        self.conversations_api = ConversationsAPI(self)
+        self.views_api = ViewsAPI(self)
+        self.files_api = FilesAPI(self, self.limits)
+        self.users_api = UsersAPI(self)
+        # The Web API methods a token of this workspace reaches (the server adds auth.*, oauth.* and Socket Mode's).
+        self.methods: dict[str, Handler] = {
+            **self.chat_api.methods(),
+            **self.conversations_api.methods(),
+            **self.views_api.methods(),
+            **self.files_api.methods(),
+            **self.users_api.methods(),
+        }
+        self.events_api: EventsAPI | None = None  # the app's, set when the stand-in takes the workspace in
+
+    def _events(self) -> EventsAPI:
+        if self.events_api is None:
+            raise RuntimeError("this workspace is not part of a SlackStandIn (use SlackStandIn.add_workspace)")
+        return self.events_api
+
+    # ------------------------------------------------------------------ people acting in the workspace
+
+    def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        """The events made so far from this workspace (the ``event`` of each callback), of one type if given
+        ("app_mention", "message", or "message/message_changed" for a subtype)."""
+        return events_of(self._events().callbacks, event_type, self.team_id)
+
+    # The timeout argument is part of the interface the app's tests use, hence the noqa.
+    async def events_delivered(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until every event so far (of every workspace) was delivered (acked with a 2xx, or given up on after
+        the retries). Raises AssertionError, with the last attempts, if that takes longer than ``timeout``."""
+        await self._events().delivered(timeout)
+
+    async def post_as_user(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str | None = None,
+        thread_ts: str | None = None,
+        files: Sequence[SlackFile] = (),
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> Message:
+        """A person (by default the workspace's ``user_id``) posts ``text`` (with ``files`` they uploaded, from
+        ``add_file`` without a channel, shared here); returns the message once its events were delivered (see
+        ``events_delivered``)."""
+        message = self.add_message(channel, text, user=user, thread_ts=thread_ts, files=[f.id for f in files])
+        for file in files:
+            file.channel, file.thread_ts, file.share_ts = channel, thread_ts, message.ts
+        await self._events().delivered(timeout, (channel, message.ts))
+        return message
+
+    async def edit_as_user(self, channel: str, ts: str, text: str, *, timeout: float = 5.0) -> Message:  # noqa: ASYNC109
+        """``edit_message``, then wait until its message_changed (if the app subscribes) was delivered."""
+        message = self.edit_message(channel, ts, text)
+        await self._events().delivered(timeout, (channel, ts))
+        return message
+
+    async def open_app_home(self, user: str | None = None, *, tab: str = "home", timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """``user`` (by default the workspace's ``user_id``) opens the app's Home (or "messages") tab:
+        app_home_opened, once delivered."""
+        self._events().app_home_opened(self, user or self.user_id, tab)
+        await self._events().delivered(timeout)
+
+    def add_file(
+        self,
+        data: bytes,
+        name: str,
+        mimetype: str,
+        *,
+        user: str | None = None,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+        text: str = "",
+    ) -> SlackFile:
+        """A file uploaded by a user (by default the workspace's ``user_id``). With ``channel`` it is also shared
+        there in a message by that user."""
+        return self.files_api.add_file(data, name, mimetype, user=user, channel=channel, thread_ts=thread_ts, text=text)
+
+    # ------------------------------------------------------------------ what Slack hands the app from here
+
+    def response_url(self, key: str = "commands", *, channel: str | None = None, message_ts: str | None = None) -> str:
+        """A fresh response URL like https://hooks.slack.com/commands/T/123/abc.
+
+        ``key`` is the first path segment ("commands" for slash commands, "actions" for interactions). Give
+        ``channel`` so in_channel responses become messages, and ``message_ts`` so replace_original/delete_original
+        act on that message.
+        """
+        return self.chat_api.response_url(key, channel=channel, message_ts=message_ts)
+
+    def trigger_id(self) -> str:
+        """A fresh trigger id, valid for ``trigger_ttl`` seconds (3 s) and usable once, in this workspace only."""
+        return self.views_api.trigger_id()
+
+    def command_payload(
+        self,
+        text: str,
+        *,
+        command: str = "/banana",
+        user: str | None = None,
+        channel: str | None = None,
+    ) -> dict[str, str]:
+        """The form fields Slack POSTs for a slash command typed here, with a fresh response_url and trigger_id
+        (https://api.slack.com/interactivity/slash-commands#app_command_handling). In a workspace of an Enterprise
+        Grid org it names the org too, and ``is_enterprise_install`` says whether the app is installed org-wide."""
+        user = user or self.user_id
+        channel = channel or self.general_channel
+        found = self.channels.get(channel)
+        form = {
+            "token": VERIFICATION_TOKEN,
+            "team_id": self.team_id,
+            "team_domain": self.domain,
+        }
+        if self.enterprise_id is not None:
+            form["enterprise_id"] = self.enterprise_id
+            form["enterprise_name"] = self.enterprise_name or ""
+        form.update(
+            {
+                "channel_id": channel,
+                "channel_name": (found.name or "directmessage") if found is not None else "privategroup",
+                "user_id": user,
+                "user_name": self.users[user].name if user in self.users else "someone",
+                "command": command,
+                "text": text,
+                "api_app_id": APP_ID,
+                "is_enterprise_install": "true" if self.org_installed else "false",
+                "response_url": self.response_url(channel=channel),
+                "trigger_id": self.trigger_id(),
+            }
+        )
+        return form
+
+    def interaction_payload(self, payload: dict[str, Any], *, user: str | None = None) -> dict[str, Any]:
+        """``payload`` (type, actions, view...) with the fields every interaction from here carries: team, user,
+        enterprise, is_enterprise_install, api_app_id, token and a fresh trigger_id
+        (https://api.slack.com/reference/interaction-payloads). Slack form-encodes it as ``payload=<json>``
+        (:meth:`interaction_form`)."""
+        user = user or self.user_id
+        team: dict[str, Any] = {"id": self.team_id, "domain": self.domain}
+        enterprise = None
+        if self.enterprise_id is not None:
+            team["enterprise_id"] = self.enterprise_id
+            team["enterprise_name"] = self.enterprise_name or ""
+            enterprise = {"id": self.enterprise_id, "name": self.enterprise_name or ""}
+        name = self.users[user].name if user in self.users else "someone"
+        base: dict[str, Any] = {
+            "team": team,
+            "enterprise": enterprise,
+            "user": {"id": user, "username": name, "name": name, "team_id": self.team_id},
+            "api_app_id": APP_ID,
+            "token": VERIFICATION_TOKEN,
+            "trigger_id": self.trigger_id(),
+            "is_enterprise_install": self.org_installed,
+        }
+        return {**base, **payload}
+
+    def interaction_form(self, payload: dict[str, Any], *, user: str | None = None) -> dict[str, str]:
+        """:meth:`interaction_payload` as Slack POSTs it: one form field, ``payload``, holding the JSON."""
+        return {"payload": json.dumps(self.interaction_payload(payload, user=user))}
+
+    # ------------------------------------------------------------------ reading back
+
+    def user_object(self, user_id: str, *, include_locale: bool = False) -> dict[str, Any]:
+        """The user as users.info returns it."""
+        return user_object(self, user_id, include_locale=include_locale)
+
+    def file_object(self, file_id: str, *, with_shares: bool = True) -> dict[str, Any]:
+        return file_object(self, file_id, with_shares=with_shares)
+
+    def _validate_view(self, raw: Any, *, allowed_types: tuple[str, ...]) -> dict[str, Any]:
+        # tests/test_studio.py checks the app's views with this, as Slack would before showing them.
+        return self.views_api.validate_view(raw, allowed_types=allowed_types)
+
+    # ------------------------------------------------------------------ fault injection (this workspace's calls)
+
+    def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get HTTP 429. ``method`` may also be "upload" or "response_url"."""
+        self.limits.rate_limit(method, times=times, retry_after=retry_after)
+
+    def fail_next(self, method: str, error: str, *, times: int = 1) -> None:
+        self.limits.fail_next(method, error, times=times)
+
+    def server_error(self, method: str, *, status: int = 500, times: int = 1) -> None:
+        """The next ``times`` calls get an HTTP 5xx (what AsyncServerErrorRetryHandler retries)."""
+        self.limits.server_error(method, status=status, times=times)
+
+
+def events_of(callbacks: list[dict[str, Any]], event_type: str | None, team_id: str | None) -> list[dict[str, Any]]:
+    """The ``event`` of each callback (of one workspace if ``team_id``), of one type if given."""
+    found = []
+    for body in callbacks:
+        if team_id is not None and body["team_id"] != team_id:
+            continue
+        event = body["event"]
+        full_type = event["type"] + (f"/{event['subtype']}" if event.get("subtype") else "")
+        if event_type in (None, event["type"], full_type):
+            found.append(event)
+    return found
