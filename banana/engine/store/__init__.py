@@ -2,15 +2,37 @@
 
 SQLite is the embedded default, for one process. PostgreSQL (`DATABASE_URL=postgresql://…`) lets several replicas
 share everything: tasks, leases on in-flight work, signals, Slack's repeated requests, the caps and the rate limits.
+Slack installations and OAuth states live in the same database (`installation_stores`, `bot_for`).
 """
 
 from pathlib import Path
 
 from banana.engine.store.base import StoreUnavailable, TaskStore
+from banana.engine.store.installations import (
+    PostgresInstallationStore,
+    PostgresOAuthStateStore,
+    SqliteInstallationStore,
+    SqliteOAuthStateStore,
+    bot_for,
+    installation_stores,
+)
 from banana.engine.store.postgres import PostgresTaskStore, masked
 from banana.engine.store.sqlite import SqliteTaskStore
 
-__all__ = ["PostgresTaskStore", "SqliteTaskStore", "StoreUnavailable", "TaskStore", "masked", "open_store"]
+__all__ = [
+    "PostgresInstallationStore",
+    "PostgresOAuthStateStore",
+    "PostgresTaskStore",
+    "SqliteInstallationStore",
+    "SqliteOAuthStateStore",
+    "SqliteTaskStore",
+    "StoreUnavailable",
+    "TaskStore",
+    "bot_for",
+    "installation_stores",
+    "masked",
+    "open_store",
+]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 

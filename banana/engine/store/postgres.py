@@ -144,6 +144,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "create index oauth_states_expire_at on oauth_states (expire_at)",
         ),
     ),
+    Migration(
+        4,
+        "installations found by their team alone (a background job knows a task's team, not its enterprise)",
+        (
+            "create index installed_bots_team on installed_bots (client_id, team_id)",
+            "create index installations_team on installations (client_id, team_id)",
+        ),
+    ),
 )
 
 # Each table's columns as the app knows them (base.py), added at `open()` when missing.

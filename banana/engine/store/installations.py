@@ -1,0 +1,479 @@
+"""Slack installations and OAuth states, in Banana's own database, behind slack_sdk's interfaces.
+
+`installation_stores(store, client_id)` gives the `AsyncInstallationStore` and `AsyncOAuthStateStore` Bolt's OAuth flow
+needs (`AsyncOAuthSettings(installation_store=…, state_store=…)`), on the task store's own database: SQLite through its
+executor thread, PostgreSQL through its pool. `bot_for` finds a workspace's bot and refreshes its token when it is about
+to expire, one refresh per workspace at a time across replicas.
+
+Rows: one bot per workspace (`installed_bots`, the latest install's, its token kept fresh by rotation) and one
+installation per installer (`installations`), each keyed by client_id, enterprise_id and team_id ('' for none), the
+whole object kept as JSON, so every field round-trips, custom values included. A save never replaces a newer install
+with an older one. Finds follow slack_sdk's SQLAlchemy store (the latest install; an org-wide install found with
+is_enterprise_install), and also: a team of an enterprise falls back to the enterprise's org-wide install, and a team
+given without its enterprise (what a task records) finds that team's own install. OAuth states (`oauth_states`) are
+single-use and expire.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+import weakref
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.installation_store.models.bot import Bot
+from slack_sdk.oauth.installation_store.models.installation import Installation
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
+
+from banana.engine.store.base import TaskStore
+from banana.engine.store.postgres import NOW, PostgresTaskStore
+from banana.engine.store.sqlite import SqliteTaskStore
+
+log = logging.getLogger("banana.store.installations")
+
+Statement = tuple[str, Sequence[Any]]
+Rows = list[dict[str, Any]]
+
+# SQLite's tables, made on first use (the task store's file, its one thread). PostgreSQL's come from migration 3 in
+# postgres.py: keep the two alike.
+SQLITE_SCHEMA = (
+    "create table if not exists installed_bots ("
+    " client_id text not null, enterprise_id text not null, team_id text not null,"
+    " is_enterprise_install integer not null, installed_at real not null, data text not null,"
+    " primary key (client_id, enterprise_id, team_id))",
+    "create table if not exists installations ("
+    " client_id text not null, enterprise_id text not null, team_id text not null, user_id text not null,"
+    " is_enterprise_install integer not null, installed_at real not null, data text not null,"
+    " primary key (client_id, enterprise_id, team_id, user_id))",
+    "create table if not exists oauth_states ("
+    " state text primary key, client_id text not null, expire_at real not null)",
+    "create index if not exists oauth_states_expire_at on oauth_states (expire_at)",
+    "create index if not exists installed_bots_team on installed_bots (client_id, team_id)",
+    "create index if not exists installations_team on installations (client_id, team_id)",
+)
+
+_BOT_FIELDS = (
+    "app_id",
+    "enterprise_id",
+    "enterprise_name",
+    "team_id",
+    "team_name",
+    "bot_token",
+    "bot_id",
+    "bot_user_id",
+    "bot_scopes",
+    "bot_refresh_token",
+    "bot_token_expires_at",
+    "is_enterprise_install",
+    "installed_at",
+)
+_INSTALLATION_FIELDS = (
+    *_BOT_FIELDS,
+    "enterprise_url",
+    "user_id",
+    "user_token",
+    "user_scopes",
+    "user_refresh_token",
+    "user_token_expires_at",
+    "incoming_webhook_url",
+    "incoming_webhook_channel",
+    "incoming_webhook_channel_id",
+    "incoming_webhook_configuration_url",
+    "token_type",
+)
+# What find_installation takes from the workspace's bot, as slack_sdk's SQLAlchemy store does.
+_BOT_OVERLAY = ("bot_id", "bot_user_id", "bot_token", "bot_scopes", "bot_refresh_token", "bot_token_expires_at")
+
+
+def _data(thing: Bot | Installation, names: Sequence[str]) -> str:
+    """The object as JSON: its fields as they are (scopes as lists, times as seconds) and its custom values."""
+    values: dict[str, Any] = {}
+    for name in names:
+        value = getattr(thing, name)
+        values[name] = list(value) if name.endswith("_scopes") and value is not None else value
+    return json.dumps({**values, "custom_values": thing.custom_values})
+
+
+def _loaded(data: Any) -> dict[str, Any]:
+    """A data column as read: PostgreSQL's jsonb arrives as a dict, SQLite's text as a string."""
+    return dict(data) if isinstance(data, dict) else dict(json.loads(data))
+
+
+def _key(value: str | None) -> str:
+    return value or ""
+
+
+def _seconds(value: float | datetime) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+class _InstallationStore(AsyncInstallationStore):
+    """The SQL both backends share (`?` marks a parameter); each backend runs statements in one transaction."""
+
+    def __init__(self, client_id: str, *, logger: logging.Logger = log) -> None:
+        self.client_id = client_id
+        self._logger = logger
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._logger
+
+    async def _transaction(self, statements: Sequence[Statement]) -> list[Rows]:
+        """Run the statements in one transaction; each one's rows (empty for those that return none)."""
+        raise NotImplementedError
+
+    async def async_save(self, installation: Installation) -> None:
+        """Keep the installation (one per installer in a workspace) and, when it has a bot token, the workspace's bot,
+        in one transaction. An older installation never replaces a newer one."""
+        statements: list[Statement] = [
+            (
+                "insert into installations (client_id, enterprise_id, team_id, user_id, is_enterprise_install,"
+                " installed_at, data) values (?, ?, ?, ?, ?, ?, ?)"
+                " on conflict (client_id, enterprise_id, team_id, user_id) do update set"
+                " is_enterprise_install = excluded.is_enterprise_install, installed_at = excluded.installed_at,"
+                " data = excluded.data where installations.installed_at < excluded.installed_at + 0.001",
+                [
+                    self.client_id,
+                    _key(installation.enterprise_id),
+                    _key(installation.team_id),
+                    _key(installation.user_id),
+                    bool(installation.is_enterprise_install),
+                    _seconds(installation.installed_at),
+                    _data(installation, _INSTALLATION_FIELDS),
+                ],
+            )
+        ]
+        if installation.bot_token is not None:
+            statements.append(self._bot_upsert(installation.to_bot()))
+        await self._transaction(statements)
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        """Keep the workspace's bot, replacing the one there unless that one was installed later. A bot without a
+        token (an installation with user scopes only) leaves the workspace's bot as it is."""
+        if bot.bot_token is None:
+            return
+        await self._transaction([self._bot_upsert(bot)])
+
+    def _bot_upsert(self, bot: Bot) -> Statement:
+        # "Not installed later" allows a millisecond: slack_sdk copies a bot (as token rotation does) through a
+        # datetime, which may move installed_at by a microsecond.
+        return (
+            "insert into installed_bots (client_id, enterprise_id, team_id, is_enterprise_install, installed_at, data)"
+            " values (?, ?, ?, ?, ?, ?) on conflict (client_id, enterprise_id, team_id) do update set"
+            " is_enterprise_install = excluded.is_enterprise_install, installed_at = excluded.installed_at,"
+            " data = excluded.data where installed_bots.installed_at < excluded.installed_at + 0.001",
+            [
+                self.client_id,
+                _key(bot.enterprise_id),
+                _key(bot.team_id),
+                bool(bot.is_enterprise_install),
+                _seconds(bot.installed_at),
+                _data(bot, _BOT_FIELDS),
+            ],
+        )
+
+    def _where(
+        self, table: str, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None
+    ) -> tuple[str, list[Any], str]:
+        """Which rows a find looks at, best first: the workspace's own, then (for a team of an enterprise) the
+        enterprise's org-wide install. An org-wide install is also found by its enterprise with no team, or with
+        is_enterprise_install, as slack_sdk's SQLAlchemy store finds it.
+
+        A team without its enterprise (what a background job knows from a task) finds that team's own install,
+        within an enterprise or not: Slack's team ids are unique. (Not an org-wide install: that needs the
+        enterprise.)"""
+        if is_enterprise_install or team_id is None:
+            team_id = None
+        if enterprise_id is None and team_id is not None:
+            where = f"{table}.client_id = ? and {table}.team_id = ?"
+            return where, [self.client_id, team_id], f"({table}.enterprise_id = '') desc, {table}.installed_at desc"
+        teams = [_key(team_id), "" if enterprise_id else _key(team_id)]
+        where = f"{table}.client_id = ? and {table}.enterprise_id = ? and {table}.team_id in (?, ?)"
+        order = f"({table}.team_id = '') asc, {table}.installed_at desc"
+        return where, [self.client_id, _key(enterprise_id), *teams], order
+
+    async def async_find_bot(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+    ) -> Bot | None:
+        where, args, order = self._where("installed_bots", enterprise_id, team_id, is_enterprise_install)
+        (rows,) = await self._transaction(
+            [(f"select data from installed_bots where {where} order by {order} limit 1", args)]
+        )
+        return Bot(**_loaded(rows[0]["data"])) if rows else None
+
+    async def async_find_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        is_enterprise_install: bool | None = False,
+    ) -> Installation | None:
+        """The installer's installation (with `user_id`), else the workspace's latest. Its bot fields are the
+        workspace's bot's, which token rotation keeps fresh."""
+        where, args, order = self._where("installations", enterprise_id, team_id, is_enterprise_install)
+        if user_id is not None:
+            where, args = f"{where} and installations.user_id = ?", [*args, user_id]
+        query = (
+            "select installations.data as installation, installed_bots.data as bot from installations"
+            " left join installed_bots on installed_bots.client_id = installations.client_id"
+            " and installed_bots.enterprise_id = installations.enterprise_id"
+            " and installed_bots.team_id = installations.team_id"
+            f" where {where} order by {order} limit 1"
+        )
+        (rows,) = await self._transaction([(query, args)])
+        if not rows:
+            return None
+        values = _loaded(rows[0]["installation"])
+        if rows[0]["bot"] is not None:
+            bot = _loaded(rows[0]["bot"])
+            values |= {name: bot[name] for name in _BOT_OVERLAY}
+        return Installation(**values)
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        await self._transaction([self._delete("installed_bots", enterprise_id, team_id)])
+
+    async def async_delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        await self._transaction([self._delete("installations", enterprise_id, team_id, user_id)])
+
+    async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        """Forget the workspace (or org) entirely, in one transaction: what app_uninstalled and tokens_revoked call."""
+        await self._transaction(
+            [
+                self._delete("installed_bots", enterprise_id, team_id),
+                self._delete("installations", enterprise_id, team_id),
+            ]
+        )
+
+    def _delete(
+        self, table: str, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> Statement:
+        where = "client_id = ? and enterprise_id = ? and team_id = ?"
+        args: list[Any] = [self.client_id, _key(enterprise_id), _key(team_id)]
+        if user_id is not None:
+            where, args = f"{where} and user_id = ?", [*args, user_id]
+        return f"delete from {table} where {where}", args
+
+
+class SqliteInstallationStore(_InstallationStore):
+    """Installations in the SQLite task store's file, on its one thread (never blocking the event loop)."""
+
+    def __init__(self, store: SqliteTaskStore, client_id: str, *, logger: logging.Logger = log) -> None:
+        super().__init__(client_id, logger=logger)
+        self._store = store
+
+    async def _transaction(self, statements: Sequence[Statement]) -> list[Rows]:
+        return await _sqlite_transaction(self._store, statements)
+
+
+class PostgresInstallationStore(_InstallationStore):
+    """Installations in the PostgreSQL task store's database (and schema), through its pool: shared by replicas."""
+
+    def __init__(self, store: PostgresTaskStore, client_id: str, *, logger: logging.Logger = log) -> None:
+        super().__init__(client_id, logger=logger)
+        self._store = store
+
+    async def _transaction(self, statements: Sequence[Statement]) -> list[Rows]:
+        return await _postgres_transaction(self._store, statements)
+
+
+class _OAuthStateStore(AsyncOAuthStateStore):
+    """States for Slack's OAuth redirect: random, valid for `expiration_seconds`, consumed once. Expired states are
+    pruned whenever one is issued."""
+
+    def __init__(self, client_id: str, *, expiration_seconds: float = 600, logger: logging.Logger = log) -> None:
+        self.client_id = client_id
+        self.expiration_seconds = expiration_seconds
+        self._logger = logger
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._logger
+
+    def _new_state(self) -> str:
+        return secrets.token_urlsafe(32)
+
+
+class SqliteOAuthStateStore(_OAuthStateStore):
+    def __init__(
+        self, store: SqliteTaskStore, client_id: str, *, expiration_seconds: float = 600, logger: logging.Logger = log
+    ) -> None:
+        super().__init__(client_id, expiration_seconds=expiration_seconds, logger=logger)
+        self._store = store
+
+    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
+        state, now = self._new_state(), time.time()
+        await _sqlite_transaction(
+            self._store,
+            [
+                ("delete from oauth_states where expire_at <= ?", [now]),
+                (
+                    "insert into oauth_states (state, client_id, expire_at) values (?, ?, ?)",
+                    [state, self.client_id, now + self.expiration_seconds],
+                ),
+            ],
+        )
+        return state
+
+    async def async_consume(self, state: str) -> bool:
+        """True once for a state issued here and not expired; its row is gone after, in the same transaction."""
+        (rows,) = await _sqlite_transaction(
+            self._store,
+            [
+                (
+                    "delete from oauth_states where state = ? and client_id = ? and expire_at > ? returning state",
+                    [state, self.client_id, time.time()],
+                )
+            ],
+        )
+        return len(rows) == 1
+
+
+class PostgresOAuthStateStore(_OAuthStateStore):
+    """Expiry is timed by the database's clock, so every replica agrees on it."""
+
+    def __init__(
+        self,
+        store: PostgresTaskStore,
+        client_id: str,
+        *,
+        expiration_seconds: float = 600,
+        logger: logging.Logger = log,
+    ) -> None:
+        super().__init__(client_id, expiration_seconds=expiration_seconds, logger=logger)
+        self._store = store
+
+    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
+        state = self._new_state()
+        await _postgres_transaction(
+            self._store,
+            [
+                (f"delete from oauth_states where expire_at <= {NOW}", []),
+                (
+                    f"insert into oauth_states (state, client_id, expire_at) values (?, ?, {NOW} + ?)",
+                    [state, self.client_id, self.expiration_seconds],
+                ),
+            ],
+        )
+        return state
+
+    async def async_consume(self, state: str) -> bool:
+        """True once for a state issued here and not expired: one DELETE … RETURNING, so of two replicas consuming
+        the same state at once, exactly one gets it."""
+        (rows,) = await _postgres_transaction(
+            self._store,
+            [
+                (
+                    f"delete from oauth_states where state = ? and client_id = ? and expire_at > {NOW} returning state",
+                    [state, self.client_id],
+                )
+            ],
+        )
+        return len(rows) == 1
+
+
+# The SQLite task stores whose file has the tables (made on first use: the task store does not know them).
+_sqlite_ready: weakref.WeakSet[SqliteTaskStore] = weakref.WeakSet()
+
+
+async def _sqlite_transaction(store: SqliteTaskStore, statements: Sequence[Statement]) -> list[Rows]:
+    def work() -> list[Rows]:  # on the store's one thread: nothing else touches its connection meanwhile
+        db = store.db
+        results: list[Rows] = []
+        with db.conn:
+            if store not in _sqlite_ready:
+                for statement in SQLITE_SCHEMA:
+                    db.execute(statement)
+            for query, args in statements:
+                cursor = db.execute(query, list(args))
+                names = [column[0] for column in cursor.description or ()]
+                results.append([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
+        _sqlite_ready.add(store)
+        return results
+
+    return await store._run(work)
+
+
+async def _postgres_transaction(store: PostgresTaskStore, statements: Sequence[Statement]) -> list[Rows]:
+    results: list[Rows] = []
+    async with store._connect() as conn, conn.transaction():
+        for query, args in statements:
+            cursor = await conn.execute(query.replace("?", "%s"), list(args))
+            results.append([dict(row) for row in await cursor.fetchall()] if cursor.description else [])
+    return results
+
+
+def installation_stores(
+    store: TaskStore, client_id: str, *, state_expiration_seconds: float = 600
+) -> tuple[AsyncInstallationStore, AsyncOAuthStateStore]:
+    """The installation store and the OAuth state store for the app `client_id`, on `store`'s database."""
+    if isinstance(store, PostgresTaskStore):
+        return (
+            PostgresInstallationStore(store, client_id),
+            PostgresOAuthStateStore(store, client_id, expiration_seconds=state_expiration_seconds),
+        )
+    if isinstance(store, SqliteTaskStore):
+        return (
+            SqliteInstallationStore(store, client_id),
+            SqliteOAuthStateStore(store, client_id, expiration_seconds=state_expiration_seconds),
+        )
+    raise TypeError(f"no installation store for a {store.backend} task store")
+
+
+def _expiring(bot: Bot, minutes_before_expiry: int) -> bool:
+    return (
+        bot.bot_refresh_token is not None
+        and bot.bot_token_expires_at is not None
+        and bot.bot_token_expires_at <= time.time() + minutes_before_expiry * 60
+    )
+
+
+async def bot_for(
+    store: TaskStore,
+    installation_store: AsyncInstallationStore,
+    *,
+    enterprise_id: str | None,
+    team_id: str | None,
+    is_enterprise_install: bool | None = False,
+    rotator: AsyncTokenRotator,
+    minutes_before_expiry: int = 120,
+) -> Bot | None:
+    """The workspace's bot (None when Banana is not installed there), its token refreshed first when rotation is on
+    and it expires within `minutes_before_expiry` minutes.
+
+    One refresh per workspace at a time, across replicas: Slack's refresh tokens are single-use, so the refresh runs
+    under `store.exclusive("token-rotation:…")`, and inside it the bot is read again: another caller may have
+    refreshed it while this one waited, and then its new token is used as it is. A refresh Slack refuses raises
+    slack_sdk's SlackTokenRotationError (the stored bot is left as it was)."""
+
+    async def find() -> Bot | None:
+        return await installation_store.async_find_bot(
+            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
+        )
+
+    bot = await find()
+    if bot is None or not _expiring(bot, minutes_before_expiry):
+        return bot
+    # The bot's own keys: every team served by one org-wide install shares its lock.
+    async with store.exclusive(f"token-rotation:{bot.enterprise_id or '-'}:{bot.team_id or '-'}"):
+        bot = await find()
+        if bot is None or not _expiring(bot, minutes_before_expiry):
+            return bot
+        refreshed = await rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=minutes_before_expiry)
+        if refreshed is None:
+            return bot
+        await installation_store.async_save_bot(refreshed)
+        log.info("refreshed the bot token of %s/%s", bot.enterprise_id or "-", bot.team_id or "-")
+        return refreshed
