@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     host = report.machine()
     print(f"Banana benchmark on {host['cpus']} CPUs ({host['cpu']}), {host['memory']}, Python {host['python']}")
+    print(f"commit {host['commit']}")
     print(f"processes' logs and databases: {work}", flush=True)
     try:
         results, long_seconds = asyncio.run(run(args, work))

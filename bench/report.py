@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -46,7 +47,23 @@ def machine() -> dict[str, str]:
         "memory": gib,
         "python": sys.version.split()[0],
         "os": platform.platform(),
+        "commit": commit(),
     }
+
+
+def commit() -> str:
+    """The commit the benchmark runs, and whether tracked files differ from it (the app processes load them)."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        changed = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + (" with uncommitted changes" if changed.stdout.strip() else "")
 
 
 def ms(seconds: float) -> str:
@@ -452,8 +469,8 @@ def text(found: list[Row], results: dict[str, Outcome]) -> str:
 
 def markdown(found: list[Row], results: dict[str, Outcome], host: dict[str, str], command: str) -> str:
     return (
-        f"Measured {host['date']} with `{command}` on {host['cpus']} CPUs ({host['cpu']}), {host['memory']} RAM, "
-        f"Python {host['python']}, {host['os']}.\n\n"
+        f"Measured {host['date']} with `{command}` on commit `{host['commit']}`, on {host['cpus']} CPUs "
+        f"({host['cpu']}), {host['memory']} RAM, Python {host['python']}, {host['os']}.\n\n"
         + "\n\n".join(markdown_table(*table) for table in tables(found, results))
         + "\n"
     )
