@@ -10,7 +10,8 @@ import sys
 
 from banana.app.server import BananaServer
 from banana.app.wiring import StartupError
-from banana.engine.settings import Settings, SettingsError, load_settings
+from banana.engine.settings import Settings, SettingsError, load_database, load_settings
+from banana.engine.store import StoreUnavailable, open_store
 
 log = logging.getLogger("banana")
 
@@ -55,13 +56,33 @@ async def run(settings: Settings) -> None:
         await server.stop()
 
 
+async def forget_workspace(team_id: str) -> int:
+    """`banana-bot forget-workspace T…`: the exit code, after saying what was deleted."""
+    try:
+        settings = load_database()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    try:
+        store = await open_store(settings.database_url, settings.database_path, tool=True)
+    except StoreUnavailable as error:
+        print(f"Banana cannot reach its database: {error}", file=sys.stderr)
+        return 1
+    try:
+        tasks = await store.forget_workspace(team_id)
+    finally:
+        await store.close()
+    print(f"Forgot workspace {team_id}: {tasks} task(s), their history, its saved prompts and its installation.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="banana-bot",
         description="Run Banana, configured from the environment and .env (see docs/install.md). "
         "`banana-bot sandbox` tries the whole app locally instead, with no accounts.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{sandbox}")
+    commands = parser.add_subparsers(dest="command", metavar="{sandbox,forget-workspace}")
     sandbox = commands.add_parser(
         "sandbox",
         help="try the whole app locally, no Slack workspace or kie.ai key needed",
@@ -69,7 +90,17 @@ def main(argv: list[str] | None = None) -> None:
         "the images and an HTML page of the simulated channel in an output folder.",
     )
     sandbox.add_argument("--out", default="sandbox-output", help="output folder (default: %(default)s)")
+    forget = commands.add_parser(
+        "forget-workspace",
+        help="delete everything Banana keeps about one workspace",
+        description="Delete one workspace's tasks and their history, its saved prompts and its installation from "
+        "Banana's database (DATABASE_URL or DATABASE_PATH). Its images in Slack stay. Uninstalling Banana from the "
+        "workspace keeps its history until this is run.",
+    )
+    forget.add_argument("team_id", help="the workspace's id, T…")
     args = parser.parse_args(argv)
+    if args.command == "forget-workspace":
+        raise SystemExit(asyncio.run(forget_workspace(args.team_id)))
     if args.command == "sandbox":
         try:
             from banana.sandbox import run_cli

@@ -33,7 +33,8 @@ def test_features_the_app_listens_for():
     assert shortcuts == {("message", shortcuts_module.REMIX_MESSAGE), ("global", shortcuts_module.NEW_IMAGE)}
     assert all(len(s["name"]) <= 24 for s in features["shortcuts"])
     settings = manifest["settings"]
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened", "app_mention"]
+    events = ["app_home_opened", "app_mention", "app_uninstalled", "tokens_revoked"]
+    assert settings["event_subscriptions"]["bot_events"] == events
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["socket_mode_enabled"] is True
 
@@ -54,3 +55,11 @@ def test_scopes_are_exactly_what_the_app_uses_each_with_a_reason():
     for scope in scopes:
         (index,) = [i for i, line in enumerate(lines) if line.strip() == f"- {scope}"]
         assert lines[index - 1].strip().startswith("#"), f"{scope} has no comment saying why"
+
+
+def test_an_install_asks_for_exactly_the_manifests_scopes_and_comes_back_to_banana():
+    from banana.app.wiring import BOT_SCOPES
+
+    manifest = load()
+    assert set(BOT_SCOPES) == set(manifest["oauth_config"]["scopes"]["bot"])
+    assert all(url.endswith("/slack/oauth_redirect") for url in manifest["oauth_config"]["redirect_urls"])

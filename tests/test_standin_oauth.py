@@ -480,7 +480,7 @@ async def test_uninstall_revokes_the_tokens_and_tells_the_app(
 
 
 async def test_uninstall_events_need_the_subscriptions(app_side: AppSide) -> None:
-    stand_in = SlackStandIn()  # manifest.yml's bot_events: neither app_uninstalled nor tokens_revoked
+    stand_in = SlackStandIn(bot_events=("app_home_opened", "app_mention"))  # neither app_uninstalled nor tokens_revoked
     await stand_in.start()
     try:
         stand_in.deliver_events_to(f"{app_side.base_url}/slack/events", EVENTS_SECRET)

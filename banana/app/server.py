@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
@@ -78,11 +79,15 @@ class BananaServer:
         settings = self.settings
         services = await self._stack.enter_async_context(engine(settings))
         self.services = services
-        identity = await identify_bot(services.slack.client)
+        # One workspace: its bot token is checked now. Installed through OAuth: each workspace's, per request.
+        identity = None if settings.oauth else await identify_bot(services.slack.client)
         app = build_app(services, services.slack.client, identity)
         web_app = web.Application()
         if not settings.socket_mode:
             web_app.router.add_post(SLACK_EVENTS_PATH, slack_requests(app, settings.slack_signing_secret or ""))
+        if app.oauth_flow is not None:  # the "Add to Slack" page and Slack's redirect back, at Bolt's default paths
+            web_app.router.add_get(app.oauth_flow.install_path, install_page(app.oauth_flow))
+            web_app.router.add_get(app.oauth_flow.redirect_uri_path, oauth_redirect(app.oauth_flow))
         web_app.router.add_get("/healthz", self._health)
         if self.probe is not None:
             web_app.router.add_get("/metrics", self._metrics)
@@ -171,6 +176,23 @@ def slack_requests(app: AsyncApp, signing_secret: str) -> Callable[[web.Request]
         return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     return slack_events
+
+
+def install_page(flow: AsyncOAuthFlow) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await flow.handle_installation(await to_bolt_request(request)))
+
+    return handle
+
+
+def oauth_redirect(flow: AsyncOAuthFlow) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Slack's redirect after someone approves (or declines) the install: Bolt checks the state (cookie and store),
+    exchanges the code and stores the installation, then the app's page says what happened."""
+
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
+
+    return handle
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -13,6 +14,8 @@ import httpx
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -21,6 +24,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -34,7 +38,8 @@ from banana.engine.services import Services
 from banana.engine.settings import Settings
 from banana.engine.slack import SlackDelivery
 from banana.engine.starter import DATABASE_AWAY, TaskStarter
-from banana.engine.store import StoreUnavailable, TaskStore, open_store
+from banana.engine.store import StoreUnavailable, TaskStore, installation_stores, open_store
+from banana.engine.tokens import FreshBots, Installs
 from banana.prompts.catalog import CatalogError, load_brand, load_catalog
 from banana.ui.modals import notice_view
 
@@ -64,7 +69,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
         session = await stack.enter_async_context(aiohttp.ClientSession())
         client = AsyncWebClient(
-            token=settings.slack_bot_token,
+            token=settings.slack_bot_token or None,  # with OAuth, each call carries its workspace's token
             base_url=settings.slack_api_url,
             session=session,
             retry_handlers=[
@@ -83,9 +88,19 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
                 settings.kie_reads_per_second, shared=shared("kie:reads", settings.kie_reads_per_second, 1.0)
             ),
         )
+        installs = None
+        if settings.oauth:
+            installations, states = installation_stores(store, settings.slack_client_id or "")
+            rotator = AsyncTokenRotator(
+                client_id=settings.slack_client_id or "",
+                client_secret=settings.slack_client_secret or "",
+                client=client,
+            )
+            installs = Installs(FreshBots(store, installations, rotator), states)
         slack = SlackDelivery(
             client,
             session,
+            tokens=installs.bots.bot_token if installs else None,
             post_interval=settings.slack_post_interval,
             shared_posts=shared("slack:post", 1, settings.slack_post_interval),
             shared_updates=shared("slack:chat.update", settings.slack_updates_per_minute, 60.0),
@@ -115,6 +130,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             budget=budget,
             catalog=catalog,
             brand=brand,
+            installs=installs,
         )
 
 
@@ -134,25 +150,32 @@ async def identify_bot(client: AsyncWebClient) -> AuthorizeResult:
     return AuthorizeResult.from_auth_test_response(bot_token=client.token, auth_test_response=response)
 
 
-def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeResult) -> AsyncApp:
+def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeResult | None) -> AsyncApp:
+    """The Bolt app: for one workspace, `identity` (its bot, checked at start-up); installed through OAuth, Bolt's
+    install flow and each request's workspace's bot from the installation store."""
     settings = services.settings
-
-    async def authorize() -> AuthorizeResult:
-        return identity
-
-    # Bolt builds each request's client from this one (base URL, session, retry handlers) and the token `authorize`
-    # returns; handing it a token as well would only earn a start-up warning that the token is ignored.
+    # Bolt builds each request's client from this one (base URL, session, retry handlers) and the token its
+    # authorization finds; handing it a token as well would only earn a start-up warning that the token is ignored.
     request_client = AsyncWebClient(
         base_url=client.base_url, session=client.session, retry_handlers=client.retry_handlers
     )
-    app = AsyncApp(
-        client=request_client,
-        authorize=authorize,
-        signing_secret=settings.slack_signing_secret or "",
+    common: dict[str, Any] = {
+        "client": request_client,
+        "signing_secret": settings.slack_signing_secret or "",
         # Socket Mode requests arrive over an authenticated socket and carry no signature.
-        request_verification_enabled=not settings.socket_mode,
-        logger=logging.getLogger("banana.slack_bolt"),
-    )
+        "request_verification_enabled": not settings.socket_mode,
+        "logger": logging.getLogger("banana.slack_bolt"),
+    }
+    if services.installs is not None:
+        app = AsyncApp(
+            oauth_settings=oauth_settings(settings, services.installs),
+            # A workspace with no installation (never, or no more): Bolt says this once, privately, and does nothing.
+            user_facing_authorize_error_message=NOT_INSTALLED,
+            **common,
+        )
+    else:
+        assert identity is not None, "one workspace: its bot is identified at start-up"
+        app = AsyncApp(authorize=one_workspace(identity), **common)
 
     async def provide_services(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
         context["services"] = services  # listeners take it as `context["services"]`
@@ -205,3 +228,97 @@ async def database_away(error: Exception, body: dict[str, Any], request: AsyncBo
     if response_url:  # answered already (a button, a command's empty ack): say it privately where it was asked
         with contextlib.suppress(Exception):
             await AsyncWebhookClient(response_url).send(text=f":warning: {DATABASE_AWAY}", response_type="ephemeral")
+
+
+# The bot scopes an install asks for: manifest.yml's (tests/test_manifest.py keeps the two equal).
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "channels:join",
+    "files:write",
+    "files:read",
+    "users:read",
+    "app_mentions:read",
+)
+
+
+def one_workspace(identity: AuthorizeResult) -> Callable[..., Awaitable[AuthorizeResult]]:
+    """Authorization with SLACK_BOT_TOKEN: requests from its workspace get its bot; any other workspace's (a stray
+    request, or one forged with a leaked signing secret) get none, so Bolt refuses them."""
+
+    async def authorize(team_id: str | None) -> AuthorizeResult:
+        if team_id and identity.team_id and team_id != identity.team_id:
+            log.warning(
+                "refused a request from workspace %s: Banana is installed in %s only", team_id, identity.team_id
+            )
+            return None  # type: ignore[return-value]  # Bolt takes None as "not authorized", as its docs say
+        return identity
+
+    return authorize
+
+
+def oauth_settings(settings: Settings, installs: Installs) -> AsyncOAuthSettings:
+    """Bolt's OAuth flow at its default paths (/slack/install, /slack/oauth_redirect), against SLACK_AUTHORIZE_URL and
+    SLACK_API_URL, keeping installations and states in Banana's own database."""
+    return AsyncOAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret,
+        scopes=list(BOT_SCOPES),
+        installation_store=installs.bots,
+        installation_store_bot_only=True,  # the bot is all Banana uses; `FreshBots` keeps its token fresh
+        state_store=installs.states,
+        authorization_url=settings.slack_authorize_url,
+        callback_options=AsyncCallbackOptions(success=installed(installs), failure=not_installed),
+    )
+
+
+def installed(installs: Installs) -> Callable[[AsyncSuccessArgs], Awaitable[BoltResponse]]:
+    async def success(args: AsyncSuccessArgs) -> BoltResponse:
+        installation = args.installation
+        if installation.enterprise_id:  # not supported yet: say so, and keep nothing
+            await installs.bots.async_delete_all(enterprise_id=installation.enterprise_id, team_id=installation.team_id)
+            log.info("refused an Enterprise Grid install (%s)", installation.enterprise_id)
+            return _page(400, ENTERPRISE_PAGE)
+        log.info("installed in %s (%s)", installation.team_name, installation.team_id)
+        return _page(200, INSTALLED_PAGE.format(team=html.escape(installation.team_name or "your workspace")))
+
+    return success
+
+
+async def not_installed(args: AsyncFailureArgs) -> BoltResponse:
+    """A forged or reused state, a code Slack refused, or a person who declined: a clear page, nothing stored."""
+    log.info("an install did not complete: %s", args.reason)
+    if args.reason == "access_denied":
+        return _page(200, DECLINED_PAGE)
+    return _page(args.suggested_status_code or 400, FAILED_PAGE)
+
+
+def _page(status: int, body: str) -> BoltResponse:
+    return BoltResponse(
+        status=status, body=PAGE.format(body=body), headers={"content-type": "text/html; charset=utf-8"}
+    )
+
+
+NOT_INSTALLED = (
+    ":wave: Banana is not installed in this workspace (or no longer is), so nothing was started. "
+    "Ask whoever runs Banana for its install link to add it again."
+)
+PAGE = (
+    "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Banana</title></head><body>{body}</body></html>"
+)
+INSTALLED_PAGE = (
+    "<h1>Banana is installed in {team}</h1><p>Type <code>/banana</code> and what you want in any channel, or open "
+    "Banana's Home tab in Slack to start. <code>/banana help</code> shows everything.</p>"
+)
+DECLINED_PAGE = (
+    "<h1>Banana was not installed</h1><p>Nothing was stored. You can install it any time from this page's link.</p>"
+)
+FAILED_PAGE = (
+    "<h1>Banana could not be installed</h1><p>The install link was used already, had expired, or did not come from "
+    "Banana. Nothing was stored. Start again from the <a href='/slack/install'>install page</a>.</p>"
+)
+ENTERPRISE_PAGE = (
+    "<h1>Banana installs in single workspaces</h1><p>Enterprise Grid installs are not supported yet, so nothing was "
+    "stored. Install Banana from a workspace that is not part of an Enterprise Grid organization.</p>"
+)

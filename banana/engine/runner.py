@@ -38,6 +38,7 @@ from banana.engine.settings import Settings
 from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDelivery, Upload, UploadFailed, invite_hint
 from banana.engine.store import StoreUnavailable, TaskStore
 from banana.engine.threads import edit_inputs, unusable
+from banana.engine.tokens import NotInstalled
 from banana.prompts.command import kie_prompt
 from banana.ui import cards, modals
 from banana.ui.text import CONTEXT_CHARS, clip, escaped, shorten
@@ -52,6 +53,17 @@ CALLBACK_PATH = "/kie/callback"
 KIE_WORDS_CHARS = 500  # how much of kie's own failure message a person is shown
 INPUT_UPLOAD_PATH = "banana/inputs"
 NOTE_CHARS = 300  # of one input image's note ("IMG_2041.HEIC: converted to JPEG and scaled to 4096 px")
+
+
+WORKSPACE_GONE = "Banana was uninstalled from this workspace, or its access was revoked, so the task ended here."
+# Slack's answers that mean the workspace's token no longer works: nothing more can be said there.
+_GONE_ERRORS = frozenset({"invalid_auth", "account_inactive", "token_revoked", "not_authed", "team_access_not_granted"})
+
+
+def _workspace_gone(error: Exception) -> bool:
+    if isinstance(error, NotInstalled):
+        return True
+    return isinstance(error, SlackApiError) and error.response.get("error") in _GONE_ERRORS
 
 
 class TaskFailed(Exception):
@@ -93,7 +105,7 @@ class JobRunner:
         window = settings.kie_create_window * 1.05 + 0.05  # as CreateQueue's own: a margin for the trip to kie
         shared = SharedPace(store, "kie:creates", settings.kie_creates_per_window, window) if store.shared else None
         self.create_queue = CreateQueue(settings.kie_creates_per_window, settings.kie_create_window, shared=shared)
-        self.update_budget = UpdateBudget(settings.slack_updates_per_minute)
+        self._update_budgets: dict[str, UpdateBudget] = {}  # Slack counts chat.update per workspace
         self.deliveries = asyncio.Semaphore(16)
         self.stopping = False
         self._jobs: dict[int, asyncio.Task[None]] = {}
@@ -101,10 +113,17 @@ class JobRunner:
         self._units: dict[int, set[int]] = {}  # the units held here, and their tasks still running
         self._outlooks: dict[str, tuple[Expectation | None, float]] = {}
         self._keeper: asyncio.Task[None] | None = None
+        self._gone: set[str] = set()  # workspaces that can no longer be reached, each logged once
 
     @property
     def in_flight(self) -> int:
         return len(self._jobs)
+
+    def update_budget(self, team_id: str) -> UpdateBudget:
+        """The chat.update budget of one workspace: Slack's limit is per workspace, so each has its own."""
+        if team_id not in self._update_budgets:
+            self._update_budgets[team_id] = UpdateBudget(self.settings.slack_updates_per_minute)
+        return self._update_budgets[team_id]
 
     async def add(self, request: GenerationRequest, origin: Origin) -> list[Task]:
         """Store a request's tasks (one, or a set of variations), held here from the start so no replica claims them.
@@ -120,7 +139,7 @@ class JobRunner:
     def run(self, tasks: list[Task]) -> None:
         """Run stored tasks in the background."""
         for task in tasks:
-            self.update_budget.started()
+            self.update_budget(task.team_id).started()
             self.on_change(task)
         self._spawn_all(tasks)
 
@@ -161,6 +180,24 @@ class JobRunner:
         """Another replica holds this unit now (this one could not renew in time): its jobs stop touching it."""
         log.warning("lost the lease on task %s; another replica carries it on", unit)
         self._let_go(unit)
+
+    async def _end_quietly(self, job: Job, error: Exception) -> None:
+        """The workspace uninstalled Banana, or its token stopped working: there is nowhere left to post, so the task
+        ends as it is, without a word in Slack, and nothing is retried. Logged once per workspace."""
+        team = job.task.team_id
+        if team not in self._gone:
+            self._gone.add(team)
+            log.warning("workspace %s can no longer be reached (%s); its tasks end here", team, error)
+        await job.record_failure(TaskFailed("workspace_gone", WORKSPACE_GONE, state=TaskState.CANCELLED))
+
+    def end_workspace(self, team_id: str) -> int:
+        """Banana was uninstalled from a workspace: end its tasks running here at their next step; how many."""
+        self._gone.add(team_id)
+        jobs = [job for job in self._running.values() if job.task.team_id == team_id]
+        for job in jobs:
+            job.workspace_gone = True
+            job.call_attention()
+        return len(jobs)
 
     def _let_go(self, unit: int) -> None:
         """Stop a unit's jobs here, leaving it as stored and its lease to run out, for whoever claims it next."""
@@ -330,11 +367,16 @@ class JobRunner:
             log.warning("task %s paused: the database is away (%s)", job.task.id, error)
             self._let_go(unit)
             return
-        except Exception:
-            log.exception("task %s broke unexpectedly", job.task.id)
-            await job.finish_failed(
-                TaskFailed("internal_error", "Something broke on our side. Try again; if it repeats, tell an admin.")
-            )
+        except Exception as error:
+            if _workspace_gone(error):
+                await self._end_quietly(job, error)
+            else:
+                log.exception("task %s broke unexpectedly", job.task.id)
+                await job.finish_failed(
+                    TaskFailed(
+                        "internal_error", "Something broke on our side. Try again; if it repeats, tell an admin."
+                    )
+                )
         await self._leave(job.task.id, unit)
 
 
@@ -366,6 +408,7 @@ class Job:
         self.waiting_for: int | None = None  # the task an edit waits for, until it has finished
         self.cancel_requested = False
         self.lost = False  # another replica holds it now: stop, leaving it as stored
+        self.workspace_gone = False  # Banana was uninstalled from the task's workspace
         self.poked = False  # kie called back: read the task now
         self.called_back = False  # the next read answers a callback
         self.queue_position: int | None = None
@@ -718,6 +761,8 @@ class Job:
                 alt_text=self.task.prompt,
             )
         except UploadFailed as error:
+            if error.error in _GONE_ERRORS:
+                raise NotInstalled(self.task.team_id) from error
             raise self._lost_result(f"uploading it to Slack failed ({error.error})", credits) from error
         return file_id, f"file {file_id}"
 
@@ -744,6 +789,8 @@ class Job:
 
     def _stop_if_cancelled(self) -> None:
         self._stop_if_stopping()
+        if self.workspace_gone:
+            raise NotInstalled(self.task.team_id)
         if not self.cancel_requested:
             return
         if self.task.kie_task_id:
@@ -810,6 +857,8 @@ async def post_card(
         raise TaskFailed(error.error, invite_hint(channel)) from error
     except SlackApiError as error:
         reason = error.response.get("error")
+        if reason in _GONE_ERRORS:
+            raise  # the workspace's token no longer works: there is no one to tell
         message = f"Slack would not let me post here ({reason}), so I didn't start the image; nothing was charged."
         raise TaskFailed(f"slack_{reason}", message) from error
     return ts, await slack.permalink(channel, ts)
@@ -837,7 +886,7 @@ class ProgressCard:
         *,
         final: bool = False,
     ) -> None:
-        now, budget = self.runner.clock(), self.runner.update_budget
+        now, budget = self.runner.clock(), self.runner.update_budget(self.slack.team_id)
         if not final and (
             now - self._shown_at < self.runner.settings.progress_interval
             or not budget.allows_progress(self.runner.in_flight)
@@ -859,6 +908,8 @@ class ProgressCard:
         try:
             await self.slack.update(channel, ts, text=text, blocks=card)
         except SlackApiError as error:
+            if error.response.get("error") in _GONE_ERRORS:
+                raise  # the workspace's token no longer works: the task ends (JobRunner._end_quietly)
             # slack_sdk has already waited out 429s and retried 5xx; the task itself goes on either way.
             level = logging.ERROR if final else logging.WARNING
             log.log(level, "card %s in %s: edit failed: %s", ts, channel, error.response.get("error"))

@@ -15,6 +15,7 @@ from banana.engine.settings import Settings
 from banana.engine.slack import SlackDelivery
 from banana.engine.starter import TaskStarter
 from banana.engine.store import TaskStore
+from banana.engine.tokens import Installs
 from banana.prompts.catalog import Brand, Catalog
 
 
@@ -30,6 +31,7 @@ class Services:
     budget: Budget  # prices, spend and the optional caps
     catalog: Catalog  # the prompt studio's layouts, templates and styles
     brand: Brand  # the brand every studio prompt follows (BRAND_FILE)
+    installs: Installs | None = None  # installed through OAuth in many workspaces; None: one workspace
 
     @property
     def defaults(self) -> Options:

@@ -54,6 +54,10 @@ class Settings:
     kieai_api_key: str = field(repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
+    # Installs in many workspaces through Slack's OAuth flow (both set); otherwise one workspace, SLACK_BOT_TOKEN's.
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
+    slack_authorize_url: str = "https://slack.com/oauth/v2/authorize"
     slack_api_url: str = "https://slack.com/api/"
     kieai_base_url: str = "https://api.kie.ai"
     kieai_upload_url: str = "https://kieai.redpandaai.co"
@@ -105,6 +109,11 @@ class Settings:
         return Options(self.default_aspect_ratio, self.default_resolution, self.default_output_format)
 
     @property
+    def oauth(self) -> bool:
+        """Installed through OAuth in any number of workspaces, each with its own token."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)
 
@@ -120,6 +129,7 @@ class Settings:
             self.kieai_api_key,
             self.slack_signing_secret,
             self.slack_app_token,
+            self.slack_client_secret,
             self.kieai_webhook_hmac_key,
             urlsplit(self.database_url).password if self.database_url else None,
         )
@@ -135,6 +145,20 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     return _Reader(values).settings()
 
 
+def load_database(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Only what names the database (DATABASE_URL, DATABASE_PATH), for tools that need nothing else."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    reader = _Reader(values)
+    url = reader.database_url("DATABASE_URL")
+    if reader.problems:
+        raise SettingsError(reader.problems)
+    path = Path(values.get("DATABASE_PATH") or Settings.database_path)
+    return Settings(slack_bot_token="", kieai_api_key="", database_url=url, database_path=path)
+
+
 class _Reader:
     def __init__(self, values: Mapping[str, str]) -> None:
         self.values = values
@@ -142,6 +166,17 @@ class _Reader:
 
     def settings(self) -> Settings:
         app_token = self.token("SLACK_APP_TOKEN", "xapp-", required=False)
+        client_id = self.text("SLACK_CLIENT_ID", required=False)
+        client_secret = self.text("SLACK_CLIENT_SECRET", required=bool(client_id))
+        if client_secret and not client_id:
+            self.problems.append(
+                "SLACK_CLIENT_SECRET is set without SLACK_CLIENT_ID; set both to install through OAuth"
+            )
+        oauth = bool(client_id and client_secret)
+        if oauth and app_token:
+            self.problems.append(
+                "SLACK_APP_TOKEN (Socket Mode) cannot go with SLACK_CLIENT_ID: installing through OAuth needs HTTP mode"
+            )
         polling = Polling(
             fast_interval=self.number("POLL_INTERVAL_FAST", Polling.fast_interval),
             fast_until=self.number("POLL_FAST_UNTIL", Polling.fast_until),
@@ -151,7 +186,11 @@ class _Reader:
             timeout=self.number("POLL_TIMEOUT", Polling.timeout),
         )
         found: dict[str, Any] = {
-            "slack_bot_token": self.token("SLACK_BOT_TOKEN", "xoxb-", required=True),
+            # With OAuth each workspace brings its own token; without it, this one is the only one.
+            "slack_bot_token": self.token("SLACK_BOT_TOKEN", "xoxb-", required=not oauth) or "",
+            "slack_client_id": client_id,
+            "slack_client_secret": client_secret,
+            "slack_authorize_url": self.url("SLACK_AUTHORIZE_URL", Settings.slack_authorize_url),
             "slack_app_token": app_token,
             # Socket Mode needs no signing secret: Slack's requests arrive over the authenticated socket.
             "slack_signing_secret": self.text("SLACK_SIGNING_SECRET", required=not app_token),

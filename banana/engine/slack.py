@@ -137,7 +137,7 @@ class SlackDelivery:
     async def update(self, channel: str, ts: str, *, text: str, blocks: list[dict[str, Any]]) -> bool:
         """Edit a message. False when it is gone (someone deleted it): the task goes on regardless."""
         if self._shared_updates is not None:
-            await self._shared_updates.wait()
+            await self._shared_updates.wait(self.team_id)
         try:
             await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks, token=await self.token())
         except SlackApiError as error:

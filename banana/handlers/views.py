@@ -149,10 +149,10 @@ async def save_prompt_submitted(
     name = studio.saved_name(view)
     metadata = view.get("private_metadata", "")
     task = await services.store.get(int(metadata)) if metadata.isdigit() else None
-    if task is None:
+    team_id = context.team_id or (body.get("team") or {}).get("id") or ""
+    if task is None or task.team_id != team_id:  # another workspace's task is as good as gone
         await ack(response_action="update", view=modals.problem_view("That image no longer exists."))
         return
-    team_id = (body.get("team") or {}).get("id") or task.team_id
     if not name:
         await ack(response_action="errors", errors={studio.NAME: "Give it a name."})
         return

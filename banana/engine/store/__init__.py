@@ -37,9 +37,10 @@ __all__ = [
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-async def open_store(database_url: str | None, database_path: Path) -> TaskStore:
+async def open_store(database_url: str | None, database_path: Path, *, tool: bool = False) -> TaskStore:
     """The store, open: PostgreSQL when `database_url` is a postgresql:// (or postgres://) URL, else SQLite at
-    `database_path`. An unreachable PostgreSQL raises StoreUnavailable, naming DATABASE_URL with its password masked."""
+    `database_path`. An unreachable PostgreSQL raises StoreUnavailable, naming DATABASE_URL with its password masked.
+    `tool`: opened by a command beside a running app, which must leave the app's leases alone."""
     if database_url and database_url.startswith(POSTGRES_SCHEMES):
         return await PostgresTaskStore(database_url).open()
-    return await SqliteTaskStore(database_path).open()
+    return await SqliteTaskStore(database_path, tool=tool).open()

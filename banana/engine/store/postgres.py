@@ -859,6 +859,17 @@ class PostgresTaskStore:
                 return 0.0
             return max(float(row["last"]) + window - now, 1e-6)
 
+    async def forget_workspace(self, team_id: str) -> int:
+        """Delete everything kept about a workspace, in one transaction; how many tasks there were."""
+        async with self._connect() as conn, conn.transaction():
+            ids = "select id from tasks where team_id = %s"
+            await conn.execute(f"delete from task_events where task_id in ({ids})", [team_id])
+            tasks = (await conn.execute("delete from tasks where team_id = %s", [team_id])).rowcount
+            await conn.execute("delete from saved_prompts where team_id = %s", [team_id])
+            await conn.execute("delete from installed_bots where team_id = %s", [team_id])
+            await conn.execute("delete from installations where team_id = %s", [team_id])
+        return tasks
+
     async def ping(self) -> bool:
         """Whether the database answers, within `ping_timeout` seconds; never raises."""
         try:

@@ -39,8 +39,9 @@ class SqliteTaskStore:
     backend = "sqlite"
     shared = False
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time, tool: bool = False) -> None:
         self._path = path
+        self._tool = tool  # a command beside a running app (forget-workspace): it must not take the app's work
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._db: sqlite_utils.Database | None = None
@@ -71,8 +72,9 @@ class SqliteTaskStore:
         _ensure_table(db, "seen_requests", SEEN_COLUMNS, pk="key")
         db.table("seen_requests").create_index(["at"], if_not_exists=True)
         _ensure_table(db, "saved_prompts", SAVED_PROMPT_COLUMNS)
-        # One process uses the file: a lease found here is a previous run's, and its work is free to take at once.
-        db.execute("update tasks set lease_owner = null, lease_until = null where lease_owner is not null")
+        if not self._tool:
+            # One app process uses the file: a lease found here is a previous run's, its work free to take at once.
+            db.execute("update tasks set lease_owner = null, lease_until = null where lease_owner is not null")
         db.table("saved_prompts").create_index(["team_id", "created_at"], if_not_exists=True)
         self._db = db
 
@@ -384,6 +386,22 @@ class SqliteTaskStore:
     async def take_slot(self, name: str, limit: int, window: float) -> float:
         """One process: its own limiters are all the pacing there is, so a slot is always free."""
         return 0.0
+
+    async def forget_workspace(self, team_id: str) -> int:
+        """Delete everything kept about a workspace; how many tasks there were."""
+
+        def forget() -> int:
+            with self.db.conn:
+                ids = "select id from tasks where team_id = ?"
+                self.db.execute(f"delete from task_events where task_id in ({ids})", [team_id])
+                tasks = self.db.execute("delete from tasks where team_id = ?", [team_id]).rowcount
+                self.db.execute("delete from saved_prompts where team_id = ?", [team_id])
+                for table in ("installed_bots", "installations"):  # there once it was installed through OAuth
+                    if self.db.table(table).exists():
+                        self.db.execute(f"delete from {table} where team_id = ?", [team_id])
+                return tasks
+
+        return await self._run(forget)
 
     async def ping(self) -> bool:
         try:
