@@ -316,10 +316,11 @@ class SqliteTaskStore:
         slot. One process holds everything, so this takes what a previous run left behind."""
         now = self._clock()
         marks = ", ".join("?" * len(FINISHED))
+        # From the unfinished tasks (the state index finds them), not from every unit ever made.
         sql = (
             "select id from tasks u where (u.set_id is null or u.set_id = u.id)"
             " and (u.lease_until is null or u.lease_until < ?)"
-            f" and exists (select 1 from tasks m where coalesce(m.set_id, m.id) = u.id and m.state not in ({marks}))"
+            f" and u.id in (select coalesce(m.set_id, m.id) from tasks m where m.state not in ({marks}))"
             " order by id limit ?"
         )
 
