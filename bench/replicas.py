@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -310,6 +312,8 @@ async def _run(
         database = None
         lags = [(await stack.metrics(replica=number))["loop_lag"] for number in stack.live]
         kie, slack = await stack.kie_stats(), await stack.slack_stats()
+        for name, stats in (("kie", kie), ("slack", slack)):  # kept with the logs (--keep), for a closer look
+            (stack.work / f"{name}-stats.json").write_text(json.dumps(stats))
         delivered = len({token_of(f["title"]) for f in slack["files"] if f["shared_at"] is not None})
         result = await outcome(stack, "replicas", mode, workload.tasks, sent, delivered, idle, str(generation))
         rss = [stack.peak_rss_mb(number) if number in cpu_after else None for number in range(setup.replicas)]
@@ -323,6 +327,7 @@ async def _run(
         result.replica.loop_p99_ms = max(float(lag.get("p99_ms", 0.0)) for lag in lags)
         result.replica.callbacks_passed = proxy.passed
         result.replica.takeover = takeover
+        result.replica.not_done = await not_done(url, stack.work / "banana.db")
         result.peak_rss_mb = max((value for value in rss if value is not None), default=None)
         result.loop = max(lags, key=lambda lag: lag.get("p99_ms", 0))
         return result
@@ -331,6 +336,18 @@ async def _run(
             await database.stop()
         await stack.stop()
         await proxy.stop()
+
+
+async def not_done(url: str | None, sqlite_path: Path) -> dict[str, int]:
+    """The tasks that did not end with an image, counted by state and error code, from the store itself."""
+    query = "select state, error_code, count(*) from tasks where state <> 'done' group by state, error_code"
+    if url:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            rows = await (await conn.execute(query)).fetchall()
+    else:
+        with contextlib.closing(sqlite3.connect(sqlite_path)) as db:
+            rows = db.execute(query).fetchall()
+    return {f"{state} {code}" if code else str(state): int(count) for state, code, count in rows}
 
 
 def lease_seconds(env: dict[str, str]) -> float:

@@ -314,6 +314,10 @@ def replica_table(results: dict[str, Outcome], mode: str) -> tuple[list[str], li
             lambda found, f: f"{f.slack_calls} ({sum(found.slack_429.values())})",
         ),
         row("every card Done at the end", lambda found, f: "yes" if found.idle else "NO"),
+        row(
+            "tasks without an image (state, error)",
+            lambda found, f: ", ".join(f"{n} {why}" for why, n in sorted(f.not_done.items())) or "none",
+        ),
         row("peak RSS per process (VmHWM)", lambda found, f: per_process(f.rss_mb, "MB")),
         row("CPU per process, first command to idle", lambda found, f: per_process(f.cpu_seconds, "s", 1)),
         row("app CPU per image, all processes", lambda found, f: ms(cpu(f) / images(found))),

@@ -7,7 +7,7 @@ import asyncio
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,7 @@ class ReplicaFigures:
     postgres_cpu: float | None  # the PostgreSQL backends serving the replicas, the same time (None: SQLite, or remote)
     loop_p99_ms: float  # the worst replica's event-loop lag p99
     callbacks_passed: int = 0  # kie callbacks the proxy handed to a replica
+    not_done: dict[str, int] = field(default_factory=dict)  # tasks without an image at the end, by state and error
     takeover: Takeover | None = None
 
 

@@ -129,6 +129,7 @@ async def test_replicas_run_shares_one_postgresql_and_survives_a_killed_replica(
     takeover = figures.takeover
     assert takeover.orphans >= 1 and len(takeover.claimed) == takeover.orphans
     assert figures.missing == 0 and figures.delivered_twice == 0 and figures.created_twice == 0
+    assert figures.not_done == {}  # no task ended without its image
     assert figures.delivered_once == figures.acked >= workload.tasks - 1  # one may have gone down with its replica
     assert figures.kie_creates_refused == figures.kie_reads_refused == 0
     assert figures.callbacks_passed >= workload.tasks
