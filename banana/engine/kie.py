@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
@@ -247,13 +247,19 @@ class KieClient:
         self._reads = reads or RateLimit(8)  # every recordInfo read, across every task
 
     async def create_task(
-        self, request: GenerationRequest, *, image_urls: Sequence[str] = (), callback_url: str | None = None
+        self,
+        request: GenerationRequest,
+        *,
+        image_urls: Sequence[str] = (),
+        callback_url: str | None = None,
+        turn: Callable[[], Awaitable[None]] | None = None,
     ) -> str:
         """Start a generation and return kie's task id.
 
         Only failures that prove kie did not take the task are retried: a refused connection, and a 429 (kie says
         rate-limited requests are not queued). A timeout after sending is reported as KieUnknownOutcome instead,
-        because repeating it could start, and bill, a second image.
+        because repeating it could start, and bill, a second image. `turn` is awaited before each retry: the caller's
+        create limit (shared by every replica), so a refused create goes back in line instead of adding to a burst.
         """
         body: dict[str, Any] = {
             "model": MODEL,
@@ -276,6 +282,8 @@ class KieClient:
                     raise (error.error if isinstance(error, _NotSent) else error) from None
                 log.info("kie create refused before starting (attempt %d), retrying in %.1fs", attempt + 1, delay)
                 await asyncio.sleep(delay)
+                if turn is not None:
+                    await turn()
                 continue
             task_id = data.get("taskId") if isinstance(data, dict) else None
             if not task_id:

@@ -88,20 +88,25 @@ class CreateQueue:
         ticket = object()
         self._line.append(ticket)
         try:
-            async with self._turn:
-                while True:
+            while True:
+                async with self._turn:
                     position = self._line.index(ticket) + 1
-                    delay = self._sent.wait_time(self._limit)
-                    if position == 1 and delay == 0:
-                        if self._shared is not None:  # the other replicas' creates count too
-                            await self._shared.wait()
+                    if position == 1 and self._sent.wait_time(self._limit) == 0:
                         self._sent.record()
-                        return
-                    await on_wait(position)
+                        break
+                # Outside the lock: showing the place in line edits a card, which may wait for Slack's budget, and
+                # a task whose turn has come must not wait behind it.
+                await on_wait(position)
+                async with self._turn:
+                    if self._line.index(ticket) + 1 != position:
+                        continue  # the line moved while the card was edited
+                    delay = self._sent.wait_time(self._limit)
                     if position == 1:
                         await _released_for(self._turn, delay)
                     else:
                         await self._turn.wait()
+            if self._shared is not None:  # the other replicas' creates count too; still first in this one's line
+                await self._shared.wait()
         finally:
             self._line.remove(ticket)
             async with self._turn:

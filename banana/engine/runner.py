@@ -156,7 +156,7 @@ class JobRunner:
     async def _claim(self) -> int:
         units = await self.store.claim(self.holder, self.settings.lease_seconds)
         for tasks in units:
-            self._spawn_all(tasks)
+            self._spawn_all(tasks, claimed=True)
         return sum(1 for tasks in units for task in tasks if not task.state.finished)
 
     async def _keep_leases(self) -> None:
@@ -207,7 +207,7 @@ class JobRunner:
                 job.lost = True
                 job.call_attention()
 
-    def _spawn_all(self, tasks: list[Task]) -> None:
+    def _spawn_all(self, tasks: list[Task], *, claimed: bool = False) -> None:
         """A job for each unfinished task of a unit; variations made together share one VariationSet (one card)."""
         unit = tasks[0].set_id or tasks[0].id
         if unit in self._units:  # held here already
@@ -218,6 +218,7 @@ class JobRunner:
         for task in running:
             job = Job(self, task, group)
             job.cancel_requested = task.cancel_requested_at is not None
+            job.taken_over = claimed
             self._spawn(group.join(job) if group else job, unit)
 
     def _spawn(self, job: Job, unit: int) -> None:
@@ -409,6 +410,7 @@ class Job:
         self.cancel_requested = False
         self.lost = False  # another replica holds it now: stop, leaving it as stored
         self.workspace_gone = False  # Banana was uninstalled from the task's workspace
+        self.taken_over = False  # claimed after a restart or from another replica, not started here
         self.poked = False  # kie called back: read the task now
         self.called_back = False  # the next read answers a callback
         self.queue_position: int | None = None
@@ -634,7 +636,10 @@ class Job:
         self.task = await self.runner.store.update(self.task.id, create_started_at=self.runner.clock())
         try:
             kie_task_id = await self.runner.kie.create_task(
-                self.request, image_urls=image_urls, callback_url=self.runner.callback_url(self.task.id)
+                self.request,
+                image_urls=image_urls,
+                callback_url=self.runner.callback_url(self.task.id),
+                turn=self._wait_for_turn,
             )
         except KieError as error:
             raise TaskFailed(f"kie_{error.code or type(error).__name__}", error.user_message) from error
@@ -647,7 +652,8 @@ class Job:
         settings = self.runner.settings
         polling = settings.polling
         started = self.task.created_at
-        if settings.callbacks and self.task.state is TaskState.QUEUED:
+        if settings.callbacks and self.task.state is TaskState.QUEUED and not self.taken_over:
+            # a callback wakes it; one taken over from another replica may have missed its callback, so reads first
             await self._pause(min(settings.callback_poll_interval, polling.timeout))
         else:  # tasks started together start reading at different moments, and so stay out of step
             await self._pause(random.uniform(0, settings.poll_jitter * polling.fast_interval))
@@ -895,6 +901,8 @@ class ProgressCard:
         text, card = render()
         if card == self._shown:
             return
+        if not final and not await self._progress_slot():
+            return
         if final:
             async with budget.final_turn():
                 sent = await self._edit(channel, ts, text, card, final=True)
@@ -903,6 +911,15 @@ class ProgressCard:
             sent = await self._edit(channel, ts, text, card, final=False)
         if sent:
             self._shown, self._shown_at = card, now
+
+    async def _progress_slot(self) -> bool:
+        """With several replicas, progress edits of a workspace take at most a third of its chat.update budget among
+        them all, and are skipped rather than waited for when it is spent: final edits always find room."""
+        store = self.runner.store
+        if not store.shared:
+            return True
+        share = max(1, self.runner.settings.slack_updates_per_minute // 3)
+        return await store.take_slot(f"slack:progress:{self.slack.team_id}", share, 60.0) == 0
 
     async def _edit(self, channel: str, ts: str, text: str, card: list[dict[str, Any]], *, final: bool) -> bool:
         try:
