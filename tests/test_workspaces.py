@@ -27,13 +27,7 @@ DEFAULTS = Options("1:1", "2K", "png")
 @pytest.fixture
 async def installed(start_banana, slack):
     """Banana with OAuth on, installed through the real flow in two workspaces: (banana, first, second)."""
-    banana = await start_banana(
-        SLACK_BOT_TOKEN="",
-        SLACK_CLIENT_ID=slack.client_id,
-        SLACK_CLIENT_SECRET=slack.client_secret,
-        SLACK_AUTHORIZE_URL=slack.authorize_url,
-    )
-    slack.redirect_urls = (f"{banana.url}/slack/oauth_redirect",)
+    banana = await with_oauth(start_banana, slack)
     first, second = slack.add_workspace(name="North Podcast"), slack.add_workspace(name="South Agency")
     async with httpx.AsyncClient(timeout=10) as browser:
         for team in (first, second):
@@ -41,6 +35,18 @@ async def installed(start_banana, slack):
             assert page.status_code == 200 and team.installed, page.text
             assert f"Banana is installed in {team.team_name}" in page.text
     return banana, first, second
+
+
+async def with_oauth(start_banana, slack) -> Banana:
+    """Banana set up to install through OAuth against the stand-in, with no SLACK_BOT_TOKEN; not installed anywhere."""
+    banana = await start_banana(
+        SLACK_BOT_TOKEN="",
+        SLACK_CLIENT_ID=slack.client_id,
+        SLACK_CLIENT_SECRET=slack.client_secret,
+        SLACK_AUTHORIZE_URL=slack.authorize_url,
+    )
+    slack.redirect_urls = (f"{banana.url}/slack/oauth_redirect",)
+    return banana
 
 
 async def install(banana: Banana, team: Team, browser: httpx.AsyncClient, *, state: str | None = None):
@@ -106,13 +112,7 @@ async def test_an_uninstall_stops_one_workspace_and_leaves_the_other_alone(insta
 
 
 async def test_forged_or_reused_states_and_codes_are_refused_and_store_nothing(start_banana, slack):
-    banana = await start_banana(
-        SLACK_BOT_TOKEN="",
-        SLACK_CLIENT_ID=slack.client_id,
-        SLACK_CLIENT_SECRET=slack.client_secret,
-        SLACK_AUTHORIZE_URL=slack.authorize_url,
-    )
-    slack.redirect_urls = (f"{banana.url}/slack/oauth_redirect",)
+    banana = await with_oauth(start_banana, slack)
     team = slack.add_workspace(name="Forgers")
     bots = banana.services.installs.bots  # type: ignore[union-attr]
     async with httpx.AsyncClient(timeout=10) as browser:
@@ -180,13 +180,7 @@ async def test_saved_prompts_stay_in_their_workspace(installed, kie, slack):
 
 
 async def test_a_reused_state_or_a_code_slack_rejects_gets_a_clear_page_and_stores_nothing(start_banana, slack):
-    banana = await start_banana(
-        SLACK_BOT_TOKEN="",
-        SLACK_CLIENT_ID=slack.client_id,
-        SLACK_CLIENT_SECRET=slack.client_secret,
-        SLACK_AUTHORIZE_URL=slack.authorize_url,
-    )
-    slack.redirect_urls = (f"{banana.url}/slack/oauth_redirect",)
+    banana = await with_oauth(start_banana, slack)
     team = slack.add_workspace(name="Careful")
     bots = banana.services.installs.bots  # type: ignore[union-attr]
     async with httpx.AsyncClient(timeout=10) as browser:
@@ -206,13 +200,7 @@ async def test_a_reused_state_or_a_code_slack_rejects_gets_a_clear_page_and_stor
 
 
 async def test_an_enterprise_grid_install_gets_a_clear_page_and_nothing_is_kept(start_banana, slack):
-    banana = await start_banana(
-        SLACK_BOT_TOKEN="",
-        SLACK_CLIENT_ID=slack.client_id,
-        SLACK_CLIENT_SECRET=slack.client_secret,
-        SLACK_AUTHORIZE_URL=slack.authorize_url,
-    )
-    slack.redirect_urls = (f"{banana.url}/slack/oauth_redirect",)
+    banana = await with_oauth(start_banana, slack)
     team = slack.add_workspace(name="Grid Member", enterprise_id="E0GRID0001", enterprise_name="Grid")
     async with httpx.AsyncClient(timeout=10) as browser:
         page = await install(banana, team, browser)
