@@ -138,25 +138,27 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Read settings; the process environment wins over `.env`. Raises SettingsError naming every problem."""
-    values: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    values.update(os.environ if environ is None else environ)
-    return _Reader(values).settings()
+    return _Reader(_values(environ, env_file)).settings()
 
 
 def load_database(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Only what names the database (DATABASE_URL, DATABASE_PATH), for tools that need nothing else."""
-    values: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    values.update(os.environ if environ is None else environ)
+    values = _values(environ, env_file)
     reader = _Reader(values)
     url = reader.database_url("DATABASE_URL")
     if reader.problems:
         raise SettingsError(reader.problems)
     path = Path(values.get("DATABASE_PATH") or Settings.database_path)
     return Settings(slack_bot_token="", kieai_api_key="", database_url=url, database_path=path)
+
+
+def _values(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
+    """`.env`, if there is one, overridden by the process environment (or `environ`)."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return values
 
 
 class _Reader:

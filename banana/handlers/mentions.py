@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from banana.domain.options import CommandError
-from banana.domain.tasks import Origin
+from banana.domain.tasks import Origin, Task
 from banana.engine.services import services_of
 from banana.engine.starter import Refused
 from banana.engine.threads import pick_parent, read_pick
@@ -36,7 +36,13 @@ def register(app: AsyncApp) -> None:
 
 
 async def app_mention(event: dict[str, Any], context: AsyncBoltContext) -> None:
-    await _edit(event, context, mentioned=True)
+    thread_ts = event.get("thread_ts")
+    thread = (
+        await services_of(context).store.in_thread(_team(event, context), event["channel"], thread_ts)
+        if thread_ts
+        else []
+    )
+    await _edit(event, context, thread, mentioned=True)
 
 
 async def thread_reply(event: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -48,7 +54,7 @@ async def thread_reply(event: dict[str, Any], context: AsyncBoltContext) -> None
         return
     thread = await services.store.in_thread(_team(event, context), event["channel"], event["thread_ts"])
     if any(task.message_ts == event["thread_ts"] for task in thread):  # the thread's first message is a Banana card
-        await _edit(event, context, mentioned=False)
+        await _edit(event, context, thread, mentioned=False)
 
 
 def _plain_reply(event: dict[str, Any], bot_user_id: str | None) -> bool:
@@ -67,7 +73,8 @@ def _team(event: dict[str, Any], context: AsyncBoltContext) -> str:
     return str(event.get("team") or context.team_id or "")
 
 
-async def _edit(event: dict[str, Any], context: AsyncBoltContext, *, mentioned: bool) -> None:
+async def _edit(event: dict[str, Any], context: AsyncBoltContext, thread: list[Task], *, mentioned: bool) -> None:
+    """An edit asked in `thread` (the Banana tasks of the event's thread, oldest first; empty when there are none)."""
     services = services_of(context)
     channel, user, thread_ts = event["channel"], event.get("user") or "", event.get("thread_ts")
     team = _team(event, context)
@@ -75,7 +82,6 @@ async def _edit(event: dict[str, Any], context: AsyncBoltContext, *, mentioned: 
     async def answer(text: str) -> None:
         await services.slack.team(team).whisper(channel, user, text, thread_ts=thread_ts)
 
-    thread = await services.store.in_thread(team, channel, thread_ts) if thread_ts else []
     if not thread:
         await answer(NOT_A_BANANA_THREAD)
         return

@@ -138,6 +138,23 @@ SAVED_PROMPT_COLUMNS: dict[str, type] = {
 }
 
 
+def saved_prompt_row(
+    team_id: str, user_id: str, name: str, prompt: str, options: Options, avoid: str, created_at: float
+) -> dict[str, Any]:
+    """A saved prompt as both backends store it."""
+    return {
+        "team_id": team_id,
+        "user_id": user_id,
+        "name": name,
+        "prompt": prompt,
+        "avoid": avoid,
+        "aspect_ratio": options.aspect_ratio,
+        "resolution": options.resolution,
+        "output_format": options.output_format,
+        "created_at": created_at,
+    }
+
+
 FINISHED = tuple(state.value for state in TaskState if state.finished)
 
 

@@ -39,6 +39,7 @@ from banana.engine.store.base import (
     TASK_COLUMNS,
     TASK_FIELDS,
     StoreUnavailable,
+    saved_prompt_row,
     task_from_row,
 )
 
@@ -647,17 +648,7 @@ class PostgresTaskStore:
     async def save_prompt(
         self, team_id: str, user_id: str, name: str, prompt: str, options: Options, avoid: str = ""
     ) -> SavedPrompt:
-        row: dict[str, Any] = {
-            "team_id": team_id,
-            "user_id": user_id,
-            "name": name,
-            "prompt": prompt,
-            "avoid": avoid,
-            "aspect_ratio": options.aspect_ratio,
-            "resolution": options.resolution,
-            "output_format": options.output_format,
-            "created_at": self._clock(),
-        }
+        row = saved_prompt_row(team_id, user_id, name, prompt, options, avoid, self._clock())
         query = sql.SQL("insert into saved_prompts ({}) values ({}) returning id").format(
             sql.SQL(", ").join(sql.Identifier(name) for name in row),
             sql.SQL(", ").join(sql.Placeholder() for _ in row),

@@ -29,6 +29,7 @@ from banana.engine.store.base import (
     TASK_COLUMNS,
     TASK_FIELDS,
     history_filter,
+    saved_prompt_row,
     task_from_row,
 )
 
@@ -273,17 +274,7 @@ class SqliteTaskStore:
     async def save_prompt(
         self, team_id: str, user_id: str, name: str, prompt: str, options: Options, avoid: str = ""
     ) -> SavedPrompt:
-        row: dict[str, Any] = {
-            "team_id": team_id,
-            "user_id": user_id,
-            "name": name,
-            "prompt": prompt,
-            "avoid": avoid,
-            "aspect_ratio": options.aspect_ratio,
-            "resolution": options.resolution,
-            "output_format": options.output_format,
-            "created_at": self._clock(),
-        }
+        row = saved_prompt_row(team_id, user_id, name, prompt, options, avoid, self._clock())
 
         def insert() -> SavedPrompt:
             with self.db.conn:
