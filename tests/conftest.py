@@ -35,6 +35,8 @@ from standins import kie as kie_standin
 from standins import slack as slack_standin
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
+# A Fernet key for the tests that store Slack tokens (made with `banana-bot new-key`; never a real deployment's).
+TEST_ENCRYPTION_KEY = "gTZQ7Ws3qXxFLTKxfP0HqvU5o1k3rOMq3xU8Vy3y1qE="
 USER_ID = "U0USER0001"
 CHANNEL_ID = "C0GENERAL1"
 # How a person mentions Banana in a message's text: "<@U0BOT0001>" (the app_mention event).

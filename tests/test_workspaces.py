@@ -15,6 +15,7 @@ import pytest
 from banana.cli import forget_workspace
 from banana.domain.options import Options
 from banana.domain.tasks import TaskState
+from tests.conftest import TEST_ENCRYPTION_KEY
 from banana.ui import cards
 from standins.kie import Outcome
 from standins.slack import Team
@@ -44,6 +45,7 @@ async def with_oauth(start_banana, slack) -> Banana:
         SLACK_CLIENT_ID=slack.client_id,
         SLACK_CLIENT_SECRET=slack.client_secret,
         SLACK_AUTHORIZE_URL=slack.authorize_url,
+        BANANA_ENCRYPTION_KEYS=TEST_ENCRYPTION_KEY,
     )
     slack.redirect_urls = (f"{banana.url}/slack/oauth_redirect",)
     return banana

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlparse
 
+from cryptography.fernet import Fernet
 from dotenv import dotenv_values
+from psycopg.conninfo import conninfo_to_dict
 
 from banana.domain.options import ASPECT_RATIOS, OUTPUT_FORMATS, PRICES, RESOLUTIONS, Options, Prices
 
 T = TypeVar("T")
+# Caps that hold with OAuth until the operator sets their own: 500 credits a person a day (about 27 images at 2K)
+# and 10,000 a workspace a month (about 550).
+OAUTH_USER_DAILY_CAP = 500
+OAUTH_WORKSPACE_MONTHLY_CAP = 10_000
+WORKSPACE_ID = re.compile(r"[TE][A-Z0-9]{2,}")
 D = TypeVar("D")
 
 
@@ -102,6 +110,17 @@ class Settings:
     # Plain replies (no @mention) in a thread Banana started count as edits too. Off by default: it needs the history
     # scopes, with which Slack sends Banana every message in the channels it is in (see docs/usage.md).
     thread_replies: bool = False
+    # The workspaces (team ids T…, or Enterprise Grid ids E…) that may install Banana through OAuth and use it; empty:
+    # any workspace may, which start-up says loudly, since every install spends the operator's kie.ai credits.
+    allowed_workspaces: frozenset[str] = frozenset()
+    # The operator's own workspace: only its admins see the kie.ai account's balance (`/banana usage`). With one
+    # workspace (SLACK_BOT_TOKEN) that workspace is the operator's; with OAuth and none set, nobody sees it.
+    operator_workspace: str | None = None
+    # Fernet keys (newest first) that encrypt what Banana stores of Slack's tokens. Needed with OAuth; old keys stay
+    # listed after the newest so rows written with them can still be read (and are re-encrypted when written again).
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    # A bearer token for GET /metrics; without it /metrics is not served.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def defaults(self) -> Options:
@@ -112,6 +131,12 @@ class Settings:
     def oauth(self) -> bool:
         """Installed through OAuth in any number of workspaces, each with its own token."""
         return bool(self.slack_client_id and self.slack_client_secret)
+
+    def may_install(self, team_id: str | None, enterprise_id: str | None = None) -> bool:
+        """Whether the operator lets this workspace (or its Enterprise Grid organization) install and use Banana."""
+        if not self.allowed_workspaces:
+            return True
+        return bool({team_id, enterprise_id} & self.allowed_workspaces)
 
     @property
     def socket_mode(self) -> bool:
@@ -131,7 +156,9 @@ class Settings:
             self.slack_app_token,
             self.slack_client_secret,
             self.kieai_webhook_hmac_key,
-            urlsplit(self.database_url).password if self.database_url else None,
+            self.metrics_token,
+            database_password(self.database_url),
+            *self.encryption_keys,
         )
         return tuple(v for v in values if v)
 
@@ -241,8 +268,16 @@ class _Reader:
                 two_k=self.credits("PRICE_2K", Prices.two_k),
                 four_k=self.credits("PRICE_4K", Prices.four_k),
             ),
-            "user_daily_credit_cap": self.cap("USER_DAILY_CREDIT_CAP"),
-            "workspace_monthly_credit_cap": self.cap("WORKSPACE_MONTHLY_CREDIT_CAP"),
+            # Installed through OAuth, any workspace that installs spends the operator's credits: caps are on unless
+            # the operator raises them (or turns them off with "none").
+            "user_daily_credit_cap": self.cap("USER_DAILY_CREDIT_CAP", OAUTH_USER_DAILY_CAP if oauth else None),
+            "workspace_monthly_credit_cap": self.cap(
+                "WORKSPACE_MONTHLY_CREDIT_CAP", OAUTH_WORKSPACE_MONTHLY_CAP if oauth else None
+            ),
+            "allowed_workspaces": self.workspace_ids("ALLOWED_WORKSPACES"),
+            "operator_workspace": self.workspace_id("OPERATOR_WORKSPACE"),
+            "encryption_keys": self.fernet_keys("BANANA_ENCRYPTION_KEYS", required=oauth),
+            "metrics_token": self.text("METRICS_TOKEN", required=False),
             "brand_file": self.file("BRAND_FILE"),
             "max_input_side": self.integer("MAX_INPUT_SIDE", Settings.max_input_side, low=256, high=16_384),
             "image_decodes_at_once": self.integer(
@@ -323,10 +358,47 @@ class _Reader:
     def credits(self, name: str, default: int) -> int:
         return self.integer(name, default, low=1, high=1_000_000)
 
-    def cap(self, name: str) -> int | None:
-        """A credit limit; empty or absent means no limit, 0 means nothing may be spent."""
-        kind = "a whole number of credits (0 or more), or empty for no limit"
-        return self._convert(name, None, int, kind, lambda v: v >= 0)
+    def cap(self, name: str, default: int | None) -> int | None:
+        """A credit limit: empty or absent means `default`, `none` means no limit, 0 means nothing may be spent."""
+        if self.values.get(name, "").strip().casefold() in ("none", "off", "unlimited"):
+            return None
+        kind = "a whole number of credits (0 or more), or none for no limit"
+        return self._convert(name, default, int, kind, lambda v: v >= 0)
+
+    def workspace_id(self, name: str) -> str | None:
+        ids = self.workspace_ids(name)
+        if len(ids) > 1:
+            self.problems.append(f"{name} names one workspace id, got {len(ids)}")
+        return next(iter(ids), None)
+
+    def workspace_ids(self, name: str) -> frozenset[str]:
+        """Slack workspace ids (T…) or Enterprise Grid ids (E…), separated by commas or spaces."""
+        raw = self.values.get(name, "")
+        ids = frozenset(part for part in raw.replace(",", " ").split() if part)
+        wrong = sorted(i for i in ids if not WORKSPACE_ID.fullmatch(i))
+        if wrong:
+            self.problems.append(
+                f"{name} must list Slack workspace ids (T…) or Enterprise Grid ids (E…), got {', '.join(wrong)}"
+            )
+        return ids
+
+    def fernet_keys(self, name: str, *, required: bool) -> tuple[str, ...]:
+        """Fernet keys, newest first, separated by commas. Never echoed: they are secrets."""
+        keys = tuple(part.strip() for part in self.values.get(name, "").split(",") if part.strip())
+        if not keys and required:
+            self.problems.append(
+                f"{name} is missing: installing through OAuth stores Slack tokens, which Banana encrypts with it. "
+                "Make one with `banana-bot new-key`"
+            )
+        for position, key in enumerate(keys, 1):
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                self.problems.append(
+                    f"{name}: key {position} is not a Fernet key (44 characters of URL-safe base64); "
+                    "make one with `banana-bot new-key`"
+                )
+        return keys
 
     def file(self, name: str) -> Path | None:
         """An optional file that must exist now; what is in it is checked where it is read."""
@@ -347,6 +419,17 @@ class _Reader:
             f"one of {', '.join(allowed)}",
             allowed.__contains__,
         )
+
+
+def database_password(url: str | None) -> str | None:
+    """The password in a PostgreSQL URL, read as libpq reads it (a `#` or `?` in it included), or None."""
+    if not url:
+        return None
+    try:
+        password = conninfo_to_dict(url).get("password")
+    except Exception:  # psycopg.ProgrammingError for a URL libpq cannot parse: there is no password to find
+        return None
+    return str(password) if password else None
 
 
 def _switch(raw: str) -> bool:
