@@ -15,11 +15,10 @@ import pytest
 from banana.cli import forget_workspace
 from banana.domain.options import Options
 from banana.domain.tasks import TaskState
-from tests.conftest import TEST_ENCRYPTION_KEY
 from banana.ui import cards
 from standins.kie import Outcome
 from standins.slack import Team
-from tests.conftest import Banana
+from tests.conftest import TEST_ENCRYPTION_KEY, Banana
 
 CREATE = "/api/v1/jobs/createTask"
 DEFAULTS = Options("1:1", "2K", "png")
