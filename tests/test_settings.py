@@ -78,3 +78,51 @@ def test_polling_is_configurable():
     assert settings.polling.interval(0) == 0.01
     assert settings.polling.timeout == 0.5
     assert settings.kie_retry_delays == (0.0, 0.01)
+
+
+OAUTH = {"SLACK_CLIENT_ID": "123.456", "SLACK_CLIENT_SECRET": "client-secret", "SLACK_BOT_TOKEN": ""}
+KEY = "gTZQ7Ws3qXxFLTKxfP0HqvU5o1k3rOMq3xU8Vy3y1qE="
+
+
+def test_oauth_needs_an_encryption_key_and_names_the_command_that_makes_one():
+    with pytest.raises(SettingsError, match=r"BANANA_ENCRYPTION_KEYS is missing.*banana-bot new-key"):
+        load(**OAUTH)
+    with pytest.raises(SettingsError, match="key 2 is not a Fernet key") as caught:
+        load(**OAUTH, BANANA_ENCRYPTION_KEYS=f"{KEY},not-a-key-secret")
+    assert "not-a-key-secret" not in str(caught.value)
+    assert load(**OAUTH, BANANA_ENCRYPTION_KEYS=f" {KEY} ").encryption_keys == (KEY,)
+    assert load().encryption_keys == ()  # one workspace: its token lives in the environment, nothing to encrypt
+
+
+def test_oauth_caps_are_on_until_the_operator_changes_them():
+    from banana.engine.settings import OAUTH_USER_DAILY_CAP, OAUTH_WORKSPACE_MONTHLY_CAP
+
+    oauth = load(**OAUTH, BANANA_ENCRYPTION_KEYS=KEY)
+    assert oauth.user_daily_credit_cap == OAUTH_USER_DAILY_CAP
+    assert oauth.workspace_monthly_credit_cap == OAUTH_WORKSPACE_MONTHLY_CAP
+    raised = load(
+        **OAUTH, BANANA_ENCRYPTION_KEYS=KEY, USER_DAILY_CREDIT_CAP="2000", WORKSPACE_MONTHLY_CREDIT_CAP="none"
+    )
+    assert raised.user_daily_credit_cap == 2000 and raised.workspace_monthly_credit_cap is None
+    single = load()
+    assert single.user_daily_credit_cap is None and single.workspace_monthly_credit_cap is None
+
+
+def test_allowed_workspaces_take_team_and_enterprise_ids():
+    settings = load(ALLOWED_WORKSPACES="T0AAA1, E0BBB2 T0CCC3")
+    assert settings.allowed_workspaces == {"T0AAA1", "E0BBB2", "T0CCC3"}
+    assert settings.may_install("T0AAA1") and settings.may_install("T0ZZZ9", "E0BBB2")
+    assert not settings.may_install("T0ZZZ9") and not settings.may_install(None)
+    assert load().may_install("T0ANY")  # no list: any workspace
+    with pytest.raises(SettingsError, match=r"ALLOWED_WORKSPACES must list Slack workspace ids.*north-podcast"):
+        load(ALLOWED_WORKSPACES="T0AAA1,north-podcast")
+    with pytest.raises(SettingsError, match="OPERATOR_WORKSPACE names one workspace id"):
+        load(OPERATOR_WORKSPACE="T0AAA1 T0BBB2")
+
+
+def test_the_database_password_is_found_as_libpq_reads_it():
+    for password in ("p#ss", "p?ss", "pa:ss"):
+        settings = load(DATABASE_URL=f"postgresql://banana:{password}@db-host:5432/banana")
+        assert password in settings.secrets
+    encoded = load(DATABASE_URL="postgresql://banana:p%40ss%2Fword@db-host/banana")
+    assert "p@ss/word" in encoded.secrets
