@@ -14,6 +14,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 
 from banana.domain.options import CommandError
 from banana.domain.tasks import Origin, Task
+from banana.engine.people import people_only
 from banana.engine.services import services_of
 from banana.engine.starter import Refused
 from banana.engine.threads import pick_parent, read_pick
@@ -31,8 +32,9 @@ NOT_A_BANANA_THREAD = (
 
 
 def register(app: AsyncApp) -> None:
-    app.event("app_mention")(app_mention)
-    app.event("message")(thread_reply)
+    # Only a person's own message starts an edit: bots, apps, workflows and edits are dropped before the listener.
+    app.event("app_mention", middleware=[people_only])(app_mention)
+    app.event("message", middleware=[people_only])(thread_reply)
 
 
 async def app_mention(event: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -46,9 +48,9 @@ async def app_mention(event: dict[str, Any], context: AsyncBoltContext) -> None:
 
 
 async def thread_reply(event: dict[str, Any], context: AsyncBoltContext) -> None:
-    """With THREAD_REPLIES on, a plain reply in a thread Banana started is an edit too. Every other message (bots,
-    edits and deletions of messages, replies elsewhere, messages that mention Banana and so come as app_mention too)
-    is ignored, and nothing of it is kept."""
+    """With THREAD_REPLIES on, a person's plain reply in a thread Banana started is an edit too. Every other message
+    (replies elsewhere, messages that mention Banana and so come as app_mention too) is ignored, and nothing of it is
+    kept; `people_only` has already dropped what no person wrote."""
     services = services_of(context)
     if not services.settings.thread_replies or not _plain_reply(event, context.bot_user_id):
         return
@@ -59,11 +61,7 @@ async def thread_reply(event: dict[str, Any], context: AsyncBoltContext) -> None
 
 def _plain_reply(event: dict[str, Any], bot_user_id: str | None) -> bool:
     return (
-        not event.get("subtype")
-        and not event.get("bot_id")
-        and bool(event.get("user"))
-        and event.get("user") != bot_user_id
-        and bool(event.get("thread_ts"))
+        bool(event.get("thread_ts"))
         and event.get("thread_ts") != event.get("ts")
         and not mentions(event.get("text") or "", bot_user_id)
     )

@@ -81,6 +81,18 @@ class Call:
     status: int
 
 
+@dataclass(frozen=True)
+class AppBot:
+    """Another app's bot in a workspace (``Team.add_app_bot``). With a bot user (``user_id``), a current app posting
+    with its bot token; without one, a classic integration, an incoming webhook or a workflow, whose posts are
+    ``bot_message``s with no user (https://docs.slack.dev/reference/events/message/bot_message)."""
+
+    bot_id: str
+    name: str
+    app_id: str | None = None
+    user_id: str | None = None
+
+
 @dataclass
 class Message:
     channel: str
@@ -97,6 +109,7 @@ class Message:
     lost: bool = False
     # Set by Slack's clients on what a person types (https://api.slack.com/events/message); API posts have none.
     client_msg_id: str | None = None
+    app_bot: AppBot | None = None  # posted by another app's bot, not by a person or Banana
 
 
 def snapshot(message: Message) -> Message:

@@ -5,6 +5,8 @@ Which events, each from its page:
 - ``app_mention`` (https://api.slack.com/events/app_mention): a message that mentions the bot (``<@U…>``) in a
   conversation the bot is in; never in a DM ("Messages sent to your app in direct message conversations are not
   dispatched via app_mention"), never for the bot's own posts. Needs the subscription and app_mentions:read.
+  Other apps' posts mention it too (``Team.post_as_bot``), and an edit of a message that mentions the bot gives
+  app_mention again, with ``edited`` (third-party reports: bolt-js#960, slack-go#1256).
 - ``message`` (https://api.slack.com/events/message): every message in a conversation the bot is in, with the
   subscription for its kind and that kind's history scope: message.channels + channels:history (public),
   message.groups + groups:history (private), message.im + im:history, message.mpim + mpim:history
@@ -53,7 +55,7 @@ from typing import Any
 import aiohttp
 
 from .conversations import is_mpim
-from .core import APP_ID, BOT_NAME, Channel, Message, MessageChange, Workspace
+from .core import APP_ID, BOT_NAME, AppBot, Channel, Message, MessageChange, Workspace
 from .files import file_object
 from .socket_mode import SocketMode
 
@@ -188,13 +190,16 @@ class EventsAPI:
         makers: list[Callable[[], dict[str, Any]]] = []
         mentioned = ws.bot_user_id in MENTION.findall(message.text)
         if (
-            change.kind == "posted"
+            change.kind != "deleted"
             and mentioned
             and message.user != ws.bot_user_id
             and not channel.is_im
             and self.subscribed(ws, "app_mention", "app_mentions:read")
         ):
-            makers.append(lambda: self._app_mention(ws, message))
+            # An edit of a message that mentions the bot gives app_mention again, with `edited` and a new event_id
+            # (third-party reports: bolt-js#960, slack-go#1256; the app_mention page does not say).
+            edited = {"user": message.user, "ts": event_ts} if change.kind == "changed" else None
+            makers.append(lambda: self._app_mention(ws, message, event_ts, edited))
         kind = channel_type(channel)
         if self.subscribed(ws, *MESSAGE_SUBSCRIPTIONS[kind]):
             makers.append(lambda: self._message_event(ws, change, kind, event_ts))
@@ -244,6 +249,10 @@ class EventsAPI:
             # A bot token's post carries bot_id, app_id and bot_profile, and no bot_message subtype: that one is
             # for classic apps and integrations, https://api.slack.com/events/message/bot_message
             obj.update(bot_id=ws.bot_id, app_id=APP_ID, bot_profile=self._bot_profile(ws))
+        elif message.app_bot is not None:
+            obj.update(self._app_bot_fields(ws, message.app_bot))
+        if not message.user:
+            del obj["user"]  # an integration's bot_message has no user
         if message.client_msg_id:
             obj["client_msg_id"] = message.client_msg_id
         obj["team"] = ws.team_id
@@ -259,25 +268,39 @@ class EventsAPI:
                 obj["parent_user_id"] = parent.user
         return obj
 
-    def _bot_profile(self, ws: Workspace) -> dict[str, Any]:
+    def _bot_profile(self, ws: Workspace, bot: AppBot | None = None) -> dict[str, Any]:
         icons = {f"image_{size}": f"{ws.base_url}/img/bot_{size}.png" for size in (36, 48, 72)}
         return {
-            "id": ws.bot_id,
+            "id": ws.bot_id if bot is None else bot.bot_id,
             "deleted": False,
-            "name": BOT_NAME,
+            "name": BOT_NAME if bot is None else bot.name,
             "updated": 1700000000,
-            "app_id": APP_ID,
+            "app_id": APP_ID if bot is None else bot.app_id,
             "icons": icons,
             "team_id": ws.team_id,
         }
 
-    def _app_mention(self, ws: Workspace, message: Message) -> dict[str, Any]:
+    def _app_bot_fields(self, ws: Workspace, bot: AppBot) -> dict[str, Any]:
+        """Another app's post (https://docs.slack.dev/reference/events/message/bot_message): from a current app's bot
+        token, its bot user with bot_id, app_id and bot_profile; from a classic integration, an incoming webhook or a
+        workflow, subtype bot_message with bot_id and username, and no user."""
+        if bot.user_id is not None:
+            return {"bot_id": bot.bot_id, "app_id": bot.app_id, "bot_profile": self._bot_profile(ws, bot)}
+        return {"subtype": "bot_message", "bot_id": bot.bot_id, "username": bot.name, "icons": {}}
+
+    def _app_mention(
+        self, ws: Workspace, message: Message, event_ts: str, edited: dict[str, str] | None
+    ) -> dict[str, Any]:
         # https://api.slack.com/events/app_mention : the message's fields under type app_mention; parent_user_id is
-        # message events' only.
+        # message events' only. Another app's post keeps bot_message (the audit's Slack reference notes: app_mention
+        # "arrives for messages posted by other bots and integrations (bot_id, bot_profile, subtype: bot_message)").
         fields = self._fields(ws, message)
-        fields.pop("subtype", None)
+        if fields.get("subtype") != "bot_message":
+            fields.pop("subtype", None)
         fields.pop("parent_user_id", None)
-        return {**fields, "type": "app_mention", "channel": message.channel, "event_ts": message.ts}
+        if edited is not None:
+            fields["edited"] = edited
+        return {**fields, "type": "app_mention", "channel": message.channel, "event_ts": event_ts}
 
     def _message_event(self, ws: Workspace, change: MessageChange, kind: str, event_ts: str) -> dict[str, Any]:
         message = change.message

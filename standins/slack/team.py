@@ -15,7 +15,7 @@ from typing import Any
 
 from .chat import ChatAPI
 from .conversations import ConversationsAPI
-from .core import APP_ID, Handler, Message, SlackFile, Workspace
+from .core import APP_ID, AppBot, Handler, Message, SlackFile, SlackUser, Workspace
 from .events import VERIFICATION_TOKEN, EventsAPI
 from .files import FilesAPI, file_object
 from .limits import Limits
@@ -81,8 +81,46 @@ class Team(Workspace):
         await self._events().delivered(timeout, (channel, message.ts))
         return message
 
+    def add_app_bot(self, name: str, *, integration: bool = False) -> AppBot:
+        """Another app installed here, with a bot user of its own; with ``integration``, a classic integration,
+        incoming webhook or workflow instead, which posts with no user (``bot_message``)."""
+        seq = self.next_seq()
+        if integration:
+            return AppBot(bot_id=f"B0INT{seq:05d}", name=name)
+        user_id = f"U0APP{seq:05d}"
+        self.users[user_id] = SlackUser(id=user_id, name=name, real_name=name, is_bot=True)
+        return AppBot(bot_id=f"B0APP{seq:05d}", name=name, app_id=f"A0APP{seq:05d}", user_id=user_id)
+
+    async def post_as_bot(
+        self,
+        bot: AppBot,
+        channel: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> Message:
+        """``bot`` (from ``add_app_bot``) posts ``text`` through chat.postMessage with its own token: no
+        client_msg_id, as for every API post. Returns the message once its events were delivered."""
+        message = Message(
+            channel=channel,
+            ts=self.next_ts(),
+            text=text,
+            blocks=[],
+            thread_ts=thread_ts,
+            user=bot.user_id or "",
+            files=[],
+            edits=[],
+            app_bot=bot,
+        )
+        self.messages.append(message)
+        self.message_posted(message)
+        await self._events().delivered(timeout, (channel, message.ts))
+        return message
+
     async def edit_as_user(self, channel: str, ts: str, text: str, *, timeout: float = 5.0) -> Message:  # noqa: ASYNC109
-        """``edit_message``, then wait until its message_changed (if the app subscribes) was delivered."""
+        """``edit_message``, then wait until its events (message_changed if the app subscribes, and app_mention again
+        if the new text mentions the bot) were delivered."""
         message = self.edit_message(channel, ts, text)
         await self._events().delivered(timeout, (channel, ts))
         return message
