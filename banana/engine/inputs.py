@@ -11,7 +11,15 @@ from typing import Any
 
 from banana.domain.options import MAX_INPUT_IMAGES, InputFile
 from banana.engine.images import ImageRefused, Prepared, looks_like_html, prepare
-from banana.engine.slack import FileFetchError, FileNotVisible, Membership, SlackDelivery
+from banana.engine.slack import (
+    REMOTE_FILE_REASON,
+    FileFetchError,
+    FileNotVisible,
+    Membership,
+    RemoteFile,
+    SlackDelivery,
+)
+from banana.engine.slack_hosts import is_remote_file
 
 MAX_INPUT_BYTES = 30 * 1024 * 1024  # kie's limit per input image
 # What is downloaded from Slack at most: larger photos are scaled down to fit kie's limit, so they are read too.
@@ -107,6 +115,11 @@ def outside_message(kind: Conversation, names: Sequence[str]) -> str:
     )
 
 
+def remote_file_reason(name: str) -> str:
+    """Why a remote file (a link another app keeps in Slack) is not read, and what works instead."""
+    return f"I can't read {name}: {REMOTE_FILE_REASON}; upload the image itself to Slack and remix that"
+
+
 def is_image_file(file: dict[str, Any]) -> bool | None:
     """Whether a Slack file object is an image; None when Slack sent only its id (`file_access: check_file_info`)."""
     if file.get("file_access") == "check_file_info" and not file.get("mimetype"):
@@ -128,7 +141,9 @@ def pick_message_images(files: Iterable[dict[str, Any]]) -> MessageImages:
     skipped: list[str] = []
     for file in files:
         name = str(file.get("name") or file.get("title") or file.get("id"))
-        if is_image_file(file) is False:
+        if is_remote_file(file):
+            skipped.append(remote_file_reason(name))
+        elif is_image_file(file) is False:
             skipped.append(f"{name} is not an image")
         else:
             images.append(InputFile(id=str(file["id"]), name=name))
@@ -218,6 +233,8 @@ class InputFetcher:
         async with self._decodes:
             try:
                 data = await slack.download_file(info, max_bytes=self._max_download_bytes)
+            except RemoteFile as error:  # never requested: the token must not go where its link points
+                raise InputRejected(f"{remote_file_reason(name)}.") from error
             except FileNotVisible as error:
                 raise InputRejected(f"{name}: {error}", unseen=(file,)) from error
             except FileFetchError as error:

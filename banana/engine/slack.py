@@ -18,6 +18,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from banana.engine.limits import Pacer, SharedPace
+from banana.engine.slack_hosts import is_remote_file, may_carry_token
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,17 @@ class FileNotVisible(FileFetchError):
     the usual cause is a file shared only where the bot is not; a deleted file or a missing scope look the same.
     Whoever knows the conversation the file came from can tell which (see `SlackDelivery.join`).
     """
+
+
+REMOTE_FILE_REASON = "it is a link to a file kept outside Slack"
+
+
+class RemoteFile(FileFetchError):
+    """A file whose bytes are not on Slack: a remote file (files.remote.add), or a link to another host. It is never
+    requested, as the bot token must not go there (https://docs.slack.dev/reference/methods/files.remote.info)."""
+
+    def __init__(self) -> None:
+        super().__init__(REMOTE_FILE_REASON)
 
 
 class Membership(enum.Enum):
@@ -156,7 +168,10 @@ class SlackDelivery:
         return file_id
 
     async def upload_many(self, channel: str, thread_ts: str, uploads: list[Upload], *, comment: str) -> list[str]:
-        """Upload files into a thread as one message (files_upload_v2's file_uploads); their ids, in order."""
+        """Upload files into a thread as one message (files_upload_v2's file_uploads); their ids, in order.
+
+        Only Web API calls carry the token: slack_sdk POSTs the bytes to the upload_url with no Authorization header
+        (AsyncBaseClient._upload_file), and that URL is SLACK_API_URL's own answer to files.getUploadURLExternal."""
 
         token = await self.token()
 
@@ -273,10 +288,17 @@ class SlackDelivery:
 
     async def download_file(self, file: dict[str, Any], *, max_bytes: int) -> bytes:
         """Fetch a file's bytes with the bot token. Redirects are not followed: Slack redirects to its login page
-        when the token may not read the file, and that page must never pass for the file."""
+        when the token may not read the file, and that page must never pass for the file (nor the token follow it).
+
+        A remote file, or a link anywhere but Slack's file hosts (see `slack_hosts`), is not requested at all."""
+        if is_remote_file(file):
+            raise RemoteFile
         url = file.get("url_private_download") or file.get("url_private")
         if not url:
             raise FileFetchError("Slack gave no download link for it")
+        if not may_carry_token(str(url), str(self.client.base_url)):
+            log.warning("file %s: not downloading from a link outside Slack's file hosts", file.get("id"))
+            raise RemoteFile
         session = self._session or self.client.session
         if session is None:
             raise RuntimeError("SlackDelivery needs an aiohttp session to download files")
@@ -316,6 +338,7 @@ class SlackDelivery:
         """A private note to the person who ran the command, through the command's response_url."""
         if not response_url:
             return False
+        # No token goes with it: a response_url authorizes itself, and it came in Slack's signed request.
         webhook = AsyncWebhookClient(response_url, session=self._session)
         try:
             response = await webhook.send(text=text, response_type="ephemeral", replace_original=False)

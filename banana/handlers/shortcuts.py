@@ -74,7 +74,7 @@ async def remix_message(
             "Use it on a message with PNG, JPEG or WebP images, or try the *New image* shortcut to upload some.",
         )
         return
-    notes = list(found.skipped)
+    notes = [f"{reason}." for reason in found.skipped]
     if found.over_limit:
         total = len(found.images) + found.over_limit
         notes.insert(0, f"The message has {total} images; kie takes {MAX_INPUT_IMAGES}, so the first 8 are used.")

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .chat import ChatAPI
-from .conversations import ConversationsAPI
-from .core import APP_ID, AppBot, Handler, Message, SlackFile, SlackUser, Workspace
+from .conversations import ConversationsAPI, is_mpim
+from .core import APP_ID, AppBot, Channel, Handler, Message, SlackFile, SlackUser, Workspace
 from .events import VERIFICATION_TOKEN, EventsAPI
 from .files import FilesAPI, file_object
 from .limits import Limits
@@ -186,7 +186,7 @@ class Team(Workspace):
         form.update(
             {
                 "channel_id": channel,
-                "channel_name": (found.name or "directmessage") if found is not None else "privategroup",
+                "channel_name": conversation_name(found),
                 "user_id": user,
                 "user_name": self.users[user].name if user in self.users else "someone",
                 "command": command,
@@ -198,6 +198,12 @@ class Team(Workspace):
             }
         )
         return form
+
+    def channel_field(self, channel: str) -> dict[str, str]:
+        """The ``channel`` an interaction from a conversation carries (a button on a message, a message shortcut):
+        its id, and its name as :func:`conversation_name` gives it
+        (https://api.slack.com/reference/interaction-payloads/block-actions-payload)."""
+        return {"id": channel, "name": conversation_name(self.channels.get(channel))}
 
     def interaction_payload(self, payload: dict[str, Any], *, user: str | None = None) -> dict[str, Any]:
         """``payload`` (type, actions, view...) with the fields every interaction from here carries: team, user,
@@ -252,6 +258,20 @@ class Team(Workspace):
     def server_error(self, method: str, *, status: int = 500, times: int = 1) -> None:
         """The next ``times`` calls get an HTTP 5xx (what AsyncServerErrorRetryHandler retries)."""
         self.limits.server_error(method, status=status, times=times)
+
+
+def conversation_name(channel: Channel | None) -> str:
+    """A conversation as slash commands (``channel_name``) and interactions (``channel.name``) name it: a public
+    channel by its name, a private channel ``privategroup``, a DM ``directmessage``, a group DM by its ``mpdm-…`` name.
+    That is what Slack sends; its page (https://api.slack.com/interactivity/slash-commands) shows only a public
+    channel's name. A conversation the workspace does not know is taken as a private channel."""
+    if channel is None:
+        return "privategroup"
+    if channel.is_im:
+        return "directmessage"
+    if is_mpim(channel) or not channel.is_private:
+        return channel.name
+    return "privategroup"
 
 
 def events_of(callbacks: list[dict[str, Any]], event_type: str | None, team_id: str | None) -> list[dict[str, Any]]:
