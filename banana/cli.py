@@ -7,36 +7,31 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 
 from banana.app.server import BananaServer
 from banana.app.wiring import StartupError
+from banana.engine import redaction
 from banana.engine.settings import Settings, SettingsError, load_database, load_settings
 from banana.engine.store import StoreUnavailable, open_store
 
 log = logging.getLogger("banana")
 
 
-class RedactSecrets(logging.Filter):
-    """Last line of defence: no secret reaches a log line, whatever library logged it."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if len(s) >= 6]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "[redacted]")
-            record.msg, record.args = message, None
-        return True
-
-
 def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(settings.secrets))
+    """One handler, on the root logger, for every library's logger (slack_sdk, Bolt, httpx, aiohttp, psycopg, asyncio):
+    each line is redacted whole, traceback included, of the configured secrets and anything shaped like a token."""
+    redaction.remember(*settings.secrets)
+    handler = redaction.RedactingHandler()
+    handler.setFormatter(redaction.RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
+    # Python prints an exception nothing caught straight to stderr: through the log instead, redacted
+    sys.excepthook = lambda kind, error, _trace: _log_uncaught(kind, error)
+    threading.excepthook = lambda hook: _log_uncaught(hook.exc_type, hook.exc_value)
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException | None) -> None:
+    log.critical("uncaught %s", kind.__name__, exc_info=error)
 
 
 async def run(settings: Settings) -> None:

@@ -542,6 +542,8 @@ METHOD_ARGS: dict[str, dict] = {
     "files.list": {},
     "files.delete": {"file": "F0NONE"},
     "files.upload": {},
+    "files.remote.add": {"external_id": "x1", "external_url": "https://example.com/x", "title": "x"},
+    "files.remote.share": {"file": "F0NONE", "channels": "C0GENERAL1"},
     "users.info": {"user": USER_ID},
 }
 

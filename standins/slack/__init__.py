@@ -49,7 +49,8 @@ Modules, one per API family, each importing only ``core`` and the ones listed be
 - ``core``: ids and tokens, the workspace (users, channels, messages, files) and what the app did, errors.
 - ``blocks``: Block Kit checks shared by messages and views.
 - ``limits``: 429 with Retry-After, injected errors and 5xx, chat.update/chat.postMessage tiers.
-- ``files``: files_upload_v2's steps, files.info/list/delete, url_private downloads.
+- ``files``: files_upload_v2's steps, files.info/list/delete, remote files (files.remote.add/share), url_private
+  downloads.
 - ``users``, ``conversations``: users.info; conversations.join/info/open.
 - ``chat``: chat.postMessage/update/delete/postEphemeral/getPermalink and response_url.
 - ``views``: views.open/push/update/publish and trigger ids.

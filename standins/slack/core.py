@@ -170,6 +170,10 @@ class SlackFile:
     created: int = field(default_factory=lambda: int(time.time()))
     share_ts: str | None = None  # ts of the message that shared the file
     deleted: bool = False  # files.delete: gone for files.info and downloads, a tombstone in messages
+    # A remote file (files.remote.add): a link its app keeps elsewhere, no bytes here. Its url_private is that link,
+    # on any host: https://docs.slack.dev/reference/methods/files.remote.info
+    external_url: str | None = None
+    external_id: str | None = None
 
     @property
     def size(self) -> int:
@@ -177,6 +181,8 @@ class SlackFile:
 
     @property
     def url_private(self) -> str:
+        if self.external_url is not None:
+            return self.external_url
         return f"{self.base_url}/files-pri/{self.team_id}-{self.id}/{quote(self.name)}"
 
     @property

@@ -1,6 +1,7 @@
 """Files: the three steps of slack_sdk's ``files_upload_v2`` (files.getUploadURLExternal, a raw POST to the
-upload URL, files.completeUploadExternal), files.info, files.list, files.delete, the retired files.upload, and
-``url_private`` downloads (a 302 to the login page without a usable token, as Slack does).
+upload URL, files.completeUploadExternal), files.info, files.list, files.delete, the retired files.upload, remote
+files (files.remote.add, files.remote.share), and ``url_private`` downloads (a 302 to the login page without a usable
+token, as Slack does).
 
 The bot reads only the files it may see (:func:`bot_can_read`): those it uploaded, those shared in a conversation it
 is a member of, and those a person uploaded through a modal's ``file_input``. Any other file does not exist for it:
@@ -19,10 +20,25 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .blocks import MAX_MESSAGE_BLOCKS, blocks_arg
-from .core import Channel, Handler, Message, SlackError, SlackFile, Workspace, as_str, bearer, invalid_args
+from .core import (
+    Channel,
+    Handler,
+    Message,
+    SlackError,
+    SlackFile,
+    SlackUser,
+    Workspace,
+    as_str,
+    bearer,
+    invalid_args,
+)
 from .limits import Limits, fault_response
 
 MAX_ALT_TXT = 1000
+# What a remote file is made of, from the files.remote.info page's response (a remote file added with no filetype):
+# https://docs.slack.dev/reference/methods/files.remote.info
+REMOTE_MIMETYPE = "application/vnd.slack-remote"
+REMOTE_FILETYPE = "remote"
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 FILETYPES = {
@@ -115,6 +131,18 @@ def file_object(ws: Workspace, file_id: str, *, with_shares: bool = True) -> dic
         "has_rich_preview": False,
         "file_access": "visible",
     }
+    if file.external_url is not None:
+        # A remote file: no bytes on Slack, and url_private is the external URL, which "can point to any host"
+        # (https://docs.slack.dev/reference/methods/files.remote.info); no url_private_download.
+        del obj["url_private_download"], obj["permalink_public"]
+        obj.update(
+            pretty_type="Remote",
+            mode="external",
+            is_external=True,
+            external_type="app",
+            external_id=file.external_id,
+            external_url=file.external_url,
+        )
     if file.alt_txt is not None:
         obj["alt_txt"] = file.alt_txt
     if file.initial_comment:
@@ -154,6 +182,8 @@ class FilesAPI:
             "files.list": self.list_files,
             "files.upload": self.upload_v1,
             "files.delete": self.delete,
+            "files.remote.add": self.remote_add,
+            "files.remote.share": self.remote_share,
         }
 
     def add_file(
@@ -192,6 +222,53 @@ class FilesAPI:
             message = ws.add_message(channel, text, user=user, thread_ts=thread_ts, files=[file.id])
             file.channel, file.thread_ts, file.share_ts = channel, thread_ts, message.ts
         return file
+
+    def add_remote(
+        self,
+        external_url: str,
+        title: str,
+        *,
+        external_id: str | None = None,
+        filetype: str | None = None,
+        user: str | None = None,
+    ) -> SlackFile:
+        """A remote file, as files.remote.add makes it for the app whose bot user is ``user`` (by default another
+        app's, not Banana's): shared nowhere yet. The same app adding the same ``external_id`` again updates that
+        file ("This method performs an upsert", https://docs.slack.dev/reference/methods/files.remote.add)."""
+        ws = self.ws
+        user = user or self._other_app_bot()
+        external_id = external_id or secrets.token_hex(8)
+        file = next(
+            (f for f in ws.files.values() if f.external_id == external_id and f.user == user and not f.deleted), None
+        )
+        if file is None:
+            file = SlackFile(
+                id=ws.next_file_id(),
+                name=title,
+                title=title,
+                mimetype=REMOTE_MIMETYPE,
+                filetype=filetype or REMOTE_FILETYPE,
+                data=b"",
+                user=user,
+                channel=None,
+                thread_ts=None,
+                initial_comment=None,
+                alt_txt=None,
+                base_url=ws.base_url,
+                team_id=ws.team_id,
+                external_id=external_id,
+            )
+            ws.files[file.id] = file
+        file.name = file.title = title
+        file.filetype = filetype or file.filetype
+        file.external_url = external_url
+        return file
+
+    def _other_app_bot(self) -> str:
+        """The bot user of another app in the workspace, the one remote files come from unless a test says."""
+        user_id = f"U0RAPP{self.ws.number:04d}"
+        self.ws.users.setdefault(user_id, SlackUser(id=user_id, name="other-app", real_name="Other App", is_bot=True))
+        return user_id
 
     # ------------------------------------------------------------------ methods
 
@@ -356,6 +433,67 @@ class FilesAPI:
                 ws.message_deleted(message)
         return {}
 
+    def remote_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        """https://docs.slack.dev/reference/methods/files.remote.add : external_id, external_url and title required,
+        filetype, indexable_file_contents and preview_image optional (the last two only help search and the preview,
+        and are not kept here); scope remote_files:write; the file is added by the calling app's bot."""
+        external_id = as_str(args.get("external_id"))
+        external_url = as_str(args.get("external_url"))
+        title = as_str(args.get("title"))
+        if not (external_id and external_url and title):
+            raise invalid_args("missing required field: external_id, external_url and title are all required")
+        file = self.add_remote(
+            external_url,
+            title,
+            external_id=external_id,
+            filetype=as_str(args.get("filetype")) or None,
+            user=self.ws.bot_user_id,
+        )
+        return {"file": file_object(self.ws, file.id, with_shares=False)}
+
+    def remote_share(self, args: dict[str, Any]) -> dict[str, Any]:
+        """https://docs.slack.dev/reference/methods/files.remote.share : shares a remote file (by ``file`` or
+        ``external_id``) in ``channels`` (comma-separated), as a message of the calling app's bot; scope
+        remote_files:share. A channel the bot cannot see is channel_not_found, one it is not in not_in_channel."""
+        ws = self.ws
+        raw_channels = args.get("channels")
+        channels = raw_channels if isinstance(raw_channels, list) else str(raw_channels or "").split(",")
+        targets = [str(c).strip() for c in channels if str(c).strip()]
+        file_id, external_id = as_str(args.get("file")), as_str(args.get("external_id"))
+        if not targets or not (file_id or external_id):
+            raise invalid_args("channels and one of file or external_id are required")
+        file = next(
+            (
+                f
+                for f in ws.files.values()
+                if f.external_url is not None
+                and not f.deleted
+                and (file_id is None or f.id == file_id)
+                and (external_id is None or f.external_id == external_id)
+            ),
+            None,
+        )
+        if file is None:
+            raise SlackError("file_not_found")
+        found = [ws.visible_channel(target) for target in targets]
+        if any(not channel.is_member for channel in found):
+            raise SlackError("not_in_channel")
+        for channel in found:
+            message = Message(
+                channel=channel.id,
+                ts=ws.next_ts(),
+                text="",
+                blocks=[],
+                thread_ts=None,
+                user=ws.bot_user_id,
+                files=[file.id],
+                edits=[],
+            )
+            ws.messages.append(message)
+            file.channel, file.thread_ts, file.share_ts = channel.id, None, message.ts
+            ws.message_posted(message)
+        return {"file": file_object(ws, file.id)}
+
     def upload_v1(self, args: dict[str, Any]) -> dict[str, Any]:
         # files.upload was retired; slack_sdk's files_upload_v2 does not use it.
         raise SlackError("method_deprecated")
@@ -408,7 +546,7 @@ class FilesAPI:
             record["status"] = 302
             location = f"{ws.base_url}/?redir={quote(request.path_qs, safe='')}"
             raise web.HTTPFound(location, headers={"x-slack-meta": "acl_fail"})
-        if file is None or file.deleted:
+        if file is None or file.deleted or file.external_url is not None:  # a remote file has no bytes here
             record["status"] = 404
             return web.Response(status=404, text="<html><body>File not found</body></html>", content_type="text/html")
         record["status"] = 200

@@ -36,6 +36,8 @@ METHOD_TIERS = {
     "files.info": 4,
     "files.list": 3,
     "files.delete": 3,
+    "files.remote.add": 2,
+    "files.remote.share": 2,
     "users.info": 4,
     "views.open": 4,
     "views.push": 4,

@@ -97,6 +97,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "files.list": "files:read",  # https://api.slack.com/methods/files.list
     "files.delete": "files:write",  # https://api.slack.com/methods/files.delete
     "files.upload": "files:write",  # https://api.slack.com/methods/files.upload (retired: method_deprecated)
+    "files.remote.add": "remote_files:write",  # https://docs.slack.dev/reference/methods/files.remote.add
+    "files.remote.share": "remote_files:share",  # https://docs.slack.dev/reference/methods/files.remote.share
     "users.info": "users:read",  # https://api.slack.com/methods/users.info
     "views.open": None,  # https://api.slack.com/methods/views.open
     "views.push": None,  # https://api.slack.com/methods/views.push
@@ -119,6 +121,7 @@ JSON_METHODS = frozenset(
         "conversations.open",
         "files.completeUploadExternal",
         "files.delete",
+        "files.remote.share",
         "views.open",
         "views.push",
         "views.update",

@@ -146,6 +146,13 @@ class Team(Workspace):
         there in a message by that user."""
         return self.files_api.add_file(data, name, mimetype, user=user, channel=channel, thread_ts=thread_ts, text=text)
 
+    def add_remote_file(
+        self, external_url: str, title: str, *, filetype: str | None = None, external_id: str | None = None
+    ) -> SlackFile:
+        """A remote file another app added (files.remote.add): a link to ``external_url``, anywhere, shared nowhere
+        yet. Share it in a message as any file: ``post_as_user(..., files=[it])``."""
+        return self.files_api.add_remote(external_url, title, filetype=filetype, external_id=external_id)
+
     # ------------------------------------------------------------------ what Slack hands the app from here
 
     def response_url(self, key: str = "commands", *, channel: str | None = None, message_ts: str | None = None) -> str:

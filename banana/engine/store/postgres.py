@@ -16,21 +16,23 @@ import hashlib
 import logging
 import math
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import unquote
 
 import psycopg
 from psycopg import AsyncConnection, sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from banana.domain.options import Options
 from banana.domain.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState, Usage
+from banana.engine.settings import database_password
 from banana.engine.store.base import (
     EVENT_COLUMNS,
     FINISHED,
@@ -165,41 +167,62 @@ _TABLES: dict[str, dict[str, type]] = {
 
 
 def masked(url: str) -> str:
-    """The URL with its password, if any, replaced by *** (in the user part or as a `password=` parameter)."""
-    parts = urlsplit(url)
-    netloc, query = parts.netloc, parts.query
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user, colon, _password = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if colon else netloc
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(key == "password" for key, _ in pairs):
-        query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*/:", quote_via=quote)
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url
-    # Rebuilt by hand: urlunsplit drops the // of postgresql:///db, a scheme it does not know
-    return (
-        f"{parts.scheme}://{netloc}{parts.path}"
-        + (f"?{query}" if query else "")
-        + (f"#{parts.fragment}" if parts.fragment else "")
-    )
+    """DATABASE_URL as safe to show: `***` wherever a password could be written (see `_password_spans`). A URL libpq
+    cannot parse shows only its scheme, as any part of it could be the password."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        scheme = url.partition("://")[0]
+        return f"{scheme}://…(unparseable)" if scheme in ("postgresql", "postgres") else "…(unparseable)"
+    if "://" not in url:  # keyword/value form: libpq's own reading, rebuilt
+        return make_conninfo("", **{key: "***" if key == "password" else value for key, value in params.items()})
+    shown = url
+    for start, end in reversed(_password_spans(url)):
+        shown = f"{shown[:start]}***{shown[end:]}"
+    return shown
+
+
+def _password_spans(url: str) -> list[tuple[int, int]]:
+    """Where a password could be written in a PostgreSQL URL, in order. libpq ends the user part at the first `@`
+    (and a `#` or `?` before it belongs to the password); an unescaped `@` in a password moves that `@`, so the
+    password is taken to run to the last `@`. With no `@`, a "port" that is not a number is a password that lost its
+    host (`postgresql://user:password`). And any `password=` parameter."""
+    start = url.find("://") + 3
+    if start < 3:
+        return []
+    spans: list[tuple[int, int]] = []
+    at = url.rfind("@", start)
+    if at >= 0:
+        colon = url.find(":", start, at)
+        if colon >= 0:
+            spans.append((colon + 1, at))
+        rest = at + 1
+    else:
+        end = min((i for i in (url.find("/", start), url.find("?", start)) if i >= 0), default=len(url))
+        if not _HOSTS.fullmatch(url[start:end]):
+            colon = url.find(":", start, end)
+            spans.append((colon + 1 if colon >= 0 else start, end))
+        rest = start
+    query = url.find("?", rest)
+    if query >= 0:
+        offset = query + 1
+        for pair in url[query + 1 :].split("&"):
+            key, equals, _value = pair.partition("=")
+            if equals and unquote(key) == "password":
+                spans.append((offset + len(key) + 1, offset + len(pair)))
+            offset += len(pair) + 1
+    return spans
+
+
+# host[:port] or [ipv6][:port], comma-separated, the ports numbers
+_HOSTS = re.compile(r"(?:\[[^\]]*\]|[^:,\[\]]*)(?::\d*)?(?:,(?:\[[^\]]*\]|[^:,\[\]]*)(?::\d*)?)*")
 
 
 def _secrets(url: str) -> list[str]:
-    """The password as written in the URL and as decoded, to scrub from any message."""
-    found: list[str] = []
-    with contextlib.suppress(ValueError):
-        parts = urlsplit(url)
-        userinfo = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
-        if ":" in userinfo:
-            found.append(userinfo.partition(":")[2])
-        found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "password"]
-    with contextlib.suppress(psycopg.Error):
-        password = conninfo_to_dict(url).get("password")
-        if password:
-            found.append(str(password))
-    found += [unquote(secret) for secret in found]
-    return sorted({s for s in found if s}, key=len, reverse=True)
+    """The password as written in the URL, as decoded and as libpq reads it, to scrub from any message."""
+    written = [url[start:end] for start, end in _password_spans(url)]
+    found = {*written, *map(unquote, written), database_password(url) or ""}
+    return sorted(found - {""}, key=len, reverse=True)
 
 
 def _whole(value: Any) -> Any:
