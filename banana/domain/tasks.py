@@ -74,6 +74,7 @@ class NewTask:
     source: str = "command"  # the surface it came from (GenerationRequest.source)
     thread_ts: str | None = None  # the thread asked from; once the card is posted, the card's thread
     view_id: str | None = None  # the modal it was submitted from, to report back in
+    public_channel: bool = False  # asked in a channel Slack said is public; anything else is private to it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +137,8 @@ class Task(NewTask):
         """Where it was asked and where it goes. Until the card is posted `thread_ts` is the thread asked from; after,
         it is the card's own thread, which counts as no thread of origin."""
         thread = self.thread_ts if self.thread_ts != self.message_ts else None
-        return Origin(self.team_id, self.channel_id, self.user_id, self.response_url, thread, self.view_id)
+        public = True if self.public_channel else None  # stored: known public, or not known to be
+        return Origin(self.team_id, self.channel_id, self.user_id, self.response_url, thread, self.view_id, public)
 
 
 MAX_CHAIN = 6  # ancestors a task remembers; a longer chain shows its nearest ones
@@ -147,6 +149,9 @@ def new_task(
 ) -> NewTask:
     """The task to store for a request. `parent` is the task it came from, whose chain it extends; `slot` its number
     in a set of variations."""
+    public = origin.public_channel
+    if public is None:  # the surface could not tell: as public as a parent in the same conversation, else private
+        public = parent is not None and parent.public_channel and _same_place(parent, origin)
     chain = ((request.relation or "remix", parent.id), *parent.chain) if parent is not None else ()
     return NewTask(
         team_id=origin.team_id,
@@ -167,7 +172,12 @@ def new_task(
         source=request.source,
         thread_ts=origin.thread_ts,
         view_id=origin.view_id,
+        public_channel=public,
     )
+
+
+def _same_place(task: Task, origin: Origin) -> bool:
+    return (task.team_id, task.channel_id) == (origin.team_id, origin.channel_id)
 
 
 def encode_inputs(inputs: tuple[InputFile, ...]) -> str:
@@ -212,3 +222,6 @@ class Origin:
     response_url: str | None = None
     thread_ts: str | None = None  # post into this thread instead of starting one
     view_id: str | None = None  # the modal the request came from, to report back in
+    # True in a public channel, False in a private one or a DM, None when the payload does not say (banana.engine.
+    # privacy reads it); not known to be public counts as private.
+    public_channel: bool | None = None

@@ -603,7 +603,7 @@ class Job:
         self.task = await self.runner.store.update(self.task.id, request_key=key)
         if self.request.fresh:
             return False
-        earlier = await self.runner.store.reusable(self.task.team_id, key)
+        earlier = await self.runner.store.reusable(self.task.team_id, key, self.task.channel_id)
         if earlier is None or not earlier.slack_file_id:
             return False
         slack = self.slack

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from banana.domain.options import CommandError, InputFile
 from banana.domain.tasks import HomeFilter, Origin, Task
 from banana.engine.home import HomePlace
+from banana.engine.privacy import public_in_interaction, seen_by, visible_to
 from banana.engine.services import Services, services_of
 from banana.engine.starter import Refused
 from banana.prompts.command import checked
@@ -167,6 +168,7 @@ async def _again(
         user_id=press.user_id,
         response_url=press.body.get("response_url"),
         thread_ts=task.thread_ts,
+        public_channel=public_in_interaction(press.body, task.channel_id),
     )
     started = await press.services.starter.start(request, origin)
     if isinstance(started, Refused):
@@ -200,11 +202,15 @@ async def remix(press: Press) -> None:
 
 
 async def family(press: Press) -> None:
-    """Family, in Home: the task's first ancestor and everything made from it, as a tree."""
+    """Family, in Home: the task's first ancestor and everything made from it, as a tree, of what the person could
+    already see in Slack."""
     task = await press.task()
     if task is None:
         return
-    kin = await press.services.store.family(task.id)
+    if not visible_to(task, press.user_id):  # the button is on one's own rows: one that is not says nothing more
+        await press.answer("That image no longer exists: it may have been deleted.")
+        return
+    kin = seen_by(await press.services.store.family(task.id), press.user_id)
     await press.open(family_view(task.id, kin, prices=press.services.settings.prices))
 
 

@@ -13,6 +13,7 @@ from banana.domain.options import CommandError
 from banana.domain.tasks import Origin
 from banana.engine.budget import balance_text, usage_text
 from banana.engine.kie import KieError
+from banana.engine.privacy import public_in_command
 from banana.engine.services import Services, services_of
 from banana.engine.starter import Refused
 from banana.prompts.command import mentions_options, parse_command_text
@@ -67,6 +68,7 @@ async def banana_command(
         channel_id=command["channel_id"],
         user_id=command["user_id"],
         response_url=command.get("response_url"),
+        public_channel=public_in_command(command),
     )
     # An empty ack shows nothing: the progress message the runner posts is the answer everyone sees.
     started = await services.starter.start(request, origin, admitted=ack)

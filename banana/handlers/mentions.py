@@ -15,6 +15,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from banana.domain.options import CommandError
 from banana.domain.tasks import Origin, Task
 from banana.engine.people import people_only
+from banana.engine.privacy import public_in_event
 from banana.engine.services import services_of
 from banana.engine.starter import Refused
 from banana.engine.threads import pick_parent, read_pick
@@ -106,7 +107,9 @@ async def _edit(event: dict[str, Any], context: AsyncBoltContext, thread: list[T
     except CommandError as error:
         await answer(f":warning: {error}")
         return
-    origin = Origin(team_id=team, channel_id=channel, user_id=user, thread_ts=thread_ts)
+    origin = Origin(
+        team_id=team, channel_id=channel, user_id=user, thread_ts=thread_ts, public_channel=public_in_event(event)
+    )
     started = await services.starter.start(request, origin)
     if isinstance(started, Refused):
         await answer(f":no_entry: {started.reason}")

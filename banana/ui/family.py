@@ -68,7 +68,8 @@ def _parent(task: Task, by_id: dict[int, Task]) -> int | None:
 def family_view(focus_id: int, tasks: Sequence[Task], *, prices: Prices = PRICES) -> dict[str, Any]:
     """A modal with a task's family as a tree, the focused task marked: each line its id, how it came from its parent,
     its state, its prompt and a link to its card. At most MAX_FAMILY_LINES tasks (always the focused one and those it
-    came from), within a modal's 100 blocks; the rest are counted."""
+    came from), within a modal's 100 blocks; the rest are counted. `tasks` are only those the viewer may see
+    (`banana.engine.privacy.seen_by`): the count is theirs too."""
     tree = family_tree(tasks)
     title = shorten(f"Family of #{focus_id}", MODAL_TITLE_CHARS)
     if not tree:

@@ -38,7 +38,7 @@ class TaskStore(Protocol):
     async def set_of(self, set_id: int) -> list[Task]: ...
     async def family(self, task_id: int) -> list[Task]: ...
     async def with_children(self, task_ids: list[int]) -> frozenset[int]: ...
-    async def reusable(self, team_id: str, request_key: str) -> Task | None: ...
+    async def reusable(self, team_id: str, request_key: str, channel_id: str) -> Task | None: ...
     async def history(
         self, team_id: str, user_id: str, states: tuple[TaskState, ...], offset: int, limit: int
     ) -> list[Task]: ...
@@ -117,6 +117,7 @@ TASK_COLUMNS: dict[str, type] = {
     "set_id": int,
     "slot": int,
     "cancel_requested_at": float,
+    "public_channel": int,  # 1 where Slack said the channel is public; rows from before it was kept count as private
     # The lease (on a unit's first task): which replica holds the work, and until when (seconds since the epoch).
     "lease_owner": str,
     "lease_until": float,
@@ -172,5 +173,6 @@ def task_from_row(row: dict[str, Any]) -> Task:
     values["ancestry"] = row.get("ancestry") or ""
     values["fresh"] = bool(row.get("fresh"))
     values["credits_exact"] = bool(row.get("credits_exact"))
+    values["public_channel"] = bool(row.get("public_channel"))
     values["source"] = row.get("source") or "command"  # rows from before sources were kept
     return Task(**values)

@@ -589,13 +589,14 @@ class PostgresTaskStore:
         (row,) = await self._fetch(query, [TaskState.DONE.value, team_id, user_id, user_id, since])
         return Usage(images=int(row["images"]), credits=_whole(row["credits"]), exact_credits=_whole(row["exact"]))
 
-    async def reusable(self, team_id: str, request_key: str) -> Task | None:
-        """The newest finished task of a workspace with this exact request whose image is still in Slack."""
+    async def reusable(self, team_id: str, request_key: str, channel_id: str) -> Task | None:
+        """The newest finished task of a workspace with this exact request whose image is still in Slack, made in
+        this conversation or in a public channel: a private conversation's image is never posted outside it."""
         where = (
             "team_id = %s and request_key = %s and state = %s and slack_file_id is not null"
-            " and deleted_at is null and file_gone_at is null"
+            " and deleted_at is null and file_gone_at is null and (channel_id = %s or public_channel = 1)"
         )
-        args = [team_id, request_key, TaskState.DONE.value]
+        args = [team_id, request_key, TaskState.DONE.value, channel_id]
         found = await self._tasks(where, args, "order by finished_at desc nulls last limit 1")
         return found[0] if found else None
 

@@ -194,13 +194,14 @@ class SqliteTaskStore:
         images, credits, exact = self.db.execute(sql, [TaskState.DONE.value, *args, since]).fetchone()
         return Usage(images=images, credits=credits, exact_credits=exact)
 
-    async def reusable(self, team_id: str, request_key: str) -> Task | None:
-        """The newest finished task of a workspace with this exact request whose image is still in Slack."""
+    async def reusable(self, team_id: str, request_key: str, channel_id: str) -> Task | None:
+        """The newest finished task of a workspace with this exact request whose image is still in Slack, made in
+        this conversation or in a public channel: a private conversation's image is never posted outside it."""
         where = (
             "team_id = ? and request_key = ? and state = ? and slack_file_id is not null"
-            " and deleted_at is null and file_gone_at is null"
+            " and deleted_at is null and file_gone_at is null and (channel_id = ? or public_channel = 1)"
         )
-        args = [team_id, request_key, TaskState.DONE.value]
+        args = [team_id, request_key, TaskState.DONE.value, channel_id]
         found = await self._run(lambda: self._tasks(where, args, order_by="finished_at desc", limit=1))
         return found[0] if found else None
 
