@@ -114,6 +114,7 @@ class JobRunner:
         self._outlooks: dict[str, tuple[Expectation | None, float]] = {}
         self._keeper: asyncio.Task[None] | None = None
         self._gone: set[str] = set()  # workspaces that can no longer be reached, each logged once
+        self._checks: set[asyncio.Task[None]] = set()  # cancel signals being checked against the store
 
     @property
     def in_flight(self) -> int:
@@ -252,10 +253,28 @@ class JobRunner:
         return True
 
     def _on_signal(self, task_id: int, kind: str) -> None:
-        """A signal from a replica (perhaps this one): act on it if the task is held here."""
-        if kind == "poke":
+        """A signal from a replica (perhaps this one), or from anyone else who can reach the database: only a hint
+        about a task held here. A poke makes it read kie now (paced like every read); a cancel makes it read its own
+        row, and stop only if the row says someone pressed Cancel."""
+        if kind not in ("poke", "cancel"):
+            log.debug("signals: ignored an unknown kind %.20r for task %s", kind, task_id)
+        elif task_id not in self._running:
+            return
+        elif kind == "poke":
             self._poke_here(task_id)
-        elif kind == "cancel":
+        else:
+            check = asyncio.create_task(self._cancel_if_asked(task_id), name=f"banana-cancel-check-{task_id}")
+            self._checks.add(check)
+            check.add_done_callback(self._checks.discard)
+
+    async def _cancel_if_asked(self, task_id: int) -> None:
+        """`cancel` stores the request before it signals, so the row says whether the signal is real."""
+        try:
+            task = await self.store.get(task_id)
+        except StoreUnavailable as error:  # rare (away since the cancel was stored): a later claim reads the row
+            log.warning("could not check a cancel signal for task %s (%s)", task_id, error)
+            return
+        if task is not None and task.cancel_requested_at is not None:
             self._cancel_here(task_id)
 
     async def record_cost(self, task: Task, credits: float) -> None:
