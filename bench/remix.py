@@ -135,7 +135,7 @@ async def remix(
         for number, channel in enumerate(channels, start=1):
             files = [(f"IMG_{number:02d}{n:02d}.jpg", data, "image/jpeg") for n, data in enumerate(pictures, 1)]
             messages.append(await stack.add_message(channel, "photos from the offsite", files))
-        await stack.metrics(reset=True)
+        await stack.start_window()
         megabytes = sum(len(p) for p in pictures) / len(pictures) / 1024 / 1024
         echo(f"  remix: {remixes} remixes of {count} photos ({megabytes:.1f} MB each) at once …")
         await asyncio.gather(*(stack.message_shortcut(m, c) for m, c in zip(messages, channels, strict=True)))

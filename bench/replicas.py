@@ -280,7 +280,7 @@ async def _run(
         await stack.start()
         backends = [str((await stack.health(number))["database_backend"]) for number in stack.live]
         for number in stack.live:
-            await stack.metrics(reset=True, replica=number)
+            await stack.start_window(replica=number)
         cpu_before = [stack.cpu_seconds(number) for number in stack.live]
         if url:
             database = BackendCpu(url, dict(parse_qsl(urlsplit(url).query))["application_name"])

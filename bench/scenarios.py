@@ -281,7 +281,7 @@ async def ack_latency(work: Path, *, count: int, seconds: float, app_env: dict[s
     stack = Stack(StackConfig("ack", channels=20, generate_seconds=5.0, app_env=app_env), work)
     await stack.start()
     try:
-        await stack.metrics(reset=True)
+        await stack.start_window()
         echo(f"  ack: {count} commands in {seconds:.0f} s …")
         sent = await send_commands(stack, count, seconds, "ack")
         await asyncio.sleep(2.0)  # the work the burst started goes on: see that it trips no limit
@@ -340,7 +340,7 @@ async def delivery(
                 await send_commands(stack, warmup, warmup * 0.5, "warmup")
                 await wait_for_delivery(stack, warmup, timeout=slowest + 60)
                 await wait_idle(stack, timeout=idle_timeout)
-            await stack.metrics(reset=True)
+            await stack.start_window()
             echo(f"  {config.name}: {tasks} tasks over {seconds:.0f} s; kie takes {generation} …")
             sent = await send_commands(stack, tasks, seconds, name)
             delivered = await wait_for_delivery(stack, warmup + tasks, timeout=slowest + 60) - warmup
@@ -392,7 +392,7 @@ async def in_flight(
             await asyncio.sleep(0.5)
 
     try:
-        await stack.metrics(reset=True)
+        await stack.start_window()
         echo(f"  load-{mode}: {tasks} commands in {seconds:.0f} s; kie takes 27-37 s …")
         sampler = asyncio.create_task(sample())
         started = time.monotonic()

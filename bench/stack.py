@@ -91,6 +91,8 @@ class Stack:
         self.config = config
         self.work = work / config.name
         self.secret = secrets.token_hex(16)
+        self.metrics_token = secrets.token_hex(16)  # the app serves /metrics only to its holder
+        self._windows: dict[int, int] = {}  # per replica: the last loop-lag sample before the measured window
         self.kie_url = ""
         self.slack_url = ""
         self.apps: list[asyncio.subprocess.Process] = []  # one per replica
@@ -176,6 +178,7 @@ class Stack:
             "HOST": "127.0.0.1",
             "LOG_LEVEL": "WARNING",
             "BANANA_LOOP_PROBE": "1",
+            "METRICS_TOKEN": self.metrics_token,
             **c.app_env,
         }
         if c.callbacks:
@@ -343,9 +346,19 @@ class Stack:
     async def slack_stats(self) -> dict[str, Any]:
         return await self.get_json(f"{self.slack_url}/standin/stats")
 
-    async def metrics(self, *, reset: bool = False, replica: int = 0) -> dict[str, Any]:
-        url = self.app_urls[replica]
-        return await self.get_json(f"{url}/metrics", **({"reset": "1"} if reset else {}))
+    async def start_window(self, replica: int = 0) -> None:
+        """From now on `metrics` sums up the loop lag of this replica's samples taken after this moment (the app's
+        /metrics is read-only: the window is the benchmark's, kept as the number of the last sample before it)."""
+        self._windows[replica] = (await self.metrics(replica=replica))["loop_lag"]["taken"]
+
+    async def metrics(self, *, replica: int = 0) -> dict[str, Any]:
+        url = f"{self.app_urls[replica]}/metrics"
+        since = {"since": str(self._windows.get(replica, 0))}
+        headers = {"Authorization": f"Bearer {self.metrics_token}"}
+        async with self.http.get(url, params=since, headers=headers) as response:
+            response.raise_for_status()
+            result: dict[str, Any] = await response.json()
+            return result
 
     async def health(self, replica: int = 0) -> dict[str, Any]:
         return await self.get_json(f"{self.app_urls[replica]}/healthz")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import psycopg
 import pytest
@@ -17,22 +15,26 @@ from tests.conftest import CHANNEL_ID
 
 
 async def test_metrics_route_reports_loop_lag_only_when_asked(start_banana, monkeypatch):
-    plain = await start_banana()
-    assert (await plain.http.get(f"{plain.url}/metrics")).status_code == 404
+    token = {"Authorization": "Bearer bench-token"}
+    plain = await start_banana(METRICS_TOKEN="bench-token")
+    assert (await plain.http.get(f"{plain.url}/metrics", headers=token)).json()["loop_lag"] is None
 
     monkeypatch.setenv("BANANA_LOOP_PROBE", "1")
-    probed = await start_banana()
+    probed = await start_banana(METRICS_TOKEN="bench-token")
     await probed.command("a lighthouse")
     await probed.settle(1)
     probe = probed.server.probe
     assert probe is not None
     await probed.slack.wait_for(lambda: bool(probe.lags))  # a fast task may finish before the first 50 ms sample
-    reset_at = time.monotonic()
-    metrics = (await probed.http.get(f"{probed.url}/metrics", params={"reset": "1"})).json()
+    metrics = (await probed.http.get(f"{probed.url}/metrics", headers=token)).json()
     assert metrics["loop_lag"]["samples"] > 0 and metrics["loop_lag"]["p99_ms"] >= 0
     assert metrics["in_flight"] == 0
-    after = (await probed.http.get(f"{probed.url}/metrics")).json()["loop_lag"]["samples"]
-    assert after <= (time.monotonic() - reset_at) / probe.interval + 1  # counted afresh since the reset
+    mark = metrics["loop_lag"]["taken"]
+    await probed.slack.wait_for(lambda: probe.taken >= mark + 2)
+    since = (await probed.http.get(f"{probed.url}/metrics", params={"since": mark}, headers=token)).json()
+    assert 2 <= since["loop_lag"]["samples"] == since["loop_lag"]["taken"] - mark  # only the window's samples
+    again = (await probed.http.get(f"{probed.url}/metrics", headers=token)).json()["loop_lag"]
+    assert again["samples"] == again["taken"] >= since["loop_lag"]["taken"]  # reading cleared nothing
 
 
 async def test_kie_stats_count_reads_per_task_and_refused_creates():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 import statistics
@@ -30,12 +31,14 @@ log = logging.getLogger("banana")
 class LoopLagProbe:
     """How late the event loop wakes a sleeper: a busy loop delays every ack, poll and upload by as much.
 
-    Opt-in (BANANA_LOOP_PROBE=1) for the benchmark, which reads it from GET /metrics.
+    Opt-in (BANANA_LOOP_PROBE=1) for the benchmark, which reads it from GET /metrics. Reading changes nothing: each
+    wake-up is numbered, and a reader that wants a window asks for the samples after the number it last saw.
     """
 
     def __init__(self, interval: float = 0.05, keep: int = 100_000) -> None:
         self.interval = interval
-        self.lags: deque[float] = deque(maxlen=keep)  # seconds late, one per wake-up
+        self.lags: deque[float] = deque(maxlen=keep)  # seconds late, one per wake-up, the newest `keep`
+        self.taken = 0  # wake-ups measured since the start: the number of the newest sample
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -43,13 +46,17 @@ class LoopLagProbe:
             started = loop.time()
             await asyncio.sleep(self.interval)
             self.lags.append(max(0.0, loop.time() - started - self.interval))
+            self.taken += 1
 
-    def summary(self) -> dict[str, float]:
-        lags = sorted(self.lags)
+    def summary(self, since: int = 0) -> dict[str, float]:
+        """The samples numbered after `since` (those still kept), and `taken`, for the next reader's `since`."""
+        newer = max(0, min(len(self.lags), self.taken - since))
+        lags = sorted(list(self.lags)[len(self.lags) - newer :])
         if not lags:
-            return {"samples": 0}
+            return {"samples": 0, "taken": self.taken}
         return {
             "samples": len(lags),
+            "taken": self.taken,
             "p50_ms": round(1000 * lags[len(lags) // 2], 2),
             "p99_ms": round(1000 * lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2),
             "max_ms": round(1000 * lags[-1], 2),
@@ -89,8 +96,9 @@ class BananaServer:
             web_app.router.add_get(app.oauth_flow.install_path, install_page(app.oauth_flow))
             web_app.router.add_get(app.oauth_flow.redirect_uri_path, oauth_redirect(app.oauth_flow))
         web_app.router.add_get("/healthz", self._health)
+        if settings.metrics_token:  # none configured: no /metrics at all (404)
+            web_app.router.add_get("/metrics", metrics(settings.metrics_token, self._metrics))
         if self.probe is not None:
-            web_app.router.add_get("/metrics", self._metrics)
             probing = asyncio.create_task(self.probe.run(), name="banana-loop-probe")
             self._stack.push_async_callback(_cancelled, probing)
         web_app.router.add_post(
@@ -128,15 +136,33 @@ class BananaServer:
         return web.json_response(body, status=200 if database else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        """The loop-lag probe's figures since the last `?reset=1`, and the tasks in flight."""
-        assert self.probe is not None
+        """The tasks in flight and, with the probe on, the loop lag of the samples after `?since=N` (all kept ones
+        without it). Read-only: any number of readers may keep windows of their own."""
+        since = request.query.get("since", "0")
+        if not (since.isascii() and since.isdigit() and len(since) <= 18):
+            return web.json_response({"error": "since must be a sample number"}, status=400)
         body = {
-            "loop_lag": self.probe.summary(),
+            "loop_lag": self.probe.summary(int(since)) if self.probe is not None else None,
             "in_flight": self.services.runner.in_flight if self.services else 0,
         }
-        if request.query.get("reset") == "1":
-            self.probe.lags.clear()
         return web.json_response(body)
+
+
+def metrics(
+    token: str, handler: Callable[[web.Request], Awaitable[web.Response]]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """`handler` only for `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time); 401 for anyone else."""
+    expected = f"Bearer {token}".encode()
+
+    async def guarded(request: web.Request) -> web.Response:
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, expected):
+            return web.json_response(
+                {"error": "a metrics token is needed"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        return await handler(request)
+
+    return guarded
 
 
 def slack_requests(app: AsyncApp, signing_secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
