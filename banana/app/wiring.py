@@ -13,8 +13,11 @@ import aiohttp
 import httpx
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.error import BoltError
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -24,6 +27,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -39,7 +43,7 @@ from banana.engine.settings import Settings
 from banana.engine.slack import SlackDelivery
 from banana.engine.starter import DATABASE_AWAY, TaskStarter
 from banana.engine.store import StoreUnavailable, TaskStore, installation_stores, open_store
-from banana.engine.tokens import FreshBots, Installs
+from banana.engine.tokens import FreshBots, Installs, Refusal, install_refusal, revoke_tokens
 from banana.prompts.catalog import CatalogError, load_brand, load_catalog
 from banana.ui.modals import notice_view
 
@@ -96,7 +100,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
                 client_secret=settings.slack_client_secret or "",
                 client=client,
             )
-            installs = Installs(FreshBots(store, installations, rotator), states)
+            installs = Installs(FreshBots(store, installations, rotator, allowed=settings.may_install), states)
         slack = SlackDelivery(
             client,
             session,
@@ -113,11 +117,15 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.team_id, task.user_id)
         )
         stack.push_async_callback(runner.close)
+        if installs is not None:  # a workspace Banana can no longer act in (a refused refresh) ends its work
+            installs.bots.end_work = runner.end_workspace
         budget = Budget(
             store,
             settings.prices,
             user_daily_cap=settings.user_daily_credit_cap,
             workspace_monthly_cap=settings.workspace_monthly_credit_cap,
+            many_workspaces=settings.oauth,
+            operator_workspace=settings.operator_workspace,
         )
         yield Services(
             settings=settings,
@@ -167,9 +175,19 @@ def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeRes
         "logger": logging.getLogger("banana.slack_bolt"),
     }
     if services.installs is not None:
+        if not settings.allowed_workspaces:
+            log.warning(ANYONE_MAY_INSTALL)
         app = AsyncApp(
-            oauth_settings=oauth_settings(settings, services.installs),
-            # A workspace with no installation (never, or no more): Bolt says this once, privately, and does nothing.
+            oauth_flow=CheckedOAuthFlow(
+                settings=oauth_settings(settings, services.installs),
+                client=request_client,
+                logger=common["logger"],
+                refusal=lambda installation: install_refusal(settings, installation),
+            ),
+            # Bolt's hint names a function; its code takes an AsyncAuthorize as it is (async_app.py, `authorize`).
+            authorize=FreshBotAuthorize(services.installs.bots),  # type: ignore[arg-type]
+            # A workspace with no installation (never, no more, or no longer allowed): Bolt says this once,
+            # privately, and does nothing.
             user_facing_authorize_error_message=NOT_INSTALLED,
             **common,
         )
@@ -269,34 +287,117 @@ def oauth_settings(settings: Settings, installs: Installs) -> AsyncOAuthSettings
         installation_store_bot_only=True,  # the bot is all Banana uses; `FreshBots` keeps its token fresh
         state_store=installs.states,
         authorization_url=settings.slack_authorize_url,
-        callback_options=AsyncCallbackOptions(success=installed(installs), failure=not_installed),
+        callback_options=AsyncCallbackOptions(success=installed, failure=not_installed),
     )
 
 
-def installed(installs: Installs) -> Callable[[AsyncSuccessArgs], Awaitable[BoltResponse]]:
-    async def success(args: AsyncSuccessArgs) -> BoltResponse:
-        installation = args.installation
-        if installation.enterprise_id:  # not supported yet: say so, and keep nothing
-            await installs.bots.async_delete_all(enterprise_id=installation.enterprise_id, team_id=installation.team_id)
-            log.info("refused an Enterprise Grid install (%s)", installation.enterprise_id)
-            return _page(400, ENTERPRISE_PAGE)
-        log.info("installed in %s (%s)", installation.team_name, installation.team_id)
-        return _page(200, INSTALLED_PAGE.format(team=html.escape(installation.team_name or "your workspace")))
+class FreshBotAuthorize(AsyncAuthorize):
+    """Bolt's authorization with OAuth, in place of its AsyncInstallationStoreAuthorize, so that FreshBots is the one
+    token rotator: Bolt's own (slack_bolt 1.30, async_authorize.py) refreshes a token itself when it finds one near
+    expiry, outside FreshBots's lock, and a refresh token is single-use. AsyncApp takes an AsyncAuthorize instance
+    beside an OAuth flow (slack_bolt 1.30, async_app.py, `authorize`). The bot comes from FreshBots: refreshed under
+    the lock, none for a workspace not allowed or whose refresh Slack refused. auth.test, as Bolt's does, checks the
+    token and says whose it is (team, enterprise, bot id, bot user), for the request's context."""
 
-    return success
+    def __init__(self, bots: FreshBots) -> None:
+        self._bots = bots
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        bot = await self._bots.async_find_bot(
+            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=context.is_enterprise_install
+        )
+        if bot is None or not bot.bot_token:
+            return None
+        try:
+            response = await context.client.auth_test(token=bot.bot_token)
+        except SlackApiError as error:
+            log.info("the bot token of workspace %s no longer works (%s)", team_id, error.response.get("error"))
+            return None
+        return AuthorizeResult.from_auth_test_response(
+            auth_test_response=response, bot_token=bot.bot_token, bot_scopes=bot.bot_scopes
+        )
+
+
+class InstallRefused(BoltError):
+    """An install Banana refuses; its tokens are revoked already and nothing of it was stored."""
+
+    def __init__(self, refusal: Refusal, installation: Installation) -> None:
+        super().__init__(f"refused {refusal.value}")
+        self.refusal = refusal
+        self.installation = installation
+
+
+class CheckedOAuthFlow(AsyncOAuthFlow):
+    """Bolt's OAuth flow, refusing an install before anything of it is stored. slack_bolt 1.30's
+    AsyncOAuthFlow.handle_callback runs `run_installation` (oauth.v2.access), then `store_installation`, then the
+    success handler; a BoltError from `store_installation` goes to the failure handler instead (reason
+    "storage_error", the error in `args.error`). So the check sits in `store_installation`."""
+
+    def __init__(self, *, refusal: Callable[[Installation], Refusal | None], **options: Any) -> None:
+        super().__init__(**options)
+        self._refusal = refusal
+
+    async def store_installation(self, request: AsyncBoltRequest, installation: Installation) -> None:
+        refusal = self._refusal(installation)
+        if refusal is not None:
+            await revoke_tokens(self.client, installation)
+            raise InstallRefused(refusal, installation)
+        await super().store_installation(request, installation)
+
+
+async def installed(args: AsyncSuccessArgs) -> BoltResponse:
+    installation = args.installation
+    log.info("installed in %s (%s)", installation.team_name, installation.team_id)
+    team = html.escape(installation.team_name or "your workspace")
+    return _page(args.settings, 200, INSTALLED_PAGE.format(team=team))
 
 
 async def not_installed(args: AsyncFailureArgs) -> BoltResponse:
-    """A forged or reused state, a code Slack refused, or a person who declined: a clear page, nothing stored."""
+    """A forged or reused state, a code Slack refused, a person who declined, or an install Banana refuses: a clear
+    page, nothing stored."""
+    error = args.error
+    if isinstance(error, InstallRefused):
+        return _refused(args.settings, error)
     log.info("an install did not complete: %s", args.reason)
     if args.reason == "access_denied":
-        return _page(200, DECLINED_PAGE)
-    return _page(args.suggested_status_code or 400, FAILED_PAGE)
+        return _page(args.settings, 200, DECLINED_PAGE)
+    return _page(args.settings, args.suggested_status_code or 400, FAILED_PAGE)
 
 
-def _page(status: int, body: str) -> BoltResponse:
+def _refused(settings: AsyncOAuthSettings, refused: InstallRefused) -> BoltResponse:
+    installation = refused.installation
+    where = installation.enterprise_id if refused.refusal is Refusal.ENTERPRISE else installation.team_id
+    log.info(
+        "refused an install from %s (%s): %s; its tokens were revoked",
+        where,
+        installation.team_name,
+        refused.refusal.value,
+    )
+    if refused.refusal is Refusal.ENTERPRISE:
+        return _page(settings, 400, ENTERPRISE_PAGE)
+    team = html.escape(installation.team_name or "this workspace")
+    return _page(settings, 403, NOT_ALLOWED_PAGE.format(team=team, team_id=html.escape(installation.team_id or "")))
+
+
+def _page(settings: AsyncOAuthSettings, status: int, body: str) -> BoltResponse:
+    """An OAuth page that also clears Bolt's state cookie, as Bolt's own pages do: the state is spent either way."""
     return BoltResponse(
-        status=status, body=PAGE.format(body=body), headers={"content-type": "text/html; charset=utf-8"}
+        status=status,
+        body=PAGE.format(body=body),
+        headers={
+            "content-type": "text/html; charset=utf-8",
+            "set-cookie": settings.state_utils.build_set_cookie_for_deletion(),
+        },
     )
 
 
@@ -317,6 +418,15 @@ DECLINED_PAGE = (
 FAILED_PAGE = (
     "<h1>Banana could not be installed</h1><p>The install link was used already, had expired, or did not come from "
     "Banana. Nothing was stored. Start again from the <a href='/slack/install'>install page</a>.</p>"
+)
+NOT_ALLOWED_PAGE = (
+    "<h1>Banana isn't available for {team}</h1><p>Whoever runs this Banana decides which workspaces may use it. Ask "
+    "them to add workspace <code>{team_id}</code> to ALLOWED_WORKSPACES, then install it again. Nothing was stored, "
+    "and the access Slack granted was given back.</p>"
+)
+ANYONE_MAY_INSTALL = (
+    "ALLOWED_WORKSPACES is not set: any Slack workspace can install Banana and spend this kie.ai account's credits. "
+    "List the workspaces that may (team ids T…, or E… for an Enterprise Grid org) in ALLOWED_WORKSPACES."
 )
 ENTERPRISE_PAGE = (
     "<h1>Banana installs in single workspaces</h1><p>Enterprise Grid installs are not supported yet, so nothing was "

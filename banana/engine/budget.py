@@ -87,13 +87,25 @@ class Budget:
         *,
         user_daily_cap: int | None = None,
         workspace_monthly_cap: int | None = None,
+        many_workspaces: bool = False,
+        operator_workspace: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self.prices = prices
         self.user_daily_cap = user_daily_cap
         self.workspace_monthly_cap = workspace_monthly_cap
+        self._many_workspaces = many_workspaces
+        self._operator_workspace = operator_workspace
         self._clock = clock
+
+    def may_see_balance(self, team_id: str, is_admin: bool) -> bool:
+        """kie.ai's balance is the operator's account: only admins of the operator's own workspace see it. Installed in
+        one workspace, that one is the operator's; installed through OAuth, it is OPERATOR_WORKSPACE, and with none
+        set nobody sees it, so no installer ever learns what the account holds."""
+        if self._many_workspaces and (self._operator_workspace is None or team_id != self._operator_workspace):
+            return False
+        return is_admin
 
     @property
     def capped(self) -> bool:

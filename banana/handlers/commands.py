@@ -90,11 +90,12 @@ async def saved_prompts_answer(services: Services, command: dict[str, Any], sear
 
 
 async def usage_answer(services: Services, command: dict[str, Any]) -> str:
-    """`/banana usage`: the person's and the workspace's spend and limits; for admins, kie.ai's balance too."""
-    user_id = command["user_id"]
-    report = await services.budget.report(command.get("team_id", ""), user_id)
+    """`/banana usage`: the person's and the workspace's spend and limits; for the operator's admins, kie.ai's
+    balance too."""
+    user_id, team_id = command["user_id"], command.get("team_id", "")
+    report = await services.budget.report(team_id, user_id)
     balance = None
-    if await services.slack.team(command.get("team_id", "")).is_admin(user_id):
+    if services.budget.may_see_balance(team_id, await services.slack.team(team_id).is_admin(user_id)):
         try:
             credits = await services.kie.get_credits()
         except KieError as error:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from banana.engine.services import services_of
-
-log = logging.getLogger(__name__)
+from banana.engine.tokens import forget_workspace
 
 
 def register(app: AsyncApp) -> None:
@@ -39,8 +37,10 @@ async def tokens_revoked(event: dict[str, Any], context: AsyncBoltContext) -> No
 
 async def _forget_workspace(context: AsyncBoltContext, why: str) -> None:
     services = services_of(context)
-    team_id, enterprise_id = context.team_id or "", context.enterprise_id
-    if services.installs is not None:
-        await services.installs.bots.async_delete_all(enterprise_id=enterprise_id, team_id=team_id)
-    ended = services.runner.end_workspace(team_id)
-    log.info("workspace %s: %s; %d running task(s) end here", team_id, why, ended)
+    await forget_workspace(
+        services.installs.bots if services.installs is not None else None,
+        services.runner.end_workspace,
+        team_id=context.team_id or "",
+        enterprise_id=context.enterprise_id,
+        why=why,
+    )

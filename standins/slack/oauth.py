@@ -22,8 +22,9 @@ What each step follows:
   (settings.token_rotation_enabled): installs then hand out ``xoxe.xoxb-`` access tokens that expire after
   ``token_expires_in`` (43200 s) and a ``xoxe-1-`` refresh token; ``grant_type=refresh_token`` gives a new pair and
   the refresh token is then spent (invalid_refresh_token the second time: two replicas refreshing at once, one of
-  them loses). An expired token answers ``token_expired``. The token the stand-in starts with (``BOT_TOKEN``) never
-  expires: Slack leaves tokens issued before rotation was turned on alone.
+  them loses; ``spend_refresh_tokens`` makes that happen on purpose). oauth.v2.access's page names the refusal
+  ``invalid_refresh_token``. An expired token answers ``token_expired``. The token the stand-in starts with
+  (``BOT_TOKEN``) never expires: Slack leaves tokens issued before rotation was turned on alone.
 - Uninstalling (``uninstall``) or ``auth.revoke`` (https://api.slack.com/methods/auth.revoke) revokes tokens and
   sends ``tokens_revoked`` and, once none is left, ``app_uninstalled`` (``events.EventsAPI.installation_events``).
   A revoked token then answers ``account_inactive`` while the app stays uninstalled, ``invalid_auth`` after a new
@@ -460,6 +461,18 @@ class OAuth:
 
     # ------------------------------------------------------------------ the clock, revocation, uninstalling
 
+    def spend_refresh_tokens(self, target: str) -> int:
+        """The workspace's (or org's) refresh tokens are used up elsewhere, as when another process refreshed and its
+        answer was lost: the next refresh with any of them answers invalid_refresh_token
+        (https://docs.slack.dev/authentication/using-token-rotation: each refresh token works once). Returns how
+        many there were."""
+        teams, _ = self.targets(target)
+        held = {value for team in teams for value in team.tokens}
+        spent = [r for r in self._refresh_tokens.values() if r.token.value in held and not r.used]
+        for refresh in spent:
+            refresh.used = True
+        return len(spent)
+
     def expire_tokens(self, target: str) -> int:
         """Make the expiring (rotated) access tokens of a workspace (or an org) expire now; returns how many did."""
         teams, _ = self.targets(target)
@@ -472,10 +485,13 @@ class OAuth:
         return expired
 
     def revoke(self, value: str, *, test: bool = False) -> bool:
-        """auth.revoke for ``value`` (https://api.slack.com/methods/auth.revoke): the token is revoked (unless
-        ``test``), with the others of its bot or person (those a refresh replaced); tokens_revoked goes out, and
-        app_uninstalled too when it was the installation's last token (https://api.slack.com/events/app_uninstalled:
-        "An app is not uninstalled until its final user and bot tokens are revoked")."""
+        """auth.revoke for ``value`` (https://api.slack.com/methods/auth.revoke): the answer's ``revoked`` says
+        whether the token was revoked, which ``test=1`` never does ("the specified token will not actually be
+        revoked"). The token goes with the others of its bot or person (those a refresh replaced) and their refresh
+        tokens; tokens_revoked goes out, and app_uninstalled too when it was the installation's last token
+        (https://api.slack.com/events/app_uninstalled: "An app is not uninstalled until its final user and bot tokens
+        are revoked"; auth.revoke's own page says revoking a bot token does not uninstall the app, and the stand-in
+        follows the events' page, which is what an app can observe)."""
         teams = self.holders(value)
         if test or not teams:
             return False
