@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import os
+import re
 import statistics
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -17,7 +21,6 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.signature import SignatureVerifier
 
 from banana.app.wiring import SLACK_EVENTS_PATH, build_app, engine, identify_bot
 from banana.engine.callbacks import callback_handler
@@ -166,23 +169,26 @@ def metrics(
 
 
 def slack_requests(app: AsyncApp, signing_secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Slack's HTTP requests, handed to Bolt as its own aiohttp adapter (`app.web_app()`) does, but for one thing.
+    """Slack's HTTP requests, handed to Bolt as its own aiohttp adapter (`app.web_app()`) does, once known as Slack's.
 
-    Bolt parses the body before it checks the signature, and a body it cannot parse (a `payload` that is not JSON, a
-    broken JSON event, JSON that is not an object) escapes it as a 500 with a stack trace. Here the signature is
-    checked first, from the bytes: a signed request whose body cannot be read gets 400 and one warning line; an
-    unsigned or forged one gets Bolt's own 401. Everything readable goes to Bolt unchanged, signed or not (Bolt
-    checks the signature again, and answers Slack's unsigned `ssl_check` itself).
+    The signature is checked here first, from the bytes. An unsigned or forged request gets 401 and one log line
+    without its body, and never reaches Bolt: Bolt would log the whole body at INFO. Headers that are missing or not
+    numbers, and bodies that are not UTF-8, are simply not signed (Slack's verifier raises on them: a 500). Bolt
+    parses the body before it checks the signature, and a body it cannot parse (a `payload` that is not JSON, a broken
+    JSON event, JSON that is not an object) escapes it as a 500 with a stack trace: a signed request whose body
+    cannot be read gets 400 and one warning line. Bolt checks the signature again. Slack's `ssl_check` carries no
+    signature and is answered here.
     """
-    verifier = SignatureVerifier(signing_secret)
+    secret = signing_secret.encode()
 
     async def slack_events(request: web.Request) -> web.Response:
         raw = await request.read()
-        signed = verifier.is_valid(
-            body=raw,
-            timestamp=request.headers.get("X-Slack-Request-Timestamp", "0"),
-            signature=request.headers.get("X-Slack-Signature", ""),
-        )
+        refused = _unsigned_because(secret, raw, request.headers)
+        if refused:
+            if _is_ssl_check(raw):
+                return web.Response()
+            log.info("answered 401 to a request at %s: %s", request.path, refused)
+            return web.json_response({"error": "invalid request"}, status=401)
         try:
             bolt_request = AsyncBoltRequest(
                 body=await request.text(),
@@ -190,8 +196,6 @@ def slack_requests(app: AsyncApp, signing_secret: str) -> Callable[[web.Request]
                 headers=dict(request.headers.items()),  # as Bolt's adapter reads them: the last of a repeated one
             )
         except Exception as error:  # whatever Bolt cannot build a request from; nothing has been acted on
-            if not signed:
-                return web.json_response({"error": "invalid request"}, status=401)
             log.warning(
                 "answered 400 to a signed Slack request whose body cannot be read (%s, %s: %.200s)",
                 request.content_type,
@@ -202,6 +206,32 @@ def slack_requests(app: AsyncApp, signing_secret: str) -> Callable[[web.Request]
         return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     return slack_events
+
+
+# Slack signs `v0:{timestamp}:{body}` with HMAC-SHA256, and an app should refuse a request more than five minutes old
+# (https://docs.slack.dev/authentication/verifying-requests-from-slack/). Its timestamps are whole seconds.
+_MAX_AGE = 60 * 5
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+
+
+def _unsigned_because(secret: bytes, raw: bytes, headers: Mapping[str, str]) -> str | None:
+    """Why this request is not signed by Slack, or None when it is."""
+    timestamp = headers.get("X-Slack-Request-Timestamp", "")
+    signature = headers.get("X-Slack-Signature", "")
+    if not timestamp or not signature:
+        return "no signature"
+    if not _TIMESTAMP.fullmatch(timestamp) or abs(time.time() - int(timestamp)) > _MAX_AGE:
+        return "a timestamp that is not within five minutes"
+    expected = "v0=" + hmac.new(secret, b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        return "a signature that does not match"
+    return None
+
+
+def _is_ssl_check(raw: bytes) -> bool:
+    """Slack's check of a slash command's certificate: a form with ssl_check=1 and no signature, answered 200 as Bolt's
+    SslCheck middleware does before its signature check (https://api.slack.com/interactivity/slash-commands)."""
+    return parse_qs(raw.decode("utf-8", "replace")).get("ssl_check") == ["1"]
 
 
 def install_page(flow: AsyncOAuthFlow) -> Callable[[web.Request], Awaitable[web.Response]]:
