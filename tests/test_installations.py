@@ -20,8 +20,10 @@ from banana.engine.store import (
     installation_stores,
 )
 from banana.engine.store.installations import _postgres_transaction, _sqlite_transaction
+from tests.conftest import TEST_ENCRYPTION_KEY
 
 CLIENT_ID = "1111.2222"
+KEYS = (TEST_ENCRYPTION_KEY,)
 SMALL = {"min_size": 1, "max_size": 3, "open_timeout": 5, "acquire_timeout": 2, "ping_timeout": 1}
 INSTALLED_AT = 1_700_000_000.25
 
@@ -42,12 +44,12 @@ async def store(request, tmp_path):
 
 @pytest.fixture
 def installations(store):
-    return installation_stores(store, CLIENT_ID)[0]
+    return installation_stores(store, CLIENT_ID, KEYS)[0]
 
 
 @pytest.fixture
 def states(store):
-    return installation_stores(store, CLIENT_ID)[1]
+    return installation_stores(store, CLIENT_ID, KEYS)[1]
 
 
 @asynccontextmanager
@@ -216,7 +218,12 @@ async def test_deleting_a_bot_an_installation_or_everything(installations):
     await installations.async_delete_bot(**keys)
     assert await installations.async_find_bot(**keys) is None
     found = await installations.async_find_installation(**keys, user_id="U1")
-    assert found is not None and found.bot_token == "xoxe.xoxb-1"  # its own, with no bot row to take it from
+    # the bot row held the only copy of its tokens
+    assert found is not None and (found.user_token, found.bot_token, found.bot_refresh_token) == (
+        "xoxe.xoxp-1",
+        None,
+        None,
+    )
 
     await installations.async_save(installation(installed_at=INSTALLED_AT + 2))
     await installations.async_delete_installation(**keys)
@@ -230,7 +237,7 @@ async def test_deleting_a_bot_an_installation_or_everything(installations):
 
 
 async def test_workspaces_and_apps_never_see_each_others_rows(store, installations):
-    other_app = installation_stores(store, "9999.8888")[0]
+    other_app = installation_stores(store, "9999.8888", KEYS)[0]
     await installations.async_save(installation())
     await installations.async_save(installation(team_id="T2", bot_token="xoxb-t2", user_token="xoxp-t2"))
     await other_app.async_save(installation(bot_token="xoxb-other-app"))
@@ -252,18 +259,18 @@ async def test_workspaces_and_apps_never_see_each_others_rows(store, installatio
 
 async def test_installations_outlive_a_restart(tmp_path):
     first = await SqliteTaskStore(tmp_path / "banana.db").open()
-    await installation_stores(first, CLIENT_ID)[0].async_save(installation())
+    await installation_stores(first, CLIENT_ID, KEYS)[0].async_save(installation())
     await first.close()
     again = await SqliteTaskStore(tmp_path / "banana.db").open()
     try:
-        bot = await installation_stores(again, CLIENT_ID)[0].async_find_bot(enterprise_id="E1", team_id="T1")
+        bot = await installation_stores(again, CLIENT_ID, KEYS)[0].async_find_bot(enterprise_id="E1", team_id="T1")
         assert bot is not None and bot.bot_token == "xoxe.xoxb-1"
     finally:
         await again.close()
 
 
 async def test_the_backend_follows_the_task_store(store):
-    installs, states = installation_stores(store, CLIENT_ID)
+    installs, states = installation_stores(store, CLIENT_ID, KEYS)
     if store.backend == "sqlite":
         assert isinstance(installs, SqliteInstallationStore) and isinstance(states, SqliteOAuthStateStore)
     else:
@@ -281,12 +288,12 @@ async def test_a_state_is_consumed_once(states, store):
     assert await states.async_consume(state) is True
     assert await states.async_consume(state) is False
     assert await states.async_consume("made-up") is False
-    assert await installation_stores(store, "9999.8888")[1].async_consume(other) is False  # another app's flow
+    assert await installation_stores(store, "9999.8888", KEYS)[1].async_consume(other) is False  # another app's flow
     assert await states.async_consume(other) is True
 
 
 async def test_an_expired_state_is_refused_and_pruned(store):
-    _, brief = installation_stores(store, CLIENT_ID, state_expiration_seconds=0.05)
+    _, brief = installation_stores(store, CLIENT_ID, KEYS, state_expiration_seconds=0.05)
     state = await brief.async_issue()
     await asyncio.sleep(0.1)
     assert await brief.async_consume(state) is False
@@ -303,7 +310,7 @@ async def test_two_consumers_of_one_state_at_once_one_wins(states):
 
 async def test_two_replicas_consuming_one_state_at_once_one_wins(postgres_url):
     async with replicas(postgres_url) as (a, b):
-        (_, one), (_, two) = installation_stores(a, CLIENT_ID), installation_stores(b, CLIENT_ID)
+        (_, one), (_, two) = installation_stores(a, CLIENT_ID, KEYS), installation_stores(b, CLIENT_ID, KEYS)
         for _ in range(10):
             state = await one.async_issue()
             assert sorted(await asyncio.gather(one.async_consume(state), two.async_consume(state))) == [False, True]
@@ -365,7 +372,7 @@ async def test_concurrent_callers_refresh_an_expiring_token_once_and_all_get_the
 
 async def test_replicas_refresh_an_expiring_token_once(postgres_url):
     async with replicas(postgres_url) as (a, b):
-        one, two = installation_stores(a, CLIENT_ID)[0], installation_stores(b, CLIENT_ID)[0]
+        one, two = installation_stores(a, CLIENT_ID, KEYS)[0], installation_stores(b, CLIENT_ID, KEYS)[0]
         await one.async_save(expiring())
         slack = SlackOAuth("xoxe-1-bot")
         keys = {"enterprise_id": "E1", "team_id": "T1", "rotator": rotator(slack)}

@@ -94,7 +94,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
         )
         installs = None
         if settings.oauth:
-            installations, states = installation_stores(store, settings.slack_client_id or "")
+            installations, states = installation_stores(store, settings.slack_client_id or "", settings.encryption_keys)
             rotator = AsyncTokenRotator(
                 client_id=settings.slack_client_id or "",
                 client_secret=settings.slack_client_secret or "",

@@ -2,7 +2,8 @@
 
 SQLite is the embedded default, for one process. PostgreSQL (`DATABASE_URL=postgresql://…`) lets several replicas
 share everything: tasks, leases on in-flight work, signals, Slack's repeated requests, the caps and the rate limits.
-Slack installations and OAuth states live in the same database (`installation_stores`, `bot_for`).
+Slack installations and OAuth states live in the same database (`installation_stores`, `bot_for`), their tokens
+sealed with BANANA_ENCRYPTION_KEYS (`reencrypt_installations` after a key rotation).
 """
 
 from pathlib import Path
@@ -15,8 +16,10 @@ from banana.engine.store.installations import (
     SqliteOAuthStateStore,
     bot_for,
     installation_stores,
+    reencrypt_installations,
 )
 from banana.engine.store.postgres import PostgresTaskStore, masked
+from banana.engine.store.sealed import UnknownKey
 from banana.engine.store.sqlite import SqliteTaskStore
 
 __all__ = [
@@ -28,10 +31,12 @@ __all__ = [
     "SqliteTaskStore",
     "StoreUnavailable",
     "TaskStore",
+    "UnknownKey",
     "bot_for",
     "installation_stores",
     "masked",
     "open_store",
+    "reencrypt_installations",
 ]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")

@@ -1,9 +1,9 @@
 """Slack installations and OAuth states, in Banana's own database, behind slack_sdk's interfaces.
 
-`installation_stores(store, client_id)` gives the `AsyncInstallationStore` and `AsyncOAuthStateStore` Bolt's OAuth flow
-needs (`AsyncOAuthSettings(installation_store=…, state_store=…)`), on the task store's own database: SQLite through its
-executor thread, PostgreSQL through its pool. `bot_for` finds a workspace's bot and refreshes its token when it is about
-to expire, one refresh per workspace at a time across replicas.
+`installation_stores(store, client_id, keys)` gives the `AsyncInstallationStore` and `AsyncOAuthStateStore` Bolt's
+OAuth flow needs (`AsyncOAuthSettings(installation_store=…, state_store=…)`), on the task store's own database: SQLite
+through its executor thread, PostgreSQL through its pool. `bot_for` finds a workspace's bot and refreshes its token
+when it is about to expire, one refresh per workspace at a time across replicas.
 
 Rows: one bot per workspace (`installed_bots`, the latest install's, its token kept fresh by rotation) and one
 installation per installer (`installations`), each keyed by client_id, enterprise_id and team_id ('' for none), the
@@ -12,16 +12,28 @@ with an older one. Finds follow slack_sdk's SQLAlchemy store (the latest install
 is_enterprise_install), and also: a team of an enterprise falls back to the enterprise's org-wide install, and a team
 given without its enterprise (what a task records) finds that team's own install. OAuth states (`oauth_states`) are
 single-use and expire.
+
+Tokens at rest: `data` is that JSON sealed with Fernet (sealed.py) under the newest of BANANA_ENCRYPTION_KEYS, so no
+token, refresh token or webhook URL is ever written in clear. An installation row keeps no bot token or refresh token
+of its own: the workspace's bot row holds the only copy (find_installation takes them from it), so after a rotation the
+superseded pair exists nowhere. Rows from before encryption (plain JSON) are still read; each store seals them, and
+drops an installation's copy of the bot's tokens, on its first use.
+
+Rotating the key: put a new key (`banana-bot new-key`) first in BANANA_ENCRYPTION_KEYS and keep the old one after it,
+on every replica; rows are read with either and sealed with the new one whenever saved. Then run `banana-bot
+reencrypt` (it rewrites every row with the new key) and drop the old key. A row whose key is no longer listed raises
+UnknownKey, naming BANANA_ENCRYPTION_KEYS.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,14 +45,16 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
 from banana.engine.store.base import TaskStore
 from banana.engine.store.postgres import NOW, PostgresTaskStore
+from banana.engine.store.sealed import Sealer
 from banana.engine.store.sqlite import SqliteTaskStore
 
 log = logging.getLogger("banana.store.installations")
 
 Statement = tuple[str, Sequence[Any]]
 Rows = list[dict[str, Any]]
+Transaction = Callable[[Sequence[Statement]], Awaitable[list[Rows]]]
 
-# SQLite's tables, made on first use (the task store's file, its one thread). PostgreSQL's come from migration 3 in
+# SQLite's tables, made on first use (the task store's file, its one thread). PostgreSQL's come from migrations 3-5 in
 # postgres.py: keep the two alike.
 SQLITE_SCHEMA = (
     "create table if not exists installed_bots ("
@@ -89,20 +103,35 @@ _INSTALLATION_FIELDS = (
 )
 # What find_installation takes from the workspace's bot, as slack_sdk's SQLAlchemy store does.
 _BOT_OVERLAY = ("bot_id", "bot_user_id", "bot_token", "bot_scopes", "bot_refresh_token", "bot_token_expires_at")
+# What an installation row never keeps: the bot row holds the only copy, which rotation replaces.
+_BOT_SECRETS = ("bot_token", "bot_refresh_token", "bot_token_expires_at")
+# Each table's key columns, for rewriting its rows one by one.
+_KEYS = {
+    "installed_bots": ("client_id", "enterprise_id", "team_id"),
+    "installations": ("client_id", "enterprise_id", "team_id", "user_id"),
+}
 
 
-def _data(thing: Bot | Installation, names: Sequence[str]) -> str:
-    """The object as JSON: its fields as they are (scopes as lists, times as seconds) and its custom values."""
+def _values(thing: Bot | Installation, names: Sequence[str]) -> dict[str, Any]:
+    """The object's fields as they are (scopes as lists, times as seconds) and its custom values."""
     values: dict[str, Any] = {}
     for name in names:
         value = getattr(thing, name)
         values[name] = list(value) if name.endswith("_scopes") and value is not None else value
-    return json.dumps({**values, "custom_values": thing.custom_values})
+    return {**values, "custom_values": thing.custom_values}
 
 
-def _loaded(data: Any) -> dict[str, Any]:
-    """A data column as read: PostgreSQL's jsonb arrives as a dict, SQLite's text as a string."""
-    return dict(data) if isinstance(data, dict) else dict(json.loads(data))
+def _without_bot_secrets(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if name not in _BOT_SECRETS}
+
+
+def _sealed(values: dict[str, Any], sealer: Sealer) -> str:
+    return sealer.seal(json.dumps(values))
+
+
+def _opened(data: str, sealer: Sealer) -> dict[str, Any]:
+    """A data column as read: sealed, or plain JSON from before encryption (a Fernet token never starts with `{`)."""
+    return dict(json.loads(data if data.startswith("{") else sealer.open(data)))
 
 
 def _key(value: str | None) -> str:
@@ -116,17 +145,30 @@ def _seconds(value: float | datetime) -> float:
 class _InstallationStore(AsyncInstallationStore):
     """The SQL both backends share (`?` marks a parameter); each backend runs statements in one transaction."""
 
-    def __init__(self, client_id: str, *, logger: logging.Logger = log) -> None:
+    def __init__(self, store: TaskStore, client_id: str, sealer: Sealer, *, logger: logging.Logger = log) -> None:
         self.client_id = client_id
+        self._store = store
+        self._run = _transaction_for(store)
+        self._sealer = sealer
         self._logger = logger
+        self._upgraded = False
+        self._upgrading = asyncio.Lock()
 
     @property
     def logger(self) -> logging.Logger:
         return self._logger
 
     async def _transaction(self, statements: Sequence[Statement]) -> list[Rows]:
-        """Run the statements in one transaction; each one's rows (empty for those that return none)."""
-        raise NotImplementedError
+        """Run the statements in one transaction, once rows from before encryption have been sealed (the first use
+        does it); each one's rows (empty for those that return none)."""
+        if not self._upgraded:
+            async with self._upgrading:
+                if not self._upgraded:
+                    sealed = await _reseal(self._store, self._sealer, plain_only=True)
+                    if sealed:
+                        log.info("encrypted %d stored installation row(s) kept in plain text before", sealed)
+                    self._upgraded = True
+        return await self._run(statements)
 
     async def async_save(self, installation: Installation) -> None:
         """Keep the installation (one per installer in a workspace) and, when it has a bot token, the workspace's bot,
@@ -145,7 +187,7 @@ class _InstallationStore(AsyncInstallationStore):
                     _key(installation.user_id),
                     bool(installation.is_enterprise_install),
                     _seconds(installation.installed_at),
-                    _data(installation, _INSTALLATION_FIELDS),
+                    _sealed(_without_bot_secrets(_values(installation, _INSTALLATION_FIELDS)), self._sealer),
                 ],
             )
         ]
@@ -174,7 +216,7 @@ class _InstallationStore(AsyncInstallationStore):
                 _key(bot.team_id),
                 bool(bot.is_enterprise_install),
                 _seconds(bot.installed_at),
-                _data(bot, _BOT_FIELDS),
+                _sealed(_values(bot, _BOT_FIELDS), self._sealer),
             ],
         )
 
@@ -209,7 +251,7 @@ class _InstallationStore(AsyncInstallationStore):
         (rows,) = await self._transaction(
             [(f"select data from installed_bots where {where} order by {order} limit 1", args)]
         )
-        return Bot(**_loaded(rows[0]["data"])) if rows else None
+        return Bot(**_opened(rows[0]["data"], self._sealer)) if rows else None
 
     async def async_find_installation(
         self,
@@ -234,9 +276,9 @@ class _InstallationStore(AsyncInstallationStore):
         (rows,) = await self._transaction([(query, args)])
         if not rows:
             return None
-        values = _loaded(rows[0]["installation"])
+        values = _opened(rows[0]["installation"], self._sealer)
         if rows[0]["bot"] is not None:
-            bot = _loaded(rows[0]["bot"])
+            bot = _opened(rows[0]["bot"], self._sealer)
             values |= {name: bot[name] for name in _BOT_OVERLAY}
         return Installation(**values)
 
@@ -270,23 +312,19 @@ class _InstallationStore(AsyncInstallationStore):
 class SqliteInstallationStore(_InstallationStore):
     """Installations in the SQLite task store's file, on its one thread (never blocking the event loop)."""
 
-    def __init__(self, store: SqliteTaskStore, client_id: str, *, logger: logging.Logger = log) -> None:
-        super().__init__(client_id, logger=logger)
-        self._store = store
-
-    async def _transaction(self, statements: Sequence[Statement]) -> list[Rows]:
-        return await _sqlite_transaction(self._store, statements)
+    def __init__(self, store: SqliteTaskStore, client_id: str, sealer: Sealer, *, logger: logging.Logger = log) -> None:
+        super().__init__(store, client_id, sealer, logger=logger)
+        self._store: SqliteTaskStore = store
 
 
 class PostgresInstallationStore(_InstallationStore):
     """Installations in the PostgreSQL task store's database (and schema), through its pool: shared by replicas."""
 
-    def __init__(self, store: PostgresTaskStore, client_id: str, *, logger: logging.Logger = log) -> None:
-        super().__init__(client_id, logger=logger)
-        self._store = store
-
-    async def _transaction(self, statements: Sequence[Statement]) -> list[Rows]:
-        return await _postgres_transaction(self._store, statements)
+    def __init__(
+        self, store: PostgresTaskStore, client_id: str, sealer: Sealer, *, logger: logging.Logger = log
+    ) -> None:
+        super().__init__(store, client_id, sealer, logger=logger)
+        self._store: PostgresTaskStore = store
 
 
 class _OAuthStateStore(AsyncOAuthStateStore):
@@ -416,20 +454,82 @@ async def _postgres_transaction(store: PostgresTaskStore, statements: Sequence[S
 
 
 def installation_stores(
-    store: TaskStore, client_id: str, *, state_expiration_seconds: float = 600
+    store: TaskStore, client_id: str, keys: Sequence[str], *, state_expiration_seconds: float = 600
 ) -> tuple[AsyncInstallationStore, AsyncOAuthStateStore]:
-    """The installation store and the OAuth state store for the app `client_id`, on `store`'s database."""
+    """The installation store and the OAuth state store for the app `client_id`, on `store`'s database; `keys`
+    (BANANA_ENCRYPTION_KEYS, newest first) seal what it stores."""
+    sealer = Sealer(keys)
     if isinstance(store, PostgresTaskStore):
         return (
-            PostgresInstallationStore(store, client_id),
+            PostgresInstallationStore(store, client_id, sealer),
             PostgresOAuthStateStore(store, client_id, expiration_seconds=state_expiration_seconds),
         )
     if isinstance(store, SqliteTaskStore):
         return (
-            SqliteInstallationStore(store, client_id),
+            SqliteInstallationStore(store, client_id, sealer),
             SqliteOAuthStateStore(store, client_id, expiration_seconds=state_expiration_seconds),
         )
     raise TypeError(f"no installation store for a {store.backend} task store")
+
+
+def _transaction_for(store: TaskStore) -> Transaction:
+    if isinstance(store, PostgresTaskStore):
+        return lambda statements: _postgres_transaction(store, statements)
+    if isinstance(store, SqliteTaskStore):
+        return lambda statements: _sqlite_transaction(store, statements)
+    raise TypeError(f"no installation store for a {store.backend} task store")
+
+
+async def reencrypt_installations(store: TaskStore, keys: Sequence[str]) -> int:
+    """Rewrite every stored installation and bot, of every app, sealed with the newest of `keys` (what `banana-bot
+    reencrypt` runs after a key rotation); how many rows. UnknownKey when a row's key is not among `keys`."""
+    return await _reseal(store, Sealer(keys), plain_only=False)
+
+
+async def _reseal(store: TaskStore, sealer: Sealer, *, plain_only: bool) -> int:
+    """Seal again, with the newest key, every installation and bot row (`plain_only`: those still in plain JSON), and
+    drop an installation's copy of the bot's tokens; how many rows. The rewrites are one transaction, and a row saved
+    since it was read is left as that save wrote it. Then the database is compacted, so what the rows held before is
+    not left in its free space either."""
+    run = _transaction_for(store)
+    reads: list[Statement] = [
+        (f"select {', '.join(keys)}, data from {table}" + (" where substr(data, 1, 1) = '{'" if plain_only else ""), [])
+        for table, keys in _KEYS.items()
+    ]
+    writes: list[Statement] = []
+    for (table, keys), rows in zip(_KEYS.items(), await run(reads), strict=True):
+        for row in rows:
+            values = _opened(row["data"], sealer)
+            if table == "installations":
+                values = _without_bot_secrets(values)
+            where = " and ".join(f"{key} = ?" for key in keys)
+            writes.append(
+                (
+                    f"update {table} set data = ? where {where} and data = ? returning 1 as rewritten",
+                    [_sealed(values, sealer), *(row[key] for key in keys), row["data"]],
+                )
+            )
+    if not writes:
+        return 0
+    rewritten = sum(len(rows) for rows in await run(writes))
+    await _compact(store)
+    return rewritten
+
+
+async def _compact(store: TaskStore) -> None:
+    """Rebuild the installation tables without the bytes of the rows they held before (SQLite keeps them in free
+    pages, PostgreSQL in dead tuples): SQLite's VACUUM, its WAL emptied after; PostgreSQL's VACUUM FULL of the two
+    tables (their files rewritten; PostgreSQL's own WAL and backups are the operator's to keep safe)."""
+    if isinstance(store, SqliteTaskStore):
+
+        def vacuum() -> None:
+            store.db.execute("vacuum")
+            store.db.execute("pragma wal_checkpoint(truncate)")
+
+        await store._run(vacuum)
+    elif isinstance(store, PostgresTaskStore):
+        async with store._connect() as conn:  # autocommit: VACUUM runs outside a transaction
+            await conn.execute("vacuum full installed_bots, installations")
 
 
 def _expiring(bot: Bot, minutes_before_expiry: int) -> bool:

@@ -155,6 +155,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "create index installations_team on installations (client_id, team_id)",
         ),
     ),
+    Migration(
+        5,
+        "installations and bots sealed at rest: `data` holds Fernet ciphertext, so text, not jsonb",
+        (
+            # The rows keep their JSON as text; installations.py seals them on first use.
+            "alter table installed_bots alter column data type text using data::text",
+            "alter table installations alter column data type text using data::text",
+        ),
+    ),
 )
 
 # Each table's columns as the app knows them (base.py), added at `open()` when missing.
