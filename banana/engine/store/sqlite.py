@@ -8,6 +8,8 @@ process, and locks are asyncio locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import time
 from collections import defaultdict
@@ -36,6 +38,25 @@ from banana.engine.store.base import (
 T = TypeVar("T")
 
 
+def _owner_only(path: Path) -> None:
+    """Make the database's missing folders and the file itself readable by their owner only, whatever the umask: it
+    holds Slack's installations and everyone's prompts. An older file, and its WAL files, lose any group or world
+    access; SQLite gives the WAL files it creates the database file's mode."""
+    missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by someone else: theirs, left as it is
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o700)  # mkdir's mode is masked by the umask
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        path.chmod(0o600)
+    for file in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            mode = file.stat().st_mode
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+
+
 class SqliteTaskStore:
     backend = "sqlite"
     shared = False
@@ -54,7 +75,7 @@ class SqliteTaskStore:
         return self
 
     def _open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(self._path)
         db = sqlite_utils.Database(sqlite3.connect(self._path, check_same_thread=False))
         db.enable_wal()
         db.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; a crash may lose the last commit, never corrupt
