@@ -9,11 +9,13 @@ import signal
 import sys
 import threading
 
+from cryptography.fernet import Fernet
+
 from banana.app.server import BananaServer
 from banana.app.wiring import StartupError
 from banana.engine import redaction
 from banana.engine.settings import Settings, SettingsError, load_database, load_settings
-from banana.engine.store import StoreUnavailable, open_store
+from banana.engine.store import StoreUnavailable, UnknownKey, open_store, reencrypt_installations
 
 log = logging.getLogger("banana")
 
@@ -71,13 +73,47 @@ async def forget_workspace(team_id: str) -> int:
     return 0
 
 
+def new_key() -> int:
+    """`banana-bot new-key`: a fresh Fernet key on stdout, how to use it on stderr."""
+    print(Fernet.generate_key().decode())
+    print(
+        "Put it first in BANANA_ENCRYPTION_KEYS; when replacing a key, keep the old one after it until "
+        "`banana-bot reencrypt` has run.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def reencrypt() -> int:
+    """`banana-bot reencrypt`: the exit code, after saying how many installation rows now use the newest key."""
+    try:
+        settings = load_database(encryption_keys=True)
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    try:
+        store = await open_store(settings.database_url, settings.database_path, tool=True)
+    except StoreUnavailable as error:
+        print(f"Banana cannot reach its database: {error}", file=sys.stderr)
+        return 1
+    try:
+        rows = await reencrypt_installations(store, settings.encryption_keys)
+    except UnknownKey as error:
+        print(f"Nothing was changed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    print(f"Re-encrypted {rows} installation row(s) with the first key of BANANA_ENCRYPTION_KEYS.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="banana-bot",
         description="Run Banana, configured from the environment and .env (see docs/install.md). "
         "`banana-bot sandbox` tries the whole app locally instead, with no accounts.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{sandbox,forget-workspace}")
+    commands = parser.add_subparsers(dest="command", metavar="{sandbox,forget-workspace,new-key,reencrypt}")
     sandbox = commands.add_parser(
         "sandbox",
         help="try the whole app locally, no Slack workspace or kie.ai key needed",
@@ -93,9 +129,26 @@ def main(argv: list[str] | None = None) -> None:
         "workspace keeps its history until this is run.",
     )
     forget.add_argument("team_id", help="the workspace's id, T…")
+    commands.add_parser(
+        "new-key",
+        help="print a new key for BANANA_ENCRYPTION_KEYS",
+        description="Print a new Fernet key, for BANANA_ENCRYPTION_KEYS (the keys that encrypt the Slack tokens "
+        "Banana stores).",
+    )
+    commands.add_parser(
+        "reencrypt",
+        help="encrypt every stored installation again with the newest key",
+        description="After putting a new key first in BANANA_ENCRYPTION_KEYS (the old ones after it), rewrite every "
+        "Slack installation stored in Banana's database (DATABASE_URL or DATABASE_PATH) with the new key. Then "
+        "the old keys can be dropped. Safe to run beside the app.",
+    )
     args = parser.parse_args(argv)
     if args.command == "forget-workspace":
         raise SystemExit(asyncio.run(forget_workspace(args.team_id)))
+    if args.command == "new-key":
+        raise SystemExit(new_key())
+    if args.command == "reencrypt":
+        raise SystemExit(asyncio.run(reencrypt()))
     if args.command == "sandbox":
         try:
             from banana.sandbox import run_cli

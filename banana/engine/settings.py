@@ -168,15 +168,19 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     return _Reader(_values(environ, env_file)).settings()
 
 
-def load_database(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
-    """Only what names the database (DATABASE_URL, DATABASE_PATH), for tools that need nothing else."""
+def load_database(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env"), *, encryption_keys: bool = False
+) -> Settings:
+    """Only what names the database (DATABASE_URL, DATABASE_PATH), and with `encryption_keys` the keys that seal its
+    installations (BANANA_ENCRYPTION_KEYS, then required), for tools that need nothing else."""
     values = _values(environ, env_file)
     reader = _Reader(values)
     url = reader.database_url("DATABASE_URL")
+    keys = reader.fernet_keys("BANANA_ENCRYPTION_KEYS", required=True) if encryption_keys else ()
     if reader.problems:
         raise SettingsError(reader.problems)
     path = Path(values.get("DATABASE_PATH") or Settings.database_path)
-    return Settings(slack_bot_token="", kieai_api_key="", database_url=url, database_path=path)
+    return Settings(slack_bot_token="", kieai_api_key="", database_url=url, database_path=path, encryption_keys=keys)
 
 
 def _values(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
