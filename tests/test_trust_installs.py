@@ -314,8 +314,9 @@ async def test_a_refresh_slack_refuses_ends_the_workspaces_work_quietly_and_forg
         return len(found) == 1 and bool(found[0].kie_task_id)
 
     await eventually(at_kie)
-    await expires_in(banana, team, 600)
+    # Spent first, while no refresh can be under way (the token is far from expiry), then due for a refresh.
     assert slack.oauth.spend_refresh_tokens(team.team_id) == 1
+    await expires_in(banana, team, 600)
 
     await banana.command("a harbour", team=team)
     await answered(team, "not installed in this workspace")
