@@ -112,10 +112,12 @@ async def _read_capped(request: web.Request) -> bytes:
     """The body, or HTTPRequestEntityTooLarge past MAX_BODY_BYTES (told by Content-Length, or found reading)."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=len(body))
-    return body
+    body = bytearray()
+    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - len(body)):  # each read gives what has come
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=len(body))
+    return bytes(body)
 
 
 def _callback_data(body: bytes) -> Mapping[str, Any]:
