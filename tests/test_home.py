@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 
 from banana.domain.tasks import TaskState
 from banana.ui import cards, home
@@ -190,3 +192,30 @@ async def test_home_new_image_button_opens_the_form(banana, slack):
     await banana.click(home.HOME_NEW_IMAGE, "new", message_ts="", container="view")
     await slack.wait_for(lambda: bool(slack.views_opened))
     assert slack.views_opened[-1]["callback_id"] == "banana_generate"
+
+
+async def test_a_home_refresh_for_a_workspace_gone_ends_quietly(tmp_path, caplog):
+    """A workspace uninstalled (or refused a refresh) while a person's Home waits to refresh: no error, nothing left
+    running, and no "Task exception was never retrieved"."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from banana.engine.home import HomeTab
+    from banana.engine.settings import Settings
+    from banana.engine.slack import SlackDelivery
+    from banana.engine.store import SqliteTaskStore
+    from banana.engine.tokens import NotInstalled
+
+    async def no_token(team_id: str) -> str:
+        raise NotInstalled(team_id)
+
+    store = await SqliteTaskStore(tmp_path / "banana.db").open()
+    home = HomeTab(store, SlackDelivery(AsyncWebClient(), tokens=no_token), Settings("", "").defaults, refresh_delay=0)
+    with contextlib.suppress(NotInstalled):
+        await home.publish("T0GONE", USER_ID)  # a person who opened Home: their refreshes are scheduled
+    caplog.clear()
+    home.refresh_soon("T0GONE", USER_ID)
+    (job,) = home._pending.values()
+    await job  # raises here if the refresh died of it
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    await home.close()
+    await store.close()

@@ -16,6 +16,7 @@ from banana.engine.budget import start_of_day, start_of_month
 from banana.engine.limits import SharedPace
 from banana.engine.slack import SlackDelivery
 from banana.engine.store import TaskStore
+from banana.engine.tokens import NotInstalled
 from banana.ui.home import HOME_PAGE_SIZE, HomePage, home_view
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,12 @@ class HomeTab:
         # frees, so the last change is always shown. (With SQLite the slot is always free.)
         await self._publishes.wait(":".join(person))
         self._forget(person, asyncio.current_task())  # changes from here on schedule a new refresh
-        await self.publish(*person)
+        try:
+            await self.publish(*person)
+        except NotInstalled:  # the workspace is gone (uninstalled, refused, no longer allowed): nobody to show
+            log.debug("no Home refresh for %s in %s: Banana is not installed there", person[1], person[0])
+        except Exception:  # a refresh is a courtesy: it must not die unobserved, nor stop the task that asked for it
+            log.warning("could not refresh the Home tab of %s in %s", person[1], person[0], exc_info=True)
 
     def _forget(self, person: tuple[str, str], job: asyncio.Task | None) -> None:
         if self._pending.get(person) is job:
