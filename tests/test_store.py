@@ -188,7 +188,17 @@ async def test_a_family_is_its_first_ancestor_and_everything_made_from_it(store)
         assert [t.id for t in await store.family(member.id)] == expected
     assert [t.id for t in await store.family(stranger.id)] == [stranger.id]
     assert [t.id for t in await store.family(loose_set[1].id)] == [t.id for t in loose_set]
-    assert await store.with_children([root.id, stranger.id, edit.id]) == frozenset({root.id, edit.id})
+    assert await store.with_children([root.id, stranger.id, edit.id], "U1") == frozenset({root.id, edit.id})
+
+
+async def test_family_is_offered_only_for_children_the_viewer_may_see(store):
+    mine = await store.add(NEW)  # in a channel Slack did not call public: private
+    await store.add(NewTask(**{**NEW.__dict__, "user_id": "U2", "parent_task_id": mine.id, "relation": "remix"}))
+    assert await store.with_children([mine.id], "U1") == frozenset()  # someone else's private remix: no hint
+    assert await store.with_children([mine.id], "U2") == frozenset({mine.id})
+    public = {**NEW.__dict__, "user_id": "U2", "parent_task_id": mine.id, "public_channel": True}
+    await store.add(NewTask(**{**public, "relation": "remix"}))
+    assert await store.with_children([mine.id], "U1") == frozenset({mine.id})
 
 
 async def test_both_backends_give_equal_tasks(tmp_path, postgres_url):

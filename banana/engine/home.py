@@ -112,7 +112,7 @@ class HomeTab:
         return HomePage(
             user_id=user_id,
             tasks=shown,
-            with_children=await store.with_children([task.id for task in shown]),
+            with_children=await store.with_children([task.id for task in shown], user_id),
             filter=place.filter,
             page=place.page,
             has_more=len(found) > HOME_PAGE_SIZE,

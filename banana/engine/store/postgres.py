@@ -650,12 +650,15 @@ class PostgresTaskStore:
             )
             return [_task(row) for row in await cursor.fetchall()]
 
-    async def with_children(self, task_ids: list[int]) -> frozenset[int]:
-        """Which of these tasks have tasks made from them."""
+    async def with_children(self, task_ids: list[int], viewer: str) -> frozenset[int]:
+        """Which of these tasks have tasks made from them that `viewer` may see: their own, or made in a public
+        channel (privacy.visible_to), so Home offers Family only where Family has something to show."""
         if not task_ids:
             return frozenset()
         rows = await self._fetch(
-            "select distinct parent_task_id from tasks where parent_task_id = any(%s)", [list(task_ids)]
+            "select distinct parent_task_id from tasks where parent_task_id = any(%s)"
+            " and (user_id = %s or public_channel = 1)",
+            [list(task_ids), viewer],
         )
         return frozenset(row["parent_task_id"] for row in rows)
 

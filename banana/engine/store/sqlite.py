@@ -266,13 +266,18 @@ class SqliteTaskStore:
 
         return await self._run(read)
 
-    async def with_children(self, task_ids: list[int]) -> frozenset[int]:
-        """Which of these tasks have tasks made from them."""
+    async def with_children(self, task_ids: list[int], viewer: str) -> frozenset[int]:
+        """Which of these tasks have tasks made from them that `viewer` may see: their own, or made in a public
+        channel (privacy.visible_to), so Home offers Family only where Family has something to show."""
         if not task_ids:
             return frozenset()
         marks = ", ".join("?" * len(task_ids))
-        sql = f"select distinct parent_task_id from tasks where parent_task_id in ({marks})"
-        return await self._run(lambda: frozenset(row[0] for row in self.db.execute(sql, task_ids).fetchall()))
+        sql = (
+            f"select distinct parent_task_id from tasks where parent_task_id in ({marks})"
+            " and (user_id = ? or public_channel = 1)"
+        )
+        args = [*task_ids, viewer]
+        return await self._run(lambda: frozenset(row[0] for row in self.db.execute(sql, args).fetchall()))
 
     async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]:
         """Seconds from the command to the image in the thread, for recent tasks of a resolution, newest first."""
