@@ -23,9 +23,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from .core import (
     APP_TOKEN,
@@ -49,7 +49,7 @@ from .core import (
     truthy,
     workspace_ids,
 )
-from .events import EventAttempt, EventsAPI
+from .events import EventAttempt, EventsAPI, sign
 from .files import MAX_UPLOAD_BYTES
 from .limits import Answer, fault_response
 from .oauth import AUTHORIZE_PATH, OAuth
@@ -70,6 +70,8 @@ TRIGGER_IDS_PATH = "/standin/trigger_ids"  # not Slack's: fresh trigger ids, for
 # file; wait_for_events=1 answers only once its events were delivered), for a benchmark in another process; answers
 # with the message as a shortcut's payload carries it.
 MESSAGES_PATH = "/standin/messages"
+# not Slack's: a person typing a slash command, sent to the app as Slack sends it (for trying the app by hand)
+COMMAND_PATH = "/standin/command"
 # Not Slack's: a person edits a message (form: channel, ts, text; wait_for_events=1 as above).
 EDIT_MESSAGE_PATH = "/standin/messages/edit"
 # Not Slack's: every event_callback made and every delivery attempt, for a process that cannot read them directly.
@@ -203,6 +205,7 @@ class SlackStandIn(Team):
         app.router.add_get(RESPONSE_URLS_PATH, self._handle_response_urls)
         app.router.add_get(TRIGGER_IDS_PATH, self._handle_trigger_ids)
         app.router.add_post(MESSAGES_PATH, self._handle_add_message)
+        app.router.add_post(COMMAND_PATH, self._handle_command)
         app.router.add_post(EDIT_MESSAGE_PATH, self._handle_edit_message)
         app.router.add_get(EVENTS_PATH, self._handle_events)
         app.router.add_get("/", self._handle_login_page)
@@ -638,6 +641,33 @@ class SlackStandIn(Team):
             return web.json_response({"ok": False, "error": "team_not_found"}, status=400)
         count = min(1_000, max(1, int(request.query.get("count", "1"))))
         return web.json_response({"trigger_ids": [ws.trigger_id() for _ in range(count)]})
+
+    async def _handle_command(self, request: web.Request) -> web.Response:
+        """Not Slack's: a person types a slash command (``text``; ``team``, ``channel``, ``user`` and ``command``
+        optional), and the stand-in sends it to the app's Request URL as Slack does: form-encoded and signed
+        (https://api.slack.com/interactivity/slash-commands#app_command_handling). Answers with the app's status and
+        body, so a person trying the app by hand sees its acknowledgement."""
+        form = await request.post()
+        ws = self._team_named(form.get("team"))
+        url = self._events_api.request_url
+        if ws is None or url is None:
+            error = "no_such_team" if ws is None else "no_request_url: start the stand-in with --events-url"
+            return web.json_response({"ok": False, "error": error}, status=400)
+        channel, user = as_str(form.get("channel")) or None, as_str(form.get("user")) or None
+        if channel is not None and channel not in ws.channels:
+            return web.json_response({"ok": False, "error": "channel_not_found"}, status=400)
+        payload = ws.command_payload(
+            as_str(form.get("text")) or "", command=as_str(form.get("command")) or "/banana", user=user, channel=channel
+        )
+        body = urlencode(payload).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": sign(self._events_api.signing_secret, timestamp, body),
+        }
+        async with ClientSession() as session, session.post(url, data=body, headers=headers) as answer:
+            return web.json_response({"ok": answer.status == 200, "status": answer.status, "body": await answer.text()})
 
     async def _handle_add_message(self, request: web.Request) -> web.Response:
         """Test-only: what `add_file` and `add_message` (or `post_as_user`) do for tests in this process, over HTTP
