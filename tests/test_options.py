@@ -78,3 +78,11 @@ def test_prompt_over_kie_limit_is_refused_with_its_length():
 def test_avoid_counts_toward_the_limit():
     with pytest.raises(CommandError, match="kie takes at most 10,000"):
         parse("x" * (MAX_PROMPT_CHARS - 10) + " --no watermarks please")
+
+
+def test_n_makes_one_to_four_images_and_says_so_when_out_of_range():
+    assert parse("a cat --n 1").count == 1  # the usual single image, as the docs say
+    assert parse("a cat --n 4").count == 4
+    with pytest.raises(CommandError) as caught:
+        parse("a cat --n 5")
+    assert "use 2 to 4" in str(caught.value) and "`--n 1`, or no `--n`, makes one image" in str(caught.value)

@@ -103,7 +103,8 @@ def _count(value: str | None) -> int:
     if not value.isdigit() or not 1 <= int(value) <= MAX_VARIATIONS:
         shown = f"`{value}`" if value else "nothing"
         raise CommandError(
-            f"`--n` got {shown}; use 2 to {MAX_VARIATIONS} to get that many variations at once, for example `--n 3`."
+            f"`--n` got {shown}; use 2 to {MAX_VARIATIONS} to get that many variations at once, for example `--n 3` "
+            "(`--n 1`, or no `--n`, makes one image)."
         )
     return int(value)
 
