@@ -192,17 +192,17 @@ def _running(
     if task.state is TaskState.UPLOADING:
         fraction = max(fraction, 0.95)
     status = f"{emoji} *{label}* · {clock(elapsed)} elapsed · {remaining}\n`{progress_bar(fraction)}`"
-    return [
-        SectionBlock(text=MarkdownTextObject(text=quoted_prompt(task))),
+    return [  # the status first and the prompt after it, as on every other card
         SectionBlock(text=MarkdownTextObject(text=status)),
+        SectionBlock(text=MarkdownTextObject(text=quoted_prompt(task))),
         _details(task, cost(task, prices)),
     ]
 
 
 def _waiting(task: Task, parent_id: int, prices: Prices) -> list[Block]:
     return [
-        SectionBlock(text=MarkdownTextObject(text=quoted_prompt(task))),
         SectionBlock(text=MarkdownTextObject(text=f":link: *Waiting for #{parent_id} to finish*")),
+        SectionBlock(text=MarkdownTextObject(text=quoted_prompt(task))),
         _details(task, cost(task, prices)),
     ]
 
