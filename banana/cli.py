@@ -11,6 +11,7 @@ import threading
 
 from cryptography.fernet import Fernet
 
+from banana.app import doctor
 from banana.app.server import BananaServer
 from banana.app.wiring import StartupError
 from banana.engine import redaction
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         description="Run Banana, configured from the environment and .env (see docs/install.md). "
         "`banana-bot sandbox` tries the whole app locally instead, with no accounts.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{sandbox,forget-workspace,new-key,reencrypt}")
+    commands = parser.add_subparsers(dest="command", metavar="{sandbox,doctor,forget-workspace,new-key,reencrypt}")
     sandbox = commands.add_parser(
         "sandbox",
         help="try the whole app locally, no Slack workspace or kie.ai key needed",
@@ -121,6 +122,13 @@ def main(argv: list[str] | None = None) -> None:
         "the images and an HTML page of the simulated channel in an output folder.",
     )
     sandbox.add_argument("--out", default="sandbox-output", help="output folder (default: %(default)s)")
+    commands.add_parser(
+        "doctor",
+        help="check the settings, Slack, kie.ai, the database, the port and PUBLIC_URL",
+        description="Check everything Banana needs against the configured endpoints (the environment and .env, "
+        "as `banana-bot` reads them), one line each: ✓ holds, ! worth knowing, ✗ fails and what to do. Exits 0 "
+        "when nothing fails. Prints no secret and leaves nothing behind.",
+    )
     forget = commands.add_parser(
         "forget-workspace",
         help="delete everything Banana keeps about one workspace",
@@ -145,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "forget-workspace":
         raise SystemExit(asyncio.run(forget_workspace(args.team_id)))
+    if args.command == "doctor":
+        raise SystemExit(doctor.main())
     if args.command == "new-key":
         raise SystemExit(new_key())
     if args.command == "reencrypt":

@@ -458,6 +458,9 @@ class SlackStandIn(Team):
         team, record = self._resolve(token, args)
         status, body, headers = self._run_method(method, args, token, bad_json, team, record)
         team.calls.append(Call(method=method, args=args, at=time.monotonic(), status=status))
+        # Every Web API answer lists the calling token's scopes in X-OAuth-Scopes, "Working with scopes" at
+        # https://docs.slack.dev/legacy/legacy-authentication/legacy-oauth-scopes : a workspace's are what its install
+        # granted (`scopes=`, or `team.scopes` set later, to play an install from before a scope was asked for).
         if token == self.app_token:
             headers["x-oauth-scopes"] = "connections:write"
         else:

@@ -14,9 +14,11 @@ from banana.engine.store.installations import (
     PostgresOAuthStateStore,
     SqliteInstallationStore,
     SqliteOAuthStateStore,
+    StoredBot,
     bot_for,
     installation_stores,
     reencrypt_installations,
+    stored_bots,
 )
 from banana.engine.store.postgres import PostgresTaskStore, masked
 from banana.engine.store.sealed import UnknownKey
@@ -30,6 +32,7 @@ __all__ = [
     "SqliteOAuthStateStore",
     "SqliteTaskStore",
     "StoreUnavailable",
+    "StoredBot",
     "TaskStore",
     "UnknownKey",
     "bot_for",
@@ -37,6 +40,7 @@ __all__ = [
     "masked",
     "open_store",
     "reencrypt_installations",
+    "stored_bots",
 ]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")

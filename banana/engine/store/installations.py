@@ -34,6 +34,7 @@ import secrets
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +46,7 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
 from banana.engine.store.base import TaskStore
 from banana.engine.store.postgres import NOW, PostgresTaskStore
-from banana.engine.store.sealed import Sealer
+from banana.engine.store.sealed import Sealer, UnknownKey
 from banana.engine.store.sqlite import SqliteTaskStore
 
 log = logging.getLogger("banana.store.installations")
@@ -478,6 +479,32 @@ def _transaction_for(store: TaskStore) -> Transaction:
     if isinstance(store, SqliteTaskStore):
         return lambda statements: _sqlite_transaction(store, statements)
     raise TypeError(f"no installation store for a {store.backend} task store")
+
+
+@dataclass(frozen=True)
+class StoredBot:
+    """A workspace's bot as stored, for a check (`banana-bot doctor`): its ids, and its scopes, or None when none of
+    the keys opens the row."""
+
+    team_id: str
+    enterprise_id: str
+    scopes: tuple[str, ...] | None
+
+
+async def stored_bots(store: TaskStore, client_id: str, keys: Sequence[str]) -> list[StoredBot]:
+    """Every workspace's bot stored for the app `client_id`, opened with `keys` (BANANA_ENCRYPTION_KEYS). Reads only:
+    a row in plain JSON (from before encryption) is read as it is and left for the app to seal."""
+    sealer = Sealer(keys)
+    query = "select team_id, enterprise_id, data from installed_bots where client_id = ? order by team_id"
+    (rows,) = await _transaction_for(store)([(query, [client_id])])
+    found: list[StoredBot] = []
+    for row in rows:
+        try:
+            scopes: tuple[str, ...] | None = tuple(_opened(row["data"], sealer).get("bot_scopes") or ())
+        except UnknownKey:
+            scopes = None
+        found.append(StoredBot(row["team_id"], row["enterprise_id"], scopes))
+    return found
 
 
 async def reencrypt_installations(store: TaskStore, keys: Sequence[str]) -> int:
