@@ -220,19 +220,19 @@ async def slack_checks(settings: Settings) -> list[Check]:
     return [ok("Slack", f"SLACK_BOT_TOKEN works: {who}"), scopes_check(response.headers.get("x-oauth-scopes"))]
 
 
-def scopes_check(granted: str | None, whose: str = "the bot token") -> Check:
+def scopes_check(granted: str | None) -> Check:
     """The scopes Slack says a token has (auth.test's `x-oauth-scopes` header, comma-separated) against the app's."""
     if granted is None:
-        return note("scopes", f"Slack did not say which scopes {whose} has; manifest.yml lists those Banana needs")
+        return note("scopes", "Slack did not say which scopes the bot token has; manifest.yml lists those Banana needs")
     have = {scope.strip() for scope in granted.split(",")}
     missing = [scope for scope in BOT_SCOPES if scope not in have]
     if missing:
         return fail(
             "scopes",
-            f"{whose} lacks {', '.join(missing)}: add them to the app (paste manifest.yml again at "
+            f"the bot token lacks {', '.join(missing)}: add them to the app (paste manifest.yml again at "
             "https://api.slack.com/apps), then reinstall the app in the workspace",
         )
-    return ok("scopes", f"{whose} has every scope manifest.yml asks for ({len(BOT_SCOPES)})")
+    return ok("scopes", f"the bot token has every scope manifest.yml asks for ({len(BOT_SCOPES)})")
 
 
 async def events_check(settings: Settings) -> Check:
