@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageChops
@@ -14,6 +18,18 @@ from banana.cli import main
 from banana.sandbox import FAST, SandboxResult, run_sandbox
 
 CHROMIUM = shutil.which("chromium")
+# What the environment needs for a headless Chromium that starts quickly and reaches for nothing on the network.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +67,29 @@ def test_output_folder_holds_the_images_and_the_page(sandbox):
     assert "<div class='thread'>" in page
     assert "Home tab of" in page and "Your Banana images" in page
     assert (result.page.parent / "banana.db").exists()
+    assert result.result_kinds == ["new", "edit", "remix"]
+
+
+def test_page_links_stay_within_it_and_names_are_slacks(sandbox):
+    result, _ = sandbox
+    page = result.page.read_text()
+    assert "http://127.0.0.1" not in page  # the stand-in is gone once the sandbox ends
+    targets = re.findall(r"<a href='#(m[0-9-]+)'>open thread</a>", page)
+    assert len(targets) == 3 and all(f"id='{target}'" in page for target in targets)
+    assert "@Test User" in page and "@Banana" in page and "@user<" not in page and "@banana-bot" not in page
+
+
+def test_every_card_version_shows_its_status_before_its_prompt(sandbox):
+    result, _ = sandbox
+    page = result.page.read_text()
+    histories = re.findall(r"<details class='history'>.*?</details>", page, re.S)
+    assert len(histories) == 3
+    versions = [re.findall(r"<li><div class='when'>([^<]*)</div>(.*?)</li>", h, re.S) for h in histories]
+    # Each card as posted (running) and as finished: both orders would show here.
+    assert all(len(card) >= 2 and card[0][0] == "as posted" and "Done" in card[-1][1] for card in versions)
+    for _, version in (version for card in versions for version in card):
+        first_section = re.search(r"<div class='section'><div class='text'>(.*?)</div>", version, re.S)
+        assert first_section and not first_section.group(1).startswith("<blockquote>"), version
 
 
 def test_sandbox_subcommand_is_on_the_command_line(capsys):
@@ -75,14 +114,7 @@ def test_page_shows_the_images_in_headless_chromium(sandbox, tmp_path: Path):
     shot = tmp_path / "page.png"
     command = [
         str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_FLAGS,
         f"--user-data-dir={tmp_path / 'profile'}",
         f"--screenshot={shot}",
         "--window-size=1200,1600",
@@ -100,3 +132,50 @@ def test_page_shows_the_images_in_headless_chromium(sandbox, tmp_path: Path):
     quarter_colour = image.getpixel((image.width - 1, image.height - 1))
     assert colour_count(screenshot, main_colour) > 20_000, "the first image is not visible on the page"
     assert colour_count(screenshot, quarter_colour) > 5_000, "the first image is not visible on the page"
+
+
+# Run once the page and its images have loaded: opens every edit history, then lists each element whose box reaches
+# past the window's left or right edge, and whether the page scrolls sideways. The answer goes into the DOM, which
+# --dump-dom prints.
+MEASURE = """<script>
+addEventListener("load", () => {
+  for (const details of document.querySelectorAll("details")) details.open = true;
+  const root = document.documentElement;
+  const width = root.clientWidth;
+  const offenders = [];
+  if (root.scrollWidth > width) offenders.push(`the page is ${root.scrollWidth}px wide`);
+  for (const element of document.body.querySelectorAll("*")) {
+    const box = element.getBoundingClientRect();
+    if (box.width > 0 && (box.right > width + 0.5 || box.left < -0.5)) {
+      const name = [element.tagName.toLowerCase(), ...element.classList].join(".");
+      offenders.push(`${name} from ${Math.round(box.left)} to ${Math.round(box.right)}px`);
+    }
+  }
+  const answer = document.createElement("pre");
+  answer.id = "measured";
+  answer.textContent = JSON.stringify({ width: innerWidth, offenders });
+  document.body.append(answer);
+});
+</script>"""
+
+
+def measure(page: Path, width: int, profile: Path) -> dict[str, Any]:
+    """What runs off `page` in headless Chromium `width` pixels wide. The measuring copy sits beside the page, so
+    its images load."""
+    copy = page.with_name(f"measure-{width}.html")
+    copy.write_text(page.read_text().replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    command = [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},1200"]
+    done = subprocess.run([*command, "--dump-dom", copy.as_uri()], capture_output=True, text=True, timeout=90)
+    found = re.search(r'<pre id="measured">(.*?)</pre>', done.stdout, re.S)
+    assert found, f"chromium printed no measurement: {done.stderr[-2000:]}"
+    measured: dict[str, Any] = json.loads(html.unescape(found.group(1)))
+    return measured
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium)")
+@pytest.mark.parametrize("width", [700, 1400])
+def test_nothing_runs_off_the_page(sandbox, tmp_path: Path, width: int):
+    result, _ = sandbox
+    measured = measure(result.page, width, tmp_path / "profile")
+    assert measured["width"] == width, "chromium did not lay the page out at the width asked for"
+    assert measured["offenders"] == [], f"at {width}px these run off the page: {measured['offenders']}"

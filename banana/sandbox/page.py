@@ -8,11 +8,13 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from standins.slack import Message, SlackStandIn
+from standins.slack import Message, MessageChange, SlackStandIn
+from standins.slack.users import shown_name
 
 # What a terminal and a page show for the emoji codes the app uses.
 EMOJI = {
@@ -43,8 +45,7 @@ def plain_text(text: str, slack: SlackStandIn) -> str:
         inner = match.group(1)
         target, _, label = inner.partition("|")
         if target.startswith("@"):
-            user = slack.users.get(target[1:])
-            return "@" + (user.name if user else target[1:])
+            return "@" + user_name(slack, target[1:])
         if target.startswith("#"):
             channel = slack.channels.get(target[1:])
             return "#" + (channel.name if channel else target[1:])
@@ -53,6 +54,12 @@ def plain_text(text: str, slack: SlackStandIn) -> str:
     text = re.sub(r"<([^<>]+)>", token, text)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     return render_emoji(text.replace("*", "").replace("`", ""))
+
+
+def user_name(slack: SlackStandIn, user_id: str) -> str:
+    """The name Slack shows for a user, beside their messages and in a mention."""
+    user = slack.users.get(user_id)
+    return shown_name(user) if user else user_id
 
 
 def block_texts(blocks: list[dict[str, Any]]) -> list[str]:
@@ -118,24 +125,49 @@ class ChannelWatch:
         return summary_line(text, blocks, self.slack)
 
     def _name(self, user_id: str) -> str:
-        return "Banana" if user_id == self.slack.bot_user_id else self.slack.users[user_id].name
+        return user_name(self.slack, user_id)
+
+
+Version = tuple[str, list[dict[str, Any]]]  # a message's text and blocks at one moment
+
+
+class FirstVersions:
+    """Each message as it was first posted: the stand-in keeps a message's edits, not what they replaced, and an edit
+    history starts from the first version."""
+
+    def __init__(self, slack: SlackStandIn) -> None:
+        self.seen: dict[tuple[str, str], Version] = {}
+        slack.message_listeners.append(self._heard)
+
+    def _heard(self, change: MessageChange) -> None:
+        if change.kind == "posted":
+            message = change.message
+            self.seen[message.channel, message.ts] = (message.text, list(message.blocks))
 
 
 class ChannelPage:
     """The simulated channel as one self-contained HTML page: messages with their edit history, threads indented,
-    images from the files saved next to it, and the Home tab."""
+    images from the files saved next to it, and the Home tab. Links to the channel's messages lead within the page,
+    so they still work once the stand-in has stopped."""
 
-    def __init__(self, slack: SlackStandIn, images: dict[str, str], channel_id: str, user_id: str) -> None:
+    def __init__(
+        self,
+        slack: SlackStandIn,
+        images: dict[str, str],
+        channel_id: str,
+        user_id: str,
+        first_versions: Mapping[tuple[str, str], Version],
+    ) -> None:
         self.slack = slack
         self.images = images  # file id -> path relative to the page
         self.channel_id = channel_id
         self.user_id = user_id  # whose Home tab the page shows
+        self.first_versions = first_versions
         self.clock_offset = time.time() - time.monotonic()  # edits are timed on the monotonic clock
 
     def render(self) -> str:
         channel = self.slack.channels[self.channel_id]
-        messages = [m for m in self.slack.messages if m.channel == self.channel_id]
-        top = sorted((m for m in messages if not m.thread_ts or m.thread_ts == m.ts), key=lambda m: float(m.ts))
+        top = sorted((m for m in self._shown() if not m.thread_ts or m.thread_ts == m.ts), key=lambda m: float(m.ts))
         body = []
         for message in top:
             replies = self.slack.thread(self.channel_id, message.ts)
@@ -158,35 +190,49 @@ class ChannelPage:
             generated=generated,
             messages="\n".join(body),
             home=home_html,
-            user=html.escape(self.slack.users[self.user_id].real_name),
+            user=html.escape(user_name(self.slack, self.user_id)),
         )
 
+    def _shown(self) -> list[Message]:
+        return [m for m in self.slack.messages if m.channel == self.channel_id and not m.lost]
+
     def message(self, message: Message) -> str:
-        who = "Banana" if message.user == self.slack.bot_user_id else self.slack.users[message.user].real_name
+        who = user_name(self.slack, message.user)
         bot = message.user == self.slack.bot_user_id
         posted = float(message.ts)
-        content = self.blocks(message.blocks) if message.blocks else self.mrkdwn(message.text)
+        content = self.version(message.text, message.blocks)
         files = "".join(self.file(file_id) for file_id in message.files)
-        history = ""
-        if message.edits:
-            items = []
-            for number, edit in enumerate(message.edits, start=1):
-                after = edit["at"] + self.clock_offset - posted
-                shown = self.blocks(edit["blocks"]) if edit["blocks"] else self.mrkdwn(edit["text"])
-                items.append(f"<li><div class='when'>edit {number} · +{after:.1f}s</div>{shown}</li>")
-            history = (
-                f"<details class='history'><summary>edited {len(message.edits)} "
-                f"time{'s' if len(message.edits) != 1 else ''} · show each version</summary><ol>{''.join(items)}</ol>"
-                "</details>"
-            )
         deleted = " <span class='muted'>(deleted)</span>" if message.deleted else ""
         return (
-            f"<div class='message{' bot' if bot else ''}' id='m{message.ts.replace('.', '-')}'>"
+            f"<div class='message{' bot' if bot else ''}' id='{anchor(message.ts)}'>"
             f"<div class='avatar'>{html.escape(who[:1])}</div><div class='main'>"
             f"<div class='head'><b>{html.escape(who)}</b>{' <span class=app>APP</span>' if bot else ''} "
             f"<span class='muted'>{datetime.fromtimestamp(posted).strftime('%H:%M:%S')}</span>{deleted}</div>"
-            f"<div class='content'>{content}{files}</div>{history}</div></div>"
+            f"<div class='content'>{content}{files}</div>{self.history(message)}</div></div>"
         )
+
+    def history(self, message: Message) -> str:
+        """Every version of an edited message, the first included, each with when it appeared."""
+        if not message.edits:
+            return ""
+        first = self.first_versions.get((message.channel, message.ts))
+        items = []
+        if first is not None:
+            items.append(f"<li><div class='when'>as posted</div>{self.version(*first)}</li>")
+        posted = float(message.ts)
+        for number, edit in enumerate(message.edits, start=1):
+            after = edit["at"] + self.clock_offset - posted
+            shown = self.version(edit["text"], edit["blocks"])
+            items.append(f"<li><div class='when'>edit {number} · +{after:.1f}s</div>{shown}</li>")
+        edits = len(message.edits)
+        show = f"show all {len(items)} versions" if first is not None else "show each edit"
+        return (
+            f"<details class='history'><summary>edited {edits} time{'s' if edits != 1 else ''} · {show}</summary>"
+            f"<ol>{''.join(items)}</ol></details>"
+        )
+
+    def version(self, text: str, blocks: list[dict[str, Any]]) -> str:
+        return self.blocks(blocks) if blocks else self.mrkdwn(text)
 
     def file(self, file_id: str) -> str:
         file = self.slack.files.get(file_id)
@@ -283,8 +329,7 @@ class ChannelPage:
     def _token(self, inner: str) -> str:
         target, _, label = inner.partition("|")
         if target.startswith("@"):
-            user = self.slack.users.get(target[1:])
-            return f"<span class='mention'>@{html.escape(user.name if user else target[1:])}</span>"
+            return f"<span class='mention'>@{html.escape(user_name(self.slack, target[1:]))}</span>"
         if target.startswith("#"):
             channel = self.slack.channels.get(target[1:])
             return f"<span class='mention'>#{html.escape(channel.name if channel else target[1:])}</span>"
@@ -293,19 +338,45 @@ class ChannelPage:
             return html.escape(datetime.fromtimestamp(int(stamp)).strftime("%b %d %H:%M"))
         if target.startswith("!"):
             return html.escape("@" + target[1:])
-        return f"<a href='{html.escape(target)}'>{html.escape(label or target)}</a>"
+        return self.link(target, label or target)
+
+    def link(self, url: str, label: str) -> str:
+        """A link to a message of this channel leads to it on the page; any other address of the stand-in would be
+        dead once the sandbox ends, so it shows as text."""
+        if not self.slack.base_url or not url.startswith(self.slack.base_url + "/"):
+            return f"<a href='{html.escape(url)}'>{html.escape(label)}</a>"
+        ts = permalink_ts(url, self.channel_id)
+        if ts is not None and any(m.ts == ts for m in self._shown()):
+            return f"<a href='#{anchor(ts)}'>{html.escape(label)}</a>"
+        return html.escape(label)
+
+
+def anchor(ts: str) -> str:
+    """The id of a message on the page."""
+    return "m" + ts.replace(".", "-")
+
+
+def permalink_ts(url: str, channel_id: str) -> str | None:
+    """The ts of the message a permalink of `channel_id` points at (`…/archives/C…/p1700000000123456`, as
+    chat.getPermalink makes them), or None for any other address."""
+    match = re.fullmatch(rf"/archives/{re.escape(channel_id)}/p(\d+)(\d{{6}})", urlsplit(url).path)
+    return f"{match.group(1)}.{match.group(2)}" if match else None
 
 
 PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Banana sandbox · #{channel}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Banana sandbox · #{channel}</title>
 <style>
 body {{ font: 15px/1.45 -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0; color: #1d1c1d;
   background: #f8f8f8; }}
 header {{ background: #3f0e40; color: #fff; padding: 10px 20px; }}
 header .muted {{ color: #cfc3cf; }}
-.layout {{ display: flex; gap: 20px; padding: 16px 20px; align-items: flex-start; }}
-.channel {{ flex: 1 1 640px; background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 8px 0; }}
-.home {{ flex: 0 0 400px; background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 8px 16px; }}
+/* Side by side on a wide window; on a narrow one the Home tab wraps below the channel. */
+.layout {{ display: flex; flex-wrap: wrap; gap: 20px; padding: 16px 20px; align-items: flex-start; }}
+.channel {{ flex: 2 1 560px; min-width: 0; background: #fff; border: 1px solid #ddd; border-radius: 8px;
+  padding: 8px 0; }}
+.home {{ flex: 1 1 320px; min-width: 0; background: #fff; border: 1px solid #ddd; border-radius: 8px;
+  padding: 8px 16px; }}
 h2 {{ font-size: 17px; margin: 4px 16px 8px; }}
 .home h2 {{ margin: 4px 0 8px; }}
 .entry {{ border-bottom: 1px solid #eee; padding: 6px 0; }}
@@ -313,7 +384,8 @@ h2 {{ font-size: 17px; margin: 4px 16px 8px; }}
 .avatar {{ width: 36px; height: 36px; border-radius: 6px; background: #e8d44d; display: flex;
   align-items: center; justify-content: center; font-weight: bold; flex: none; }}
 .message:not(.bot) .avatar {{ background: #4a90d9; color: #fff; }}
-.main {{ min-width: 0; flex: 1; }}
+.main {{ min-width: 0; flex: 1; overflow-wrap: anywhere; }}
+.message:target {{ background: #fff8d6; }}
 .app {{ font-size: 10px; background: #eee; color: #555; padding: 1px 4px; border-radius: 3px; }}
 .muted, .when {{ color: #777; font-size: 12px; }}
 .thread {{ margin-left: 46px; border-left: 3px solid #e0e0e0; padding-left: 4px; }}
@@ -321,13 +393,15 @@ h2 {{ font-size: 17px; margin: 4px 16px 8px; }}
 blockquote {{ margin: 2px 0; padding-left: 10px; border-left: 4px solid #ddd; color: #444; }}
 code {{ background: #f4f4f4; border: 1px solid #e4e4e4; border-radius: 3px; padding: 0 3px; font-size: 12px; }}
 .section {{ display: flex; gap: 10px; justify-content: space-between; margin: 2px 0; }}
+.section .text {{ min-width: 0; flex: 1; }}
 .context {{ color: #616061; font-size: 12px; margin: 2px 0; }}
 .actions {{ margin: 6px 0; display: flex; flex-wrap: wrap; gap: 6px; }}
 button {{ font: inherit; font-size: 13px; padding: 3px 10px; border: 1px solid #bbb; border-radius: 4px;
   background: #fff; color: #1d1c1d; }}
 button.primary {{ background: #007a5a; color: #fff; border-color: #007a5a; }}
 button.danger {{ color: #e01e5a; border-color: #e01e5a; }}
-img.file {{ max-width: 420px; max-height: 300px; border-radius: 6px; border: 1px solid #ddd; display: block; }}
+img.file {{ max-width: min(420px, 100%); max-height: 300px; border-radius: 6px; border: 1px solid #ddd;
+  display: block; }}
 img.thumb {{ width: 72px; height: 72px; object-fit: cover; border-radius: 4px; flex: none; }}
 figure {{ margin: 6px 0; }}
 figcaption {{ color: #777; font-size: 12px; }}

@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,9 @@ from PIL import Image, ImageDraw
 from slack_sdk.signature import SignatureVerifier
 
 from banana.app.server import BananaServer
+from banana.domain.tasks import Task
 from banana.engine.settings import load_settings
-from banana.sandbox.page import ChannelPage, ChannelWatch, plain_text, summary_line
+from banana.sandbox.page import ChannelPage, ChannelWatch, FirstVersions, plain_text, summary_line
 from standins import kie as kie_standin
 from standins import slack as slack_standin
 from standins.kie import KieStandIn, Outcome
@@ -68,6 +70,7 @@ class SandboxResult:
     page: Path
     images: list[Path]
     result_file_ids: list[str]  # the images Banana posted, in order
+    result_kinds: list[str]  # how each task Banana ran came to be ("new", "edit", "remix"), in order
     kie_task_ids: list[str]  # the stand-in kie's tasks, in order of creation
     log: list[str] = field(default_factory=list)
 
@@ -185,6 +188,8 @@ class Sandbox:
         self.slack = SlackStandIn()
         self.server: BananaServer | None = None
         self.watch = ChannelWatch(self.slack, echo, time.monotonic(), USER_ID)
+        self.first_versions = FirstVersions(self.slack)
+        self.kinds: list[str] = []
         self.log: list[str] = []
 
     async def run(self) -> SandboxResult:
@@ -198,6 +203,9 @@ class Sandbox:
             self.echo(f"kie.ai stand-in {self.kie.base_url} · Slack stand-in {self.slack.base_url} · Banana {app_url}")
             async with httpx.AsyncClient(timeout=10) as http:
                 await self._conversation(SlackSide(http, app_url, secret, self.slack))
+            assert self.server.services is not None
+            tasks = await self.server.services.store.for_user(slack_standin.TEAM_ID, USER_ID, limit=100)
+            self.kinds = [task_kind(task) for task in sorted(tasks, key=lambda t: t.id)]
         finally:
             if self.server is not None:
                 await self.server.stop()
@@ -305,18 +313,34 @@ class Sandbox:
             (images_dir / name).write_bytes(file.data)
             saved[file.id] = f"{IMAGES_DIR}/{name}"
         page = self.out / "index.html"
-        page.write_text(ChannelPage(self.slack, saved, CHANNEL_ID, USER_ID).render(), encoding="utf-8")
+        page_html = ChannelPage(self.slack, saved, CHANNEL_ID, USER_ID, self.first_versions.seen).render()
+        page.write_text(page_html, encoding="utf-8")
         posted = [f.id for f in self.slack.files.values() if f.user == self.slack.bot_user_id and not f.deleted]
         return SandboxResult(
             page=page,
             images=[self.out / path for path in saved.values()],
             result_file_ids=posted,
+            result_kinds=self.kinds,
             kie_task_ids=list(self.kie.tasks),
         )
 
 
 class SandboxError(Exception):
     """The conversation did not go as it should; the message says which step."""
+
+
+def task_kind(task: Task) -> str:
+    """How a task came to be: "new" from a prompt alone, "remix" of images it was given, else its relation."""
+    return task.relation or ("remix" if task.inputs else "new")
+
+
+def closing_summary(result: SandboxResult, folder: Path) -> str:
+    """What the sandbox made, counting Banana's images only (not the photo that was remixed)."""
+    count = len(result.result_file_ids)
+    kinds = Counter(result.result_kinds)
+    each = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+    made = f"Banana made {count} image{'s' if count != 1 else ''}" + (f" ({each})" if each else "")
+    return f"Done. {made}; they and the channel page are in {folder}"
 
 
 def _ms(started: float) -> str:
@@ -363,6 +387,6 @@ def run_cli(out: str) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    print(f"\nDone. {len(result.images)} images and the channel page are in {folder}")
+    print(f"\n{closing_summary(result, folder)}")
     print(f"Open it in a browser: {result.page.as_uri()}")
     return 0

@@ -144,6 +144,7 @@ class SlackUser:
     id: str
     name: str
     real_name: str = ""
+    display_name: str = ""  # optional in a Slack profile: clients show real_name while it is empty
     is_admin: bool = False
     is_owner: bool = False
     is_bot: bool = False
@@ -371,7 +372,7 @@ class Workspace:
         self.users[self.bot_user_id] = SlackUser(
             id=self.bot_user_id,
             name=BOT_NAME,
-            real_name=BOT_NAME,
+            real_name="Banana",  # manifest.yml's bot_user.display_name, the name Slack shows for the bot
             is_bot=True,
             tz="America/Los_Angeles",
             tz_offset=-28800,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import APP_ID, Handler, SlackError, Workspace, as_str, invalid_args, truthy
+from .core import APP_ID, Handler, SlackError, SlackUser, Workspace, as_str, invalid_args, truthy
 
 # tz_offset -> tz_label, as Slack words it; anything else gets a "GMT+hh:mm" label.
 TZ_LABELS = {
@@ -27,6 +27,13 @@ def _tz_label(offset: int) -> str:
     return f"GMT{sign}{hours:02d}:{minutes:02d}"
 
 
+def shown_name(user: SlackUser) -> str:
+    """The name Slack's clients show for a user, beside their messages and for a `<@U…>` mention: the profile's
+    display name, else the real name, else the username (https://api.slack.com/reference/surfaces/formatting#mentioning-users,
+    https://api.slack.com/types/user)."""
+    return user.display_name or user.real_name or user.name
+
+
 def user_object(ws: Workspace, user_id: str, *, include_locale: bool = False) -> dict[str, Any]:
     """The user as users.info returns it."""
     user = ws.users[user_id]
@@ -34,8 +41,8 @@ def user_object(ws: Workspace, user_id: str, *, include_locale: bool = False) ->
     profile: dict[str, Any] = {
         "real_name": real_name,
         "real_name_normalized": real_name,
-        "display_name": "" if user.is_bot else user.name,
-        "display_name_normalized": "" if user.is_bot else user.name,
+        "display_name": user.display_name,
+        "display_name_normalized": user.display_name,
         "team": ws.team_id,
     }
     if user.is_bot:
