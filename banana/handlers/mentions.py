@@ -6,20 +6,18 @@ the app's middleware, so a mention never starts two edits.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from banana.domain.options import CommandError
 from banana.domain.tasks import Origin, Task
+from banana.engine.asks import start_edit
 from banana.engine.people import people_only
 from banana.engine.privacy import public_in_event
 from banana.engine.services import services_of
-from banana.engine.starter import Refused
-from banana.engine.threads import pick_parent, read_pick
-from banana.prompts.command import checked, mentions, message_words, parse_command_text
+from banana.engine.threads import read_pick
+from banana.prompts.command import mentions, message_words
 
 EDIT_HELP = (
     "Tell me what to change, for example `@Banana make the sky stormy, keep the logo --ar 9:16`. "
@@ -89,27 +87,9 @@ async def _edit(event: dict[str, Any], context: AsyncBoltContext, thread: list[T
         if mentioned:
             await answer(EDIT_HELP)
         return
-    parent = pick_parent(thread, picked.number)
-    if isinstance(parent, str):
-        await answer(parent)
-        return
-    try:
-        asked = parse_command_text(picked.text, parent.options)
-        request = checked(
-            dataclasses.replace(
-                asked,
-                avoid=asked.avoid or parent.avoid,
-                parent_task_id=parent.id,
-                relation="edit",
-                source="mention" if mentioned else "reply",
-            )
-        )
-    except CommandError as error:
-        await answer(f":warning: {error}")
-        return
     origin = Origin(
         team_id=team, channel_id=channel, user_id=user, thread_ts=thread_ts, public_channel=public_in_event(event)
     )
-    started = await services.starter.start(request, origin)
-    if isinstance(started, Refused):
-        await answer(f":no_entry: {started.reason}")
+    problem = await start_edit(services, thread, picked, origin, source="mention" if mentioned else "reply")
+    if problem:
+        await answer(problem)
