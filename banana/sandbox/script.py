@@ -340,7 +340,7 @@ def closing_summary(result: SandboxResult, folder: Path) -> str:
     kinds = Counter(result.result_kinds)
     each = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
     made = f"Banana made {count} image{'s' if count != 1 else ''}" + (f" ({each})" if each else "")
-    return f"Done. {made}; they and the channel page are in {folder}"
+    return f"Done. {made}. The images and the channel page are in {folder}"
 
 
 def _ms(started: float) -> str:
