@@ -1,11 +1,13 @@
 import json
 
+from banana.domain.estimates import Estimate
 from banana.domain.options import Options
 from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
 from banana.ui import cards, guide, home
-from banana.ui.text import clock, escape, progress_bar
+from banana.ui.text import RANGE_DASH, clock, duration_range, escape, progress_bar
 
 DEFAULTS = Options("1:1", "2K", "png")
+TYPICAL = Estimate(low=40.0, high=60.0, typical=50.0)  # most tasks take 40 to 60 s, typically 50
 
 
 def make_task(**changes) -> Task:
@@ -27,7 +29,7 @@ def make_task(**changes) -> Task:
     return Task(**values)
 
 
-def rendered(task: Task, now: float = 1020.0, estimate: float = 50.0) -> str:
+def rendered(task: Task, now: float = 1020.0, estimate: Estimate | None = TYPICAL) -> str:
     return json.dumps(cards.card_blocks(task, now=now, estimate=estimate), ensure_ascii=False)
 
 
@@ -52,9 +54,66 @@ def test_each_running_state_has_its_own_label():
 
 
 def test_running_past_the_estimate_says_so_honestly():
-    text = rendered(make_task(), now=1100.0, estimate=50.0)
+    text = rendered(make_task(), now=1100.0)
     assert "taking longer than usual" in text
     assert "left" not in text
+
+
+def dashed(text: str) -> str:
+    """A range as printed: "20-45 s" with its dash an en dash."""
+    return text.replace("-", RANGE_DASH)
+
+
+def status_line(task: Task, seconds: float, estimate: Estimate | None) -> str:
+    """The card's status line (its first section, without the bar) `seconds` after the command."""
+    card = cards.card_blocks(task, now=task.created_at + seconds, estimate=estimate)
+    return card[0]["text"]["text"].split("\n")[0]
+
+
+def test_without_history_the_card_says_so_and_shows_no_bar_second_by_second():
+    for seconds in (0, 1, 5, 30, 90):
+        assert (
+            status_line(make_task(), seconds, None)
+            == f":art: *Generating* · {clock(seconds)} elapsed · no estimate yet"
+        )
+        assert "░" not in rendered(make_task(), now=1000.0 + seconds, estimate=None)
+
+
+def test_with_history_the_card_counts_down_then_says_finishing_then_longer_than_usual():
+    said = {
+        seconds: status_line(make_task(), seconds, TYPICAL).split(" · ")[-1] for seconds in (0, 20, 49, 49.5, 55, 60)
+    }
+    assert said == {
+        0: "about 0:50 left",
+        20: "about 0:30 left",
+        49: "about 0:01 left",
+        49.5: "finishing…",  # never "0:00 left", never a negative time
+        55: "finishing…",  # past the typical time, within the time nine tenths of tasks took
+        60: "taking longer than usual",
+    }
+    assert progress_bar(0.95) in rendered(make_task(), now=1055.0)  # nearly full, never full before the image
+
+
+def test_where_tasks_vary_widely_the_card_shows_a_range_not_a_single_time():
+    varying = Estimate(low=22.0, high=58.0)
+    assert status_line(make_task(), 5, varying).endswith(dashed("0:05 elapsed · usually 20 s-1 min"))
+    assert status_line(make_task(), 57, varying).endswith(dashed("· usually 20 s-1 min"))
+    assert status_line(make_task(), 58, varying).endswith("· taking longer than usual")
+    assert progress_bar(0.5) in rendered(make_task(), now=1029.0, estimate=varying)
+
+
+def test_a_range_reads_as_people_say_it_widened_never_narrowed():
+    assert duration_range(20, 45) == dashed("20-45 s")
+    assert duration_range(18, 43) == dashed("15-45 s")
+    assert duration_range(40, 90) == dashed("40 s-1.5 min")
+    assert duration_range(60, 150) == dashed("1-2.5 min")
+    assert duration_range(50, 52) == dashed("50-55 s")
+    assert duration_range(2, 3) == "5 s"
+
+
+def test_waiting_in_bananas_own_queue_claims_no_time_to_come():
+    card = cards.card_blocks(make_task(state=TaskState.PENDING), now=1020.0, estimate=TYPICAL, queue_position=3)
+    assert card[0]["text"]["text"] == ":hourglass_flowing_sand: *Queued, position 3* · 0:20 elapsed"
 
 
 def test_prompt_in_card_is_escaped_and_shortened():
@@ -70,12 +129,12 @@ def test_done_card_is_compact_with_time_and_credits():
     task = make_task(state=TaskState.DONE, duration=52.0, credits=18, slack_file_id="F1")
     text = rendered(task)
     assert "Done" in text and "0:52" in text and "≈18 credits" in text
-    card = cards.card_blocks(task, now=0, estimate=1)
+    card = cards.card_blocks(task, now=0, estimate=None)
     assert len(card) == 3
 
 
 def buttons(task: Task) -> list[str]:
-    actions = cards.card_blocks(task, now=1000, estimate=50)[-1]
+    actions = cards.card_blocks(task, now=1000, estimate=TYPICAL)[-1]
     assert actions["type"] == "actions" and all(b["value"] == str(task.id) for b in actions["elements"])
     return [b["action_id"] for b in actions["elements"]]
 
@@ -128,10 +187,18 @@ def test_timed_out_card_is_honest_and_points_to_kie_logs():
     assert "may still finish it" in text
 
 
-def test_caption_names_requester_options_time_and_cost():
+def test_caption_names_requester_number_options_time_and_cost():
     caption = cards.result_caption(make_task(duration=65.0, credits=24, resolution="4K"))
-    assert caption.startswith("<@U123>")
-    assert "16:9 · 4K · png" in caption and "1:05" in caption and "≈24 credits" in caption
+    assert caption == "<@U123> here is your image #7 · 16:9 · 4K · png · 1:05 · ≈24 credits"
+
+
+def test_every_card_carries_the_image_number_first_in_its_details():
+    for state in TaskState:
+        task = make_task(state=state, credits=18 if state is TaskState.DONE else None, slack_file_id="F1")
+        (details,) = [b for b in cards.card_blocks(task, now=1020.0, estimate=TYPICAL) if b["type"] == "context"]
+        assert details["elements"][0]["text"].startswith("#7 · 16:9 · 2K · png · for <@U123>"), state
+    waiting = cards.card_blocks(make_task(), now=1020.0, estimate=None, waiting_for=5)
+    assert "#7 · 16:9 · 2K · png" in json.dumps(waiting, ensure_ascii=False)
 
 
 def test_clock_formats():
@@ -286,7 +353,7 @@ def within_block_kit(node) -> None:
 
 def test_a_5000_character_fail_msg_still_ends_the_card_with_the_failure_and_its_advice():
     task = huge_task(state=TaskState.FAILED, credits=0)
-    card = cards.card_blocks(task, now=2000, estimate=50)
+    card = cards.card_blocks(task, now=2000, estimate=TYPICAL)
     accepted_message(card, cards.card_text(task))
     failure = card[0]["text"]["text"]
     assert failure.startswith(":x: *Failed.* The generation failed. kie.ai said: “&lt;!channel&gt; content policy")
@@ -299,16 +366,18 @@ def test_a_5000_character_fail_msg_still_ends_the_card_with_the_failure_and_its_
 def test_every_state_of_a_card_with_huge_outside_text_is_accepted():
     for state in TaskState:
         task = huge_task(state=state, credits=18 if state is TaskState.DONE else None, slack_file_id="F1")
-        card = cards.card_blocks(task, now=2000, estimate=50, queue_position=3 if state is TaskState.QUEUED else None)
+        card = cards.card_blocks(
+            task, now=2000, estimate=TYPICAL, queue_position=3 if state is TaskState.QUEUED else None
+        )
         accepted_message(card, cards.card_text(task))
         assert "<@U999>" not in json.dumps(card)
-    timed_out = json.dumps(cards.card_blocks(huge_task(state=TaskState.TIMED_OUT), now=2000, estimate=50))
+    timed_out = json.dumps(cards.card_blocks(huge_task(state=TaskState.TIMED_OUT), now=2000, estimate=TYPICAL))
     assert "kie.ai/logs" in timed_out and "k" * 90 in timed_out and "k" * 200 not in timed_out
 
 
 def test_a_cancelled_card_keeps_the_end_of_a_long_reason():
     reason = "Stopped because " + "kie said no " * 600 + "so nothing was charged."
-    card = cards.card_blocks(huge_task(state=TaskState.CANCELLED, error_message=reason), now=2000, estimate=50)
+    card = cards.card_blocks(huge_task(state=TaskState.CANCELLED, error_message=reason), now=2000, estimate=TYPICAL)
     accepted_message(card, "Image cancelled")
     assert "so nothing was charged." in card[0]["text"]["text"]
 

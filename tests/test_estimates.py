@@ -26,7 +26,7 @@ def make_task(**changes: object) -> Task:
 
 
 def card(task: Task, prices: Prices = PRICES) -> str:
-    return json.dumps(cards.card_blocks(task, now=1020.0, estimate=50.0, prices=prices), ensure_ascii=False)
+    return json.dumps(cards.card_blocks(task, now=1020.0, estimate=None, prices=prices), ensure_ascii=False)
 
 
 def upscale_confirm(task: Task) -> str:

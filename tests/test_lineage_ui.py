@@ -13,6 +13,7 @@ from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
 from banana.ui import cards, family, guide, home
 from tests.test_blocks import (
     DEFAULTS,
+    TYPICAL,
     accepted_message,
     accepted_view,
     home_page,
@@ -42,7 +43,7 @@ def chained(*links: tuple[str, int], **changes: object) -> Task:
 def test_lineage_shows_the_whole_chain_parent_first():
     task = chained(("edit", 12), ("remix", 9), state=TaskState.DONE, duration=30.0, credits=18)
     assert cards.lineage(task) == ["edit of #12 ← remix of #9"]
-    card = json.dumps(cards.card_blocks(task, now=1020, estimate=50), ensure_ascii=False)
+    card = json.dumps(cards.card_blocks(task, now=1020, estimate=TYPICAL), ensure_ascii=False)
     assert "edit of #12 ← remix of #9" in card
     assert "edit of #12" in cards.result_caption(task)
 
@@ -77,13 +78,13 @@ def test_lineage_keeps_the_reused_image_and_the_input_count():
 
 def test_an_edit_waiting_for_its_parent_says_so_and_can_still_be_cancelled():
     task = chained(("edit", 12), state=TaskState.PENDING)
-    card = cards.card_blocks(task, now=1020, estimate=50, waiting_for=12)
+    card = cards.card_blocks(task, now=1020, estimate=TYPICAL, waiting_for=12)
     accepted_message(card, cards.card_text(task))
     text = json.dumps(card, ensure_ascii=False)
     assert ":link: *Waiting for #12 to finish*" in text
     assert "░" not in text and "elapsed" not in text  # no progress bar: it has not started
     assert [b["action_id"] for b in card[-1]["elements"]] == [cards.CANCEL]
-    assert "░" in json.dumps(cards.card_blocks(task, now=1020, estimate=50), ensure_ascii=False)
+    assert "░" in json.dumps(cards.card_blocks(task, now=1020, estimate=TYPICAL), ensure_ascii=False)
 
 
 # ---- a set's card -------------------------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def a_set(states: tuple[TaskState, ...], first_id: int = 12, **changes: object) 
 
 
 def set_card(tasks: list[Task], **kwargs: object) -> list[dict]:
-    values: dict = dict(now=1020.0, estimates={t.id: 50.0 for t in tasks}, queue_positions={})
+    values: dict = dict(now=1020.0, estimates={t.id: TYPICAL for t in tasks}, queue_positions={})
     return cards.set_card_blocks(tasks, **{**values, **kwargs})
 
 
@@ -161,13 +162,14 @@ def test_every_state_of_a_slot_has_its_buttons_and_a_4k_slot_has_no_upscale():
 
 def test_a_running_set_shows_each_slot_elapsed_left_and_its_queue_place():
     tasks = a_set((TaskState.DONE, TaskState.GENERATING, TaskState.PENDING))
-    card = set_card(tasks, now=1020.0, estimates={13: 50.0, 14: 10.0}, queue_positions={14: 2})
+    card = set_card(tasks, now=1020.0, estimates={13: TYPICAL, 14: TYPICAL}, queue_positions={14: 2})
     lines = [b["text"]["text"] for b in card if b["type"] == "section"]
     assert lines[0].startswith(":art: *Generating 3 variations* · 1 done\n> a lighthouse at dawn")
     assert lines[1] == "*1.* #12 · :white_check_mark: Done in 0:31"
     assert lines[2] == "*2.* #13 · :art: Generating · 0:20 elapsed · about 0:30 left"
-    queued = "*3.* #14 · :hourglass_flowing_sand: Queued, position 2 · 0:20 elapsed · taking longer than usual"
-    assert lines[3] == queued
+    assert lines[3] == "*3.* #14 · :hourglass_flowing_sand: Queued, position 2 · 0:20 elapsed"  # no time: tasks ahead
+    fresh = set_card(tasks, now=1020.0, estimates={}, queue_positions={})
+    assert "*2.* #13 · :art: Generating · 0:20 elapsed · no estimate yet" in json.dumps(fresh, ensure_ascii=False)
     assert cards.set_card_text(tasks) == "Generating 3 variations: a lighthouse at dawn"
 
 

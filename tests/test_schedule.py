@@ -1,13 +1,20 @@
-"""The poll schedule: reads cluster where recent tasks say the image will be ready."""
+"""The poll schedule: reads cluster where recent tasks say the image will be ready. The card's estimate comes from
+the same figures, and claims no more than they say."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import random
+import re
 
-from banana.domain.tasks import TaskState
-from banana.engine.schedule import Expectation, expectation, next_interval
-from banana.engine.settings import Polling
+from banana.domain.estimates import Estimate
+from banana.domain.tasks import NewTask, TaskState
+from banana.engine.runner import Job, JobRunner
+from banana.engine.schedule import MIN_SAMPLES, Expectation, estimate, expectation, next_interval
+from banana.engine.settings import Polling, load_settings
+from banana.engine.store import SqliteTaskStore
+from banana.ui.text import RANGE_DASH
 from standins.kie import RECORD_PATH, Outcome
 
 POLLING = Polling()  # 3 s dense, 20 s at most
@@ -80,3 +87,109 @@ async def test_with_history_each_image_arrives_close_to_kies_completion(start_ba
     # From the command to the image in the thread, against kie's own time: the little left is creating, polling
     # and uploading.
     assert max((task.duration or 0) - (task.kie_seconds or 0) for task in learned) < 0.5
+
+
+# ---- the card's estimate ------------------------------------------------------------------------------------------
+
+REQUIRED = {"SLACK_BOT_TOKEN": "xoxb-1-secret", "SLACK_SIGNING_SECRET": "signing-secret", "KIEAI_API_KEY": "kie-secret"}
+NEW = NewTask(
+    team_id="T1",
+    user_id="U1",
+    channel_id="C1",
+    prompt="a cat",
+    avoid="",
+    aspect_ratio="1:1",
+    resolution="2K",
+    output_format="png",
+)
+FEW_SECONDS = 3  # what a countdown may claim beyond what is really left
+LEFT = re.compile(r"about (\d+):(\d\d) left")
+
+
+def test_no_estimate_without_enough_history_and_a_countdown_only_where_tasks_agree():
+    assert estimate(expectation([5.5] * (MIN_SAMPLES - 1)), before_kie=0.2) is None
+    agreeing = estimate(expectation([45.0 + i for i in range(31)]), before_kie=2.0)  # 45 to 75 s at kie
+    assert agreeing is not None and agreeing.typical == 62 and 47 <= agreeing.low < agreeing.high <= 77
+    varying = estimate(expectation([20.0 + 2 * i for i in range(21)]), before_kie=0.0)  # 20 to 60 s
+    assert varying is not None and varying.typical is None and varying.low < 25 and varying.high > 55
+    assert Estimate(low=20, high=60).likely == 40 and Estimate(low=40, high=60, typical=50).likely == 50
+
+
+class Nowhere:
+    """The Slack side of a runner whose cards are only rendered here, never posted."""
+
+    def team(self, team_id: str) -> Nowhere:
+        return self
+
+
+async def card_over_time(tmp_path, history: list[float], *, reaches_kie: float, at: list[float]) -> dict[float, str]:
+    """The card of a 2K task, rendered by its job at each of `at` seconds after the command, the clock injected, with
+    `history` as the kie times of earlier 2K tasks; it reached kie `reaches_kie` seconds after its command."""
+    now = [1000.0]
+    store = await SqliteTaskStore(tmp_path / "banana.db", clock=lambda: now[0]).open()
+    try:
+        for seconds in history:
+            done = await store.add(NEW)
+            await store.set_state(done.id, TaskState.DONE, kie_seconds=seconds)
+        task = await store.add(NEW)
+        task = await store.update(task.id, create_started_at=task.created_at + reaches_kie)
+        await store.set_state(task.id, TaskState.GENERATING)
+        task = await store.get(task.id)
+        runner = JobRunner(load_settings(REQUIRED, env_file=None), store, None, Nowhere(), clock=lambda: now[0])
+        job = Job(runner, task)
+        job.expect = await runner.outlook(task.resolution)  # as the job's run starts
+        cards = {}
+        for seconds in at:
+            now[0] = task.created_at + seconds
+            _, blocks = job._card()
+            cards[seconds] = json.dumps(blocks, ensure_ascii=False)
+        return cards
+    finally:
+        await store.close()
+
+
+async def test_the_first_card_of_a_fresh_install_shows_no_countdown(tmp_path):
+    cards = await card_over_time(tmp_path, [], reaches_kie=0.3, at=[0, 1, 5, 30, 90])
+    for seconds, card in cards.items():
+        assert f"{seconds // 60}:{seconds % 60:02d} elapsed · no estimate yet" in card
+        assert "left" not in card and "usual" not in card and "░" not in card  # no time, no bar that would imply one
+
+
+async def test_the_card_never_claims_more_time_than_the_task_took(tmp_path):
+    """Recent 2K tasks took 5.2 to 5.9 s at kie; this one reached kie 0.2 s after its command and its image was in the
+    thread at 5.7 s. At no moment before that may its card claim more than a few seconds beyond what was left, nor a
+    countdown at zero."""
+    done_at = 5.7
+    moments = [i / 4 for i in range(int(done_at * 4) + 1)]
+    cards = await card_over_time(tmp_path, [5.2, 5.3, 5.4, 5.5, 5.6, 5.9], reaches_kie=0.2, at=moments)
+    claims = {seconds: LEFT.search(card) for seconds, card in cards.items()}
+    counted = {seconds: int(m[1]) * 60 + int(m[2]) for seconds, m in claims.items() if m}
+    assert counted[1] == 4  # it does count down, from the history
+    assert all(1 <= left <= done_at - seconds + FEW_SECONDS for seconds, left in counted.items())
+    assert counted.get(5) is None or counted[5] <= FEW_SECONDS
+    assert all("finishing…" in cards[seconds] for seconds in moments if seconds not in counted)
+
+
+async def test_a_task_slower_than_its_history_says_so_instead_of_a_stale_time(tmp_path):
+    cards = await card_over_time(tmp_path, [5.2, 5.3, 5.4, 5.5, 5.6, 5.9], reaches_kie=0.2, at=[10, 30, 90])
+    assert all("taking longer than usual" in card and "left" not in card for card in cards.values())
+
+
+async def test_with_widely_varying_history_the_card_shows_a_range(tmp_path):
+    history = [20.0 + 2 * i for i in range(21)]  # 20 to 60 s
+    cards = await card_over_time(tmp_path, history, reaches_kie=0.0, at=[0, 5, 30, 61])
+    assert all(
+        f"usually 20 s{RANGE_DASH}1 min" in cards[seconds] and "left" not in cards[seconds] for seconds in (0, 5, 30)
+    )
+    assert "taking longer than usual" in cards[61]
+
+
+async def test_a_fresh_installs_first_card_claims_no_time_from_post_to_done(banana, kie, slack):
+    kie.plan(Outcome(generate_seconds=0.3))
+    await banana.command("a lighthouse at dawn")
+    (task,) = await banana.settle(1)
+    versions = [call.args.get("blocks") for call in slack.calls_to("chat.postMessage") + slack.calls_to("chat.update")]
+    cards = [blocks if isinstance(blocks, str) else json.dumps(blocks, ensure_ascii=False) for blocks in versions]
+    running = [card for card in cards if "elapsed" in card]
+    assert task.state is TaskState.DONE and running  # it was seen running
+    assert all("no estimate yet" in card and " left" not in card for card in running)

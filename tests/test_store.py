@@ -108,12 +108,14 @@ async def test_unfinished_and_per_user_history(store):
     assert [t.id for t in await store.for_user("T1", "U1")] == [second.id, first.id]
 
 
-async def test_recent_durations_only_of_finished_tasks_at_that_resolution(store):
-    for duration, resolution in ((30.0, "2K"), (40.0, "2K"), (90.0, "4K")):
+async def test_recent_kie_seconds_only_of_finished_tasks_at_that_resolution(store):
+    for seconds, resolution in ((30.0, "2K"), (40.0, "2K"), (90.0, "4K")):
         task = await store.add(NewTask(**{**NEW.__dict__, "resolution": resolution}))
-        await store.set_state(task.id, TaskState.DONE, duration=duration)
+        await store.set_state(task.id, TaskState.DONE, kie_seconds=seconds)
+    failed = await store.add(NEW)
+    await store.set_state(failed.id, TaskState.FAILED, kie_seconds=5.0)
     await store.add(NEW)
-    assert sorted(await store.recent_durations("2K")) == [30.0, 40.0]
+    assert sorted(await store.recent_kie_seconds("2K")) == [30.0, 40.0]
 
 
 async def test_sqlite_database_is_in_wal_mode(tmp_path):

@@ -78,6 +78,23 @@ async def test_hash_number_picks_an_earlier_image_of_the_thread(banana, kie, sla
     assert sent_first(kie, slack, 2) == file_bytes(slack, first.slack_file_id)
 
 
+async def test_the_number_an_image_shows_is_the_one_an_edit_names(banana, kie, slack):
+    """A result's caption and card show its number; `@Banana #N …` with that number edits that very image."""
+    await banana.command("a quote card, bold type")
+    (first,) = await tasks_of(banana, 1)
+    await mention(banana, "warmer colours", thread_ts=first.thread_ts)
+    _, second = await tasks_of(banana, 2)
+    caption = next(r for r in slack.thread(CHANNEL_ID, first.thread_ts) if r.files == [first.slack_file_id]).text
+    number = caption.split("here is your image #", 1)[1].split(" ", 1)[0]
+    assert number == str(first.id) != str(second.id)
+    card = json.dumps(slack.message(CHANNEL_ID, first.message_ts).blocks, ensure_ascii=False)
+    assert f'"#{number} · {first.options.summary()} · ' in card  # the card's details open with it
+    await mention(banana, f"#{number} in black and white", thread_ts=first.thread_ts)
+    *_, third = await tasks_of(banana, 3)
+    assert (third.parent_task_id, third.relation) == (first.id, "edit")
+    assert sent_first(kie, slack, 2) == file_bytes(slack, first.slack_file_id)
+
+
 async def test_an_edit_of_a_remix_sends_the_original_inputs_after_the_image(banana, kie, slack):
     pictures = [image_bytes("red"), image_bytes("blue")]
     message, _ = post_with_files(slack, *[(p, f"logo{i}.png", "image/png") for i, p in enumerate(pictures)])

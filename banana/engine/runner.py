@@ -19,7 +19,6 @@ import logging
 import os
 import random
 import socket
-import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -27,13 +26,14 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from banana.domain.estimates import Estimate
 from banana.domain.options import GenerationRequest
 from banana.domain.tasks import Origin, Task, TaskState, encode_inputs, new_task
 from banana.engine.images import sniff_image
 from banana.engine.inputs import InputFetcher, InputImage, InputRejected
 from banana.engine.kie import DownloadError, KieClient, KieError, KieTask, KieUnknownOutcome, Phase
 from banana.engine.limits import CreateQueue, SharedPace, UpdateBudget
-from banana.engine.schedule import Expectation, expectation, next_interval
+from banana.engine.schedule import Expectation, estimate, expectation, next_interval
 from banana.engine.settings import Settings
 from banana.engine.slack import ChannelUnavailable, FileFetchError, SlackDelivery, Upload, UploadFailed, invite_hint
 from banana.engine.store import StoreUnavailable, TaskStore
@@ -45,8 +45,6 @@ from banana.ui.text import CONTEXT_CHARS, clip, escaped, shorten
 
 log = logging.getLogger(__name__)
 
-# Seconds a generation usually takes, until this workspace has its own history.
-DEFAULT_ESTIMATES = {"1K": 40.0, "2K": 50.0, "4K": 90.0}
 # kie may not know a task it has just accepted (422 "recordInfo is null", or 404); after this long that is an error.
 RECORD_GRACE_SECONDS = 60.0
 CALLBACK_PATH = "/kie/callback"
@@ -111,7 +109,7 @@ class JobRunner:
         self._jobs: dict[int, asyncio.Task[None]] = {}
         self._running: dict[int, Job] = {}
         self._units: dict[int, set[int]] = {}  # the units held here, and their tasks still running
-        self._outlooks: dict[str, tuple[Expectation | None, float]] = {}
+        self._outlooks: dict[str, Expectation | None] = {}
         self._keeper: asyncio.Task[None] | None = None
         self._gone: set[str] = set()  # workspaces that can no longer be reached, each logged once
         self._checks: set[asyncio.Task[None]] = set()  # cancel signals being checked against the store
@@ -365,14 +363,11 @@ class JobRunner:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
-    async def outlook(self, resolution: str) -> tuple[Expectation | None, float]:
-        """What recent tasks of a resolution say: kie's spread of times, which the polls and the card follow; and,
-        until there is enough of it, how long a task took from command to image (or a default)."""
+    async def outlook(self, resolution: str) -> Expectation | None:
+        """What recent tasks of a resolution say: kie's spread of times, which the polls and the card follow; None
+        until there is enough of it."""
         if resolution not in self._outlooks:
-            expect = expectation(await self.store.recent_kie_seconds(resolution))
-            durations = [] if expect else await self.store.recent_durations(resolution)
-            fallback = statistics.median(durations) if durations else DEFAULT_ESTIMATES.get(resolution, 60.0)
-            self._outlooks[resolution] = (expect, fallback)
+            self._outlooks[resolution] = expectation(await self.store.recent_kie_seconds(resolution))
         return self._outlooks[resolution]
 
     def forget_outlook(self, resolution: str) -> None:
@@ -435,7 +430,6 @@ class Job:
         self.queue_position: int | None = None
         self._attention = asyncio.Event()  # set on cancel, callback or shutdown: stop pausing
         self.expect: Expectation | None = None  # kie's spread of times for this resolution, once there is history
-        self.estimate = DEFAULT_ESTIMATES.get(task.resolution, 60.0)  # command to image, until then
         self.shown = ProgressCard(runner, self.slack)
 
     @property
@@ -452,7 +446,7 @@ class Job:
     async def run(self) -> None:
         """Every step first checks what the store says is done, so a task picked up after a restart goes on from
         where it stopped: it is never created at kie twice, and its image is never posted twice."""
-        self.expect, self.estimate = await self.runner.outlook(self.task.resolution)
+        self.expect = await self.runner.outlook(self.task.resolution)
         try:
             if self.group is not None:
                 await self._run_variation(self.group)
@@ -701,7 +695,8 @@ class Job:
         try:
             # When reads are scarce, a task kie called back about goes first (it is done), then the task most likely
             # to be done by now.
-            expected = self.task.created_at + self._estimate()
+            guess = self._estimate()
+            expected = self.task.created_at + (guess.likely if guess else 0.0)  # no history: the oldest first
             info = await self.runner.kie.get_task(kie_task_id, priority=0.0 if self.called_back else expected)
             self.called_back = False
         except KieError as error:
@@ -845,13 +840,11 @@ class Job:
                 return
             await self._show()
 
-    def _estimate(self) -> float:
-        """Seconds from the command to the image, from the same model the polls follow: the time until the create,
-        then kie's median time for this resolution."""
-        if self.expect is None:
-            return self.estimate
+    def _estimate(self) -> Estimate | None:
+        """Seconds from the command to the image, from the same figures the polls follow: the time until the create,
+        then kie's spread of times for this resolution. None while there is too little history to say."""
         at_kie = self.task.create_started_at or self.runner.clock()
-        return at_kie - self.task.created_at + self.expect.median
+        return estimate(self.expect, at_kie - self.task.created_at)
 
     def _card(self) -> tuple[str, list[dict[str, Any]]]:
         card = cards.card_blocks(

@@ -1,7 +1,8 @@
-"""When to read a task from kie: densely when its image is likely to be ready, sparsely before, backing off after.
+"""When to read a task from kie: densely when its image is likely to be ready, sparsely before, backing off after;
+and how long the card may say a task takes.
 
 Pure functions of what recent tasks took (`Expectation`, from the store) and how long this one has been at kie. Until
-a resolution has enough history, the fixed schedule in `Polling` applies.
+a resolution has enough history, the fixed schedule in `Polling` applies and the card claims no time.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from banana.domain.estimates import Estimate
 from banana.engine.settings import Polling
 
-MIN_SAMPLES = 5  # recent tasks of a resolution before their spread is trusted
+MIN_SAMPLES = 5  # finished tasks of a resolution before the polls and the card trust their spread: fewer are noise
 # Inside the likely window reads come this much more often than `fast_interval`: the reads saved before the window
 # pay for an image that lands sooner than a plain poller's would.
 WINDOW_DENSITY = 1.5
+# The card counts down from the median only when the likely window (a tenth done to nine tenths done) is no wider than
+# half of it; with a wider spread a single time would mislead, so it shows the window.
+COUNTDOWN_SPREAD = 0.5
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,19 @@ def expectation(seconds: Sequence[float]) -> Expectation | None:
         return None
     deciles = statistics.quantiles(seconds, n=10, method="inclusive")
     return Expectation(early=deciles[0], median=statistics.median(seconds), late=deciles[-1])
+
+
+def estimate(expect: Expectation | None, before_kie: float) -> Estimate | None:
+    """How long a task takes from its command to its image, for the card: the `before_kie` seconds it took to reach
+    kie (so far, while it has not), then kie's spread for its resolution. None while there is too little history."""
+    if expect is None:
+        return None  # where a prior per resolution would give a range
+    narrow = expect.late - expect.early <= COUNTDOWN_SPREAD * expect.median
+    return Estimate(
+        low=before_kie + expect.early,
+        high=before_kie + expect.late,
+        typical=before_kie + expect.median if narrow else None,
+    )
 
 
 def next_interval(elapsed: float, expect: Expectation | None, polling: Polling) -> float:

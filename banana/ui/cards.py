@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from banana.domain.estimates import Estimate
 from banana.domain.options import PRICES, RELATIONS, Prices
 from banana.domain.tasks import MAX_CHAIN, Task, TaskState
 from banana.ui.text import (
@@ -25,6 +26,7 @@ from banana.ui.text import (
     CONTEXT_CHARS,
     FAILURE_CHARS,
     FALLBACK_CHARS,
+    NEARLY_DONE,
     SECTION_CHARS,
     approx,
     clip,
@@ -32,7 +34,9 @@ from banana.ui.text import (
     credits_text,
     escaped,
     progress_bar,
+    progress_fraction,
     shorten,
+    time_to_come,
 )
 
 PROMPT_PREVIEW_CHARS = 600  # of the prompt, escaped
@@ -134,7 +138,8 @@ def lineage(task: Task) -> list[str]:
 
 
 def _details(task: Task, *extra: str) -> ContextBlock:
-    parts = [task.options.summary(), *lineage(task), f"for <@{task.user_id}>", *extra]
+    """ "#12 · 16:9 · 2K · png · edit of #9 · for @you · ≈18 credits": the number people name it by (`#12`) first."""
+    parts = [f"#{task.id}", task.options.summary(), *lineage(task), f"for <@{task.user_id}>", *extra]
     return ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(parts), CONTEXT_CHARS))])
 
 
@@ -142,7 +147,7 @@ def card_blocks(
     task: Task,
     *,
     now: float,
-    estimate: float,
+    estimate: Estimate | None,
     queue_position: int | None = None,
     prices: Prices = PRICES,
     waiting_for: int | None = None,
@@ -177,26 +182,30 @@ def card_text(task: Task) -> str:
 
 
 def _running(
-    task: Task, *, now: float, estimate: float, queue_position: int | None = None, prices: Prices = PRICES
+    task: Task, *, now: float, estimate: Estimate | None, queue_position: int | None = None, prices: Prices = PRICES
 ) -> list[Block]:
-    emoji, label = _STATUS[task.state]
-    if queue_position is not None:
-        emoji, label = ":hourglass_flowing_sand:", f"Queued, position {queue_position}"
-    elapsed = now - task.created_at
-    if elapsed < estimate:
-        remaining = f"about {clock(estimate - elapsed)} left"
-        fraction = elapsed / estimate
-    else:
-        remaining = "taking longer than usual"
-        fraction = 0.95
-    if task.state is TaskState.UPLOADING:
-        fraction = max(fraction, 0.95)
-    status = f"{emoji} *{label}* · {clock(elapsed)} elapsed · {remaining}\n`{progress_bar(fraction)}`"
+    emoji, label, times = _progress(task, now=now, estimate=estimate, queue_position=queue_position)
+    status = f"{emoji} *{label}* · {times}"
+    fraction = None if queue_position is not None else progress_fraction(now - task.created_at, estimate)
+    if fraction is not None:
+        if task.state is TaskState.UPLOADING:
+            fraction = max(fraction, NEARLY_DONE)
+        status += f"\n`{progress_bar(fraction)}`"
     return [  # the status first and the prompt after it, as on every other card
         SectionBlock(text=MarkdownTextObject(text=status)),
         SectionBlock(text=MarkdownTextObject(text=quoted_prompt(task))),
         _details(task, cost(task, prices)),
     ]
+
+
+def _progress(task: Task, *, now: float, estimate: Estimate | None, queue_position: int | None) -> tuple[str, str, str]:
+    """A running task's emoji, label and times ("0:20 elapsed · about 0:30 left"). Waiting in Banana's own queue, it
+    claims no time to come: that depends on the tasks ahead of it."""
+    elapsed = f"{clock(now - task.created_at)} elapsed"
+    if queue_position is not None:
+        return ":hourglass_flowing_sand:", f"Queued, position {queue_position}", elapsed
+    emoji, label = _STATUS[task.state]
+    return emoji, label, f"{elapsed} · {time_to_come(now - task.created_at, estimate)}"
 
 
 def _waiting(task: Task, parent_id: int, prices: Prices) -> list[Block]:
@@ -217,10 +226,10 @@ def _done(task: Task, prices: Prices = PRICES) -> list[Block]:
 def _failed(task: Task) -> list[Block]:
     # kie.ai's failMsg arrives inside the message, before the advice: the middle goes, the advice stays.
     reason = escaped(task.error_message or "Something went wrong.", FAILURE_CHARS, middle=True)
-    charged = "" if task.credits else " · nothing charged"
+    charged = [] if task.credits else ["nothing charged"]
     return [
         _section(f":x: *Failed.* {reason}\n{quoted_prompt(task)}"),
-        _details(task, f"task #{task.id}{charged}"),
+        _details(task, *charged),
     ]
 
 
@@ -232,13 +241,13 @@ def _timed_out(task: Task) -> list[Block]:
         f":hourglass: *Not finished after {waited}*, so I stopped waiting. kie.ai may still finish it and charge for "
         f"it.{where} Run the command again if you need the image now.\n{quoted_prompt(task)}"
     )
-    return [_section(text), _details(task, f"task #{task.id}")]
+    return [_section(text), _details(task)]
 
 
 def _cancelled(task: Task) -> list[Block]:
     reason = escaped(task.error_message or "", FAILURE_CHARS, middle=True)
     text = f":no_entry_sign: *Cancelled.* {reason}\n{quoted_prompt(task)}"
-    return [_section(text), _details(task, f"task #{task.id}")]
+    return [_section(text), _details(task)]
 
 
 def _section(text: str) -> SectionBlock:
@@ -384,19 +393,11 @@ def _set_lineage(first: Task) -> list[str]:
     return parts
 
 
-def _slot_line(task: Task, number: int, *, now: float, estimate: float | None, queue_position: int | None) -> str:
+def _slot_line(task: Task, number: int, *, now: float, estimate: Estimate | None, queue_position: int | None) -> str:
     head = f"*{number}.* #{task.id} ·"
     if not task.state.finished:
-        emoji, label = _STATUS[task.state]
-        if queue_position is not None:
-            emoji, label = ":hourglass_flowing_sand:", f"Queued, position {queue_position}"
-        elapsed = now - task.created_at
-        text = f"{head} {emoji} {label} · {clock(elapsed)} elapsed"
-        if estimate is not None and estimate > 0:
-            text += (
-                f" · about {clock(estimate - elapsed)} left" if elapsed < estimate else " · taking longer than usual"
-            )
-        return text
+        emoji, label, times = _progress(task, now=now, estimate=estimate, queue_position=queue_position)
+        return f"{head} {emoji} {label} · {times}"
     if task.state is TaskState.DONE:
         took = f" in {clock(task.duration)}" if task.duration is not None else ""
         return f"{head} {STATE_EMOJI[task.state]} Done{took}"
@@ -412,13 +413,13 @@ def set_card_blocks(
     tasks: Sequence[Task],
     *,
     now: float,
-    estimates: Mapping[int, float],
+    estimates: Mapping[int, Estimate | None],
     queue_positions: Mapping[int, int],
     prices: Prices = PRICES,
 ) -> list[dict[str, Any]]:
     """The one card a set of variations shares: the prompt once, then each slot's line and its own buttons (block id
-    `task-<id>`), and the details with the set's total cost. `estimates` (seconds from a task's created_at to its
-    image) and `queue_positions` are keyed by task id."""
+    `task-<id>`), and the details with the set's total cost. `estimates` (how long each task takes, where Banana can
+    say) and `queue_positions` are keyed by task id."""
     ordered = _by_slot(tasks)
     first = ordered[0]
     shown = ordered[:MAX_SET_SLOTS]
@@ -492,13 +493,14 @@ def set_file_title(task: Task, of: int) -> str:
 
 
 def result_caption(task: Task) -> str:
-    """The comment posted with the image: who it is for, the options, how long it took and what it cost."""
+    """The comment posted with the image: who it is for, its number (what `@Banana … #12` names), the options, how
+    long it took and what it cost."""
     parts = [task.options.summary(), *lineage(task)]
     if task.duration is not None:
         parts.append(clock(task.duration))
     if task.credits is not None:
         parts.append(cost(task))
-    return clip(f"<@{task.user_id}> here is your image · " + " · ".join(parts), SECTION_CHARS)
+    return clip(f"<@{task.user_id}> here is your image #{task.id} · " + " · ".join(parts), SECTION_CHARS)
 
 
 def result_filename(task: Task) -> str:

@@ -1,4 +1,4 @@
-"""Text for Slack: escaping, shortening to Slack's limits, credit figures, clocks and bars.
+"""Text for Slack: escaping, shortening to Slack's limits, credit figures, clocks, bars and the time to come.
 
 User text is always escaped, so a prompt pings nobody. Outside text (prompts, file names, names people type, kie.ai's
 messages, links) is always cut to fit the place it goes: Slack refuses a whole message or view when one text is too
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from banana.domain.estimates import Estimate
 from banana.domain.options import RESOLUTIONS, Prices
 
 BAR_WIDTH = 20
@@ -169,3 +170,49 @@ def clock(seconds: float) -> str:
 def progress_bar(fraction: float) -> str:
     filled = round(max(0.0, min(1.0, fraction)) * BAR_WIDTH)
     return "█" * filled + "░" * (BAR_WIDTH - filled)
+
+
+RANGE_DASH = "\u2013"  # an en dash, as ranges are printed
+NEARLY_DONE = 0.95  # the bar of a task past its typical time, or uploading: never full before the image is there
+
+
+def time_to_come(elapsed: float, estimate: Estimate | None) -> str:
+    """What a card says of the time still to come, claiming no more than Banana knows: "no estimate yet" without
+    history; "usually 20 to 45 s" (with a dash) where tasks vary widely; else "about 0:12 left", then "finishing…"
+    once the typical time has passed, and "taking longer than usual" once nine tenths of tasks would have been done."""
+    if estimate is None:
+        return "no estimate yet"
+    if elapsed >= estimate.high:
+        return "taking longer than usual"
+    if estimate.typical is None:
+        return f"usually {duration_range(estimate.low, estimate.high)}"
+    left = estimate.typical - elapsed
+    return f"about {clock(left)} left" if left >= 1 else "finishing…"
+
+
+def progress_fraction(elapsed: float, estimate: Estimate | None) -> float | None:
+    """How full the bar is: elapsed against the typical time (or the range's end); None, no bar, without an estimate."""
+    if estimate is None:
+        return None
+    goal = estimate.typical if estimate.typical is not None else estimate.high
+    return min(elapsed / goal, NEARLY_DONE) if goal > 0 else NEARLY_DONE
+
+
+def duration_range(low: float, high: float) -> str:
+    """A range as people say it, widened to round numbers, never narrowed: 20 to 45 s, 40 s to 1.5 min, 1 to 2.5 min,
+    each written with RANGE_DASH."""
+    start, end = rough_duration(low, up=False), rough_duration(high, up=True)
+    if start == end:
+        return end
+    start_amount, start_unit = start.split(" ")
+    return f"{start_amount}{RANGE_DASH}{end}" if end.endswith(f" {start_unit}") else f"{start}{RANGE_DASH}{end}"
+
+
+def rough_duration(seconds: float, *, up: bool) -> str:
+    """ "20 s" (in steps of 5 s) under a minute, "1.5 min" (in half minutes) from there; rounded up or down."""
+    step = 5 if seconds < 60 else 30
+    steps = math.ceil(seconds / step) if up else math.floor(seconds / step)
+    rounded = max(step, steps * step)
+    if rounded < 60:
+        return f"{rounded} s"
+    return f"{rounded / 60:g} min"

@@ -662,13 +662,9 @@ class PostgresTaskStore:
         )
         return frozenset(row["parent_task_id"] for row in rows)
 
-    async def recent_durations(self, resolution: str, limit: int = 20) -> list[float]:
-        """Seconds from the command to the image in the thread, for recent tasks of a resolution, newest first."""
-        return await self._recent("duration", resolution, limit)
-
     async def recent_kie_seconds(self, resolution: str, limit: int = 30) -> list[float]:
         """How long kie took (create to image ready) for recent tasks of a resolution, newest first: what the poll
-        schedule learns from. It survives restarts with the rows."""
+        schedule and the card's estimate learn from. It survives restarts with the rows."""
         return await self._recent("kie_seconds", resolution, limit)
 
     async def _recent(self, column: str, resolution: str, limit: int) -> list[float]:
