@@ -33,7 +33,7 @@ def test_features_the_app_listens_for():
     assert shortcuts == {("message", shortcuts_module.REMIX_MESSAGE), ("global", shortcuts_module.NEW_IMAGE)}
     assert all(len(s["name"]) <= 24 for s in features["shortcuts"])
     settings = manifest["settings"]
-    events = ["app_home_opened", "app_mention", "app_uninstalled", "tokens_revoked"]
+    events = ["app_home_opened", "app_mention", "app_uninstalled", "tokens_revoked", "message.im"]
     assert settings["event_subscriptions"]["bot_events"] == events
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["socket_mode_enabled"] is True
@@ -50,6 +50,7 @@ def test_scopes_are_exactly_what_the_app_uses_each_with_a_reason():
         "files:read",
         "users:read",
         "app_mentions:read",
+        "im:history",
     }
     lines = MANIFEST.read_text().splitlines()
     for scope in scopes:

@@ -35,10 +35,10 @@ def add_conversations(slack: SlackStandIn) -> None:
     slack.add_channel(GROUP_DM, GROUP_DM_NAME, private=True, member=False)
 
 
-def share(slack: SlackStandIn, channel: str, *files: tuple[bytes, str]) -> dict:
+def share(slack: SlackStandIn, channel: str, *files: tuple[bytes, str], text: str = "look at this") -> dict:
     """A person's message in `channel` carrying image files, as Slack puts it in a shortcut payload."""
     added = [slack.add_file(data, name, "image/png") for data, name in files]
-    message = slack.add_message(channel, "look at this", user=USER_ID, files=[f.id for f in added])
+    message = slack.add_message(channel, text, user=USER_ID, files=[f.id for f in added])
     for file in added:
         file.channel, file.share_ts = channel, message.ts
     return {
@@ -132,7 +132,8 @@ async def test_remix_in_someone_elses_dm_says_what_works_without_an_invite(banan
 
 async def test_remix_in_banana_own_dm_works_end_to_end(banana, kie, slack):
     assert slack.messages_tab_enabled  # manifest.yml turns Banana's Messages tab on, so its DM can be used
-    message = share(slack, OWN_DM, (PNG, "sketch.png"))
+    # Without words, so the message itself is no remix (tests/test_dm_prompts.py): Banana asks for a prompt instead.
+    message = share(slack, OWN_DM, (PNG, "sketch.png"), text="")
     await remix(banana, message, OWN_DM, "directmessage")
     await slack.wait_for(lambda: len(slack.views_opened) == 1)
     await banana.submit(slack.views_opened[0], prompt="make it a postcard")

@@ -856,15 +856,15 @@ async def test_app_mention_only_where_the_bot_is_a_member_and_never_for_its_own_
     await slack.post_as_user("C0GENERAL1", "no mention here")
     await slack.post_as_user("C0RANDOM01", f"{MENTION} not a member here")
     await slack.post_as_user("G0PRIVATE1", f"{MENTION} nor here")
-    # "Messages sent to your app in direct message conversations are not dispatched via app_mention".
-    await slack.post_as_user("D0DIRECT01", f"{MENTION} in the app's DM")
+    # "Messages sent to your app in direct message conversations are not dispatched via app_mention": message.im only.
+    in_dm = await slack.post_as_user("D0DIRECT01", f"{MENTION} in the app's DM")
     await client.chat_postMessage(channel="C0GENERAL1", text=f"I am {MENTION}")
     await slack.events_delivered()
-    assert receiver.requests == [] and slack.event_callbacks == []
+    assert [(e["type"], e["channel_type"], e["ts"]) for e in receiver.events()] == [("message", "im", in_dm.ts)]
 
     await client.conversations_join(channel="C0RANDOM01")
     joined = await slack.post_as_user("C0RANDOM01", f"hey {MENTION}")
-    assert [(e["type"], e["ts"]) for e in receiver.events()] == [("app_mention", joined.ts)]
+    assert [(e["type"], e["ts"]) for e in receiver.events("app_mention")] == [("app_mention", joined.ts)]
 
 
 async def test_message_events_need_the_subscription_and_the_history_scope(start_slack, receiver: Receiver) -> None:
@@ -874,16 +874,24 @@ async def test_message_events_need_the_subscription_and_the_history_scope(start_
     without_subscription = await start_slack(scopes=DEFAULT_SCOPES + HISTORY)
     await without_subscription.post_as_user("C0GENERAL1", "a reply")
     assert without_subscription.event_callbacks == []
+    # The DM likewise: message.im and im:history (https://docs.slack.dev/reference/events/message.im).
+    without_im_history = await start_slack(scopes=tuple(s for s in DEFAULT_SCOPES if s != "im:history"))
+    await without_im_history.dm_as_user("a prompt")
+    assert without_im_history.event_callbacks == []
+    without_message_im = await start_slack(bot_events=tuple(e for e in DEFAULT_BOT_EVENTS if e != "message.im"))
+    await without_message_im.dm_as_user("a prompt")
+    assert without_message_im.event_callbacks == []
 
     slack = await start_slack(scopes=DEFAULT_SCOPES + HISTORY, bot_events=THREAD_REPLIES)
     public = await slack.post_as_user("C0GENERAL1", "in public")
     await slack.post_as_user("C0RANDOM01", "where the bot is not")
     slack.channels["G0PRIVATE1"].is_member = True
     private = await slack.post_as_user("G0PRIVATE1", "in private")
-    await slack.post_as_user("D0DIRECT01", "in the DM: message.im is not subscribed")
+    in_dm = await slack.dm_as_user("in the DM")
     assert [(e["type"], e["channel_type"], e["ts"]) for e in receiver.events()] == [
         ("message", "channel", public.ts),
         ("message", "group", private.ts),
+        ("message", "im", in_dm.ts),
     ]
     first = receiver.events()[0]
     assert (first["user"], first["text"], first["team"], first["client_msg_id"]) == (

@@ -258,6 +258,7 @@ BOT_SCOPES = (
     "files:read",
     "users:read",
     "app_mentions:read",
+    "im:history",
 )
 
 

@@ -57,12 +57,13 @@ DEFAULT_SCOPES = (
     "files:read",
     "users:read",
     "app_mentions:read",
+    "im:history",
 )
 
 # The bot events manifest.yml subscribes to (settings.event_subscriptions.bot_events; tests/test_standin_slack.py
 # keeps the two equal). Slack sends only these (https://api.slack.com/apis/events-api, subscribing to event types);
 # the message.* events also need their history scope (https://api.slack.com/events/message.channels and siblings).
-DEFAULT_BOT_EVENTS = ("app_home_opened", "app_mention", "app_uninstalled", "tokens_revoked")
+DEFAULT_BOT_EVENTS = ("app_home_opened", "app_mention", "app_uninstalled", "tokens_revoked", "message.im")
 
 # Slack's Events API timing (https://api.slack.com/apis/events-api, "Retries"): a 2xx within 3 s, else up to 3 retries,
 # "nearly immediately", then after 1 minute, then after 5 minutes. Workspace.event_* start at these.

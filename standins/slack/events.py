@@ -11,7 +11,9 @@ Which events, each from its page:
   subscription for its kind and that kind's history scope: message.channels + channels:history (public),
   message.groups + groups:history (private), message.im + im:history, message.mpim + mpim:history
   (https://api.slack.com/events/message.channels and its siblings). The bot's own posts are among them. A mention
-  gives both events when both are subscribed. Subtypes: ``file_share`` (https://api.slack.com/events/message/file_share),
+  gives both events when both are subscribed. A person writing in their DM with the app: ``Team.dm_as_user``
+  (https://docs.slack.dev/reference/events/message.im, ``channel_type: "im"``). Subtypes: ``file_share``
+  (https://api.slack.com/events/message/file_share),
   ``message_changed`` (https://api.slack.com/events/message/message_changed), ``message_deleted``
   (https://api.slack.com/events/message/message_deleted).
 - ``app_home_opened`` (https://api.slack.com/events/app_home_opened): ``SlackStandIn.open_app_home``.

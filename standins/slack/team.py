@@ -81,6 +81,25 @@ class Team(Workspace):
         await self._events().delivered(timeout, (channel, message.ts))
         return message
 
+    async def dm_as_user(
+        self,
+        text: str,
+        *,
+        user: str | None = None,
+        thread_ts: str | None = None,
+        files: Sequence[SlackFile] = (),
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> Message:
+        """A person (by default the workspace's ``user_id``) writes to the app in their DM with it, its Messages tab:
+        ``post_as_user`` there, so the app gets message.im (``channel_type: "im"``,
+        https://docs.slack.dev/reference/events/message.im), with ``files`` as file_share, when it subscribes and
+        holds im:history. People can write there only while the app's Messages tab is on
+        (features.app_home.messages_tab_enabled, https://docs.slack.dev/reference/app-manifest)."""
+        if not self.messages_tab_enabled:
+            raise ValueError("the app's Messages tab is off: nobody can write to it")
+        channel = self.open_im(user or self.user_id).id
+        return await self.post_as_user(channel, text, user=user, thread_ts=thread_ts, files=files, timeout=timeout)
+
     def add_app_bot(self, name: str, *, integration: bool = False) -> AppBot:
         """Another app installed here, with a bot user of its own; with ``integration``, a classic integration,
         incoming webhook or workflow instead, which posts with no user (``bot_message``)."""
