@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from banana.domain.options import PRICES, Options
 from banana.domain.tasks import TaskState
+from banana.engine.asks import Asked, read_words, says_something
+from banana.ui import dm
+from banana.ui.text import FALLBACK_CHARS, SECTION_CHARS
 from standins import slack as slack_standin
 from standins.slack import SlackStandIn
 from tests.conftest import CHANNEL_ID, USER_ID
@@ -157,3 +163,40 @@ async def test_a_channel_message_is_not_a_prompt(banana, kie, slack):
     await banana.services.runner.wait_idle()
     assert task.prompt == "a castle" and len(kie.requests_to(CREATE)) == 1
     assert not [m for m in slack.messages if m.channel == CHANNEL_ID and m.user == slack.bot_user_id]
+
+
+# ---------------------------------------------------------------------------------------------------- the pure parts
+
+
+@pytest.mark.parametrize(
+    ("text", "asked", "rest"),
+    [
+        ("help", Asked.HELP, ""),
+        ("  ?  ", Asked.HELP, ""),
+        ("USAGE", Asked.USAGE, ""),
+        ("prompts podcast", Asked.PROMPTS, "podcast"),
+        ("quote card of a cat", Asked.STUDIO, "card of a cat"),
+        ("quote card of a cat --no text", Asked.PROMPT, "quote card of a cat --no text"),
+        ("", Asked.NOTHING, ""),
+        ("help me draw a cat", Asked.PROMPT, "help me draw a cat"),
+    ],
+)
+def test_the_command_and_the_dm_read_words_alike(text: str, asked: Asked, rest: str) -> None:
+    words = read_words(text)
+    assert (words.asked, words.rest) == (asked, rest)
+
+
+@pytest.mark.parametrize("text", ["", "   ", ":tada:", ":+1::skin-tone-2: :banana:", "👍🎉", "hi!", "Thanks :)", "ok"])
+def test_emoji_punctuation_and_small_talk_say_nothing(text: str) -> None:
+    assert not says_something(text)
+
+
+@pytest.mark.parametrize("text", ["a cat", "hi-res cat", "2", "thanks card for our guests", ":tada: confetti"])
+def test_words_say_something(text: str) -> None:
+    assert says_something(text)
+
+
+def test_the_full_help_fits_a_messages_sections() -> None:
+    shown = dm.message(dm.full_help(Options("1:1", "2K", "png"), PRICES))
+    assert 1 < len(shown["blocks"]) <= dm.MAX_BLOCKS and len(shown["text"]) <= FALLBACK_CHARS
+    assert all(len(b["text"]["text"]) <= SECTION_CHARS for b in shown["blocks"])
