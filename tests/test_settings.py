@@ -126,3 +126,42 @@ def test_the_database_password_is_found_as_libpq_reads_it():
         assert password in settings.secrets
     encoded = load(DATABASE_URL="postgresql://banana:p%40ss%2Fword@db-host/banana")
     assert "p@ss/word" in encoded.secrets
+
+
+def test_without_signing_secret_or_app_token_one_problem_names_both_ways():
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "KIEAI_API_KEY": "k"}, env_file=None)
+    assert caught.value.problems == [
+        "SLACK_SIGNING_SECRET is missing: set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)"
+    ]
+    assert str(caught.value) == f"Banana cannot start: {caught.value.problems[0]}"  # one problem, one line
+
+
+def test_dotenv_lines_that_cannot_be_read_are_problems_named_by_number(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        'SLACK_BOT_TOKEN=xoxb-1\nKIEAI_API_KEY "kie-secret-value"\nSLACK_SIGNING_SECRET="s\nPORT=4000\nEXTRA=${PORT}0\n'
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings({}, env_file=env_file)
+    assert [p for p in caught.value.problems if p.startswith(str(env_file))] == [
+        f"{env_file} line 2 cannot be read: write it as NAME=value",
+        f"{env_file} line 3 cannot be read: write it as NAME=value",
+    ]
+    assert "kie-secret-value" not in str(caught.value)
+    env_file.write_text("SLACK_BOT_TOKEN=xoxb-1\nnot a setting\nPORT=4000\nMAX_RESULT_MB=${PORT}\n")
+    with pytest.raises(SettingsError, match=r"MAX_RESULT_MB must be .*, got '4000'"):  # the rest read, and expanded
+        load_settings(REQUIRED, env_file=env_file)
+    env_file.write_bytes(b"PORT=\xff\n")
+    with pytest.raises(SettingsError, match=r"\.env cannot be read \(UnicodeDecodeError\): make it a UTF-8 text"):
+        load_settings(REQUIRED, env_file=env_file)
+
+
+def test_a_database_url_libpq_cannot_read_is_a_problem_that_does_not_show_it():
+    with pytest.raises(SettingsError) as caught:
+        load(DATABASE_URL="postgresql://banana:my secret@db/banana")
+    assert caught.value.problems == [
+        "DATABASE_URL is not a URL PostgreSQL can read: write it as postgresql://user:password@host:5432/banana, "
+        "with spaces and @ : / ? # in the password percent-encoded (%20, %40, …)"
+    ]
+    assert load(DATABASE_URL="postgresql://banana:my%20secret@db/banana").database_url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+import psycopg
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from psycopg.conninfo import conninfo_to_dict
 
 from banana.domain.options import ASPECT_RATIOS, OUTPUT_FORMATS, PRICES, RESOLUTIONS, Options, Prices
@@ -30,7 +33,10 @@ class SettingsError(Exception):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("Banana cannot start; fix these settings:\n" + "\n".join(f"  - {p}" for p in problems))
+        if len(problems) == 1:
+            super().__init__(f"Banana cannot start: {problems[0]}")
+        else:
+            super().__init__("Banana cannot start; fix these settings:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 @dataclass(frozen=True)
@@ -165,7 +171,7 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Read settings; the process environment wins over `.env`. Raises SettingsError naming every problem."""
-    return _Reader(_values(environ, env_file)).settings()
+    return _Reader(*_values(environ, env_file)).settings()
 
 
 def load_database(
@@ -173,8 +179,8 @@ def load_database(
 ) -> Settings:
     """Only what names the database (DATABASE_URL, DATABASE_PATH), and with `encryption_keys` the keys that seal its
     installations (BANANA_ENCRYPTION_KEYS, then required), for tools that need nothing else."""
-    values = _values(environ, env_file)
-    reader = _Reader(values)
+    values, problems = _values(environ, env_file)
+    reader = _Reader(values, problems)
     url = reader.database_url("DATABASE_URL")
     keys = reader.fernet_keys("BANANA_ENCRYPTION_KEYS", required=True) if encryption_keys else ()
     if reader.problems:
@@ -183,19 +189,39 @@ def load_database(
     return Settings(slack_bot_token="", kieai_api_key="", database_url=url, database_path=path, encryption_keys=keys)
 
 
-def _values(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
-    """`.env`, if there is one, overridden by the process environment (or `environ`)."""
+def _values(environ: Mapping[str, str] | None, env_file: Path | None) -> tuple[dict[str, str], list[str]]:
+    """`.env`, if there is one, overridden by the process environment (or `environ`); and what `.env` got wrong."""
     values: dict[str, str] = {}
+    problems: list[str] = []
     if env_file is not None and env_file.is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        found, problems = _dotenv(env_file)
+        values.update(found)
     values.update(os.environ if environ is None else environ)
-    return values
+    return values, problems
+
+
+def _dotenv(path: Path) -> tuple[dict[str, str], list[str]]:
+    """The settings in a `.env` file, and a problem for each line python-dotenv cannot parse (it would only warn and
+    skip it, leaving a setting silently unset). Lines are named by number, never shown: one may hold a secret."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as error:
+        return {}, [f"{path} cannot be read ({type(error).__name__}): make it a UTF-8 text file of NAME=value lines"]
+    bindings = list(parse_stream(io.StringIO(text)))
+    problems = [
+        f"{path} line {binding.original.line} cannot be read: write it as NAME=value"
+        for binding in bindings
+        if binding.error
+    ]
+    readable = "".join(binding.original.string for binding in bindings if not binding.error)
+    found = dotenv_values(stream=io.StringIO(readable))
+    return {k: v for k, v in found.items() if v is not None}, problems
 
 
 class _Reader:
-    def __init__(self, values: Mapping[str, str]) -> None:
+    def __init__(self, values: Mapping[str, str], problems: list[str]) -> None:
         self.values = values
-        self.problems: list[str] = []
+        self.problems = list(problems)
 
     def settings(self) -> Settings:
         app_token = self.token("SLACK_APP_TOKEN", "xapp-", required=False)
@@ -225,8 +251,7 @@ class _Reader:
             "slack_client_secret": client_secret,
             "slack_authorize_url": self.url("SLACK_AUTHORIZE_URL", Settings.slack_authorize_url),
             "slack_app_token": app_token,
-            # Socket Mode needs no signing secret: Slack's requests arrive over the authenticated socket.
-            "slack_signing_secret": self.text("SLACK_SIGNING_SECRET", required=not app_token),
+            "slack_signing_secret": self.signing_secret(app_token, oauth=oauth),
             "kieai_api_key": self.text("KIEAI_API_KEY", required=True),
             "slack_api_url": self.url("SLACK_API_URL", Settings.slack_api_url),
             "kieai_base_url": self.url("KIEAI_BASE_URL", Settings.kieai_base_url),
@@ -301,6 +326,19 @@ class _Reader:
             self.problems.append(f"{name} is missing")
         return value or None
 
+    def signing_secret(self, app_token: str | None, *, oauth: bool) -> str | None:
+        """Socket Mode needs no signing secret: Slack's requests arrive over the authenticated socket. Without either,
+        one problem names both ways, so nobody is led to think HTTP mode is the only one."""
+        value = self.text("SLACK_SIGNING_SECRET", required=False)
+        if not value and not app_token:
+            self.problems.append(
+                "SLACK_SIGNING_SECRET is missing: installing through OAuth needs HTTP mode and its signing secret"
+                if oauth
+                else "SLACK_SIGNING_SECRET is missing: set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN "
+                "(Socket Mode)"
+            )
+        return value
+
     def token(self, name: str, prefix: str, *, required: bool) -> str | None:
         value = self.text(name, required=required)
         if value and not value.startswith(prefix):
@@ -340,6 +378,14 @@ class _Reader:
             return None
         if not raw.startswith(("postgresql://", "postgres://")):
             self.problems.append(f"{name} must be a PostgreSQL URL (postgresql://user:password@host:5432/banana)")
+            return None
+        try:
+            conninfo_to_dict(raw)
+        except psycopg.Error:  # libpq's reason is not shown: it may quote the password
+            self.problems.append(
+                f"{name} is not a URL PostgreSQL can read: write it as postgresql://user:password@host:5432/banana, "
+                "with spaces and @ : / ? # in the password percent-encoded (%20, %40, …)"
+            )
             return None
         return raw
 
