@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import signal
 import sys
 import threading
+from dataclasses import replace
 
 from cryptography.fernet import Fernet
 
@@ -15,10 +17,19 @@ from banana.app import doctor
 from banana.app.server import BananaServer
 from banana.app.wiring import StartupError
 from banana.engine import redaction
-from banana.engine.settings import Settings, SettingsError, load_database, load_settings
-from banana.engine.store import StoreUnavailable, UnknownKey, open_store, reencrypt_installations
+from banana.engine.settings import WORKSPACE_ID, Settings, SettingsError, load_database, load_settings
+from banana.engine.store import (
+    StoreUnavailable,
+    TaskStore,
+    UnknownKey,
+    WorkspaceRecords,
+    open_store,
+    reencrypt_installations,
+)
 
 log = logging.getLogger("banana")
+# Libraries that log each request at INFO: quiet unless LOG_LEVEL=DEBUG.
+CHATTY_LOGGERS = ("httpx", "httpcore", "slack_sdk.web")
 
 
 def configure_logging(settings: Settings) -> None:
@@ -28,6 +39,10 @@ def configure_logging(settings: Settings) -> None:
     handler = redaction.RedactingHandler()
     handler.setFormatter(redaction.RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
+    # Every request's line (httpx's "HTTP Request: GET …" for each kie read, slack_sdk's retries) only when asked for
+    chatter = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(chatter)
     # Python prints an exception nothing caught straight to stderr: through the log instead, redacted
     sys.excepthook = lambda kind, error, _trace: _log_uncaught(kind, error)
     threading.excepthook = lambda hook: _log_uncaught(hook.exc_type, hook.exc_value)
@@ -43,8 +58,17 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    starting = asyncio.create_task(server.start())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait((starting, stopped), return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not starting.done():  # Ctrl-C or SIGTERM while starting: start undoes what it did
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        log.info("Banana stopped before it was up")
+        return
     try:
-        await server.start()
+        starting.result()
     except StartupError as error:
         raise SystemExit(f"Banana cannot start: {error}") from None
     try:
@@ -54,24 +78,72 @@ async def run(settings: Settings) -> None:
         await server.stop()
 
 
-async def forget_workspace(team_id: str) -> int:
-    """`banana-bot forget-workspace T…`: the exit code, after saying what was deleted."""
+async def forget_workspace(team_id: str, *, yes: bool = False) -> int:
+    """`banana-bot forget-workspace T…`: the exit code, after showing what is kept about the workspace, asking
+    (unless `yes`) and saying what was deleted. A database that is not there is never created."""
+    if not WORKSPACE_ID.fullmatch(team_id):
+        print(
+            f"{team_id!r} is not a workspace id: Slack's start with T (E for an Enterprise Grid org), such as the "
+            "T0123ABCD in app.slack.com/client/T0123ABCD",
+            file=sys.stderr,
+        )
+        return 2
     try:
         settings = load_database()
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    try:
-        store = await open_store(settings.database_url, settings.database_path, tool=True)
-    except StoreUnavailable as error:
-        print(f"Banana cannot reach its database: {error}", file=sys.stderr)
+    store = await _open_existing(settings)
+    if store is None:
         return 1
     try:
-        tasks = await store.forget_workspace(team_id)
+        records = await store.workspace_records(team_id)
+        if records.empty:
+            print(f"Nothing is stored for workspace {team_id}; nothing was deleted.")
+            return 0
+        print(f"Stored for workspace {team_id}: {_described(records)}.")
+        if not yes and not sys.stdin.isatty():
+            print("Nothing was deleted: no terminal to ask at; add --yes to delete without asking.", file=sys.stderr)
+            return 2
+        if not yes and not _confirmed("Delete all of it? Its images in Slack stay. [y/N] "):
+            print("Nothing was deleted.", file=sys.stderr)
+            return 1
+        forgotten = replace(records, tasks=await store.forget_workspace(team_id))
     finally:
         await store.close()
-    print(f"Forgot workspace {team_id}: {tasks} task(s), their history, its saved prompts and its installation.")
+    print(f"Forgot workspace {team_id}: {_described(forgotten)}.")
     return 0
+
+
+def _described(records: WorkspaceRecords) -> str:
+    parts = [f"{records.tasks} task(s) and their history", f"{records.saved_prompts} saved prompt(s)"]
+    parts.append("its installation (the bot token)" if records.installed else "no installation")
+    return ", ".join(parts)
+
+
+def _confirmed(question: str) -> bool:
+    """A person's yes at the terminal."""
+    try:
+        return input(question).strip().casefold() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+async def _open_existing(settings: Settings) -> TaskStore | None:
+    """The store the settings name, for a command beside the app; None, after saying why on one line, when it cannot
+    be opened or is not there (a SQLite file is never created here)."""
+    if not settings.database_url and not settings.database_path.exists():
+        print(
+            f"No database at {settings.database_path}: set DATABASE_PATH or DATABASE_URL to Banana's "
+            "(as the app has them)",
+            file=sys.stderr,
+        )
+        return None
+    try:
+        return await open_store(settings.database_url, settings.database_path, tool=True)
+    except StoreUnavailable as error:
+        print(f"Banana cannot use its database: {error}", file=sys.stderr)
+        return None
 
 
 def new_key() -> int:
@@ -92,10 +164,8 @@ async def reencrypt() -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    try:
-        store = await open_store(settings.database_url, settings.database_path, tool=True)
-    except StoreUnavailable as error:
-        print(f"Banana cannot reach its database: {error}", file=sys.stderr)
+    store = await _open_existing(settings)
+    if store is None:
         return 1
     try:
         rows = await reencrypt_installations(store, settings.encryption_keys)
@@ -108,12 +178,20 @@ async def reencrypt() -> int:
     return 0
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("banana-bot")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed: pip install -e .)"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="banana-bot",
         description="Run Banana, configured from the environment and .env (see docs/install.md). "
         "`banana-bot sandbox` tries the whole app locally instead, with no accounts.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", metavar="{sandbox,doctor,forget-workspace,new-key,reencrypt}")
     sandbox = commands.add_parser(
         "sandbox",
@@ -134,9 +212,11 @@ def main(argv: list[str] | None = None) -> None:
         help="delete everything Banana keeps about one workspace",
         description="Delete one workspace's tasks and their history, its saved prompts and its installation from "
         "Banana's database (DATABASE_URL or DATABASE_PATH). Its images in Slack stay. Uninstalling Banana from the "
-        "workspace keeps its history until this is run.",
+        "workspace keeps its history until this is run. It shows what is stored and asks before deleting; "
+        "--yes deletes without asking.",
     )
     forget.add_argument("team_id", help="the workspace's id, T…")
+    forget.add_argument("--yes", action="store_true", help="delete without asking (for scripts)")
     commands.add_parser(
         "new-key",
         help="print a new key for BANANA_ENCRYPTION_KEYS",
@@ -152,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.command == "forget-workspace":
-        raise SystemExit(asyncio.run(forget_workspace(args.team_id)))
+        raise SystemExit(asyncio.run(forget_workspace(args.team_id, yes=args.yes)))
     if args.command == "doctor":
         raise SystemExit(doctor.main())
     if args.command == "new-key":

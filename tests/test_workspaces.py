@@ -217,7 +217,7 @@ async def test_forget_workspace_deletes_one_workspaces_data_only(installed, kie,
         await wait_done(banana, team)
     monkeypatch.setenv("DATABASE_PATH", app_env["DATABASE_PATH"])
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    assert await forget_workspace(second.team_id) == 0
+    assert await forget_workspace(second.team_id, yes=True) == 0
     store = banana.services.store
     assert await store.for_user(second.team_id, second.user_id) == []
     assert len(await store.for_user(first.team_id, first.user_id)) == 1

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import hmac
 import logging
 import os
 import re
+import socket
 import statistics
 import time
 from collections import deque
@@ -22,13 +24,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from banana.app.wiring import SLACK_EVENTS_PATH, build_app, engine, identify_bot
+from banana.app.wiring import SLACK_EVENTS_PATH, StartupError, build_app, check_slack, engine
 from banana.engine.callbacks import callback_handler
 from banana.engine.runner import CALLBACK_PATH
 from banana.engine.services import Services
 from banana.engine.settings import Settings
+from banana.engine.store import new_paths, remove_paths
 
 log = logging.getLogger("banana")
+
+SOCKET_OPEN_TIMEOUT = 30.0  # seconds for Socket Mode's first websocket to open at start-up
 
 
 class LoopLagProbe:
@@ -79,18 +84,21 @@ class BananaServer:
         self.probe = LoopLagProbe() if probe_wanted else None
 
     async def start(self) -> int:
+        created = new_paths(self.settings.database_url, self.settings.database_path)
         try:
             return await self._start()
         except BaseException:
             await self._stack.aclose()  # whatever did start is stopped again
+            remove_paths(created)  # and a refused start leaves no database behind
             raise
 
     async def _start(self) -> int:
         settings = self.settings
+        # Slack's tokens first, before anything is created. One workspace: its bot token is checked now; installed
+        # through OAuth, each workspace's, per request.
+        identity = await check_slack(settings)
         services = await self._stack.enter_async_context(engine(settings))
         self.services = services
-        # One workspace: its bot token is checked now. Installed through OAuth: each workspace's, per request.
-        identity = None if settings.oauth else await identify_bot(services.slack.client)
         app = build_app(services, services.slack.client, identity)
         web_app = web.Application()
         if not settings.socket_mode:
@@ -112,12 +120,22 @@ class BananaServer:
         await web_runner.setup()
         self._stack.push_async_callback(web_runner.cleanup)
         site = web.TCPSite(web_runner, settings.host, settings.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:
+            raise StartupError(cannot_listen(settings.host, settings.port, error)) from None
         self.port = web_runner.addresses[0][1]
         if settings.socket_mode:
-            socket = AsyncSocketModeHandler(app, settings.slack_app_token, web_client=services.slack.client)
-            await socket.connect_async()
-            self._stack.push_async_callback(socket.close_async)
+            handler = AsyncSocketModeHandler(app, settings.slack_app_token, web_client=services.slack.client)
+            self._stack.push_async_callback(handler.close_async)
+            try:  # the token was accepted (check_slack); slack_sdk would retry a websocket that never opens for ever
+                async with asyncio.timeout(SOCKET_OPEN_TIMEOUT):
+                    await handler.connect_async()
+            except TimeoutError:
+                raise StartupError(
+                    f"Slack's Socket Mode websocket did not open within {SOCKET_OPEN_TIMEOUT:g} s: check that this "
+                    "host may open wss:// connections to Slack, or use HTTP mode (SLACK_SIGNING_SECRET)"
+                ) from None
         await services.runner.resume()
         log.info("Banana is up: %s mode, port %s", "Socket" if settings.socket_mode else "HTTP", self.port)
         return self.port
@@ -149,6 +167,19 @@ class BananaServer:
             "in_flight": self.services.runner.in_flight if self.services else 0,
         }
         return web.json_response(body)
+
+
+def cannot_listen(host: str, port: int, error: OSError) -> str:
+    """Why the server cannot listen on HOST and PORT, and what to set instead."""
+    if isinstance(error, socket.gaierror):
+        return f"HOST {host} is not a name or address this machine knows: set HOST to 0.0.0.0 (every address)"
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} is in use on {host}: stop what is using it or set PORT"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"HOST {host} is not an address of this machine: set HOST to 0.0.0.0 (every address) or one of its own"
+    if error.errno == errno.EACCES:
+        return f"port {port} on {host} needs privileges Banana does not have: set PORT to 1024 or above"
+    return f"cannot listen on {host} port {port} ({error.strerror or error}): set HOST and PORT"
 
 
 def metrics(

@@ -16,6 +16,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.error import BoltError
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -52,12 +53,28 @@ log = logging.getLogger("banana")
 SLACK_EVENTS_PATH = "/slack/events"
 
 
+def _not_token_unused(record: logging.LogRecord) -> bool:
+    """Bolt (1.30.0) warns "As you gave `client` as well, `token` will be unused" whenever SLACK_BOT_TOKEN is in the
+    process environment: AsyncApp reads it there when given no `token` (`token or os.environ.get(...)`), and no
+    argument turns that off. Banana gives Bolt its token through `authorize`, so this one message is dropped."""
+    return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+BOLT_LOG = logging.getLogger("banana.slack_bolt")
+BOLT_LOG.addFilter(_not_token_unused)
+
+
 @asynccontextmanager
 async def engine(settings: Settings) -> AsyncIterator[Services]:
     """Everything that outlives a request: one store, one httpx client, one Slack client, one job runner."""
     try:  # first: a broken brand or catalog file stops start-up before anything is opened
         catalog, brand = load_catalog(), load_brand(settings.brand_file)
     except CatalogError as error:
+        if settings.brand_file is not None and error.path == settings.brand_file:
+            raise StartupError(
+                f"BRAND_FILE cannot be used (fix it as docs/usage.md's “Your brand” says, or leave BRAND_FILE out "
+                f"for the default brand): {error}"
+            ) from None
         raise StartupError(f"the prompt studio cannot load {error}") from None
     async with AsyncExitStack() as stack:
         try:
@@ -72,16 +89,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
 
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        client = AsyncWebClient(
-            token=settings.slack_bot_token or None,  # with OAuth, each call carries its workspace's token
-            base_url=settings.slack_api_url,
-            session=session,
-            retry_handlers=[
-                AsyncConnectionErrorRetryHandler(max_retry_count=2),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-                AsyncServerErrorRetryHandler(max_retry_count=2),
-            ],
-        )
+        client = slack_client(settings, session)
         kie = KieClient(
             http,
             api_key=settings.kieai_api_key,
@@ -142,8 +150,33 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
         )
 
 
+def slack_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=settings.slack_bot_token or None,  # with OAuth, each call carries its workspace's token
+        base_url=settings.slack_api_url,
+        session=session,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
 class StartupError(Exception):
     """The app cannot run as configured; the message says what to fix."""
+
+
+async def check_slack(settings: Settings) -> AuthorizeResult | None:
+    """Slack's tokens, checked before anything is created (no database, no port), so a wrong one leaves nothing
+    behind: the bot token with `auth.test` (one workspace; the bot it names is returned), and in Socket Mode the app
+    token with `apps.connections.open`, which slack_sdk would otherwise retry every few seconds for ever."""
+    async with aiohttp.ClientSession() as session:
+        client = slack_client(settings, session)
+        identity = None if settings.oauth else await identify_bot(client)
+        if settings.slack_app_token:
+            await check_app_token(client, settings.slack_app_token)
+    return identity
 
 
 async def identify_bot(client: AsyncWebClient) -> AuthorizeResult:
@@ -152,10 +185,48 @@ async def identify_bot(client: AsyncWebClient) -> AuthorizeResult:
     try:
         response = await client.auth_test()
     except SlackApiError as error:
-        raise StartupError(f"Slack refused SLACK_BOT_TOKEN ({error.response.get('error')}).") from None
+        raise _refusal(error, "SLACK_BOT_TOKEN", client.base_url, BOT_TOKEN_FIX) from None
     except (aiohttp.ClientError, OSError) as error:
-        raise StartupError(f"Slack could not be reached at SLACK_API_URL ({type(error).__name__}).") from None
+        raise StartupError(_unreachable(client.base_url, error)) from None
     return AuthorizeResult.from_auth_test_response(bot_token=client.token, auth_test_response=response)
+
+
+async def check_app_token(client: AsyncWebClient, app_token: str) -> None:
+    """Socket Mode's app-level token, asked for one connection URL (which is left unused: the handler asks again)."""
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as error:
+        raise _refusal(error, "SLACK_APP_TOKEN", client.base_url, APP_TOKEN_FIX) from None
+    except (aiohttp.ClientError, OSError) as error:
+        raise StartupError(_unreachable(client.base_url, error)) from None
+
+
+BOT_TOKEN_FIX = (
+    "copy the Bot User OAuth Token (xoxb-…) from your app's OAuth & Permissions page at https://api.slack.com/apps "
+    "(install the app again if it was revoked)"
+)
+APP_TOKEN_FIX = (
+    "make an app-level token (xapp-…) with the connections:write scope under Basic Information → App-Level Tokens "
+    "at https://api.slack.com/apps, with Socket Mode turned on"
+)
+
+
+def _refusal(error: SlackApiError, setting: str, base_url: str, fix: str) -> StartupError:
+    """Slack's refusal of `setting`; an answer that is not Slack's JSON means SLACK_API_URL is not Slack's API."""
+    data = error.response.data
+    if not isinstance(data, dict) or not data.get("error"):
+        return StartupError(
+            f"SLACK_API_URL {base_url} does not answer as Slack's Web API does (HTTP {error.response.status_code}): "
+            "leave SLACK_API_URL out for https://slack.com/api/"
+        )
+    return StartupError(f"Slack refused {setting} ({data.get('error')}): {fix}")
+
+
+def _unreachable(base_url: str, error: Exception) -> str:
+    return (
+        f"Slack could not be reached at SLACK_API_URL {base_url} ({type(error).__name__}): check this host's "
+        "network, or leave SLACK_API_URL out for https://slack.com/api/"
+    )
 
 
 def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeResult | None) -> AsyncApp:
@@ -172,7 +243,7 @@ def build_app(services: Services, client: AsyncWebClient, identity: AuthorizeRes
         "signing_secret": settings.slack_signing_secret or "",
         # Socket Mode requests arrive over an authenticated socket and carry no signature.
         "request_verification_enabled": not settings.socket_mode,
-        "logger": logging.getLogger("banana.slack_bolt"),
+        "logger": BOLT_LOG,
     }
     if services.installs is not None:
         if not settings.allowed_workspaces:
@@ -218,7 +289,7 @@ def skip_repeats(store: TaskStore) -> Callable[..., Awaitable[BoltResponse | Non
         key = str(body.get("event_id") or body.get("trigger_id") or "")
         first_time = await store.first_time(key) if key else True
         if not first_time and req.headers.get("x-slack-retry-num"):
-            log.info("ignored Slack's retry of %s", key)
+            log.debug("ignored Slack's retry of %s", key)
             return BoltResponse(status=200, body="")
         await next()
         return None

@@ -6,9 +6,10 @@ Slack installations and OAuth states live in the same database (`installation_st
 sealed with BANANA_ENCRYPTION_KEYS (`reencrypt_installations` after a key rotation).
 """
 
+import contextlib
 from pathlib import Path
 
-from banana.engine.store.base import StoreUnavailable, TaskStore
+from banana.engine.store.base import StoreUnavailable, TaskStore, WorkspaceRecords
 from banana.engine.store.installations import (
     PostgresInstallationStore,
     PostgresOAuthStateStore,
@@ -35,11 +36,14 @@ __all__ = [
     "StoredBot",
     "TaskStore",
     "UnknownKey",
+    "WorkspaceRecords",
     "bot_for",
     "installation_stores",
     "masked",
+    "new_paths",
     "open_store",
     "reencrypt_installations",
+    "remove_paths",
     "stored_bots",
 ]
 
@@ -53,3 +57,22 @@ async def open_store(database_url: str | None, database_path: Path, *, tool: boo
     if database_url and database_url.startswith(POSTGRES_SCHEMES):
         return await PostgresTaskStore(database_url).open()
     return await SqliteTaskStore(database_path, tool=tool).open()
+
+
+def new_paths(database_url: str | None, database_path: Path) -> list[Path]:
+    """What opening the store would create that is not there now (SQLite's file, its WAL files and the folders
+    missing above it), deepest first: a start that is then refused takes them away again (`remove_paths`)."""
+    if database_url and database_url.startswith(POSTGRES_SCHEMES):
+        return []
+    wal = [database_path.with_name(f"{database_path.name}{suffix}") for suffix in ("-wal", "-shm")]
+    return [path for path in (*wal, database_path, *database_path.parents) if not path.exists()]
+
+
+def remove_paths(paths: list[Path]) -> None:
+    """Remove what `new_paths` listed, deepest first; a folder something else has since put a file in stays."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)

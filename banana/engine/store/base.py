@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from banana.domain.options import Options
@@ -13,6 +13,19 @@ from banana.domain.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState
 
 class StoreUnavailable(Exception):
     """The database cannot be reached just now; the message is safe to log (no password)."""
+
+
+@dataclass(frozen=True)
+class WorkspaceRecords:
+    """What Banana keeps about one workspace: what `forget_workspace` deletes."""
+
+    tasks: int  # each with its history
+    saved_prompts: int
+    installed: bool  # an installation or its bot is stored (installed through OAuth)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.tasks or self.saved_prompts or self.installed)
 
 
 class TaskStore(Protocol):
@@ -55,6 +68,8 @@ class TaskStore(Protocol):
     async def ping(self) -> bool: ...
     # Everything kept about one workspace (tasks and their history, saved prompts, its installation), deleted.
     async def forget_workspace(self, team_id: str) -> int: ...
+    # What forget_workspace would delete, counted; reads only.
+    async def workspace_records(self, team_id: str) -> WorkspaceRecords: ...
     # Leases: a unit of work (a task, or a set of variations, whose first task carries the lease) is held by one
     # replica at a time, until its lease runs out.
     async def claim(self, holder: str, lease_seconds: float, limit: int = 100) -> list[list[Task]]: ...

@@ -41,6 +41,7 @@ from banana.engine.store.base import (
     TASK_COLUMNS,
     TASK_FIELDS,
     StoreUnavailable,
+    WorkspaceRecords,
     saved_prompt_row,
     task_from_row,
 )
@@ -893,6 +894,19 @@ class PostgresTaskStore:
             await conn.execute("delete from installed_bots where team_id = %s", [team_id])
             await conn.execute("delete from installations where team_id = %s", [team_id])
         return tasks
+
+    async def workspace_records(self, team_id: str) -> WorkspaceRecords:
+        async with self._connect() as conn:
+            cursor = await conn.execute(
+                """select (select count(*) from tasks where team_id = %(team)s) as tasks,
+                          (select count(*) from saved_prompts where team_id = %(team)s) as saved_prompts,
+                          exists(select 1 from installed_bots where team_id = %(team)s)
+                          or exists(select 1 from installations where team_id = %(team)s) as installed""",
+                {"team": team_id},
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        return WorkspaceRecords(row["tasks"], row["saved_prompts"], row["installed"])
 
     async def ping(self) -> bool:
         """Whether the database answers, within `ping_timeout` seconds; never raises."""

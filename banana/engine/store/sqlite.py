@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import sqlite3
 import time
@@ -30,6 +31,8 @@ from banana.engine.store.base import (
     SEEN_COLUMNS,
     TASK_COLUMNS,
     TASK_FIELDS,
+    StoreUnavailable,
+    WorkspaceRecords,
     history_filter,
     saved_prompt_row,
     task_from_row,
@@ -71,12 +74,30 @@ class SqliteTaskStore:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def open(self) -> SqliteTaskStore:
-        await self._run(self._open)
+        """Open (and make, or bring up to date) the database. A file Banana cannot use raises StoreUnavailable, saying
+        what is wrong with DATABASE_PATH and what to do; the caller says it in one line."""
+        try:
+            await self._run(self._open)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreUnavailable(_unusable(self._path, error)) from None
         return self
 
     def _open(self) -> None:
+        # Checked before _owner_only, which would take a folder's or another file's group and world access away
+        if self._path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(self._path))
+        if self._path.is_file() and not _sqlite_or_empty(self._path):
+            raise sqlite3.DatabaseError("file is not a database")
         _owner_only(self._path)
         db = sqlite_utils.Database(sqlite3.connect(self._path, check_same_thread=False))
+        try:
+            self._prepare(db)
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+
+    def _prepare(self, db: sqlite_utils.Database) -> None:
         db.enable_wal()
         db.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; a crash may lose the last commit, never corrupt
         db.execute("PRAGMA foreign_keys=ON")
@@ -98,7 +119,6 @@ class SqliteTaskStore:
             # One app process uses the file: a lease found here is a previous run's, its work free to take at once.
             db.execute("update tasks set lease_owner = null, lease_until = null where lease_owner is not null")
         db.table("saved_prompts").create_index(["team_id", "created_at"], if_not_exists=True)
-        self._db = db
 
     async def close(self) -> None:
         if self._db is not None:
@@ -418,6 +438,18 @@ class SqliteTaskStore:
 
         return await self._run(forget)
 
+    async def workspace_records(self, team_id: str) -> WorkspaceRecords:
+        def count() -> WorkspaceRecords:
+            def rows(table: str) -> int:
+                if not self.db.table(table).exists():  # the installation tables: there once installed through OAuth
+                    return 0
+                return int(self.db.execute(f"select count(*) from {table} where team_id = ?", [team_id]).fetchone()[0])
+
+            installed = rows("installed_bots") + rows("installations") > 0
+            return WorkspaceRecords(rows("tasks"), rows("saved_prompts"), installed)
+
+        return await self._run(count)
+
     async def ping(self) -> bool:
         try:
             return await self._run(lambda: self.db.execute("select 1").fetchone() == (1,))
@@ -453,6 +485,37 @@ class SqliteTaskStore:
     def _saved(self, where: str, args: list[Any], **query: Any) -> list[SavedPrompt]:
         rows = self.db.table("saved_prompts").rows_where(where, args, **query)
         return [SavedPrompt(**{**row, "avoid": row.get("avoid") or ""}) for row in rows]
+
+
+def _sqlite_or_empty(path: Path) -> bool:
+    """Whether a file starts as every SQLite database does (https://www.sqlite.org/fileformat.html), or is empty
+    (SQLite makes an empty file a new database)."""
+    with path.open("rb") as file:
+        start = file.read(16)
+    return start in (b"", b"SQLite format 3\x00")
+
+
+def _unusable(path: Path, error: OSError | sqlite3.Error) -> str:
+    """What is wrong with DATABASE_PATH, in one line that ends with what to do."""
+    if isinstance(error, IsADirectoryError):
+        return f"DATABASE_PATH {path} is a folder: set DATABASE_PATH to a file, such as {path / 'banana.db'}"
+    if isinstance(error, OSError):
+        where = f" ({error.filename})" if error.filename and str(error.filename) != str(path) else ""
+        return (
+            f"DATABASE_PATH {path} cannot be made or opened: {error.strerror or error}{where}; set DATABASE_PATH to a "
+            "file in a folder Banana may write to"
+        )
+    if "not a database" in str(error):
+        return (
+            f"DATABASE_PATH {path} is not a SQLite database: set DATABASE_PATH to Banana's database, or to a file "
+            "that does not exist yet"
+        )
+    if "readonly" in str(error) or "unable to open" in str(error):
+        return (
+            f"DATABASE_PATH {path} cannot be written ({error}): Banana needs to write the file and the folder it is "
+            "in (SQLite keeps its journal beside it)"
+        )
+    return f"DATABASE_PATH {path} cannot be used ({error}): set DATABASE_PATH to Banana's database"
 
 
 def _ensure_table(
