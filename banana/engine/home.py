@@ -88,7 +88,7 @@ class HomeTab:
         gone: dict[int, Task] = {}
         for task, is_gone in zip(shown, found, strict=True):
             if is_gone:
-                log.info("task %s: its result %s was deleted in Slack", task.id, task.slack_file_id)
+                log.debug("task %s: its result %s was deleted in Slack", task.id, task.slack_file_id)
                 gone[task.id] = await self._store.update(task.id, file_gone_at=now)
         return gone
 

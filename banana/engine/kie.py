@@ -282,7 +282,7 @@ class KieClient:
             except (KieRateLimited, _NotSent) as error:
                 if delay is None:
                     raise (error.error if isinstance(error, _NotSent) else error) from None
-                log.info("kie create refused before starting (attempt %d), retrying in %.1fs", attempt + 1, delay)
+                log.debug("kie create refused before starting (attempt %d), retrying in %.1fs", attempt + 1, delay)
                 await asyncio.sleep(delay)
                 if turn is not None:
                     await turn()
@@ -332,7 +332,7 @@ class KieClient:
                 return str(download_url)
             if delay is None:
                 raise error
-            log.info("kie upload failed (%s), retrying in %.1fs", error, delay)
+            log.debug("kie upload failed (%s), retrying in %.1fs", error, delay)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -391,7 +391,7 @@ class KieClient:
                 error = kie_error
             if delay is None:
                 raise error
-            log.info("kie read %s failed (%s), retrying in %.1fs", path, error, delay)
+            log.debug("kie read %s failed (%s), retrying in %.1fs", path, error, delay)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 

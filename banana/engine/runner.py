@@ -138,6 +138,8 @@ class JobRunner:
     def run(self, tasks: list[Task]) -> None:
         """Run stored tasks in the background."""
         for task in tasks:
+            what = f"{task.resolution} {task.relation or 'image'}"
+            log.info("task %s started: %s for %s in %s", task.id, what, task.user_id, task.team_id)
             self.update_budget(task.team_id).started()
             self.on_change(task)
         self._spawn_all(tasks)
@@ -499,7 +501,7 @@ class Job:
             await self._tell(failure.message)
 
     async def record_failure(self, failure: TaskFailed) -> None:
-        log.info("task %s %s: %s", self.task.id, failure.state, failure.code)
+        log.info("task %s %s (%s) after %.1f s", self.task.id, failure.state, failure.code, self._elapsed())
         await self._set_state(
             failure.state,
             failure.code,
@@ -607,7 +609,7 @@ class Job:
                 self.task.channel_id, text=clip(text, CONTEXT_CHARS), blocks=blocks, thread_ts=self.task.thread_ts
             )
         except (SlackApiError, ChannelUnavailable) as error:
-            log.info("task %s: could not post the input notes (%s)", self.task.id, error)
+            log.debug("task %s: could not post the input notes (%s)", self.task.id, error)
 
     async def _reuse_earlier(self, images: list[InputImage]) -> bool:
         """An identical request (prompt, options and input images by content) that already has an image in Slack gets
@@ -625,7 +627,7 @@ class Job:
                 await slack.file_info(earlier.slack_file_id), max_bytes=self.runner.settings.max_result_bytes
             )
         except FileFetchError as error:
-            log.info("task %s: could not reuse #%s (%s); generating anew", self.task.id, earlier.id, error)
+            log.debug("task %s: could not reuse #%s (%s); generating anew", self.task.id, earlier.id, error)
             return False
         await self._set_state(TaskState.UPLOADING, f"reusing #{earlier.id}", reused_from=earlier.id, credits=0)
         file_id, detail = await self._upload_result(data)
@@ -801,7 +803,14 @@ class Job:
 
     async def _set_state(self, state: TaskState, detail: str = "", **changes: object) -> None:
         self.task = await self.runner.store.set_state(self.task.id, state, detail, **changes)
+        if state is TaskState.DONE:  # one image or one of a set: both end here
+            cost = f"{'' if self.task.credits_exact else '≈'}{self.task.credits or 0:g} credits"
+            log.info("task %s done in %.1f s, %s", self.task.id, self._elapsed(), cost)
         self.runner.on_change(self.task)
+
+    def _elapsed(self) -> float:
+        """Seconds since the task was asked for."""
+        return self.runner.clock() - self.task.created_at
 
     def _stop_if_stopping(self) -> None:
         if self.runner.stopping or self.lost:

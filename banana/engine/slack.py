@@ -154,7 +154,7 @@ class SlackDelivery:
             await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks, token=await self.token())
         except SlackApiError as error:
             if _error_code(error) in ("message_not_found", "cant_update_message", "channel_not_found"):
-                log.info("progress message %s in %s is gone (%s)", ts, channel, _error_code(error))
+                log.debug("progress message %s in %s is gone (%s)", ts, channel, _error_code(error))
                 return False
             raise
         return True
@@ -203,7 +203,7 @@ class SlackDelivery:
         try:
             response = await self.client.chat_getPermalink(channel=channel, message_ts=ts, token=await self.token())
         except (SlackApiError, SlackRequestError, aiohttp.ClientError, ValueError) as error:
-            log.info("no permalink for %s in %s: %s", ts, channel, error)
+            log.debug("no permalink for %s in %s: %s", ts, channel, error)
             return None
         return response.get("permalink")
 
@@ -269,7 +269,7 @@ class SlackDelivery:
         try:
             await self.client.views_update(view_id=view_id, view=view, token=await self.token())
         except SlackApiError as error:
-            log.info("could not update view %s: %s", view_id, _error_code(error))
+            log.debug("could not update view %s: %s", view_id, _error_code(error))
             return False
         return True
 
@@ -330,7 +330,7 @@ class SlackDelivery:
                 channel=channel, user=user, text=text, thread_ts=thread_ts, token=await self.token()
             )
         except SlackApiError as error:
-            log.info("could not whisper to %s in %s: %s", user, channel, _error_code(error))
+            log.debug("could not whisper to %s in %s: %s", user, channel, _error_code(error))
             return False
         return True
 
@@ -362,13 +362,13 @@ class SlackDelivery:
                 return Membership.MEMBER
             if code == "channel_not_found":
                 return Membership.OUTSIDE
-            log.info("cannot join %s: %s", channel, code)
+            log.debug("cannot join %s: %s", channel, code)
             return Membership.UNKNOWN
         metadata = response.get("response_metadata") or {}
         warnings = {response.get("warning"), *(metadata.get("warnings") or [])}
         if "already_in_channel" in warnings:
             return Membership.MEMBER
-        log.info("joined %s", channel)
+        log.debug("joined %s", channel)
         return Membership.JOINED
 
     async def _in_channel(self, channel: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -380,7 +380,7 @@ class SlackDelivery:
             first_error = _error_code(error)
         membership = await self.join(channel)
         if membership is not Membership.JOINED and membership is not Membership.MEMBER:
-            log.info("cannot join %s (%s) after %s", channel, membership.value, first_error)
+            log.debug("cannot join %s (%s) after %s", channel, membership.value, first_error)
             raise ChannelUnavailable(first_error)
         try:
             return await call()

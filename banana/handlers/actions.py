@@ -326,7 +326,7 @@ async def _unclaimed(context: AsyncBoltContext) -> bool:
 
 async def stale_button(press: Press) -> None:
     """A button this version does not know: an ephemeral note beside the message, or a small modal over Home."""
-    log.info("answered a stale button: %s", press.action.get("action_id"))
+    log.debug("answered a stale button: %s", press.action.get("action_id"))
     await press.answer(STALE_BUTTON)
 
 
@@ -340,12 +340,12 @@ async def stale_shortcut(
     """A shortcut this version does not know: an ephemeral note for a message's shortcut (it has a response_url),
     a small modal for a global one."""
     await ack()
-    log.info("answered a stale shortcut: %s", body.get("callback_id"))
+    log.debug("answered a stale shortcut: %s", body.get("callback_id"))
     await Press(body, {}, client, respond, context).answer(STALE_SHORTCUT)
 
 
 async def stale_form(ack: AsyncAck, view: dict[str, Any]) -> None:
     """A form this version does not know: the modal is replaced with the note (`response_action: update`). Errors
     would need an input block's id in that form, which this version cannot know."""
-    log.info("answered a stale form: %s", view.get("callback_id"))
+    log.debug("answered a stale form: %s", view.get("callback_id"))
     await ack(response_action="update", view=notice_view("Banana", STALE_FORM))

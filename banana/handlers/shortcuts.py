@@ -106,7 +106,7 @@ async def _membership(slack: SlackDelivery, channel: str) -> Membership:
         async with asyncio.timeout(JOIN_BUDGET):
             return await slack.join(channel)
     except TimeoutError:
-        log.info("conversations.join for %s took too long; the task checks again", channel)
+        log.debug("conversations.join for %s took too long; the task checks again", channel)
         return Membership.UNKNOWN  # the task reads the files again before anything is spent
 
 
@@ -125,7 +125,7 @@ async def _described(
     described: dict[str, dict[str, Any]] = {}
     for file, answer in zip(unknown, answers, strict=True):
         if isinstance(answer, BaseException):
-            log.info("files.info for %s failed: %s", file["id"], answer)
+            log.debug("files.info for %s failed: %s", file["id"], answer)
         else:
             described[file["id"]] = dict(answer["file"])
     return [described.get(f["id"], f) for f in files]

@@ -602,5 +602,5 @@ async def bot_for(
         if refreshed is None:
             return bot
         await installation_store.async_save_bot(refreshed)
-        log.info("refreshed the bot token of %s/%s", bot.enterprise_id or "-", bot.team_id or "-")
+        log.debug("refreshed the bot token of %s/%s", bot.enterprise_id or "-", bot.team_id or "-")
         return refreshed
