@@ -205,6 +205,16 @@ async def test_broken_settings_are_one_line_each_and_the_other_checks_still_run(
     assert "✓ Slack: SLACK_BOT_TOKEN works" in report and "✓ database: SQLite" in report
 
 
+async def test_a_missing_signing_secret_names_both_ways_and_still_checks_slack(app_env):
+    env = dict(app_env)
+    del env["SLACK_SIGNING_SECRET"]
+    status, report = await diagnose(env)
+    assert status != 0
+    assert "SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)" in report
+    assert "✓ Slack: SLACK_BOT_TOKEN works" in report  # the way out it names is not itself broken
+    assert "not checked until SLACK_APP_TOKEN" not in report
+
+
 async def test_a_conflict_between_socket_mode_and_oauth(app_env):
     env = {
         **app_env,

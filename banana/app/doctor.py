@@ -96,7 +96,7 @@ def exit_code(checks: list[Check]) -> int:
 
 # ---------------------------------------------------------------- settings
 
-# A setting's name as problems write it: PORT, SLACK_BOT_TOKEN, PRICE_1K (other capitals, such as HTTP, are harmless).
+# A setting's name as problems write it: PORT, SLACK_BOT_TOKEN, PRICE_1K.
 SETTING_NAME = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
 # What a required setting is replaced with when it is broken, so the checks that do not need it still run.
 STAND_INS = {"SLACK_BOT_TOKEN": "xoxb-unset", "SLACK_SIGNING_SECRET": "unset", "KIEAI_API_KEY": "unset"}
@@ -142,7 +142,10 @@ def read_settings(values: Mapping[str, str]) -> ReadSettings:
             return ReadSettings(load_settings(values, env_file=None), problems, broken)
         except SettingsError as error:
             problems = problems or tuple(error.problems)
-            named = {name for problem in error.problems for name in SETTING_NAME.findall(problem)}
+            # A problem starts with the setting it is about; later names are what to do instead ("…: set
+            # SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)") and are not broken.
+            firsts = (SETTING_NAME.search(problem) for problem in error.problems)
+            named = {found.group() for found in firsts if found}
             named = (named | {PAIRS[name] for name in named if name in PAIRS}) - broken
             if not named:
                 break
