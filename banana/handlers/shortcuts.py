@@ -14,9 +14,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from banana.domain.options import MAX_INPUT_IMAGES, InputFile
+from banana.domain.options import MAX_INPUT_IMAGES
+from banana.engine.asks import remixed_task
 from banana.engine.inputs import conversation_kind, is_image_file, outside_message, pick_message_images
-from banana.engine.services import Services, services_of
+from banana.engine.services import services_of
 from banana.engine.slack import Membership, SlackDelivery
 from banana.ui import modals
 from banana.ui.modals import FormContext, FormSetup, generation_modal
@@ -86,7 +87,7 @@ async def remix_message(
             channel_id=channel,
             thread_ts=message.get("thread_ts") or message.get("ts"),
             inputs=found.images,
-            parent_task_id=await _parent_of(services, context.team_id or "", found.images),
+            parent_task_id=await remixed_task(services, context.team_id or "", found.images),
         ),
         notes=tuple(notes),
     )
@@ -129,12 +130,3 @@ async def _described(
         else:
             described[file["id"]] = dict(answer["file"])
     return [described.get(f["id"], f) for f in files]
-
-
-async def _parent_of(services: Services, team_id: str, images: tuple[InputFile, ...]) -> int | None:
-    """A remix of one of this app's results (in this workspace) records that task as its parent."""
-    for image in images:
-        parent = await services.store.by_file_id(team_id, image.id)
-        if parent is not None:
-            return parent.id
-    return None

@@ -26,7 +26,7 @@ def help_text(defaults: Options, prices: Prices = PRICES) -> str:
             "",
             "*Edit in the thread:* in a result's thread, mention Banana with what to change, for example "
             "`@Banana make the sky stormy --ar 9:16`: it edits the newest image there; "
-            "add `#12` to pick an earlier one.",
+            "add its number (`#12`, on its card and caption) to pick an earlier one.",
             f"*Variations* on a result makes {VARIATIONS_BUTTON_COUNT} more images of the same request at once. "
             "In the Home tab, *Family* shows what an image came from and what was made from it.",
             "",
