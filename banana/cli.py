@@ -16,9 +16,9 @@ from cryptography.fernet import Fernet
 from banana.app import doctor
 from banana.app.server import BananaServer
 from banana.app.wiring import StartupError
-from banana.engine import redaction
-from banana.engine.settings import WORKSPACE_ID, Settings, SettingsError, load_database, load_settings
-from banana.engine.store import (
+from bot import redaction
+from bot.settings import WORKSPACE_ID, Settings, SettingsError, load_database, load_settings
+from bot.store import (
     StoreUnavailable,
     TaskStore,
     UnknownKey,

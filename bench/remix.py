@@ -13,9 +13,9 @@ from typing import Any
 
 from PIL import Image, ImageChops
 
-from banana.ui.modals import FormContext
 from bench.scenarios import Outcome, RemixFigures, Sent, echo, outcome, token_of, wait_for_delivery
 from bench.stack import Stack, StackConfig
+from bot.blocks.modals import FormContext
 
 PHOTO_SIZE = (4000, 3000)  # 12 MP, a phone camera's 4:3 photo
 

@@ -32,9 +32,9 @@ import psycopg
 from aiohttp import web
 from psycopg import sql
 
-from banana.engine.store.base import FINISHED
 from bench.scenarios import Generation, Outcome, ReplicaFigures, Sent, Takeover, echo, outcome, token_of
 from bench.stack import Stack, StackConfig, cpu_seconds, free_port
+from bot.store.base import FINISHED
 from standins.kie import CREATE_PATH, RECORD_PATH
 
 DEFAULT_DATABASE_URL = (
@@ -212,7 +212,7 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float) -> bo
 
 async def watch_takeover(url: str, pid: int, lease_seconds: float) -> tuple[int, list[float]]:
     """Right after a replica (process `pid`) was killed: the unfinished tasks it held, and for each, seconds until a
-    live replica held it. A lease's holder is named host:pid:random (banana.engine.runner.replica_name)."""
+    live replica held it. A lease's holder is named host:pid:random (bot.jobs.runner.replica_name)."""
     killed = time.monotonic()
     claimed: dict[int, float] = {}
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:

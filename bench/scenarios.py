@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from banana.engine.settings import load_settings
 from bench.stack import BOT_TOKEN, KIE_KEY, Stack, StackConfig
+from bot.settings import load_settings
 
 TOKEN = re.compile(r"bench-[a-z]+-\d{4}")  # every command's prompt carries one, so kie's task and Slack's file match
 

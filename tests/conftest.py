@@ -27,10 +27,10 @@ from slack_sdk.signature import SignatureVerifier
 
 from banana.app.server import BananaServer
 from banana.app.wiring import SLACK_EVENTS_PATH
-from banana.domain.tasks import Task
-from banana.engine.services import Services
-from banana.engine.settings import load_settings
-from banana.engine.store import masked
+from bot.services import Services
+from bot.settings import load_settings
+from bot.store import masked
+from prompts.tasks import Task
 from standins import kie as kie_standin
 from standins import slack as slack_standin
 

@@ -15,12 +15,12 @@ import time
 import psycopg
 import pytest
 
-from banana.domain.options import PRICES, Prices
-from banana.domain.tasks import Task, TaskState
-from banana.engine.callbacks import MAX_BODY_BYTES, BadCallback, claimed_cost
-from banana.engine.kie import KieTask
-from banana.engine.runner import CALLBACK_PATH
-from banana.ui import cards
+from bot.blocks import cards
+from bot.clients.kie import KieTask
+from bot.jobs.runner import CALLBACK_PATH
+from bot.services.callbacks import MAX_BODY_BYTES, BadCallback, claimed_cost
+from prompts.options import PRICES, Prices
+from prompts.tasks import Task, TaskState
 from standins import slack as slack_standin
 from standins.kie import Outcome
 from tests.conftest import USER_ID

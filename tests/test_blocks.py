@@ -1,10 +1,10 @@
 import json
 
-from banana.domain.estimates import Estimate
-from banana.domain.options import Options
-from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
-from banana.ui import cards, guide, home
-from banana.ui.text import RANGE_DASH, clock, duration_range, escape, progress_bar
+from bot.blocks import cards, guide, home
+from bot.blocks.text import RANGE_DASH, clock, duration_range, escape, progress_bar
+from prompts.estimates import Estimate
+from prompts.options import Options
+from prompts.tasks import HomeFilter, Task, TaskState, Usage
 
 DEFAULTS = Options("1:1", "2K", "png")
 TYPICAL = Estimate(low=40.0, high=60.0, typical=50.0)  # most tasks take 40 to 60 s, typically 50
@@ -402,8 +402,8 @@ def test_home_with_huge_outside_text_is_accepted_and_leaves_out_a_link_too_long_
 
 
 def test_the_form_with_eight_500_character_file_names_is_accepted():
-    from banana.domain.options import InputFile
-    from banana.ui import modals
+    from bot.blocks import modals
+    from prompts.options import InputFile
 
     inputs = tuple(InputFile(id=f"F0FILE{i:05d}", name=f"photo {i} " + "ü&<" * 170) for i in range(8))
     setup = modals.FormSetup(
@@ -423,8 +423,8 @@ def test_the_form_with_eight_500_character_file_names_is_accepted():
 
 
 def test_form_metadata_drops_names_before_it_outgrows_slack():
-    from banana.domain.options import InputFile
-    from banana.ui import modals
+    from bot.blocks import modals
+    from prompts.options import InputFile
 
     inputs = tuple(InputFile(id="F" + "0" * 300 + str(i), name="😀" * 500) for i in range(8))
     metadata = modals.FormContext(channel_id="C1", inputs=inputs).to_metadata()
@@ -433,7 +433,7 @@ def test_form_metadata_drops_names_before_it_outgrows_slack():
 
 
 def test_notices_and_problems_fit_and_a_problem_keeps_its_advice():
-    from banana.ui import modals
+    from bot.blocks import modals
 
     problem = modals.problem_view(kie_failure())
     accepted_view(problem)

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from banana.domain.options import PRICES, Prices
-from banana.domain.tasks import NewTask, TaskState
-from banana.engine.budget import (
+from bot.blocks import cards
+from bot.services.budget import (
     Budget,
     Spend,
     UsageReport,
@@ -18,9 +17,10 @@ from banana.engine.budget import (
     start_of_next_month,
     usage_text,
 )
-from banana.engine.settings import SettingsError, load_settings
-from banana.engine.store import SqliteTaskStore
-from banana.ui import cards
+from bot.settings import SettingsError, load_settings
+from bot.store import SqliteTaskStore
+from prompts.options import PRICES, Prices
+from prompts.tasks import NewTask, TaskState
 from standins import slack as slack_standin
 from standins.kie import CREDIT_PATH, Outcome
 from tests.conftest import CHANNEL_ID, USER_ID

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from banana.domain.tasks import TaskState
-from banana.ui import cards
+from bot.blocks import cards
+from prompts.tasks import TaskState
 from tests.conftest import CHANNEL_ID
 from tests.test_remix import image_bytes, opened_form, post_with_files
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from banana.domain.tasks import TaskState
-from banana.engine.starter import DATABASE_AWAY
-from banana.engine.store import StoreUnavailable
+from bot.services.starter import DATABASE_AWAY
+from bot.store import StoreUnavailable
+from prompts.tasks import TaskState
 from standins import slack as slack_standin
 from standins.kie import Outcome
 from tests.conftest import USER_ID

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from banana.domain.options import PRICES, Options
-from banana.domain.tasks import TaskState
-from banana.engine.asks import Asked, read_words, says_something
-from banana.ui import dm
-from banana.ui.text import FALLBACK_CHARS, SECTION_CHARS
+from bot.blocks import dm
+from bot.blocks.text import FALLBACK_CHARS, SECTION_CHARS
+from bot.services.asks import Asked, read_words, says_something
+from prompts.options import PRICES, Options
+from prompts.tasks import TaskState
 from standins import slack as slack_standin
 from standins.slack import SlackStandIn
 from tests.conftest import CHANNEL_ID, USER_ID

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from banana.app.wiring import BOT_SCOPES, SLACK_EVENTS_PATH
-from banana.engine.runner import CALLBACK_PATH
+from bot.jobs.runner import CALLBACK_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = (ROOT / "docs" / "install.md").read_text()
@@ -16,8 +16,8 @@ SETTING = re.compile(r"`([A-Z][A-Z0-9_]{2,})`")
 
 
 def settings_in_code() -> set[str]:
-    """The names banana/engine/settings.py reads from the environment (log levels are values, not settings)."""
-    source = (ROOT / "banana" / "engine" / "settings.py").read_text()
+    """The names bot/settings.py reads from the environment (log levels are values, not settings)."""
+    source = (ROOT / "bot" / "settings.py").read_text()
     names = set(re.findall(r'"([A-Z][A-Z0-9_]{2,})"', source))
     return names - {"DEBUG", "INFO", "WARNING", "ERROR"}
 

@@ -17,8 +17,8 @@ from slack_sdk.oauth.installation_store import Installation
 from banana.app import doctor
 from banana.app.doctor import Check, Mark, balance_check, exit_code, render, scopes_check
 from banana.app.wiring import BOT_SCOPES
-from banana.domain.options import PRICES
-from banana.engine.store import PostgresTaskStore, SqliteTaskStore, StoredBot, installation_stores, stored_bots
+from bot.store import PostgresTaskStore, SqliteTaskStore, StoredBot, installation_stores, stored_bots
+from prompts.options import PRICES
 from standins import kie as kie_standin
 from standins import slack as slack_standin
 from tests.conftest import SIGNING_SECRET, TEST_ENCRYPTION_KEY, free_port

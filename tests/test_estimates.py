@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from banana.domain.options import PRICES, Options, Prices
-from banana.domain.tasks import HomeFilter, NewTask, Task, TaskState, Usage
-from banana.engine.budget import Budget, Spend, UsageReport, balance_text, usage_text
-from banana.engine.store import SqliteTaskStore
-from banana.ui import cards, guide, home, modals, studio
-from banana.ui.text import approx, credit_amount, credits_text, prices_text
+from bot.blocks import cards, guide, home, modals, studio
+from bot.blocks.text import approx, credit_amount, credits_text, prices_text
+from bot.services.budget import Budget, Spend, UsageReport, balance_text, usage_text
+from bot.store import SqliteTaskStore
+from prompts.options import PRICES, Options, Prices
+from prompts.tasks import HomeFilter, NewTask, Task, TaskState, Usage
 from tests.test_blocks import make_task as blocks_task
 
 DEFAULTS = Options("1:1", "2K", "png")

@@ -1,6 +1,6 @@
 """`banana-bot forget-workspace`: it checks the id's form, never creates a database, says when nothing is stored, shows
 what it will delete and asks first (`--yes` for scripts; no terminal and no --yes: it refuses). The counts come from
-the store's `workspace_records`, on both backends (banana/cli.py, banana/engine/store)."""
+the store's `workspace_records`, on both backends (banana/cli.py, bot/store)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from banana.cli import forget_workspace, main
-from banana.domain.options import Options
-from banana.engine.store import PostgresTaskStore, SqliteTaskStore, WorkspaceRecords, installation_stores
+from bot.store import PostgresTaskStore, SqliteTaskStore, WorkspaceRecords, installation_stores
+from prompts.options import Options
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.test_installations import CLIENT_ID, SMALL, installation
 from tests.test_store import NEW

@@ -10,7 +10,7 @@ import time
 import pytest
 from PIL import Image
 
-from banana.domain.tasks import TaskState
+from prompts.tasks import TaskState
 from standins.kie import API_KEY, Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
 

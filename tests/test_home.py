@@ -6,8 +6,8 @@ import contextlib
 import json
 import logging
 
-from banana.domain.tasks import TaskState
-from banana.ui import cards, home
+from bot.blocks import cards, home
+from prompts.tasks import TaskState
 from standins import slack as slack_standin
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
@@ -199,11 +199,11 @@ async def test_a_home_refresh_for_a_workspace_gone_ends_quietly(tmp_path, caplog
     running, and no "Task exception was never retrieved"."""
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from banana.engine.home import HomeTab
-    from banana.engine.settings import Settings
-    from banana.engine.slack import SlackDelivery
-    from banana.engine.store import SqliteTaskStore
-    from banana.engine.tokens import NotInstalled
+    from bot.clients.slack import SlackDelivery
+    from bot.clients.tokens import NotInstalled
+    from bot.services.home import HomeTab
+    from bot.settings import Settings
+    from bot.store import SqliteTaskStore
 
     async def no_token(team_id: str) -> str:
         raise NotInstalled(team_id)

@@ -12,9 +12,9 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from banana.domain.options import Options
-from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
-from banana.ui import cards, home
+from bot.blocks import cards, home
+from prompts.options import Options
+from prompts.tasks import HomeFilter, Task, TaskState, Usage
 from standins import slack as slack_standin
 from standins.slack import BOT_TOKEN, SlackStandIn
 from tests.conftest import CHANNEL_ID, USER_ID

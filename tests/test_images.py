@@ -17,11 +17,11 @@ import zlib
 import pytest
 from PIL import Image
 
-from banana.domain.tasks import TaskState
-from banana.engine import inputs
-from banana.engine.images import ImageRefused, Prepared, prepare
-from banana.engine.inputs import InputImage
-from banana.engine.runner import request_key
+from bot.clients import inputs
+from bot.clients.images import ImageRefused, Prepared, prepare
+from bot.clients.inputs import InputImage
+from bot.jobs.runner import request_key
+from prompts.tasks import TaskState
 from tests.conftest import CHANNEL_ID
 from tests.test_remix import UPLOAD, opened_form, post_with_files, problem_shown
 
@@ -52,7 +52,7 @@ def sideways_jpeg() -> bytes:
 
 
 def heic(size: tuple[int, int] = (64, 48), colour: str = "orange") -> bytes:
-    return encoded(Image.new("RGB", size, colour), "HEIF")  # pillow-heif is registered by banana.engine.images
+    return encoded(Image.new("RGB", size, colour), "HEIF")  # pillow-heif is registered by bot.clients.images
 
 
 def animated_gif() -> bytes:

@@ -1,4 +1,4 @@
-"""Slack installations, OAuth states and token rotation, on both backends (banana/engine/store/installations.py)."""
+"""Slack installations, OAuth states and token rotation, on both backends (bot/store/installations.py)."""
 
 import asyncio
 import time
@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError, SlackTokenRotationError
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
-from banana.engine.store import (
+from bot.store import (
     PostgresInstallationStore,
     PostgresOAuthStateStore,
     PostgresTaskStore,
@@ -19,7 +19,7 @@ from banana.engine.store import (
     bot_for,
     installation_stores,
 )
-from banana.engine.store.installations import _postgres_transaction, _sqlite_transaction
+from bot.store.installations import _postgres_transaction, _sqlite_transaction
 from tests.conftest import TEST_ENCRYPTION_KEY
 
 CLIENT_ID = "1111.2222"

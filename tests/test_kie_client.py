@@ -8,8 +8,7 @@ import time
 import httpx
 import pytest
 
-from banana.domain.options import GenerationRequest, Options
-from banana.engine.kie import (
+from bot.clients.kie import (
     ERRORS_BY_CODE,
     DownloadError,
     KieClient,
@@ -22,7 +21,8 @@ from banana.engine.kie import (
     KieUnknownOutcome,
     Phase,
 )
-from banana.engine.limits import RateLimit
+from bot.clients.limits import RateLimit
+from prompts.options import GenerationRequest, Options
 from standins.kie import API_KEY, Outcome
 
 REQUEST = GenerationRequest(prompt="a cat", options=Options("4:5", "1K", "jpg"))
@@ -182,7 +182,7 @@ def test_credit_field_names_from_either_doc_generation():
 
 
 def test_unknown_code_is_still_an_error():
-    from banana.engine.kie import error_for
+    from bot.clients.kie import error_for
 
     assert type(error_for(433, "odd")) is KieError
     assert isinstance(error_for(503), KieServerError)

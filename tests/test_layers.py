@@ -7,19 +7,25 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
-PACKAGES = ("banana", "standins", "bench")
+# The app's top-level packages, from the ground up, then what stands beside it.
+APP_PACKAGES = ("prompts", "bot", "handlers", "banana")
+PACKAGES = (*APP_PACKAGES, "standins", "bench")
 
-# From the ground up. A module may import its own floor and the floors below it.
-FLOORS = (
-    "banana.domain",
-    "banana.prompts",
-    "banana.ui",
-    "banana.engine",
-    "banana.handlers",
-    "banana.app",
-    "banana.sandbox",
-    "banana.cli",
-    "banana.__main__",
+# From the ground up: a module may import its own floor and the floors below it. A module's floor is the one of the
+# longest prefix that names it (`bot.store.sqlite` is on `bot.store`'s floor, `bot.settings` on `bot`'s).
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("prompts.options", "prompts.tasks", "prompts.estimates"),  # the shared vocabulary: plain data, no I/O
+    ("prompts",),  # what people type, turned into the prompt kie receives: the parser, the studio's catalog
+    ("bot.blocks",),  # pure Block Kit builders
+    ("bot",),  # settings and redaction: what every room below reads
+    ("bot.store",),  # the only place that writes SQL
+    ("bot.clients",),  # kie.ai and Slack, their limits, tokens and images
+    ("bot.jobs",),  # the work in flight: the runner, its schedule, edits in a thread
+    ("bot.services",),  # what people's actions call: start, budgets, Home, privacy
+    ("handlers",),  # Bolt listeners, one module per surface
+    ("banana.app",),  # the composition root: wiring, server, doctor
+    ("banana.sandbox",),
+    ("banana.cli", "banana.__main__", "banana"),
 )
 
 
@@ -33,7 +39,7 @@ def read_imports(root: Path = ROOT) -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 found.update(_known(alias.name, files) for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                for alias in node.names:  # `from banana.ui import blocks` imports the module banana.ui.blocks
+                for alias in node.names:  # `from bot.blocks import cards` imports the module bot.blocks.cards
                     child = f"{node.module}.{alias.name}"
                     found.add(child if child in files else _known(node.module, files))
         graph[module] = {name for name in found if name and name != module}
@@ -53,16 +59,18 @@ def _known(name: str, files: dict[str, Path]) -> str:
 
 
 def floor(module: str) -> int | None:
-    for number, prefix in enumerate(FLOORS):
-        if module == prefix or module.startswith(prefix + "."):
-            return number
-    return None
+    best: tuple[int, int] | None = None  # (length of the prefix, floor)
+    for number, prefixes in enumerate(FLOORS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), number)
+    return None if best is None else best[1]
 
 
 def violations(graph: dict[str, set[str]]) -> list[str]:
     problems = []
     for module, imported in sorted(graph.items()):
-        if module.startswith("banana.") and floor(module) is None:
+        if module.split(".")[0] in APP_PACKAGES and floor(module) is None:
             problems.append(f"{module} is on no floor")
         for name in sorted(imported):
             mine, theirs = floor(module), floor(name)
@@ -70,7 +78,7 @@ def violations(graph: dict[str, set[str]]) -> list[str]:
                 problems.append(f"{module} imports {name}, a floor up")
             if module.startswith("standins") and not name.startswith("standins"):
                 problems.append(f"{module} imports {name}: the stand-ins stand apart from the app")
-            if module.startswith("banana.handlers.") and name.startswith("banana.handlers"):
+            if module.startswith("handlers.") and name.startswith("handlers"):
                 problems.append(f"{module} imports {name}: listener modules never import each other")
     problems += [f"import cycle: {' -> '.join(cycle)}" for cycle in cycles(graph)]
     return problems
@@ -108,43 +116,63 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_every_import_points_down_and_none_goes_round():
     graph = read_imports()
-    assert "banana.engine.runner" in graph and "banana.handlers.commands" in graph  # the project was read
-    assert "banana.domain.tasks" in graph["banana.engine.runner"]
+    assert "bot.jobs.runner" in graph and "handlers.commands" in graph  # the project was read
+    assert "prompts.tasks" in graph["bot.jobs.runner"]
     assert violations(graph) == []
+
+
+def test_the_top_level_packages_point_down_too():
+    """prompts < bot < handlers < banana, read from the imports themselves, not from the floors' names."""
+    graph = read_imports()
+    order = {package: number for number, package in enumerate(APP_PACKAGES)}
+    upward = sorted(
+        f"{module} imports {name}"
+        for module, imported in graph.items()
+        for name in imported
+        if module.split(".")[0] in order
+        and name.split(".")[0] in order
+        and order[name.split(".")[0]] > order[module.split(".")[0]]
+    )
+    assert upward == []
 
 
 def test_the_engine_never_reaches_for_a_listener():
     graph = read_imports()
-    engine = [m for m in graph if m.startswith("banana.engine")]
+    engine = [m for m in graph if m == "bot" or m.startswith("bot.")]
     assert len(engine) > 5
-    assert not any(name.startswith(("banana.handlers", "banana.app")) for m in engine for name in graph[m])
+    assert not any(name.startswith(("handlers", "banana")) for m in engine for name in graph[m])
 
 
 def test_the_checks_catch_what_they_are_for():
     graph = {
-        "banana.domain.tasks": {"banana.engine.store"},  # up two floors
-        "banana.engine.store": {"banana.engine.runner"},
-        "banana.engine.runner": {"banana.engine.store"},  # round a loop
-        "banana.handlers.views": {"banana.handlers.actions"},  # one listener module importing another
-        "banana.handlers.actions": set(),
-        "standins.slack": {"banana.domain.tasks"},
+        "prompts.tasks": {"bot.store"},  # up three floors
+        "bot.store": {"bot.jobs.runner"},
+        "bot.jobs.runner": {"bot.store"},  # round a loop
+        "bot.clients.kie": {"bot.services.budget"},  # a client reaching for a service
+        "handlers.views": {"handlers.actions"},  # one listener module importing another
+        "handlers.actions": set(),
+        "standins.slack": {"prompts.tasks"},
+        "bot.stray": set(),
         "banana.stray": set(),
     }
     problems = violations(graph)
-    assert "banana.domain.tasks imports banana.engine.store, a floor up" in problems
-    assert "import cycle: banana.engine.runner -> banana.engine.store" in problems
+    assert "prompts.tasks imports bot.store, a floor up" in problems
+    assert "bot.store imports bot.jobs.runner, a floor up" in problems
+    assert "bot.clients.kie imports bot.services.budget, a floor up" in problems
+    assert "import cycle: bot.jobs.runner -> bot.store" in problems
     assert any("listener modules never import each other" in p for p in problems)
     assert any("stand-ins stand apart" in p for p in problems)
-    assert "banana.stray is on no floor" in problems
-    assert violations({"banana.cli": {"banana.sandbox.script", "banana.domain"}, "banana.domain": set()}) == []
+    assert "banana.stray is on no floor" not in problems  # `banana` itself is the top floor
+    assert floor("bot.stray") == floor("bot.settings") and floor("bot.store.sqlite") == floor("bot.store")
+    assert violations({"banana.cli": {"banana.sandbox.script", "prompts"}, "prompts": set()}) == []
 
 
 def test_a_from_import_of_a_submodule_counts_as_that_module(tmp_path):
-    (tmp_path / "banana" / "ui").mkdir(parents=True)
-    (tmp_path / "banana" / "__init__.py").write_text("")
-    (tmp_path / "banana" / "ui" / "__init__.py").write_text("")
-    (tmp_path / "banana" / "ui" / "blocks.py").write_text("def later():\n    from banana.ui import cards\n")
-    (tmp_path / "banana" / "ui" / "cards.py").write_text("from banana.ui import blocks\nimport httpx\n")
+    (tmp_path / "bot" / "blocks").mkdir(parents=True)
+    (tmp_path / "bot" / "__init__.py").write_text("")
+    (tmp_path / "bot" / "blocks" / "__init__.py").write_text("")
+    (tmp_path / "bot" / "blocks" / "text.py").write_text("def later():\n    from bot.blocks import cards\n")
+    (tmp_path / "bot" / "blocks" / "cards.py").write_text("from bot.blocks import text\nimport httpx\n")
     graph = read_imports(tmp_path)
-    assert graph["banana.ui.cards"] == {"banana.ui.blocks"}
-    assert cycles(graph) == [["banana.ui.blocks", "banana.ui.cards"]]
+    assert graph["bot.blocks.cards"] == {"bot.blocks.text"}
+    assert cycles(graph) == [["bot.blocks.cards", "bot.blocks.text"]]

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 
-from banana.engine.limits import Pacer, RateLimit, UpdateBudget
+from bot.clients.limits import Pacer, RateLimit, UpdateBudget
 
 
 async def test_posts_to_one_channel_start_an_interval_after_the_previous_answer():

@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from banana.domain.options import MAX_VARIATIONS, Prices
-from banana.domain.tasks import HomeFilter, Task, TaskState, Usage
-from banana.ui import cards, family, guide, home
+from bot.blocks import cards, family, guide, home
+from prompts.options import MAX_VARIATIONS, Prices
+from prompts.tasks import HomeFilter, Task, TaskState, Usage
 from tests.test_blocks import (
     DEFAULTS,
     TYPICAL,

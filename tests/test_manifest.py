@@ -4,8 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from banana.handlers import shortcuts as shortcuts_module
-from banana.handlers.commands import COMMAND
+from handlers import shortcuts as shortcuts_module
+from handlers.commands import COMMAND
 
 MANIFEST = Path(__file__).parent.parent / "manifest.yml"
 

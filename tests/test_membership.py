@@ -15,8 +15,8 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from banana.domain.tasks import TaskState
-from banana.engine.slack import Membership, SlackDelivery
+from bot.clients.slack import Membership, SlackDelivery
+from prompts.tasks import TaskState
 from standins import slack as slack_standin
 from standins.slack import BOT_TOKEN, LOGIN_PAGE, OTHER_USER_ID, TEAM_ID, SlackStandIn
 from tests.conftest import USER_ID, Banana

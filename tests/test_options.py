@@ -1,7 +1,7 @@
 import pytest
 
-from banana.domain.options import ASPECT_RATIOS, MAX_PROMPT_CHARS, CommandError, Options
-from banana.prompts.command import kie_prompt, parse_command_text
+from prompts.command import kie_prompt, parse_command_text
+from prompts.options import ASPECT_RATIOS, MAX_PROMPT_CHARS, CommandError, Options
 
 DEFAULTS = Options("1:1", "2K", "png")
 

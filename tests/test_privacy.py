@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from banana.domain.options import GenerationRequest, Options
-from banana.domain.tasks import NewTask, Origin, Task, TaskState, new_task
-from banana.engine.privacy import public_in_command, public_in_event, public_in_interaction, seen_by, visible_to
-from banana.engine.store import SqliteTaskStore
-from banana.ui import cards, home
-from banana.ui.family import family_view
+from bot.blocks import cards, home
+from bot.blocks.family import family_view
+from bot.services.privacy import public_in_command, public_in_event, public_in_interaction, seen_by, visible_to
+from bot.store import SqliteTaskStore
+from prompts.options import GenerationRequest, Options
+from prompts.tasks import NewTask, Origin, Task, TaskState, new_task
 from standins.slack import ADMIN_USER_ID, OTHER_USER_ID, USER_ID
 from standins.slack.team import conversation_name
 from tests.conftest import BOT_MENTION, CHANNEL_ID, Banana

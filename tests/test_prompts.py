@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from banana.domain.options import MAX_PROMPT_CHARS
-from banana.engine.settings import SettingsError, load_settings
-from banana.prompts.builders import (
+from bot.blocks.studio import EN_DASH, FIELD_CHARS, MAX_KEY_POINTS, MAX_ROLES
+from bot.settings import SettingsError, load_settings
+from prompts.builders import (
     CareerContext,
     CareerRole,
     InfographicContext,
@@ -19,7 +19,7 @@ from banana.prompts.builders import (
     build_infographic,
     build_quote_card,
 )
-from banana.prompts.catalog import (
+from prompts.catalog import (
     BRAND_FONT_CHARS,
     BRAND_MAX_COLOURS,
     BRAND_MAX_NEVER,
@@ -34,7 +34,7 @@ from banana.prompts.catalog import (
     load_brand,
     load_catalog,
 )
-from banana.ui.studio import EN_DASH, FIELD_CHARS, MAX_KEY_POINTS, MAX_ROLES
+from prompts.options import MAX_PROMPT_CHARS
 
 CATALOG = load_catalog()
 BRAND = load_brand()

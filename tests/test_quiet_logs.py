@@ -58,8 +58,8 @@ async def test_one_image_at_info_is_a_handful_of_lines_and_no_request_chatter(ap
     said = [re.sub(r"^\S+ \S+ ", "", line) for line in lines]  # without the date and time
     assert said == [
         f"INFO banana: Banana is up: HTTP mode, port {port}",
-        f"INFO banana.engine.runner: task 1 started: 2K image for {USER_ID} in T0TEAM001",
+        f"INFO bot.jobs.runner: task 1 started: 2K image for {USER_ID} in T0TEAM001",
         said[2],
         "INFO banana: Banana is stopping",
     ], lines
-    assert re.fullmatch(r"INFO banana\.engine\.runner: task 1 done in \d+\.\d s, ≈?\d+ credits", said[2]), said[2]
+    assert re.fullmatch(r"INFO bot\.jobs\.runner: task 1 done in \d+\.\d s, ≈?\d+ credits", said[2]), said[2]

@@ -21,8 +21,8 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from banana.cli import configure_logging
-from banana.engine.settings import load_settings
-from banana.engine.store import PostgresTaskStore, StoreUnavailable, masked
+from bot.settings import load_settings
+from bot.store import PostgresTaskStore, StoreUnavailable, masked
 from standins.slack import APP_ID, CLIENT_ID, CLIENT_SECRET, SlackStandIn
 
 KIE_KEY = "kie-key-0123456789abcdef"

@@ -11,8 +11,8 @@ import json
 import time
 from urllib.parse import urlencode
 
-from banana.domain.tasks import NewTask, TaskState
-from banana.prompts.command import build_request
+from prompts.command import build_request
+from prompts.tasks import NewTask, TaskState
 from standins import slack as slack_standin
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID, free_port

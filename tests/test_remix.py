@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image
 
-from banana.domain.tasks import TaskState
+from prompts.tasks import TaskState
 from standins.slack import SlackStandIn
 from tests.conftest import CHANNEL_ID, USER_ID
 
@@ -275,7 +275,7 @@ async def test_remix_button_on_a_vanished_task_answers_clearly(banana, slack):
 
 async def test_missing_files_read_scope_is_named(kie, app_env):
     from banana.app.server import BananaServer
-    from banana.engine.settings import load_settings
+    from bot.settings import load_settings
     from tests.conftest import Banana
 
     scopes = ("commands", "chat:write", "chat:write.public", "channels:join", "files:write")

@@ -13,8 +13,8 @@ from aiohttp import ClientSession, web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from banana.domain.tasks import TaskState
-from banana.engine.slack import RemoteFile, SlackDelivery
+from bot.clients.slack import RemoteFile, SlackDelivery
+from prompts.tasks import TaskState
 from standins.slack import BOT_TOKEN, DEFAULT_SCOPES, SlackFile, SlackStandIn
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_remix import image_bytes, opened_form, problem_shown

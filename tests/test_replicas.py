@@ -13,8 +13,8 @@ from collections import Counter
 
 import pytest
 
-from banana.domain.tasks import Task, TaskState
-from banana.engine.store import PostgresTaskStore
+from bot.store import PostgresTaskStore
+from prompts.tasks import Task, TaskState
 from standins import slack as slack_standin
 from standins.kie import Outcome
 from tests.conftest import BOT_MENTION, CHANNEL_ID, SIGNING_SECRET, USER_ID

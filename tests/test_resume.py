@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from banana.domain.options import GenerationRequest, InputFile, Options
-from banana.domain.tasks import Origin, Task, TaskState, new_task
-from banana.engine.store import SqliteTaskStore
-from banana.ui import cards
+from bot.blocks import cards
+from bot.store import SqliteTaskStore
+from prompts.options import GenerationRequest, InputFile, Options
+from prompts.tasks import Origin, Task, TaskState, new_task
 from standins import slack as slack_standin
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_remix import image_bytes, opened_form, post_with_files

@@ -8,13 +8,13 @@ import json
 import random
 import re
 
-from banana.domain.estimates import Estimate
-from banana.domain.tasks import NewTask, TaskState
-from banana.engine.runner import Job, JobRunner
-from banana.engine.schedule import MIN_SAMPLES, Expectation, estimate, expectation, next_interval
-from banana.engine.settings import Polling, load_settings
-from banana.engine.store import SqliteTaskStore
-from banana.ui.text import RANGE_DASH
+from bot.blocks.text import RANGE_DASH
+from bot.jobs.runner import Job, JobRunner
+from bot.jobs.schedule import MIN_SAMPLES, Expectation, estimate, expectation, next_interval
+from bot.settings import Polling, load_settings
+from bot.store import SqliteTaskStore
+from prompts.estimates import Estimate
+from prompts.tasks import NewTask, TaskState
 from standins.kie import RECORD_PATH, Outcome
 
 POLLING = Polling()  # 3 s dense, 20 s at most

@@ -1,6 +1,6 @@
 """Slack's tokens at rest: sealed with BANANA_ENCRYPTION_KEYS, no superseded copy kept, the key rotated, rows from
 before encryption sealed on first use, the SQLite file for its owner only, and the CLI's new-key and reencrypt
-(banana/engine/store/sealed.py, installations.py, sqlite.py, banana/cli.py)."""
+(bot/store/sealed.py, installations.py, sqlite.py, banana/cli.py)."""
 
 import json
 import os
@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from banana.cli import main, reencrypt
-from banana.engine.store import (
+from bot.store import (
     PostgresTaskStore,
     SqliteTaskStore,
     UnknownKey,
@@ -22,15 +22,15 @@ from banana.engine.store import (
     installation_stores,
     reencrypt_installations,
 )
-from banana.engine.store.installations import (
+from bot.store.installations import (
     _BOT_FIELDS,
     _INSTALLATION_FIELDS,
     _postgres_transaction,
     _sqlite_transaction,
     _values,
 )
-from banana.engine.store.postgres import migrate
-from banana.engine.store.sealed import Sealer
+from bot.store.postgres import migrate
+from bot.store.sealed import Sealer
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.test_installations import (
     CLIENT_ID,

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from banana.engine.settings import Polling, SettingsError, load_settings
+from bot.settings import Polling, SettingsError, load_settings
 
 REQUIRED = {"SLACK_BOT_TOKEN": "xoxb-1-secret", "SLACK_SIGNING_SECRET": "signing-secret", "KIEAI_API_KEY": "kie-secret"}
 
@@ -95,7 +95,7 @@ def test_oauth_needs_an_encryption_key_and_names_the_command_that_makes_one():
 
 
 def test_oauth_caps_are_on_until_the_operator_changes_them():
-    from banana.engine.settings import OAUTH_USER_DAILY_CAP, OAUTH_WORKSPACE_MONTHLY_CAP
+    from bot.settings import OAUTH_USER_DAILY_CAP, OAUTH_WORKSPACE_MONTHLY_CAP
 
     oauth = load(**OAUTH, BANANA_ENCRYPTION_KEYS=KEY)
     assert oauth.user_daily_credit_cap == OAUTH_USER_DAILY_CAP

@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from banana.engine.slack import FileFetchError, SlackDelivery
+from bot.clients.slack import FileFetchError, SlackDelivery
 from standins.slack import BOT_TOKEN
 
 

@@ -1,11 +1,11 @@
-"""Where a Slack token may go (banana/engine/slack_hosts.py): Slack's own https hosts and the configured API's
+"""Where a Slack token may go (bot/clients/slack_hosts.py): Slack's own https hosts and the configured API's
 origin, nothing else."""
 
 from __future__ import annotations
 
 import pytest
 
-from banana.engine.slack_hosts import is_remote_file, may_carry_token
+from bot.clients.slack_hosts import is_remote_file, may_carry_token
 
 SLACK_API = "https://slack.com/api/"
 STAND_IN_API = "http://127.0.0.1:8082/api/"

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from banana.domain.tasks import TaskState
+from prompts.tasks import TaskState
 from standins.kie import API_KEY
 from standins.slack import BOT_TOKEN
 from tests.conftest import SIGNING_SECRET, USER_ID

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from banana.domain.tasks import TaskState
+from prompts.tasks import TaskState
 from standins.slack import APP_TOKEN, TEAM_ID
 from tests.conftest import CHANNEL_ID, USER_ID
 

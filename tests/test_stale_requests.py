@@ -14,8 +14,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from banana.handlers import actions
-from banana.ui import cards, home
+from bot.blocks import cards, home
+from handlers import actions
 from standins.slack import TEAM_ID, SlackStandIn
 from tests.conftest import USER_ID, Banana
 

@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from banana.domain.options import Options
-from banana.domain.tasks import NewTask, TaskState
-from banana.engine.store import PostgresTaskStore, SqliteTaskStore, StoreUnavailable, masked, open_store
-from banana.engine.store.postgres import MIGRATIONS, migrate
+from bot.store import PostgresTaskStore, SqliteTaskStore, StoreUnavailable, masked, open_store
+from bot.store.postgres import MIGRATIONS, migrate
+from prompts.options import Options
+from prompts.tasks import NewTask, TaskState
 from tests.conftest import with_search_path
 
 NEW = NewTask(

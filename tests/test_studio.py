@@ -8,10 +8,9 @@ import json
 import pytest
 
 from banana.cli import run
-from banana.domain.options import PRICES, Options
-from banana.domain.tasks import SavedPrompt, Task, TaskState
-from banana.engine.settings import load_settings
-from banana.prompts.builders import (
+from bot.blocks import cards, studio
+from bot.settings import load_settings
+from prompts.builders import (
     CareerContext,
     CareerRole,
     InfographicContext,
@@ -20,8 +19,9 @@ from banana.prompts.builders import (
     build_infographic,
     build_quote_card,
 )
-from banana.prompts.catalog import load_brand, load_catalog
-from banana.ui import cards, studio
+from prompts.catalog import load_brand, load_catalog
+from prompts.options import PRICES, Options
+from prompts.tasks import SavedPrompt, Task, TaskState
 from tests.conftest import CHANNEL_ID
 
 CREATE = "/api/v1/jobs/createTask"

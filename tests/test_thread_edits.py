@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from banana.domain.tasks import Task, TaskState
+from prompts.tasks import Task, TaskState
 from standins import slack as slack_standin
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID

@@ -15,9 +15,9 @@ import pytest
 from slack_sdk.oauth.token_rotation import async_rotator
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
-from banana.domain.tasks import TaskState
-from banana.engine.budget import Budget
-from banana.engine.settings import OAUTH_USER_DAILY_CAP
+from bot.services.budget import Budget
+from bot.settings import OAUTH_USER_DAILY_CAP
+from prompts.tasks import TaskState
 from standins.kie import Outcome
 from standins.slack import Team
 from tests.conftest import Banana

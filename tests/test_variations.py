@@ -7,9 +7,9 @@ import asyncio
 import json
 from pathlib import Path
 
-from banana.domain.tasks import TaskState
-from banana.engine.store import SqliteTaskStore
-from banana.ui import cards, home
+from bot.blocks import cards, home
+from bot.store import SqliteTaskStore
+from prompts.tasks import TaskState
 from standins import slack as slack_standin
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID

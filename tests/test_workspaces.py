@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from banana.cli import forget_workspace
-from banana.domain.options import Options
-from banana.domain.tasks import TaskState
-from banana.ui import cards
+from bot.blocks import cards
+from prompts.options import Options
+from prompts.tasks import TaskState
 from standins.kie import Outcome
 from standins.slack import Team
 from tests.conftest import TEST_ENCRYPTION_KEY, Banana

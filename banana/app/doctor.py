@@ -36,11 +36,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from banana.app.wiring import BOT_SCOPES, SLACK_EVENTS_PATH
-from banana.domain.options import RESOLUTIONS, Prices
-from banana.engine import redaction
-from banana.engine.kie import KieAuthError, KieClient, KieError, KieUnavailable
-from banana.engine.settings import Settings, SettingsError, database_password, load_settings
-from banana.engine.store import (
+from bot import redaction
+from bot.clients.kie import KieAuthError, KieClient, KieError, KieUnavailable
+from bot.settings import Settings, SettingsError, database_password, load_settings
+from bot.store import (
     PostgresTaskStore,
     SqliteTaskStore,
     StoreUnavailable,
@@ -48,6 +47,7 @@ from banana.engine.store import (
     masked,
     stored_bots,
 )
+from prompts.options import RESOLUTIONS, Prices
 
 TIMEOUT = 5.0  # seconds any one endpoint may take to answer
 CHECK_TIMEOUT = 12.0  # seconds one check may take in all (a client may retry once within it)

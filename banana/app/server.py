@@ -25,11 +25,11 @@ from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from banana.app.wiring import SLACK_EVENTS_PATH, StartupError, build_app, check_slack, engine
-from banana.engine.callbacks import callback_handler
-from banana.engine.runner import CALLBACK_PATH
-from banana.engine.services import Services
-from banana.engine.settings import Settings
-from banana.engine.store import new_paths, remove_paths
+from bot.jobs.runner import CALLBACK_PATH
+from bot.services import Services
+from bot.services.callbacks import callback_handler
+from bot.settings import Settings
+from bot.store import new_paths, remove_paths
 
 log = logging.getLogger("banana")
 

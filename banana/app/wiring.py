@@ -33,20 +33,20 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from banana import handlers
-from banana.engine.budget import Budget
-from banana.engine.home import HomeTab
-from banana.engine.kie import KieClient
-from banana.engine.limits import RateLimit, SharedPace
-from banana.engine.runner import JobRunner
-from banana.engine.services import Services
-from banana.engine.settings import Settings
-from banana.engine.slack import SlackDelivery
-from banana.engine.starter import DATABASE_AWAY, TaskStarter
-from banana.engine.store import StoreUnavailable, TaskStore, installation_stores, open_store
-from banana.engine.tokens import FreshBots, Installs, Refusal, install_refusal, revoke_tokens
-from banana.prompts.catalog import CatalogError, load_brand, load_catalog
-from banana.ui.modals import notice_view
+import handlers
+from bot.blocks.modals import notice_view
+from bot.clients.kie import KieClient
+from bot.clients.limits import RateLimit, SharedPace
+from bot.clients.slack import SlackDelivery
+from bot.clients.tokens import FreshBots, Installs, Refusal, install_refusal, revoke_tokens
+from bot.jobs.runner import JobRunner
+from bot.services import Services
+from bot.services.budget import Budget
+from bot.services.home import HomeTab
+from bot.services.starter import DATABASE_AWAY, TaskStarter
+from bot.settings import Settings
+from bot.store import StoreUnavailable, TaskStore, installation_stores, open_store
+from prompts.catalog import CatalogError, load_brand, load_catalog
 
 log = logging.getLogger("banana")
 

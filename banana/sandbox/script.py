@@ -23,9 +23,9 @@ from PIL import Image, ImageDraw
 from slack_sdk.signature import SignatureVerifier
 
 from banana.app.server import BananaServer
-from banana.domain.tasks import Task
-from banana.engine.settings import load_settings
 from banana.sandbox.page import ChannelPage, ChannelWatch, FirstVersions, plain_text, summary_line
+from bot.settings import load_settings
+from prompts.tasks import Task
 from standins import kie as kie_standin
 from standins import slack as slack_standin
 from standins.kie import KieStandIn, Outcome

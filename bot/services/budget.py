@@ -1,0 +1,273 @@
+"""Budgets and cost: what a person and a workspace have spent, and the optional caps checked before a task starts.
+
+Spend is the sum of the credits recorded on tasks (a failed task records 0), in UTC days and months as the Home tab
+shows them. A task still running has no credits recorded yet, so the caps count it at its price: two requests sent
+at once cannot both squeeze into the last credits.
+
+The price table is an estimate: figures from it are shown with "≈". A recorded figure is exact only when kie.ai
+reported it, and the store's sums do not say which ones were, so a sum of recorded credits is shown with "≈" too
+unless it is 0.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bot.blocks.text import FAILURE_CHARS, approx, credit_amount, credits_text, escaped, prices_text
+from bot.store import TaskStore
+from prompts.options import RESOLUTIONS, Prices
+from prompts.tasks import Task, Usage
+
+
+def start_of_day(now: float) -> float:
+    """Midnight UTC of the day `now` falls in."""
+    return now - now % 86_400
+
+
+def start_of_month(now: float) -> float:
+    """Midnight UTC of the first day of the month `now` falls in."""
+    day = time.gmtime(now)
+    return float(calendar.timegm((day.tm_year, day.tm_mon, 1, 0, 0, 0)))
+
+
+def start_of_next_month(now: float) -> float:
+    day = time.gmtime(now)
+    year, month = (day.tm_year + 1, 1) if day.tm_mon == 12 else (day.tm_year, day.tm_mon + 1)
+    return float(calendar.timegm((year, month, 1, 0, 0, 0)))
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What a person or a workspace used in one period."""
+
+    images: int  # images delivered
+    credits: float  # credits recorded on their tasks
+    running_images: int = 0  # tasks still running, whose credits are not recorded yet
+    running: int = 0  # those tasks at their price
+    exact_credits: float = 0.0  # the part of `credits` kie.ai itself reported
+
+    @property
+    def credits_estimated(self) -> bool:
+        """Whether any of the recorded credits came from the price table rather than from kie.ai."""
+        return abs(self.credits - self.exact_credits) >= 0.005
+
+    @property
+    def committed(self) -> float:
+        """Credits spent plus credits the running tasks will cost: what a cap is checked against."""
+        return self.credits + self.running
+
+    @property
+    def committed_estimated(self) -> bool:
+        return self.credits_estimated or self.running > 0
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Everything `/banana usage` shows a person."""
+
+    today: Spend
+    month: Spend
+    workspace_month: Spend
+    user_daily_cap: int | None
+    workspace_monthly_cap: int | None
+    prices: Prices
+
+
+class Budget:
+    """Prices, spend and caps. `admit` is the one check every surface makes before it starts a task."""
+
+    def __init__(
+        self,
+        store: TaskStore,
+        prices: Prices,
+        *,
+        user_daily_cap: int | None = None,
+        workspace_monthly_cap: int | None = None,
+        many_workspaces: bool = False,
+        operator_workspace: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self.prices = prices
+        self.user_daily_cap = user_daily_cap
+        self.workspace_monthly_cap = workspace_monthly_cap
+        self._many_workspaces = many_workspaces
+        self._operator_workspace = operator_workspace
+        self._clock = clock
+
+    def may_see_balance(self, team_id: str, is_admin: bool) -> bool:
+        """kie.ai's balance is the operator's account: only admins of the operator's own workspace see it. Installed in
+        one workspace, that one is the operator's; installed through OAuth, it is OPERATOR_WORKSPACE, and with none
+        set nobody sees it, so no installer ever learns what the account holds."""
+        if self._many_workspaces and (self._operator_workspace is None or team_id != self._operator_workspace):
+            return False
+        return is_admin
+
+    @property
+    def capped(self) -> bool:
+        return self.user_daily_cap is not None or self.workspace_monthly_cap is not None
+
+    @asynccontextmanager
+    async def admit(self, team_id: str, user_id: str, resolution: str, count: int = 1) -> AsyncIterator[str | None]:
+        """Check the caps for `count` more images at `resolution`: yields None when all of them may start, else why
+        none may (variations start together or not at all).
+
+        Start the task inside the block. Checks and starts take turns per workspace, on every replica (the store's
+        `exclusive`), so the new task is stored (and counted as running) before the next request is checked: two
+        replicas cannot both let a person past a cap. Without caps nothing is read and nobody waits.
+        """
+        if not self.capped:
+            yield None
+            return
+        async with self._store.exclusive(f"caps:{team_id}"):  # across replicas too: one check at a time per workspace
+            yield await self.refusal(team_id, user_id, resolution, count)
+
+    async def refusal(self, team_id: str, user_id: str, resolution: str, count: int = 1) -> str | None:
+        """Why `count` more images at `resolution` would go over a cap, written for the person asking; None if they
+        fit."""
+        now = self._clock()
+        price = self.prices[resolution] * count
+        asked = _asked(resolution, count)
+        running = await self._running()
+        if self.user_daily_cap is not None:
+            since = start_of_day(now)
+            mine = await self._store.usage(team_id, user_id, since)
+            spend = await self._spend(mine, running, since, team_id=team_id, user_id=user_id)
+            if spend.committed + price > self.user_daily_cap:
+                return (
+                    f"{'You have reached' if count == 1 else 'That would go over'} your daily limit of "
+                    f"{credit_amount(self.user_daily_cap)} credits: "
+                    f"{_spent(spend)} today, and {asked} {approx(price, exact=False)}."
+                    f"{self._cheaper(resolution, self.user_daily_cap, spend, count)} "
+                    f"Nothing was started. The limit resets at midnight UTC, {_until(start_of_day(now) + 86_400 - now)}"
+                    "; whoever runs Banana can raise it (USER_DAILY_CREDIT_CAP)."
+                )
+        if self.workspace_monthly_cap is not None:
+            since = start_of_month(now)
+            spend = await self._spend(await self._store.team_usage(team_id, since), running, since, team_id=team_id)
+            if spend.committed + price > self.workspace_monthly_cap:
+                resets = time.gmtime(start_of_next_month(now))
+                cheaper = self._cheaper(resolution, self.workspace_monthly_cap, spend, count)
+                over_workspace = "That would go over the workspace's"
+                return (
+                    f"{'The workspace has reached its' if count == 1 else over_workspace} "
+                    f"monthly limit of {credit_amount(self.workspace_monthly_cap)} "
+                    f"credits: {_spent(spend)} this month, and {asked} {approx(price, exact=False)}."
+                    f"{cheaper} Nothing was "
+                    f"started. The limit resets on 1 {calendar.month_name[resets.tm_mon]} (UTC); whoever runs Banana "
+                    "can raise it (WORKSPACE_MONTHLY_CREDIT_CAP)."
+                )
+        return None
+
+    async def report(self, team_id: str, user_id: str) -> UsageReport:
+        now = self._clock()
+        day, month = start_of_day(now), start_of_month(now)
+        store, running = self._store, await self._running()
+        return UsageReport(
+            today=await self._spend(
+                await store.usage(team_id, user_id, day), running, day, team_id=team_id, user_id=user_id
+            ),
+            month=await self._spend(
+                await store.usage(team_id, user_id, month), running, month, team_id=team_id, user_id=user_id
+            ),
+            workspace_month=await self._spend(await store.team_usage(team_id, month), running, month, team_id=team_id),
+            user_daily_cap=self.user_daily_cap,
+            workspace_monthly_cap=self.workspace_monthly_cap,
+            prices=self.prices,
+        )
+
+    async def _running(self) -> list[Task]:
+        # Credits are recorded when the result arrives; until then a task counts at its price.
+        return [task for task in await self._store.unfinished() if task.credits is None]
+
+    async def _spend(
+        self, usage: Usage, running: list[Task], since: float, *, user_id: str | None = None, team_id: str | None = None
+    ) -> Spend:
+        mine = [
+            task
+            for task in running
+            if task.created_at >= since
+            and (user_id is None or task.user_id == user_id)
+            and (team_id is None or task.team_id == team_id)
+        ]
+        return Spend(
+            images=usage.images,
+            credits=usage.credits,
+            exact_credits=usage.exact_credits,
+            running_images=len(mine),
+            running=sum(self.prices[task.resolution] for task in mine),
+        )
+
+    def _cheaper(self, resolution: str, cap: int, spend: Spend, count: int = 1) -> str:
+        """Point out fewer images, or a smaller resolution, that still fit, if any do."""
+        left = cap - spend.committed
+        price = self.prices[resolution]
+        fewer = min(count - 1, int(left // price)) if price > 0 else 0
+        if fewer >= 1:
+            smaller = _asked(resolution, fewer)
+            return f" {smaller[0].upper()}{smaller[1:]} {approx(price * fewer, exact=False)}, which still fits."
+        fits = [r for r in RESOLUTIONS if self.prices[r] < price and self.prices[r] <= left]
+        if not fits:
+            return ""
+        return f" A {fits[-1]} image ({credits_text(self.prices[fits[-1]], exact=False)}) still fits."
+
+
+def _asked(resolution: str, count: int) -> str:
+    """What was asked, before its price: "a 1K image costs", "3 variations at 1K cost"."""
+    if count == 1:
+        return f"a {resolution} image costs"
+    return f"{count} variations at {resolution} cost"
+
+
+def _spent(spend: Spend) -> str:
+    spent = approx(spend.credits, exact=not spend.credits_estimated)
+    if spend.running:
+        return f"{spent} spent and {approx(spend.running, exact=False)} in images still running"
+    return f"{spent} spent"
+
+
+def _until(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    if minutes < 90:
+        return f"in {minutes} minute{'s' if minutes != 1 else ''}"
+    return f"in about {round(minutes / 60)} hours"
+
+
+def usage_text(report: UsageReport, *, balance: str | None = None) -> str:
+    """The private answer to `/banana usage`. `balance` is the kie.ai line, for admins only."""
+    lines = [
+        "*Banana usage* (days and months in UTC)",
+        f"• *You today:* {_line(report.today, report.user_daily_cap, 'a day')}",
+        f"• *You this month:* {_line(report.month, None, '')}",
+        f"• *The workspace this month:* {_line(report.workspace_month, report.workspace_monthly_cap, 'a month')}",
+    ]
+    if balance is not None:  # it may carry kie.ai's own words
+        lines.append(f"• *kie.ai balance:* {escaped(balance, FAILURE_CHARS, middle=True)}")
+    lines.append(f"Prices: {prices_text(report.prices)}. A failed image costs nothing.")
+    lines.append("≈ marks an estimate from the price table; kie.ai's own figures are shown without it.")
+    return "\n".join(lines)
+
+
+def _line(spend: Spend, cap: int | None, per: str) -> str:
+    credits = credits_text(spend.credits, exact=not spend.credits_estimated)
+    text = f"{spend.images} image{'' if spend.images == 1 else 's'} · {credits}"
+    if spend.running:
+        text += f" · {spend.running_images} running ({credits_text(spend.running, exact=False)} when done)"
+    if cap is not None:
+        left = approx(max(0, cap - spend.committed), exact=not spend.committed_estimated)
+        text += f" · limit {credit_amount(cap)} {per}, {left} left"
+    return text
+
+
+def balance_text(balance: float, prices: Prices, resolution: str) -> str:
+    """The kie.ai balance as admins see it (kie.ai's own figure, maybe fractional), with a warning when it cannot pay
+    for one more image at the price table's estimate."""
+    text = credits_text(balance, exact=True)
+    if balance < prices[resolution]:
+        price = credits_text(prices[resolution], exact=False)
+        text += f" :warning: not enough for one {resolution} image ({price}); top it up at kie.ai"
+    return text

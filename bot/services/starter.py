@@ -1,0 +1,60 @@
+"""The one way in: every surface (the command, the forms, the studio, saved prompts, every button) starts work here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.jobs.runner import JobRunner
+from bot.services.budget import Budget
+from bot.store import StoreUnavailable
+from prompts.options import GenerationRequest
+from prompts.tasks import Origin, Task
+
+log = logging.getLogger(__name__)
+
+DATABASE_AWAY = (
+    "Banana can't reach its database just now, so nothing was started and nothing was charged. "
+    "Try again in a minute; if it keeps happening, tell whoever runs Banana."
+)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The caps do not allow this task; `reason` is written for the person who asked."""
+
+    reason: str
+
+
+class TaskStarter:
+    def __init__(self, budget: Budget, runner: JobRunner) -> None:
+        self._budget = budget
+        self._runner = runner
+
+    async def start(
+        self,
+        request: GenerationRequest,
+        origin: Origin,
+        *,
+        admitted: Callable[[], Awaitable[object]] | None = None,
+    ) -> Task | Refused:
+        """Check the caps, store the task and start it; or say why not, having stored and spent nothing. A request
+        for several variations starts them all, or none when the caps cannot take all of them; it returns the first.
+
+        `admitted` runs once the caps allow the task and it is stored, before it runs: a surface answers Slack there
+        (an empty ack, or a modal's next view), so a refusal, or a database that is away, can still be its answer.
+        """
+        team, user, resolution = origin.team_id, origin.user_id, request.options.resolution
+        try:
+            async with self._budget.admit(team, user, resolution, request.count) as refusal:
+                if refusal is not None:
+                    return Refused(refusal)
+                tasks = await self._runner.add(request, origin)
+        except StoreUnavailable as error:
+            log.warning("could not start a task: the database is away (%s)", error)
+            return Refused(DATABASE_AWAY)
+        if admitted is not None:
+            await admitted()
+        self._runner.run(tasks)
+        return tasks[0]

@@ -1,0 +1,68 @@
+"""`/banana`: parse, answer within Slack's 3 seconds, hand the task to the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import modals, studio
+from bot.blocks.guide import help_text
+from bot.services import services_of
+from bot.services.asks import Asked, read_words, saved_prompts_answer, start_prompt, usage_answer
+from bot.services.privacy import public_in_command
+from bot.services.starter import Refused
+from prompts.options import CommandError
+from prompts.tasks import Origin
+
+COMMAND = "/banana"
+
+
+def register(app: AsyncApp) -> None:
+    app.command(COMMAND)(banana_command)
+
+
+async def banana_command(
+    ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: AsyncBoltContext
+) -> None:
+    services = services_of(context)
+    team_id, user_id = command.get("team_id", ""), command["user_id"]
+    words = read_words(command.get("text") or "")
+    if words.asked is Asked.HELP:
+        await ack(response_type="ephemeral", text=help_text(services.defaults, services.settings.prices))
+        return
+    if words.asked is Asked.USAGE:
+        await ack()  # the kie.ai balance may take a moment; the answer follows through response_url
+        await respond(response_type="ephemeral", text=await usage_answer(services, team_id, user_id))
+        return
+    if words.asked is Asked.STUDIO:  # the prompt studio: a form now, the prompt to review next
+        await ack()
+        view = studio.studio_form(words.kind, services.catalog, channel_id=command["channel_id"], text=words.rest)
+        await client.views_open(trigger_id=command["trigger_id"], view=view)
+        return
+    if words.asked is Asked.PROMPTS:
+        await ack()
+        await respond(response_type="ephemeral", **await saved_prompts_answer(services, team_id, words.rest))
+        return
+    if words.asked is Asked.NOTHING:  # nothing typed: the form, with this conversation as where to post
+        await ack()
+        view = modals.new_image_modal(services.defaults, services.settings.prices, channel_id=command["channel_id"])
+        await client.views_open(trigger_id=command["trigger_id"], view=view)
+        return
+    origin = Origin(
+        team_id=team_id,
+        channel_id=command["channel_id"],
+        user_id=user_id,
+        response_url=command.get("response_url"),
+        public_channel=public_in_command(command),
+    )
+    try:
+        # An empty ack shows nothing: the progress message the runner posts is the answer everyone sees.
+        started = await start_prompt(services, words.rest, origin, admitted=ack)
+    except CommandError as error:
+        await ack(response_type="ephemeral", text=f":warning: {error}\nType `{COMMAND} help` for every option.")
+        return
+    if isinstance(started, Refused):
+        await ack(response_type="ephemeral", text=f":no_entry: {started.reason}")

@@ -1,0 +1,164 @@
+"""Modal submissions: the generation form, the prompt studio's forms and review step, and saving a prompt.
+
+Each answers within Slack's 3 seconds: errors beside the fields, or the modal's next view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from bot.blocks import modals, studio
+from bot.blocks.modals import FormContext
+from bot.blocks.text import escape
+from bot.services import services_of
+from bot.services.starter import Refused
+from prompts.command import build_request
+from prompts.options import MAX_INPUT_IMAGES, CommandError, InputFile, Options
+from prompts.tasks import Origin
+
+
+def register(app: AsyncApp) -> None:
+    app.view(modals.GENERATE_CALLBACK)(generation_submitted)
+    for form in studio.FORMS:
+        app.view(form)(studio_form_submitted)
+    app.view(studio.REVIEW)(review_submitted)
+    app.view(studio.SAVE_PROMPT_FORM)(save_prompt_submitted)
+
+
+async def generation_submitted(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    services = services_of(context)
+    values = view["state"]["values"]
+    form = FormContext.from_metadata(view.get("private_metadata", ""))
+    uploads = tuple(
+        InputFile(id=f["id"], name=f.get("name", "")) for f in _value(values, modals.UPLOADS, "files") or []
+    )
+    inputs = form.inputs + uploads
+    channel_id = _value(values, modals.CHANNEL, "selected_conversation") or form.channel_id
+    errors: dict[str, str] = {}
+    if len(inputs) > MAX_INPUT_IMAGES:
+        errors[modals.UPLOADS] = f"kie takes at most {MAX_INPUT_IMAGES} images; {len(inputs)} were given."
+    if not channel_id:
+        errors[modals.CHANNEL] = "Choose where to post the image."
+    try:
+        request = build_request(
+            prompt=_value(values, modals.PROMPT, "value") or "",
+            avoid=_value(values, modals.AVOID, "value") or "",
+            options=Options(
+                aspect_ratio=_value(values, modals.ASPECT_RATIO, "selected_option", "value") or "",
+                resolution=_value(values, modals.RESOLUTION, "selected_option", "value") or "",
+                output_format=_value(values, modals.FORMAT, "selected_option", "value") or "",
+            ),
+            inputs=inputs,
+            parent_task_id=form.parent_task_id,
+            relation="remix",
+            source="form",
+        )
+    except CommandError as error:
+        errors[modals.PROMPT] = str(error)
+    if errors or not channel_id:
+        await ack(response_action="errors", errors=errors)
+        return
+    origin = Origin(
+        team_id=(body.get("team") or {}).get("id", ""),
+        channel_id=channel_id,
+        user_id=body["user"]["id"],
+        thread_ts=form.thread_ts if channel_id == form.channel_id else None,
+        view_id=view["id"],
+    )
+
+    async def checking() -> None:
+        await ack(response_action="update", view=modals.checking_view(len(inputs)))
+
+    started = await services.starter.start(request, origin, admitted=checking)
+    if isinstance(started, Refused):  # the form stays open, with the prompt kept and the reason under it
+        await ack(response_action="errors", errors={modals.PROMPT: started.reason})
+
+
+def _value(values: dict[str, Any], block_id: str, *keys: str) -> Any:
+    """A submitted value, or None when the block is absent (each modal shows a different set of inputs)."""
+    found = values.get(block_id, {}).get(block_id)
+    for key in keys:
+        if not isinstance(found, dict):
+            return None
+        found = found.get(key)
+    return found
+
+
+async def studio_form_submitted(ack: AsyncAck, view: dict[str, Any], context: AsyncBoltContext) -> None:
+    """Build the prompt and show it for review in the same modal; nothing is generated yet."""
+    services = services_of(context)
+    try:
+        built = studio.build_from_form(view, services.catalog, services.brand)
+    except studio.FormProblems as problems:
+        await ack(response_action="errors", errors=problems.errors)
+        return
+    review = studio.Review(
+        prompt=built.prompt,
+        options=dataclasses.replace(services.defaults, aspect_ratio=built.aspect_ratio),
+        channel_id=studio.channel_of(view),
+        summary=escape(built.summary) + ".",
+        source=f"studio:{studio.kind_of(view)}",
+    )
+    await ack(response_action="update", view=studio.review_modal(review, services.settings.prices))
+
+
+async def review_submitted(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """Generate the reviewed prompt, as the generation form does: checked, within budget, acknowledged in time."""
+    services = services_of(context)
+    reviewed = studio.read_review(view)
+    first_part = f"{studio.PROMPT_PART}1"
+    channel_id = studio.channel_of(view)
+    if not channel_id:
+        await ack(response_action="errors", errors={first_part: "I don't know where to post: run the command again."})
+        return
+    try:
+        # Always a new image: running a saved or rebuilt prompt again is asking for another take, not the cached one.
+        request = build_request(
+            prompt=reviewed.prompt, avoid=reviewed.avoid, options=reviewed.options, fresh=True, source=reviewed.source
+        )
+    except CommandError as error:
+        await ack(response_action="errors", errors={first_part: str(error)})
+        return
+    origin = Origin(
+        team_id=(body.get("team") or {}).get("id", ""),
+        channel_id=channel_id,
+        user_id=body["user"]["id"],
+        view_id=view["id"],
+    )
+
+    async def checking() -> None:
+        await ack(response_action="update", view=modals.checking_view(0))
+
+    started = await services.starter.start(request, origin, admitted=checking)
+    if isinstance(started, Refused):  # the prompt stays as edited, with the reason above it
+        await ack(response_action="errors", errors={first_part: started.reason})
+
+
+async def save_prompt_submitted(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    services = services_of(context)
+    name = studio.saved_name(view)
+    metadata = view.get("private_metadata", "")
+    task = await services.store.get(int(metadata)) if metadata.isdigit() else None
+    team_id = context.team_id or (body.get("team") or {}).get("id") or ""
+    if task is None or task.team_id != team_id:  # another workspace's task is as good as gone
+        await ack(response_action="update", view=modals.problem_view("That image no longer exists."))
+        return
+    if not name:
+        await ack(response_action="errors", errors={studio.NAME: "Give it a name."})
+        return
+    if await services.store.find_prompt(team_id, name):
+        await ack(response_action="errors", errors={studio.NAME: f"A saved prompt is already called “{name}”."})
+        return
+    await services.store.save_prompt(team_id, body["user"]["id"], name, task.prompt, task.options, avoid=task.avoid)
+    text = f":white_check_mark: Saved as *{escape(name)}*. Anyone here can use it from `/banana prompts`."
+    await ack(response_action="update", view=modals.notice_view("Prompt saved", text))
