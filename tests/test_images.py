@@ -20,7 +20,7 @@ from PIL import Image
 from bot.clients import inputs
 from bot.clients.images import ImageRefused, Prepared, prepare
 from bot.clients.inputs import InputImage
-from bot.jobs.runner import request_key
+from bot.jobs.job import request_key
 from prompts.tasks import TaskState
 from tests.conftest import CHANNEL_ID
 from tests.test_remix import UPLOAD, opened_form, post_with_files, problem_shown

@@ -70,7 +70,7 @@ async def test_each_tasks_first_read_waits_a_random_part_of_the_jitter(start_ban
         drawn.append((low, high))
         return high  # the longest wait the jitter allows
 
-    monkeypatch.setattr("bot.jobs.runner.random.uniform", uniform)
+    monkeypatch.setattr("bot.jobs.job.random.uniform", uniform)
     banana = await start_banana(POLL_JITTER="0.5", POLL_INTERVAL_FAST="1", POLL_TIMEOUT="10")
     kie.plan(Outcome(generate_seconds=0.1))
     await banana.command("a cat")

@@ -62,4 +62,4 @@ async def test_one_image_at_info_is_a_handful_of_lines_and_no_request_chatter(ap
         said[2],
         "INFO banana: Banana is stopping",
     ], lines
-    assert re.fullmatch(r"INFO bot\.jobs\.runner: task 1 done in \d+\.\d s, ≈?\d+ credits", said[2]), said[2]
+    assert re.fullmatch(r"INFO bot\.jobs\.job: task 1 done in \d+\.\d s, ≈?\d+ credits", said[2]), said[2]

@@ -9,7 +9,8 @@ import random
 import re
 
 from bot.blocks.text import RANGE_DASH
-from bot.jobs.runner import Job, JobRunner
+from bot.jobs.job import Job
+from bot.jobs.runner import JobRunner
 from bot.jobs.schedule import MIN_SAMPLES, Expectation, estimate, expectation, next_interval
 from bot.settings import Polling, load_settings
 from bot.store import SqliteTaskStore
@@ -136,12 +137,12 @@ async def card_over_time(tmp_path, history: list[float], *, reaches_kie: float, 
         await store.set_state(task.id, TaskState.GENERATING)
         task = await store.get(task.id)
         runner = JobRunner(load_settings(REQUIRED, env_file=None), store, None, Nowhere(), clock=lambda: now[0])
-        job = Job(runner, task)
-        job.expect = await runner.outlook(task.resolution)  # as the job's run starts
+        job = Job(runner.kit, task)
+        job.expect = await runner.kit.outlooks.of(task.resolution)  # as the job's run starts
         cards = {}
         for seconds in at:
             now[0] = task.created_at + seconds
-            _, blocks = job._card()
+            _, blocks = job.render()
             cards[seconds] = json.dumps(blocks, ensure_ascii=False)
         return cards
     finally:

@@ -1,0 +1,67 @@
+"""What a job is handed: the store, the clients, the settings, the clock and the shared limits, not the runner."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.clients.inputs import InputFetcher
+from bot.clients.kie import KieClient
+from bot.clients.limits import CreateQueue, UpdateBudget
+from bot.clients.slack import SlackDelivery
+from bot.jobs.schedule import Expectation, expectation
+from bot.settings import Settings
+from bot.store import TaskStore
+from prompts.tasks import Task
+
+
+class Outlooks:
+    """What recent tasks of each resolution say: kie's spread of times, which the polls and the card follow; None
+    until there is enough of it. Kept until a task of that resolution finishes."""
+
+    def __init__(self, store: TaskStore) -> None:
+        self._store = store
+        self._known: dict[str, Expectation | None] = {}
+
+    async def of(self, resolution: str) -> Expectation | None:
+        if resolution not in self._known:
+            self._known[resolution] = expectation(await self._store.recent_kie_seconds(resolution))
+        return self._known[resolution]
+
+    def forget(self, resolution: str) -> None:
+        self._known.pop(resolution, None)
+
+
+class UpdateBudgets:
+    """The chat.update budget of each workspace: Slack's limit is per workspace, so each has its own."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._per_minute = per_minute
+        self._budgets: dict[str, UpdateBudget] = {}
+
+    def of(self, team_id: str) -> UpdateBudget:
+        if team_id not in self._budgets:
+            self._budgets[team_id] = UpdateBudget(self._per_minute)
+        return self._budgets[team_id]
+
+
+@dataclass(frozen=True)
+class JobKit:
+    """Everything a job, a set of variations and a card use, shared by every job of one runner."""
+
+    settings: Settings
+    store: TaskStore
+    kie: KieClient
+    slack: SlackDelivery
+    inputs: InputFetcher
+    create_queue: CreateQueue
+    deliveries: asyncio.Semaphore  # a few results in memory at a time, however many finish at once
+    outlooks: Outlooks
+    update_budgets: UpdateBudgets
+    clock: Callable[[], float]
+    on_change: Callable[[Task], None]  # told of every stored change of a task (the Home tab listens)
+    callback_url: Callable[[int], str | None]  # where kie reports a task (None: callbacks are off)
+    wait_finished: Callable[[int], Awaitable[Task | None]]  # an edit waits for the image it edits
+    in_flight: Callable[[], int]  # how many tasks run here: progress edits leave room for their final edits
+    stopping: Callable[[], bool]  # the app is shutting down
