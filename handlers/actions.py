@@ -19,13 +19,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import cards, home, modals, studio
 from bot.blocks.family import family_view
 from bot.blocks.modals import FormContext, FormSetup, generation_modal, notice_view
-from bot.services import Services, services_of
+from bot.services import Services
 from bot.services.home import HomePlace
-from bot.services.privacy import public_in_interaction, seen_by, visible_to
+from bot.services.privacy import seen_by, visible_to
 from bot.services.starter import Refused
+from handlers.payloads import action_request, services_of
 from prompts.command import checked
 from prompts.options import CommandError, InputFile
-from prompts.tasks import HomeFilter, Origin, Task
+from prompts.tasks import HomeFilter, Task
 
 
 def register(app: AsyncApp) -> None:
@@ -60,8 +61,9 @@ class Press:
         self.client = client
         self.respond = respond
         self.services: Services = services_of(context)
-        self.user_id: str = body["user"]["id"]
-        self.team_id: str = context.team_id or (body.get("team") or {}).get("id") or ""
+        self.request = action_request(body, context)
+        self.user_id: str = self.request.user_id
+        self.team_id: str = self.request.team_id
 
     @property
     def value(self) -> str:
@@ -162,15 +164,9 @@ async def _again(
     except CommandError as error:  # a row from an older version that today's rules refuse
         await press.answer(str(error))
         return
-    origin = Origin(
-        team_id=task.team_id,
-        channel_id=task.channel_id,
-        user_id=press.user_id,
-        response_url=press.body.get("response_url"),
-        thread_ts=task.thread_ts,
-        public_channel=public_in_interaction(press.body, task.channel_id),
+    started = await press.services.starter.start(
+        request, press.request.origin(task.channel_id, thread_ts=task.thread_ts)
     )
-    started = await press.services.starter.start(request, origin)
     if isinstance(started, Refused):
         await press.answer(f":no_entry: {started.reason}")
         return
@@ -221,7 +217,7 @@ async def cancel(press: Press) -> None:
     if task.state.finished:
         await press.answer(f"It has already finished ({task.state.value.replace('_', ' ')}).")
         return
-    await press.services.runner.cancel(task)  # whichever replica holds it
+    await press.services.tasks.cancel(task, press.user_id)  # whichever replica holds it
     await press.refresh_home()
 
 
@@ -232,7 +228,7 @@ async def delete(press: Press) -> None:
     if not task.state.finished:
         await press.answer("It is still running: cancel it first, then delete it.")
         return
-    await press.services.runner.delete(task)
+    await press.services.tasks.delete(task, press.user_id)
     await press.refresh_home()
 
 
@@ -245,13 +241,12 @@ async def save_prompt(press: Press) -> None:
 
 async def use_saved_prompt(press: Press) -> None:
     """Open the saved prompt in the review step, with its options, to post where the list was shown."""
-    services, body = press.services, press.body
+    services = press.services
     saved = await services.store.get_prompt(press.team_id, int(press.value)) if press.value.isdigit() else None
     if saved is None:
         await press.answer("That saved prompt no longer exists.")
         return
-    channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    review = studio.saved_prompt_review(saved, channel_id)
+    review = studio.saved_prompt_review(saved, press.request.channel_id)
     await press.open(studio.review_modal(review, services.settings.prices))
 
 

@@ -10,12 +10,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import modals, studio
 from bot.blocks.guide import help_text
-from bot.services import services_of
 from bot.services.asks import Asked, read_words, saved_prompts_answer, start_prompt, usage_answer
-from bot.services.privacy import public_in_command
 from bot.services.starter import Refused
+from handlers.payloads import command_request, services_of
 from prompts.options import CommandError
-from prompts.tasks import Origin
 
 COMMAND = "/banana"
 
@@ -28,7 +26,8 @@ async def banana_command(
     ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: AsyncBoltContext
 ) -> None:
     services = services_of(context)
-    team_id, user_id = command.get("team_id", ""), command["user_id"]
+    asking = command_request(command, context)
+    team_id, user_id = asking.team_id, asking.user_id
     words = read_words(command.get("text") or "")
     if words.asked is Asked.HELP:
         await ack(response_type="ephemeral", text=help_text(services.defaults, services.settings.prices))
@@ -51,16 +50,9 @@ async def banana_command(
         view = modals.new_image_modal(services.defaults, services.settings.prices, channel_id=command["channel_id"])
         await client.views_open(trigger_id=command["trigger_id"], view=view)
         return
-    origin = Origin(
-        team_id=team_id,
-        channel_id=command["channel_id"],
-        user_id=user_id,
-        response_url=command.get("response_url"),
-        public_channel=public_in_command(command),
-    )
     try:
         # An empty ack shows nothing: the progress message the runner posts is the answer everyone sees.
-        started = await start_prompt(services, words.rest, origin, admitted=ack)
+        started = await start_prompt(services, words.rest, asking.origin(), admitted=ack)
     except CommandError as error:
         await ack(response_type="ephemeral", text=f":warning: {error}\nType `{COMMAND} help` for every option.")
         return

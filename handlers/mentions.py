@@ -12,12 +12,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.jobs.threads import read_pick
-from bot.services import services_of
 from bot.services.asks import start_edit
-from bot.services.people import people_only
-from bot.services.privacy import public_in_event
+from handlers.payloads import Request, event_request, people_only, services_of
 from prompts.command import mentions, message_words
-from prompts.tasks import Origin, Task
+from prompts.tasks import Task
 
 EDIT_HELP = (
     "Tell me what to change, for example `@Banana make the sky stormy, keep the logo --ar 9:16`. "
@@ -37,13 +35,13 @@ def register(app: AsyncApp) -> None:
 
 
 async def app_mention(event: dict[str, Any], context: AsyncBoltContext) -> None:
-    thread_ts = event.get("thread_ts")
+    asking = event_request(event, context)
     thread = (
-        await services_of(context).store.in_thread(_team(event, context), event["channel"], thread_ts)
-        if thread_ts
+        await services_of(context).store.in_thread(asking.team_id, event["channel"], asking.thread_ts)
+        if asking.thread_ts
         else []
     )
-    await _edit(event, context, thread, mentioned=True)
+    await _edit(asking, event, context, thread, mentioned=True)
 
 
 async def thread_reply(event: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -51,33 +49,24 @@ async def thread_reply(event: dict[str, Any], context: AsyncBoltContext) -> None
     (replies elsewhere, messages that mention Banana and so come as app_mention too) is ignored, and nothing of it is
     kept; `people_only` has already dropped what no person wrote."""
     services = services_of(context)
-    if not services.settings.thread_replies or not _plain_reply(event, context.bot_user_id):
+    asking = event_request(event, context)
+    replied = asking.reply_thread
+    if not services.settings.thread_replies or not replied or mentions(event.get("text") or "", context.bot_user_id):
         return
-    thread = await services.store.in_thread(_team(event, context), event["channel"], event["thread_ts"])
-    if any(task.message_ts == event["thread_ts"] for task in thread):  # the thread's first message is a Banana card
-        await _edit(event, context, thread, mentioned=False)
+    thread = await services.store.in_thread(asking.team_id, event["channel"], replied)
+    if any(task.message_ts == replied for task in thread):  # the thread's first message is a Banana card
+        await _edit(asking, event, context, thread, mentioned=False)
 
 
-def _plain_reply(event: dict[str, Any], bot_user_id: str | None) -> bool:
-    return (
-        bool(event.get("thread_ts"))
-        and event.get("thread_ts") != event.get("ts")
-        and not mentions(event.get("text") or "", bot_user_id)
-    )
-
-
-def _team(event: dict[str, Any], context: AsyncBoltContext) -> str:
-    return str(event.get("team") or context.team_id or "")
-
-
-async def _edit(event: dict[str, Any], context: AsyncBoltContext, thread: list[Task], *, mentioned: bool) -> None:
+async def _edit(
+    asking: Request, event: dict[str, Any], context: AsyncBoltContext, thread: list[Task], *, mentioned: bool
+) -> None:
     """An edit asked in `thread` (the Banana tasks of the event's thread, oldest first; empty when there are none)."""
     services = services_of(context)
-    channel, user, thread_ts = event["channel"], event.get("user") or "", event.get("thread_ts")
-    team = _team(event, context)
 
     async def answer(text: str) -> None:
-        await services.slack.team(team).whisper(channel, user, text, thread_ts=thread_ts)
+        slack = services.slack.team(asking.team_id)
+        await slack.whisper(asking.channel_id or "", asking.user_id, text, thread_ts=asking.thread_ts)
 
     if not thread:
         await answer(NOT_A_BANANA_THREAD)
@@ -87,9 +76,7 @@ async def _edit(event: dict[str, Any], context: AsyncBoltContext, thread: list[T
         if mentioned:
             await answer(EDIT_HELP)
         return
-    origin = Origin(
-        team_id=team, channel_id=channel, user_id=user, thread_ts=thread_ts, public_channel=public_in_event(event)
-    )
+    origin = asking.origin(thread_ts=asking.thread_ts)
     problem = await start_edit(services, thread, picked, origin, source="mention" if mentioned else "reply")
     if problem:
         await answer(problem)

@@ -16,7 +16,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from bot.blocks import dm
 from bot.clients.inputs import MessageImages, pick_message_images
 from bot.jobs.threads import read_pick
-from bot.services import Services, services_of
+from bot.services import Services
 from bot.services.asks import (
     Asked,
     read_words,
@@ -26,12 +26,11 @@ from bot.services.asks import (
     start_prompt,
     usage_answer,
 )
-from bot.services.people import people_only
-from bot.services.privacy import public_in_event
 from bot.services.starter import Refused
+from handlers.payloads import event_request, people_only, services_of
 from prompts.command import message_words
 from prompts.options import CommandError
-from prompts.tasks import Origin, Task
+from prompts.tasks import Task
 
 SOURCE = "dm"
 
@@ -52,15 +51,8 @@ class Conversation:
 
     def __init__(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
         self.services: Services = services_of(context)
-        team = str(event.get("team") or context.team_id or "")
-        thread_ts = event.get("thread_ts")
-        self.origin = Origin(
-            team_id=team,
-            channel_id=event["channel"],
-            user_id=event.get("user") or "",
-            thread_ts=thread_ts if thread_ts and thread_ts != event.get("ts") else None,
-            public_channel=public_in_event(event),
-        )
+        asking = event_request(event, context)
+        self.origin = asking.origin(thread_ts=asking.reply_thread)
 
     async def say(self, text: str = "", *, blocks: list[dict[str, Any]] | None = None) -> None:
         message = dm.message(text) if blocks is None else {"text": text, "blocks": blocks}

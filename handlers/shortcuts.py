@@ -19,8 +19,8 @@ from bot.blocks.modals import FormContext, FormSetup, generation_modal
 from bot.blocks.text import escape
 from bot.clients.inputs import conversation_kind, is_image_file, outside_message, pick_message_images
 from bot.clients.slack import Membership, SlackDelivery
-from bot.services import services_of
 from bot.services.asks import remixed_task
+from handlers.payloads import services_of, shortcut_request
 from prompts.options import MAX_INPUT_IMAGES
 
 log = logging.getLogger(__name__)
@@ -45,16 +45,17 @@ async def remix_message(
 ) -> None:
     await ack()
     services = services_of(context)
+    asking = shortcut_request(shortcut, context)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + LOOKUP_BUDGET
     message = shortcut.get("message") or {}
     conversation = shortcut.get("channel") or {}
-    channel = conversation.get("id")
+    channel = asking.channel_id
     files = message.get("files") or []
     candidates = pick_message_images(files)
     # files:read reaches only conversations Banana is in (https://api.slack.com/scopes/files:read): join a public
     # channel before reading, and say at once what to do where Banana cannot join.
-    slack = services.slack.team(context.team_id or "")
+    slack = services.slack.team(asking.team_id)
     if candidates.images and channel and await _membership(slack, channel) is Membership.OUTSIDE:
         names = [escape(f.name or f.id) for f in candidates.images]
         reason = outside_message(conversation_kind(channel, conversation.get("name")), names)
@@ -85,9 +86,9 @@ async def remix_message(
         prices=services.settings.prices,
         context=FormContext(
             channel_id=channel,
-            thread_ts=message.get("thread_ts") or message.get("ts"),
+            thread_ts=asking.thread_ts or asking.message_ts,
             inputs=found.images,
-            parent_task_id=await remixed_task(services, context.team_id or "", found.images),
+            parent_task_id=await remixed_task(services, asking.team_id, found.images),
         ),
         notes=tuple(notes),
     )

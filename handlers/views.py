@@ -14,11 +14,10 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from bot.blocks import modals, studio
 from bot.blocks.modals import FormContext
 from bot.blocks.text import escape
-from bot.services import services_of
 from bot.services.starter import Refused
+from handlers.payloads import services_of, view_request
 from prompts.command import build_request
 from prompts.options import MAX_INPUT_IMAGES, CommandError, InputFile, Options
-from prompts.tasks import Origin
 
 
 def register(app: AsyncApp) -> None:
@@ -64,13 +63,8 @@ async def generation_submitted(
     if errors or not channel_id:
         await ack(response_action="errors", errors=errors)
         return
-    origin = Origin(
-        team_id=(body.get("team") or {}).get("id", ""),
-        channel_id=channel_id,
-        user_id=body["user"]["id"],
-        thread_ts=form.thread_ts if channel_id == form.channel_id else None,
-        view_id=view["id"],
-    )
+    thread_ts = form.thread_ts if channel_id == form.channel_id else None
+    origin = view_request(body, view, context).origin(channel_id, thread_ts=thread_ts)
 
     async def checking() -> None:
         await ack(response_action="update", view=modals.checking_view(len(inputs)))
@@ -127,12 +121,7 @@ async def review_submitted(
     except CommandError as error:
         await ack(response_action="errors", errors={first_part: str(error)})
         return
-    origin = Origin(
-        team_id=(body.get("team") or {}).get("id", ""),
-        channel_id=channel_id,
-        user_id=body["user"]["id"],
-        view_id=view["id"],
-    )
+    origin = view_request(body, view, context).origin(channel_id)
 
     async def checking() -> None:
         await ack(response_action="update", view=modals.checking_view(0))
@@ -149,7 +138,8 @@ async def save_prompt_submitted(
     name = studio.saved_name(view)
     metadata = view.get("private_metadata", "")
     task = await services.store.get(int(metadata)) if metadata.isdigit() else None
-    team_id = context.team_id or (body.get("team") or {}).get("id") or ""
+    asking = view_request(body, view, context)
+    team_id = asking.team_id
     if task is None or task.team_id != team_id:  # another workspace's task is as good as gone
         await ack(response_action="update", view=modals.problem_view("That image no longer exists."))
         return
@@ -159,6 +149,6 @@ async def save_prompt_submitted(
     if await services.store.find_prompt(team_id, name):
         await ack(response_action="errors", errors={studio.NAME: f"A saved prompt is already called “{name}”."})
         return
-    await services.store.save_prompt(team_id, body["user"]["id"], name, task.prompt, task.options, avoid=task.avoid)
+    await services.store.save_prompt(team_id, asking.user_id, name, task.prompt, task.options, avoid=task.avoid)
     text = f":white_check_mark: Saved as *{escape(name)}*. Anyone here can use it from `/banana prompts`."
     await ack(response_action="update", view=modals.notice_view("Prompt saved", text))

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from bot.services.people import from_a_person, people_only
+from bot.services.people import from_a_person
+from handlers.payloads import people_only
 from prompts.tasks import Task
 from standins import slack as slack_standin
 from tests.conftest import BOT_MENTION, CHANNEL_ID, USER_ID

@@ -1,10 +1,9 @@
-"""The engine's services, handed to listeners through Bolt's context (never through globals)."""
+"""The engine's services, handed to listeners through Bolt's context (never through globals: handlers.payloads
+`services_of` reads them there)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.clients.kie import KieClient
 from bot.clients.slack import SlackDelivery
@@ -13,6 +12,7 @@ from bot.jobs.runner import JobRunner
 from bot.services.budget import Budget
 from bot.services.home import HomeTab
 from bot.services.starter import TaskStarter
+from bot.services.tasks import Tasks
 from bot.settings import Settings
 from bot.store import TaskStore
 from prompts.catalog import Brand, Catalog
@@ -27,6 +27,7 @@ class Services:
     slack: SlackDelivery
     runner: JobRunner
     starter: TaskStarter  # the one way every surface starts a task
+    tasks: Tasks  # cancel, delete, and the cost kie reports
     home: HomeTab
     budget: Budget  # prices, spend and the optional caps
     catalog: Catalog  # the prompt studio's layouts, templates and styles
@@ -36,10 +37,3 @@ class Services:
     @property
     def defaults(self) -> Options:
         return self.settings.defaults
-
-
-def services_of(context: AsyncBoltContext) -> Services:
-    """The engine, as a listener gets it: put in every request's context by the app's middleware."""
-    services = context["services"]
-    assert isinstance(services, Services)
-    return services

@@ -1,18 +1,11 @@
 """Only people start work: a message written by a person, never one from a bot, an app, a workflow, Slackbot or an
 edit. Every event path that can spend credits (mentions, thread replies, and any later one) goes through
-`people_only`, so the rule lives here once.
+`from_a_person` (as the listeners' `people_only` middleware, in handlers/payloads.py), so the rule lives here once.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
-
-from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.response import BoltResponse
-
-log = logging.getLogger(__name__)
 
 # The message subtypes a person makes by writing (https://docs.slack.dev/reference/events/message, "Message
 # subtypes"): a file shared with a message, a reply also sent to the channel, a /me message. Every other subtype is
@@ -43,15 +36,3 @@ def from_a_person(event: dict[str, Any], bot_user_id: str | None) -> bool:
         and not any(event.get(field) for field in ("bot_id", "bot_profile", "app_id", "edited", "hidden"))
         and (event.get("subtype") or None) in PEOPLE_SUBTYPES
     )
-
-
-async def people_only(
-    event: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
-) -> BoltResponse | None:
-    """Bolt listener middleware (`app.event(..., middleware=[people_only])`): the listener hears only people. Any other
-    event is answered 200 and dropped here, quietly: nothing stored, nothing said (answering a bot could loop)."""
-    if from_a_person(event, context.bot_user_id):
-        await next()
-        return None
-    log.debug("ignored a %s that no person wrote (subtype %s)", event.get("type"), event.get("subtype"))
-    return BoltResponse(status=200, body="")
