@@ -11,9 +11,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import cards, home, modals, studio
@@ -23,26 +20,26 @@ from bot.services import Services
 from bot.services.home import HomePlace
 from bot.services.privacy import seen_by, visible_to
 from bot.services.starter import Refused
-from handlers.payloads import action_request, services_of
+from handlers.payloads import action_request, claims, services_of, unclaimed
 from prompts.command import checked
 from prompts.options import CommandError, InputFile
 from prompts.tasks import HomeFilter, Task
 
 
 def register(app: AsyncApp) -> None:
-    app.action(cards.REGENERATE)(pressed(regenerate))
-    app.action(cards.UPSCALE)(pressed(upscale))
-    app.action(cards.RETRY)(pressed(retry))
-    app.action(cards.REMIX)(pressed(remix))
-    app.action(cards.CANCEL)(pressed(cancel))
-    app.action(cards.DELETE)(pressed(delete))
-    app.action(cards.SAVE_PROMPT)(pressed(save_prompt))
-    app.action(cards.VARIATIONS)(pressed(variations))
-    app.action(home.FAMILY)(pressed(family))
-    app.action(studio.USE_SAVED_PROMPT)(pressed(use_saved_prompt))
-    app.action(home.HOME_NEW_IMAGE)(pressed(home_new_image))
-    app.action(re.compile(f"^{home.HOME_FILTER}_"))(pressed(home_filter))
-    app.action(re.compile(f"^{home.HOME_PAGE}_"))(pressed(home_page))
+    app.action(cards.REGENERATE, middleware=[claims])(pressed(regenerate))
+    app.action(cards.UPSCALE, middleware=[claims])(pressed(upscale))
+    app.action(cards.RETRY, middleware=[claims])(pressed(retry))
+    app.action(cards.REMIX, middleware=[claims])(pressed(remix))
+    app.action(cards.CANCEL, middleware=[claims])(pressed(cancel))
+    app.action(cards.DELETE, middleware=[claims])(pressed(delete))
+    app.action(cards.SAVE_PROMPT, middleware=[claims])(pressed(save_prompt))
+    app.action(cards.VARIATIONS, middleware=[claims])(pressed(variations))
+    app.action(home.FAMILY, middleware=[claims])(pressed(family))
+    app.action(studio.USE_SAVED_PROMPT, middleware=[claims])(pressed(use_saved_prompt))
+    app.action(home.HOME_NEW_IMAGE, middleware=[claims])(pressed(home_new_image))
+    app.action(re.compile(f"^{home.HOME_FILTER}_"), middleware=[claims])(pressed(home_filter))
+    app.action(re.compile(f"^{home.HOME_PAGE}_"), middleware=[claims])(pressed(home_page))
 
 
 class Press:
@@ -284,7 +281,6 @@ STALE_FORM = (
     "Close it and open a new one, or type `/banana help`."
 )
 _ANY = re.compile("")  # matches every action_id and callback_id
-_CLAIMED = "banana_claimed"  # set in a request's context once any listener has started on it
 
 log = logging.getLogger(__name__)
 
@@ -294,29 +290,13 @@ def register_stale(app: AsyncApp) -> None:
 
     Bolt tries listeners in the order they were registered and stops at the first that acknowledges, so these are
     reached only when no listener above matched. One case is not covered by that order: a listener that matched but
-    has not acknowledged after its 3 seconds, where Bolt goes on to the next listener that matches. The `_unclaimed`
-    matcher keeps these out of that case too, so that request still ends as Bolt's 404, as it did before.
+    has not acknowledged after its 3 seconds, where Bolt goes on to the next listener that matches. Every button,
+    shortcut and form listener carries the `claims` middleware, and the `unclaimed` matcher keeps these out of that
+    case too, so that request still ends as Bolt's 404, as it did before (handlers/payloads.py says why middleware).
     """
-    runner = app.listener_runner
-    runner.listener_start_handler = _Claims(runner.listener_start_handler)
-    app.block_action(_ANY, matchers=[_unclaimed])(pressed(stale_button))
-    app.shortcut(_ANY, matchers=[_unclaimed])(stale_shortcut)
-    app.view_submission(_ANY, matchers=[_unclaimed])(stale_form)
-
-
-class _Claims(AsyncListenerStartHandler):
-    """Marks each request a listener has started on, before it runs, then does what Bolt did before."""
-
-    def __init__(self, then: AsyncListenerStartHandler) -> None:
-        self.then = then
-
-    async def handle(self, request: AsyncBoltRequest, response: BoltResponse | None) -> None:
-        request.context[_CLAIMED] = True
-        await self.then.handle(request, response)
-
-
-async def _unclaimed(context: AsyncBoltContext) -> bool:
-    return not context.get(_CLAIMED)
+    app.block_action(_ANY, matchers=[unclaimed])(pressed(stale_button))
+    app.shortcut(_ANY, matchers=[unclaimed])(stale_shortcut)
+    app.view_submission(_ANY, matchers=[unclaimed])(stale_form)
 
 
 async def stale_button(press: Press) -> None:

@@ -152,7 +152,7 @@ async def test_an_edit_of_a_deleted_image_says_so(banana, kie, slack):
     (first,) = await tasks_of(banana, 1)
     await mention(banana, "add a moon", thread_ts=first.thread_ts)
     _, second = await tasks_of(banana, 2)
-    await banana.services.runner.delete(second)
+    await banana.services.tasks.delete(second, USER_ID)
     await mention(banana, f"#{second.id} a bigger moon", thread_ts=first.thread_ts)
     await slack.wait_for(lambda: any("was deleted" in e["text"] for e in slack.ephemerals))
     assert len(kie.requests_to(CREATE)) == 2

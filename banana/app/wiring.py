@@ -44,6 +44,7 @@ from bot.services import Services
 from bot.services.budget import Budget
 from bot.services.home import HomeTab
 from bot.services.starter import DATABASE_AWAY, TaskStarter
+from bot.services.tasks import Tasks
 from bot.settings import Settings
 from bot.store import StoreUnavailable, TaskStore, installation_stores, open_store
 from prompts.catalog import CatalogError, load_brand, load_catalog
@@ -142,6 +143,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             slack=slack,
             runner=runner,
             starter=TaskStarter(budget, runner),
+            tasks=Tasks(store, slack, runner, on_change=runner.on_change),
             home=home,
             budget=budget,
             catalog=catalog,

@@ -379,9 +379,9 @@ class Job:
         return self.kit.clock() - self.task.create_started_at if self.task.create_started_at else None
 
     async def cost(self, info: KieTask) -> tuple[float, bool]:
-        """What the image cost, and whether kie said so: its callback's figure (recorded by `record_cost`, perhaps
+        """What the image cost, and whether kie said so: its callback's figure (recorded by the tasks service, perhaps
         while this task was polling), else its answer's, else the price table's estimate."""
-        stored = await self.kit.store.get(self.task.id)
+        stored = await self.kit.store.get(self.task.id)  # whichever replica took the callback
         if stored is not None and stored.credits_exact and stored.credits is not None:
             return stored.credits, True
         if info.credits is not None:

@@ -20,6 +20,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 from bot.clients.inputs import InputFetcher
 from bot.clients.kie import KieClient
@@ -245,13 +246,11 @@ class JobRunner:
         if task is not None and task.cancel_requested_at is not None:
             self._cancel_here(task_id)
 
-    async def record_cost(self, task: Task, credits: float) -> None:
-        """kie reported what a task cost (its callback's consumeCredits): keep kie's figure instead of the estimate."""
-        task = await self.store.update(task.id, credits=credits, credits_exact=True)
-        job = self._running.get(task.id)
+    def cost_known(self, task_id: int, credits: float) -> None:
+        """kie said what a task cost (the tasks service has stored it): its job here, if any, keeps the figure."""
+        job = self._running.get(task_id)
         if job is not None:
-            job.task = task
-        self.on_change(task)
+            job.task = replace(job.task, credits=credits, credits_exact=True)
 
     def _forget(self, task_id: int) -> None:
         self._jobs.pop(task_id, None)
@@ -269,12 +268,10 @@ class JobRunner:
             with contextlib.suppress(StoreUnavailable):  # then the lease runs out by itself
                 await self.store.release(self.holder, unit)
 
-    async def cancel(self, task: Task) -> None:
-        """Ask a task to stop waiting, wherever it runs: the request is stored (a replica that takes it over later
-        sees it too) and its holder is told."""
-        await self.store.update(task.id, cancel_requested_at=self.clock())
-        if not self._cancel_here(task.id):
-            await self.store.signal(task.id, "cancel")
+    async def stop(self, task_id: int) -> None:
+        """Someone pressed Cancel (stored in the task's row first): its job stops waiting, wherever it runs."""
+        if not self._cancel_here(task_id):
+            await self.store.signal(task_id, "cancel")
 
     def _cancel_here(self, task_id: int) -> bool:
         job = self._running.get(task_id)
@@ -283,24 +280,6 @@ class JobRunner:
         job.cancel_requested = True
         job.call_attention()
         return True
-
-    async def delete(self, task: Task) -> Task:
-        """Remove a task's result (file and captioned message) and its card from Slack; the row stays, deleted.
-
-        A variation shares its card and its message with the rest of its set: those go with the set's last image."""
-        siblings = [t for t in await self.store.set_of(task.set_id) if t.id != task.id] if task.set_id else []
-        last = not any(t.deleted_at is None for t in siblings)
-        slack = self.kit.slack.team(task.team_id)
-        if task.slack_file_id:
-            if last:
-                for ts in await slack.share_timestamps(task.slack_file_id, task.channel_id):
-                    await slack.delete_message(task.channel_id, ts)
-            await slack.delete_file(task.slack_file_id)
-        if task.message_ts and last:
-            await slack.delete_message(task.channel_id, task.message_ts)
-        task = await self.store.update(task.id, deleted_at=self.clock())
-        self.on_change(task)
-        return task
 
     async def wait_finished(self, task_id: int) -> Task | None:
         """Wait until a task has finished (an edit waits for the image it edits); its row then."""

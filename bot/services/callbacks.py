@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from bot.jobs.runner import JobRunner
+from bot.services.tasks import Tasks
 from bot.store import TaskStore
 from prompts.options import Prices
 from prompts.tasks import Task
@@ -61,7 +62,12 @@ def images_asked(task: Task) -> int:
 
 
 def callback_handler(
-    runner: JobRunner, store: TaskStore, *, hmac_key: str | None, clock: Callable[[], float] = time.time
+    runner: JobRunner,
+    store: TaskStore,
+    tasks: Tasks,
+    *,
+    hmac_key: str | None,
+    clock: Callable[[], float] = time.time,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.Response:
         task_id = request.query.get("task", "")
@@ -86,7 +92,7 @@ def callback_handler(
         except BadCallback as error:
             cost, refused = None, error
         if cost is not None:  # the one place kie states what a task cost
-            await runner.record_cost(task, cost)
+            await tasks.record_cost(task, cost)
         # A refused cost still pokes the task: the token shows the URL is ours, and a poke only makes Banana read the
         # task from kie (paced like every read) sooner, so a bad figure does not hold the image up either.
         if not task.state.finished:
