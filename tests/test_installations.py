@@ -10,16 +10,14 @@ from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
 from bot.store import (
-    PostgresInstallationStore,
-    PostgresOAuthStateStore,
+    InstallationStore,
+    OAuthStateStore,
     PostgresTaskStore,
-    SqliteInstallationStore,
-    SqliteOAuthStateStore,
     SqliteTaskStore,
     bot_for,
     installation_stores,
 )
-from bot.store.installations import _postgres_transaction, _sqlite_transaction
+from bot.store.database import run
 from tests.conftest import TEST_ENCRYPTION_KEY
 
 CLIENT_ID = "1111.2222"
@@ -64,8 +62,7 @@ async def replicas(url, count=2):
 
 
 async def rows(store, query):
-    run = _postgres_transaction if isinstance(store, PostgresTaskStore) else _sqlite_transaction
-    (found,) = await run(store, [(query, [])])
+    (found,) = await run(store.database, [(query, [])])
     return found
 
 
@@ -269,12 +266,9 @@ async def test_installations_outlive_a_restart(tmp_path):
         await again.close()
 
 
-async def test_the_backend_follows_the_task_store(store):
+async def test_the_stores_use_the_task_stores_database(store):
     installs, states = installation_stores(store, CLIENT_ID, KEYS)
-    if store.backend == "sqlite":
-        assert isinstance(installs, SqliteInstallationStore) and isinstance(states, SqliteOAuthStateStore)
-    else:
-        assert isinstance(installs, PostgresInstallationStore) and isinstance(states, PostgresOAuthStateStore)
+    assert isinstance(installs, InstallationStore) and isinstance(states, OAuthStateStore)
     assert installs.client_id == CLIENT_ID and states.expiration_seconds == 600
 
 

@@ -22,11 +22,10 @@ from bot.store import (
     installation_stores,
     reencrypt_installations,
 )
+from bot.store.database import run
 from bot.store.installations import (
     _BOT_FIELDS,
     _INSTALLATION_FIELDS,
-    _postgres_transaction,
-    _sqlite_transaction,
     _values,
 )
 from bot.store.postgres import migrate
@@ -168,8 +167,7 @@ async def test_a_key_rotation_old_rows_read_rewritten_with_the_new_key_then_the_
 
 
 async def execute(store, query, args):
-    run = _postgres_transaction if isinstance(store, PostgresTaskStore) else _sqlite_transaction
-    await run(store, [(query, args)])
+    await run(store.database, [(query, args)])
 
 
 def plain(thing, names) -> str:

@@ -4,13 +4,23 @@ import getpass
 import sqlite3
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from bot.store import PostgresTaskStore, SqliteTaskStore, StoreUnavailable, masked, open_store
-from bot.store.postgres import MIGRATIONS, migrate
+from bot.store import (
+    NameTaken,
+    PostgresTaskStore,
+    SqliteTaskStore,
+    StoreUnavailable,
+    installation_stores,
+    masked,
+    open_store,
+)
+from bot.store.postgres import migrate
+from bot.store.schema import MIGRATIONS
 from prompts.options import Options
 from prompts.tasks import NewTask, TaskState
 from tests.conftest import with_search_path
@@ -97,6 +107,14 @@ async def test_update_refuses_unknown_fields(store):
     task = await store.add(NEW)
     with pytest.raises(ValueError, match="unknown task fields"):
         await store.update(task.id, colour="red")
+
+
+async def test_set_state_refuses_unknown_fields_and_leaves_the_task_as_it_was(store):
+    task = await store.add(NEW)
+    with pytest.raises(ValueError, match="unknown task fields"):
+        await store.set_state(task.id, TaskState.DONE, colour="red")
+    assert (await store.get(task.id)).state is TaskState.PENDING
+    assert [e.state for e in await store.events(task.id)] == ["pending"]
 
 
 async def test_unfinished_and_per_user_history(store):
@@ -498,17 +516,6 @@ async def test_an_older_postgres_schema_gains_the_new_columns_without_losing_row
         assert [row[0] for row in await cursor.fetchall()] == [m.version for m in MIGRATIONS]
 
 
-async def test_a_column_the_app_knows_and_the_table_lacks_is_added(postgres_url):
-    await (await postgres(postgres_url).open()).close()
-    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
-        await conn.execute("alter table tasks drop column kie_seconds")
-        await conn.execute("insert into tasks (team_id, user_id, prompt, state) values ('T1', 'U1', 'kept', 'done')")
-    async with stores(postgres_url, count=1) as (store,):
-        task = await store.get(1)
-        assert task is not None and task.prompt == "kept"
-        assert (await store.update(1, kie_seconds=4.0)).kie_seconds == 4.0
-
-
 async def test_an_unreachable_postgres_fails_quickly_with_the_password_masked():
     url = "postgresql://banana:s3cret-pw@127.0.0.1:1/banana"
     started = time.monotonic()
@@ -605,3 +612,201 @@ async def test_no_query_returns_another_workspaces_rows(store):
     assert (await store.usage("T1", "U1", 0)).credits == 18
     assert (await store.team_usage("T1", 0)).credits == 18
     assert await store.by_file_id("T1", "F2") is None and (await store.by_file_id("T2", "F2")) is not None
+
+
+# One contract for both backends: the same calls give the same answers, orderings and ties included.
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def frozen(request, tmp_path):
+    """A store whose clock stands still: every row it writes has the same time, so orderings must break ties alike."""
+    clock = {"clock": lambda: 1_000.0}
+    if request.param == "sqlite":
+        opened = await SqliteTaskStore(tmp_path / "banana.db", **clock).open()
+    else:
+        opened = await postgres(request.getfixturevalue("postgres_url"), **clock).open()
+    yield opened
+    await opened.close()
+
+
+async def test_ties_in_time_are_ordered_newest_id_first(frozen):
+    ids = [(await frozen.add(NEW)).id for _ in range(3)]
+    for task_id in ids:
+        await frozen.set_state(task_id, TaskState.DONE, kie_seconds=float(task_id), slack_file_id=f"F{task_id}")
+        await frozen.update(task_id, request_key="same", public_channel=True)
+    newest_first = list(reversed(ids))
+    assert [t.id for t in await frozen.for_user("T1", "U1")] == newest_first
+    assert [t.id for t in await frozen.history("T1", "U1", (TaskState.DONE,), 0, 10)] == newest_first
+    assert [t.id for t in await frozen.history("T1", "U1", (TaskState.DONE,), 1, 1)] == newest_first[1:2]
+    assert await frozen.recent_kie_seconds("2K") == [float(i) for i in newest_first]
+    assert (await frozen.reusable("T1", "same", "C9")).id == newest_first[0]
+    options = Options("1:1", "2K", "png")
+    names = ["one", "two", "three"]
+    for name in names:
+        await frozen.save_prompt("T1", "U1", name, "p", options)
+    assert [p.name for p in await frozen.list_prompts("T1")] == list(reversed(names))
+
+
+async def contract(store) -> list:
+    """Every record query of the store, called on the same rows, its answers with the times taken out."""
+    options = Options("16:9", "4K", "jpg")
+    root = await store.add(NEW, holder="A", lease_seconds=30)
+    done = await store.set_state(root.id, TaskState.DONE, "made", credits=18, credits_exact=True, kie_seconds=2.5)
+    await store.update(root.id, slack_file_id="F1", request_key="k", public_channel=True, message_ts="1.0")
+    kids = await store.add_set([NewTask(**{**NEW.__dict__, "parent_task_id": root.id, "relation": "edit"})] * 2)
+    other = await store.add(NewTask(**{**NEW.__dict__, "user_id": "U2", "thread_ts": "1.0", "fresh": True}))
+    await store.set_state(other.id, TaskState.FAILED, error_message="no", credits=17.5)
+    await store.save_prompt("T1", "U1", "Cats", "a cat", options, avoid="dogs")
+    await store.save_prompt("T1", "U2", "Dogs", "a dog", options)
+    answers: list = [
+        done,
+        kids,
+        await store.get(root.id),
+        await store.get(999),
+        await store.events(root.id),
+        await store.unfinished(),
+        await store.for_user("T1", "U1"),
+        await store.for_user("T1", "U1", limit=1),
+        await store.by_file_id("T1", "F1"),
+        await store.in_thread("T1", "C1", "1.0"),
+        await store.set_of(kids[0].id),
+        await store.family(kids[1].id),
+        await store.with_children([root.id, other.id], "U1"),
+        await store.reusable("T1", "k", "C1"),
+        await store.history("T1", "U1", (TaskState.DONE, TaskState.PENDING), 0, 10),
+        await store.count("T1", "U1", (TaskState.DONE, TaskState.PENDING)),
+        await store.usage("T1", "U1", 0),
+        await store.team_usage("T1", 0),
+        await store.recent_kie_seconds("2K"),
+        await store.list_prompts("T1"),
+        await store.list_prompts("T1", contains="CAT"),
+        await store.get_prompt("T1", 1),
+        await store.find_prompt("T1", "dOgS"),
+        await store.claim("B", 30),
+        await store.renew("B", [kids[0].id, other.id], 30),
+        await store.workspace_records("T1"),
+        await store.forget_workspace("T1"),
+        await store.workspace_records("T1"),
+    ]
+    times = ("created_at", "updated_at", "finished_at", "at")
+
+    def plain(value):
+        if isinstance(value, list):
+            return [plain(each) for each in value]
+        if dataclasses.is_dataclass(value):
+            names = {f.name for f in dataclasses.fields(value)}
+            return dataclasses.replace(value, **{t: 0.0 for t in times if t in names and getattr(value, t)})
+        return value
+
+    return [plain(answer) for answer in answers]
+
+
+async def test_every_record_query_answers_alike_on_both_backends(tmp_path, postgres_url):
+    lite = await SqliteTaskStore(tmp_path / "banana.db").open()
+    pg = await postgres(postgres_url).open()
+    try:
+        on_sqlite, on_postgres = await contract(lite), await contract(pg)
+    finally:
+        await lite.close()
+        await pg.close()
+    assert len(on_sqlite) == len(on_postgres)
+    for number, (a, b) in enumerate(zip(on_sqlite, on_postgres, strict=True)):
+        assert (number, a) == (number, b)
+        assert type(a) is type(b)
+
+
+# Saved prompts: a name is unique in its workspace, in any letter case, and the database holds to it.
+
+
+async def test_a_saved_prompts_name_is_taken_in_any_letter_case_within_its_workspace(store):
+    options = Options("1:1", "2K", "png")
+    await store.save_prompt("T1", "U1", "Straße", "p", options)
+    with pytest.raises(NameTaken):
+        await store.save_prompt("T1", "U2", "STRASSE", "q", options)  # casefold, as the app compares names
+    assert (await store.save_prompt("T2", "U1", "Straße", "p", options)).team_id == "T2"
+    assert [p.prompt for p in await store.list_prompts("T1")] == ["p"]
+    assert (await store.find_prompt("T1", "strasse")).name == "Straße"
+
+
+async def test_two_saves_of_one_name_at_once_exactly_one_wins(store):
+    options = Options("1:1", "2K", "png")
+    saves = [store.save_prompt("T1", f"U{n}", "Cats" if n % 2 else "CATS", f"p{n}", options) for n in range(6)]
+    results = await asyncio.gather(*saves, return_exceptions=True)
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert all(isinstance(r, NameTaken) for r in results if isinstance(r, Exception))
+    assert len(await store.list_prompts("T1")) == 1
+
+
+async def test_two_replicas_saving_one_name_at_once_exactly_one_wins(postgres_url):
+    options = Options("1:1", "2K", "png")
+    async with stores(postgres_url, count=2) as replicas:
+        for round_ in range(5):
+            name = f"Race {round_}"
+            saves = [each.save_prompt("T1", f"U{n}", name, "p", options) for n, each in enumerate(replicas)]
+            results = await asyncio.gather(*saves, return_exceptions=True)
+            assert sorted(type(r).__name__ for r in results) == ["NameTaken", "SavedPrompt"]
+
+
+# Databases made before the schema was shared upgrade in place (fixtures: dumps made by that code).
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+async def check_upgraded(store) -> None:
+    done, first, second = [await store.get(n) for n in (1, 2, 3)]
+    assert (done.state, done.credits, done.credits_exact, done.public_channel) == (TaskState.DONE, 18, True, True)
+    assert (first.set_id, second.set_id, second.slot) == (2, 2, 2)
+    assert [e.detail for e in await store.events(1)] == ["", "made"]
+    assert (await store.find_prompt("T1", "CATS")).avoid == "dogs"
+    with pytest.raises(NameTaken):
+        await store.save_prompt("T1", "U2", "cats", "again", Options("1:1", "2K", "png"))
+    assert (await store.add(NEW)).id == 4
+    assert not await store.first_time("k1")
+    bot = await installation_stores(store, "1111.2222", [FIXTURE_KEY])[0].async_find_bot(
+        enterprise_id="E1", team_id="T1"
+    )
+    assert bot is not None and bot.bot_token == "xoxb-1"
+
+
+FIXTURE_KEY = "Xq0mO2v3tYJ8bZk1c9RrW4eN6uPpL5sDgHfKjA7yQ0E="
+
+
+async def test_a_sqlite_file_made_before_versions_upgrades_in_place(tmp_path):
+    path = tmp_path / "banana.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript((FIXTURES / "store_before_22.sqlite.sql").read_text())
+    store = await SqliteTaskStore(path).open()
+    try:
+        await check_upgraded(store)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        versions = [row[0] for row in conn.execute("select version from schema_migrations order by version")]
+        indexes = {row[0] for row in conn.execute("select name from sqlite_master where type = 'index'")}
+    assert versions == [m.version for m in MIGRATIONS]
+    assert "tasks_user_created" in indexes and not any(name.startswith("idx_") for name in indexes)
+
+
+async def test_a_postgres_schema_at_version_5_upgrades_in_place(postgres_url):
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        await conn.execute((FIXTURES / "store_before_22.postgresql.sql").read_text())
+    async with stores(postgres_url, count=2) as (store, _):  # two replicas starting together: one migrates
+        await check_upgraded(store)
+    async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+        cursor = await conn.execute("select version from schema_migrations order by version")
+        assert [row[0] for row in await cursor.fetchall()] == [m.version for m in MIGRATIONS]
+
+
+async def test_names_saved_twice_before_the_constraint_keep_the_first_findable(tmp_path):
+    path = tmp_path / "banana.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript((FIXTURES / "store_before_22.sqlite.sql").read_text())
+        conn.execute(
+            "insert into saved_prompts (team_id, user_id, name, prompt, created_at) values ('T1', 'U2', 'CATS', 'x', 1)"
+        )
+    store = await SqliteTaskStore(path).open()
+    try:
+        assert (await store.find_prompt("T1", "cats")).prompt == "a cat"  # the first, as find_prompt found it before
+        assert [p.name for p in await store.list_prompts("T1")] == ["Cats", "CATS"]  # nothing is lost
+    finally:
+        await store.close()

@@ -1,4 +1,6 @@
-"""Where every task lives. The rest of the app sees the `TaskStore` interface; only this package writes SQL.
+"""Where every task lives. The rest of the app sees the `TaskStore` interface (task records and coordination between
+replicas); only this package writes SQL, each query once for both backends (records.py, leases.py, installations.py,
+the schema in schema.py), run through database.py.
 
 SQLite is the embedded default, for one process. PostgreSQL (`DATABASE_URL=postgresql://…`) lets several replicas
 share everything: tasks, leases on in-flight work, signals, Slack's repeated requests, the caps and the rate limits.
@@ -9,12 +11,10 @@ sealed with BANANA_ENCRYPTION_KEYS (`reencrypt_installations` after a key rotati
 import contextlib
 from pathlib import Path
 
-from bot.store.base import StoreUnavailable, TaskStore, WorkspaceRecords
+from bot.store.base import Coordination, NameTaken, StoreUnavailable, TaskRecords, TaskStore, WorkspaceRecords
 from bot.store.installations import (
-    PostgresInstallationStore,
-    PostgresOAuthStateStore,
-    SqliteInstallationStore,
-    SqliteOAuthStateStore,
+    InstallationStore,
+    OAuthStateStore,
     StoredBot,
     bot_for,
     installation_stores,
@@ -26,14 +26,15 @@ from bot.store.sealed import UnknownKey
 from bot.store.sqlite import SqliteTaskStore
 
 __all__ = [
-    "PostgresInstallationStore",
-    "PostgresOAuthStateStore",
+    "Coordination",
+    "InstallationStore",
+    "NameTaken",
+    "OAuthStateStore",
     "PostgresTaskStore",
-    "SqliteInstallationStore",
-    "SqliteOAuthStateStore",
     "SqliteTaskStore",
     "StoreUnavailable",
     "StoredBot",
+    "TaskRecords",
     "TaskStore",
     "UnknownKey",
     "WorkspaceRecords",

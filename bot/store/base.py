@@ -1,4 +1,5 @@
-"""The store's interface and what both backends share: the columns, reading a row back into a Task, and errors."""
+"""The store's interface, by role (task records, coordination between replicas), reading a row back into a Task,
+and errors. The schema is schema.py's."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from bot.store.database import Database
 from prompts.options import Options
 from prompts.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState, Usage
 
@@ -28,19 +30,23 @@ class WorkspaceRecords:
         return not (self.tasks or self.saved_prompts or self.installed)
 
 
-class TaskStore(Protocol):
-    """Every task, its history, saved prompts, and what replicas share: leases on in-flight work, signals between
-    replicas, Slack's repeated requests, locks and rate slots. Two backends: SQLite (one process) and PostgreSQL
-    (several replicas)."""
+class NameTaken(Exception):
+    """A workspace already has a saved prompt of this name (in any letter case)."""
 
-    backend: str  # "sqlite" or "postgresql", as /healthz reports it
-    shared: bool  # whether several processes share this store (then limits and locks must go through it)
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a saved prompt is already called {name!r}")
+        self.name = name
+
+
+class TaskRecords(Protocol):
+    """Every task, its history, saved prompts and usage: the same queries on both backends (records.py)."""
 
     async def add(self, new: NewTask, *, holder: str | None = None, lease_seconds: float = 0) -> Task: ...
     async def add_set(
         self, news: list[NewTask], *, holder: str | None = None, lease_seconds: float = 0
     ) -> list[Task]: ...
     async def get(self, task_id: int) -> Task | None: ...
+    # Both refuse a field a Task does not have (ValueError).
     async def update(self, task_id: int, **changes: Any) -> Task: ...
     async def set_state(self, task_id: int, state: TaskState, detail: str = "", **changes: Any) -> Task: ...
     async def events(self, task_id: int) -> list[TaskEvent]: ...
@@ -59,17 +65,28 @@ class TaskStore(Protocol):
     async def usage(self, team_id: str, user_id: str, since: float) -> Usage: ...
     async def team_usage(self, team_id: str, since: float) -> Usage: ...
     async def recent_kie_seconds(self, resolution: str, limit: int = 30) -> list[float]: ...
+    # NameTaken when the workspace has a prompt of that name, in any letter case (a unique key: of two people saving
+    # one name at once, exactly one wins).
     async def save_prompt(
         self, team_id: str, user_id: str, name: str, prompt: str, options: Options, avoid: str = ""
     ) -> SavedPrompt: ...
     async def list_prompts(self, team_id: str, limit: int = 20, contains: str = "") -> list[SavedPrompt]: ...
     async def get_prompt(self, team_id: str, prompt_id: int) -> SavedPrompt | None: ...
     async def find_prompt(self, team_id: str, name: str) -> SavedPrompt | None: ...
-    async def ping(self) -> bool: ...
     # Everything kept about one workspace (tasks and their history, saved prompts, its installation), deleted.
     async def forget_workspace(self, team_id: str) -> int: ...
     # What forget_workspace would delete, counted; reads only.
     async def workspace_records(self, team_id: str) -> WorkspaceRecords: ...
+
+
+class Coordination(Protocol):
+    """What replicas share beyond the records. Leases and repeated requests are SQL, written once (leases.py);
+    signals, locks and rate slots are in-process on SQLite (one process) and go through PostgreSQL otherwise."""
+
+    # Whether several processes share this store: then limits and locks must go through it (the rate slots), and a
+    # person's Home may have been opened on another replica. That is the question callers ask, so it is the name.
+    shared: bool
+
     # Leases: a unit of work (a task, or a set of variations, whose first task carries the lease) is held by one
     # replica at a time, until its lease runs out.
     async def claim(self, holder: str, lease_seconds: float, limit: int = 100) -> list[list[Task]]: ...
@@ -84,99 +101,21 @@ class TaskStore(Protocol):
     def exclusive(self, name: str) -> AbstractAsyncContextManager[None]: ...
     # A shared rate limit: 0 when one of `limit` slots per `window` seconds was taken, else seconds until one frees.
     async def take_slot(self, name: str, limit: int, window: float) -> float: ...
+
+
+class TaskStore(TaskRecords, Coordination, Protocol):
+    """The store: records and coordination on one database. Two backends: SQLite (one process) and PostgreSQL
+    (several replicas); `database` runs the SQL both share (installations.py uses it)."""
+
+    backend: str  # "sqlite" or "postgresql", as /healthz reports it
+    database: Database
+
+    async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
 
-# The schema grows by adding columns here: missing ones are added at start-up, existing rows are kept.
-TASK_COLUMNS: dict[str, type] = {
-    "id": int,
-    "team_id": str,
-    "user_id": str,
-    "channel_id": str,
-    "prompt": str,
-    "avoid": str,
-    "aspect_ratio": str,
-    "resolution": str,
-    "output_format": str,
-    "state": str,
-    "created_at": float,
-    "updated_at": float,
-    "response_url": str,
-    "message_ts": str,
-    "thread_ts": str,
-    "kie_task_id": str,
-    "result_url": str,
-    "slack_file_id": str,
-    "credits": int,  # INTEGER affinity: whole numbers stay whole, a fractional cost from kie is kept as it is
-    "duration": float,
-    "finished_at": float,
-    "error_code": str,
-    "error_message": str,
-    "input_files": str,
-    "parent_task_id": int,
-    "relation": str,
-    "permalink": str,
-    "deleted_at": float,
-    "create_started_at": float,
-    "upload_started_at": float,
-    "request_key": str,
-    "reused_from": int,
-    "fresh": int,
-    "source": str,
-    "view_id": str,
-    "credits_exact": int,
-    "kie_seconds": float,
-    "file_gone_at": float,
-    "ancestry": str,
-    "set_id": int,
-    "slot": int,
-    "cancel_requested_at": float,
-    "public_channel": int,  # 1 where Slack said the channel is public; rows from before it was kept count as private
-    # The lease (on a unit's first task): which replica holds the work, and until when (seconds since the epoch).
-    "lease_owner": str,
-    "lease_until": float,
-}
-EVENT_COLUMNS: dict[str, type] = {"id": int, "task_id": int, "state": str, "at": float, "detail": str}
 TASK_FIELDS = {f.name for f in fields(Task)}
-SEEN_COLUMNS: dict[str, type] = {"key": str, "at": float}
-SAVED_PROMPT_COLUMNS: dict[str, type] = {
-    "id": int,
-    "team_id": str,
-    "user_id": str,
-    "name": str,
-    "prompt": str,
-    "avoid": str,
-    "aspect_ratio": str,
-    "resolution": str,
-    "output_format": str,
-    "created_at": float,
-}
-
-
-def saved_prompt_row(
-    team_id: str, user_id: str, name: str, prompt: str, options: Options, avoid: str, created_at: float
-) -> dict[str, Any]:
-    """A saved prompt as both backends store it."""
-    return {
-        "team_id": team_id,
-        "user_id": user_id,
-        "name": name,
-        "prompt": prompt,
-        "avoid": avoid,
-        "aspect_ratio": options.aspect_ratio,
-        "resolution": options.resolution,
-        "output_format": options.output_format,
-        "created_at": created_at,
-    }
-
-
 FINISHED = tuple(state.value for state in TaskState if state.finished)
-
-
-def history_filter(team_id: str, user_id: str, states: tuple[TaskState, ...]) -> tuple[str, list[Any]]:
-    marks = ", ".join("?" * len(states))
-    where = f"team_id = ? and user_id = ? and deleted_at is null and state in ({marks})"
-    return where, [team_id, user_id, *(s.value for s in states)]
 
 
 def task_from_row(row: dict[str, Any]) -> Task:

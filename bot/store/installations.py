@@ -1,9 +1,10 @@
 """Slack installations and OAuth states, in Banana's own database, behind slack_sdk's interfaces.
 
 `installation_stores(store, client_id, keys)` gives the `AsyncInstallationStore` and `AsyncOAuthStateStore` Bolt's
-OAuth flow needs (`AsyncOAuthSettings(installation_store=…, state_store=…)`), on the task store's own database: SQLite
-through its executor thread, PostgreSQL through its pool. `bot_for` finds a workspace's bot and refreshes its token
-when it is about to expire, one refresh per workspace at a time across replicas.
+OAuth flow needs (`AsyncOAuthSettings(installation_store=…, state_store=…)`), on the task store's own database: one
+SQL text for both backends, run through the store's `database` (database.py); the tables are schema.py's. `bot_for`
+finds a workspace's bot and refreshes its token when it is about to expire, one refresh per workspace at a time
+across replicas.
 
 Rows: one bot per workspace (`installed_bots`, the latest install's, its token kept fresh by rotation) and one
 installation per installer (`installations`), each keyed by client_id, enterprise_id and team_id ('' for none), the
@@ -32,8 +33,7 @@ import json
 import logging
 import secrets
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,33 +45,12 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
 from bot.store.base import TaskStore
-from bot.store.postgres import NOW, PostgresTaskStore
+from bot.store.database import Row, Statement, run
 from bot.store.sealed import Sealer, UnknownKey
-from bot.store.sqlite import SqliteTaskStore
 
 log = logging.getLogger("banana.store.installations")
 
-Statement = tuple[str, Sequence[Any]]
-Rows = list[dict[str, Any]]
-Transaction = Callable[[Sequence[Statement]], Awaitable[list[Rows]]]
-
-# SQLite's tables, made on first use (the task store's file, its one thread). PostgreSQL's come from migrations 3-5 in
-# postgres.py: keep the two alike.
-SQLITE_SCHEMA = (
-    "create table if not exists installed_bots ("
-    " client_id text not null, enterprise_id text not null, team_id text not null,"
-    " is_enterprise_install integer not null, installed_at real not null, data text not null,"
-    " primary key (client_id, enterprise_id, team_id))",
-    "create table if not exists installations ("
-    " client_id text not null, enterprise_id text not null, team_id text not null, user_id text not null,"
-    " is_enterprise_install integer not null, installed_at real not null, data text not null,"
-    " primary key (client_id, enterprise_id, team_id, user_id))",
-    "create table if not exists oauth_states ("
-    " state text primary key, client_id text not null, expire_at real not null)",
-    "create index if not exists oauth_states_expire_at on oauth_states (expire_at)",
-    "create index if not exists installed_bots_team on installed_bots (client_id, team_id)",
-    "create index if not exists installations_team on installations (client_id, team_id)",
-)
+Rows = list[Row]
 
 _BOT_FIELDS = (
     "app_id",
@@ -143,13 +122,12 @@ def _seconds(value: float | datetime) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
-class _InstallationStore(AsyncInstallationStore):
-    """The SQL both backends share (`?` marks a parameter); each backend runs statements in one transaction."""
+class InstallationStore(AsyncInstallationStore):
+    """Installations in the task store's database (`?` marks a parameter; the same SQL on both backends)."""
 
     def __init__(self, store: TaskStore, client_id: str, sealer: Sealer, *, logger: logging.Logger = log) -> None:
         self.client_id = client_id
         self._store = store
-        self._run = _transaction_for(store)
         self._sealer = sealer
         self._logger = logger
         self._upgraded = False
@@ -169,7 +147,7 @@ class _InstallationStore(AsyncInstallationStore):
                     if sealed:
                         log.info("encrypted %d stored installation row(s) kept in plain text before", sealed)
                     self._upgraded = True
-        return await self._run(statements)
+        return await run(self._store.database, statements)
 
     async def async_save(self, installation: Installation) -> None:
         """Keep the installation (one per installer in a workspace) and, when it has a bot token, the workspace's bot,
@@ -310,98 +288,30 @@ class _InstallationStore(AsyncInstallationStore):
         return f"delete from {table} where {where}", args
 
 
-class SqliteInstallationStore(_InstallationStore):
-    """Installations in the SQLite task store's file, on its one thread (never blocking the event loop)."""
-
-    def __init__(self, store: SqliteTaskStore, client_id: str, sealer: Sealer, *, logger: logging.Logger = log) -> None:
-        super().__init__(store, client_id, sealer, logger=logger)
-        self._store: SqliteTaskStore = store
-
-
-class PostgresInstallationStore(_InstallationStore):
-    """Installations in the PostgreSQL task store's database (and schema), through its pool: shared by replicas."""
+class OAuthStateStore(AsyncOAuthStateStore):
+    """States for Slack's OAuth redirect: random, valid for `expiration_seconds`, consumed once. Expired states are
+    pruned whenever one is issued. Expiry is timed by the database's clock, so every replica agrees on it."""
 
     def __init__(
-        self, store: PostgresTaskStore, client_id: str, sealer: Sealer, *, logger: logging.Logger = log
+        self, store: TaskStore, client_id: str, *, expiration_seconds: float = 600, logger: logging.Logger = log
     ) -> None:
-        super().__init__(store, client_id, sealer, logger=logger)
-        self._store: PostgresTaskStore = store
-
-
-class _OAuthStateStore(AsyncOAuthStateStore):
-    """States for Slack's OAuth redirect: random, valid for `expiration_seconds`, consumed once. Expired states are
-    pruned whenever one is issued."""
-
-    def __init__(self, client_id: str, *, expiration_seconds: float = 600, logger: logging.Logger = log) -> None:
         self.client_id = client_id
         self.expiration_seconds = expiration_seconds
+        self._store = store
         self._logger = logger
 
     @property
     def logger(self) -> logging.Logger:
         return self._logger
 
-    def _new_state(self) -> str:
-        return secrets.token_urlsafe(32)
-
-
-class SqliteOAuthStateStore(_OAuthStateStore):
-    def __init__(
-        self, store: SqliteTaskStore, client_id: str, *, expiration_seconds: float = 600, logger: logging.Logger = log
-    ) -> None:
-        super().__init__(client_id, expiration_seconds=expiration_seconds, logger=logger)
-        self._store = store
-
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
-        state, now = self._new_state(), time.time()
-        await _sqlite_transaction(
-            self._store,
+        state = secrets.token_urlsafe(32)
+        await run(
+            self._store.database,
             [
-                ("delete from oauth_states where expire_at <= ?", [now]),
+                ("delete from oauth_states where expire_at <= epoch_now()", []),
                 (
-                    "insert into oauth_states (state, client_id, expire_at) values (?, ?, ?)",
-                    [state, self.client_id, now + self.expiration_seconds],
-                ),
-            ],
-        )
-        return state
-
-    async def async_consume(self, state: str) -> bool:
-        """True once for a state issued here and not expired; its row is gone after, in the same transaction."""
-        (rows,) = await _sqlite_transaction(
-            self._store,
-            [
-                (
-                    "delete from oauth_states where state = ? and client_id = ? and expire_at > ? returning state",
-                    [state, self.client_id, time.time()],
-                )
-            ],
-        )
-        return len(rows) == 1
-
-
-class PostgresOAuthStateStore(_OAuthStateStore):
-    """Expiry is timed by the database's clock, so every replica agrees on it."""
-
-    def __init__(
-        self,
-        store: PostgresTaskStore,
-        client_id: str,
-        *,
-        expiration_seconds: float = 600,
-        logger: logging.Logger = log,
-    ) -> None:
-        super().__init__(client_id, expiration_seconds=expiration_seconds, logger=logger)
-        self._store = store
-
-    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
-        state = self._new_state()
-        await _postgres_transaction(
-            self._store,
-            [
-                (f"delete from oauth_states where expire_at <= {NOW}", []),
-                (
-                    f"insert into oauth_states (state, client_id, expire_at) values (?, ?, {NOW} + ?)",
+                    "insert into oauth_states (state, client_id, expire_at) values (?, ?, epoch_now() + ?)",
                     [state, self.client_id, self.expiration_seconds],
                 ),
             ],
@@ -411,11 +321,12 @@ class PostgresOAuthStateStore(_OAuthStateStore):
     async def async_consume(self, state: str) -> bool:
         """True once for a state issued here and not expired: one DELETE … RETURNING, so of two replicas consuming
         the same state at once, exactly one gets it."""
-        (rows,) = await _postgres_transaction(
-            self._store,
+        (rows,) = await run(
+            self._store.database,
             [
                 (
-                    f"delete from oauth_states where state = ? and client_id = ? and expire_at > {NOW} returning state",
+                    "delete from oauth_states where state = ? and client_id = ? and expire_at > epoch_now()"
+                    " returning state",
                     [state, self.client_id],
                 )
             ],
@@ -423,62 +334,15 @@ class PostgresOAuthStateStore(_OAuthStateStore):
         return len(rows) == 1
 
 
-# The SQLite task stores whose file has the tables (made on first use: the task store does not know them).
-_sqlite_ready: weakref.WeakSet[SqliteTaskStore] = weakref.WeakSet()
-
-
-async def _sqlite_transaction(store: SqliteTaskStore, statements: Sequence[Statement]) -> list[Rows]:
-    def work() -> list[Rows]:  # on the store's one thread: nothing else touches its connection meanwhile
-        db = store.db
-        results: list[Rows] = []
-        with db.conn:
-            if store not in _sqlite_ready:
-                for statement in SQLITE_SCHEMA:
-                    db.execute(statement)
-            for query, args in statements:
-                cursor = db.execute(query, list(args))
-                names = [column[0] for column in cursor.description or ()]
-                results.append([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
-        _sqlite_ready.add(store)
-        return results
-
-    return await store._run(work)
-
-
-async def _postgres_transaction(store: PostgresTaskStore, statements: Sequence[Statement]) -> list[Rows]:
-    results: list[Rows] = []
-    async with store._connect() as conn, conn.transaction():
-        for query, args in statements:
-            cursor = await conn.execute(query.replace("?", "%s"), list(args))
-            results.append([dict(row) for row in await cursor.fetchall()] if cursor.description else [])
-    return results
-
-
 def installation_stores(
     store: TaskStore, client_id: str, keys: Sequence[str], *, state_expiration_seconds: float = 600
 ) -> tuple[AsyncInstallationStore, AsyncOAuthStateStore]:
     """The installation store and the OAuth state store for the app `client_id`, on `store`'s database; `keys`
     (BANANA_ENCRYPTION_KEYS, newest first) seal what it stores."""
-    sealer = Sealer(keys)
-    if isinstance(store, PostgresTaskStore):
-        return (
-            PostgresInstallationStore(store, client_id, sealer),
-            PostgresOAuthStateStore(store, client_id, expiration_seconds=state_expiration_seconds),
-        )
-    if isinstance(store, SqliteTaskStore):
-        return (
-            SqliteInstallationStore(store, client_id, sealer),
-            SqliteOAuthStateStore(store, client_id, expiration_seconds=state_expiration_seconds),
-        )
-    raise TypeError(f"no installation store for a {store.backend} task store")
-
-
-def _transaction_for(store: TaskStore) -> Transaction:
-    if isinstance(store, PostgresTaskStore):
-        return lambda statements: _postgres_transaction(store, statements)
-    if isinstance(store, SqliteTaskStore):
-        return lambda statements: _sqlite_transaction(store, statements)
-    raise TypeError(f"no installation store for a {store.backend} task store")
+    return (
+        InstallationStore(store, client_id, Sealer(keys)),
+        OAuthStateStore(store, client_id, expiration_seconds=state_expiration_seconds),
+    )
 
 
 @dataclass(frozen=True)
@@ -496,7 +360,7 @@ async def stored_bots(store: TaskStore, client_id: str, keys: Sequence[str]) -> 
     a row in plain JSON (from before encryption) is read as it is and left for the app to seal."""
     sealer = Sealer(keys)
     query = "select team_id, enterprise_id, data from installed_bots where client_id = ? order by team_id"
-    (rows,) = await _transaction_for(store)([(query, [client_id])])
+    (rows,) = await run(store.database, [(query, [client_id])])
     found: list[StoredBot] = []
     for row in rows:
         try:
@@ -518,13 +382,12 @@ async def _reseal(store: TaskStore, sealer: Sealer, *, plain_only: bool) -> int:
     drop an installation's copy of the bot's tokens; how many rows. The rewrites are one transaction, and a row saved
     since it was read is left as that save wrote it. Then the database is compacted, so what the rows held before is
     not left in its free space either."""
-    run = _transaction_for(store)
     reads: list[Statement] = [
         (f"select {', '.join(keys)}, data from {table}" + (" where substr(data, 1, 1) = '{'" if plain_only else ""), [])
         for table, keys in _KEYS.items()
     ]
     writes: list[Statement] = []
-    for (table, keys), rows in zip(_KEYS.items(), await run(reads), strict=True):
+    for (table, keys), rows in zip(_KEYS.items(), await run(store.database, reads), strict=True):
         for row in rows:
             values = _opened(row["data"], sealer)
             if table == "installations":
@@ -538,25 +401,10 @@ async def _reseal(store: TaskStore, sealer: Sealer, *, plain_only: bool) -> int:
             )
     if not writes:
         return 0
-    rewritten = sum(len(rows) for rows in await run(writes))
-    await _compact(store)
+    rewritten = sum(len(rows) for rows in await run(store.database, writes))
+    # Compacted, so what the rows held before is not left in free pages (SQLite) or dead tuples (PostgreSQL).
+    await store.database.compact(list(_KEYS))
     return rewritten
-
-
-async def _compact(store: TaskStore) -> None:
-    """Rebuild the installation tables without the bytes of the rows they held before (SQLite keeps them in free
-    pages, PostgreSQL in dead tuples): SQLite's VACUUM, its WAL emptied after; PostgreSQL's VACUUM FULL of the two
-    tables (their files rewritten; PostgreSQL's own WAL and backups are the operator's to keep safe)."""
-    if isinstance(store, SqliteTaskStore):
-
-        def vacuum() -> None:
-            store.db.execute("vacuum")
-            store.db.execute("pragma wal_checkpoint(truncate)")
-
-        await store._run(vacuum)
-    elif isinstance(store, PostgresTaskStore):
-        async with store._connect() as conn:  # autocommit: VACUUM runs outside a transaction
-            await conn.execute("vacuum full installed_bots, installations")
 
 
 def _expiring(bot: Bot, minutes_before_expiry: int) -> bool:
