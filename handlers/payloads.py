@@ -1,6 +1,7 @@
 """What a listener reads from Slack's payloads, read once per payload kind: one typed `Request` (team, enterprise,
 user, channel, thread, whether the channel is public) and the `Origin` a task records, built in one place. Also the
-Bolt side of the engine: `services_of` (the engine from Bolt's context) and `people_only` (listener middleware).
+Bolt side of the engine: `services_of` (the engine from Bolt's context), `people_only` and `claims` (listener
+middleware).
 
 Not a listener: it registers nothing, and every listener module may import it (tests/test_layers.py).
 
@@ -147,3 +148,20 @@ async def people_only(
         return None
     log.debug("ignored a %s that no person wrote (subtype %s)", event.get("type"), event.get("subtype"))
     return BoltResponse(status=200, body="")
+
+
+# Whether a listener has started on a request, for the catch-alls that answer stale buttons, shortcuts and forms
+# (handlers/actions.py `register_stale`). Bolt 1.30 has no public hook that runs when a listener starts: its
+# `AsyncListenerStartHandler` is fixed when AsyncApp builds its listener runner and AsyncApp takes none. So each
+# button, shortcut and form listener carries `claims` as listener middleware (public: `middleware=[...]`, run only
+# once the listener matched, just before it), and the catch-alls match only `unclaimed` requests.
+CLAIMED = "banana_claimed"
+
+
+async def claims(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+    context[CLAIMED] = True
+    await next()
+
+
+async def unclaimed(context: AsyncBoltContext) -> bool:
+    return not context.get(CLAIMED)

@@ -20,7 +20,7 @@ from bot.blocks.text import escape
 from bot.clients.inputs import conversation_kind, is_image_file, outside_message, pick_message_images
 from bot.clients.slack import Membership, SlackDelivery
 from bot.services.asks import remixed_task
-from handlers.payloads import services_of, shortcut_request
+from handlers.payloads import claims, services_of, shortcut_request
 from prompts.options import MAX_INPUT_IMAGES
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ FILE_INFO_BUDGET = 1.5
 
 
 def register(app: AsyncApp) -> None:
-    app.message_shortcut(REMIX_MESSAGE)(remix_message)
-    app.global_shortcut(NEW_IMAGE)(new_image)
+    app.message_shortcut(REMIX_MESSAGE, middleware=[claims])(remix_message)
+    app.global_shortcut(NEW_IMAGE, middleware=[claims])(new_image)
 
 
 async def remix_message(

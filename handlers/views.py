@@ -15,17 +15,18 @@ from bot.blocks import modals, studio
 from bot.blocks.modals import FormContext
 from bot.blocks.text import escape
 from bot.services.starter import Refused
-from handlers.payloads import services_of, view_request
+from handlers.payloads import claims, services_of, view_request
 from prompts.command import build_request
 from prompts.options import MAX_INPUT_IMAGES, CommandError, InputFile, Options
+from prompts.studio import FormProblems
 
 
 def register(app: AsyncApp) -> None:
-    app.view(modals.GENERATE_CALLBACK)(generation_submitted)
+    app.view(modals.GENERATE_CALLBACK, middleware=[claims])(generation_submitted)
     for form in studio.FORMS:
-        app.view(form)(studio_form_submitted)
-    app.view(studio.REVIEW)(review_submitted)
-    app.view(studio.SAVE_PROMPT_FORM)(save_prompt_submitted)
+        app.view(form, middleware=[claims])(studio_form_submitted)
+    app.view(studio.REVIEW, middleware=[claims])(review_submitted)
+    app.view(studio.SAVE_PROMPT_FORM, middleware=[claims])(save_prompt_submitted)
 
 
 async def generation_submitted(
@@ -89,7 +90,7 @@ async def studio_form_submitted(ack: AsyncAck, view: dict[str, Any], context: As
     services = services_of(context)
     try:
         built = studio.build_from_form(view, services.catalog, services.brand)
-    except studio.FormProblems as problems:
+    except FormProblems as problems:
         await ack(response_action="errors", errors=problems.errors)
         return
     review = studio.Review(

@@ -8,19 +8,13 @@ import json
 import pytest
 
 from bot.blocks import cards
-from bot.services.budget import (
-    Budget,
-    Spend,
-    UsageReport,
-    start_of_day,
-    start_of_month,
-    start_of_next_month,
-    usage_text,
-)
+from bot.blocks.usage import usage_text
+from bot.services.budget import Budget, start_of_day, start_of_month, start_of_next_month
 from bot.settings import SettingsError, load_settings
 from bot.store import SqliteTaskStore
 from prompts.options import PRICES, Prices
 from prompts.tasks import NewTask, TaskState
+from prompts.usage import Spend, UsageReport
 from standins import slack as slack_standin
 from standins.kie import CREDIT_PATH, Outcome
 from tests.conftest import CHANNEL_ID, USER_ID

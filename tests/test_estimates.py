@@ -10,10 +10,12 @@ import pytest
 
 from bot.blocks import cards, guide, home, modals, studio
 from bot.blocks.text import approx, credit_amount, credits_text, prices_text
-from bot.services.budget import Budget, Spend, UsageReport, balance_text, usage_text
+from bot.blocks.usage import balance_text, usage_text
+from bot.services.budget import Budget
 from bot.store import SqliteTaskStore
 from prompts.options import PRICES, Options, Prices
 from prompts.tasks import HomeFilter, NewTask, Task, TaskState, Usage
+from prompts.usage import Spend, UsageReport
 from tests.test_blocks import make_task as blocks_task
 
 DEFAULTS = Options("1:1", "2K", "png")

@@ -16,6 +16,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.blocks import cards, home
 from handlers import actions
+from handlers.payloads import claims
 from standins.slack import TEAM_ID, SlackStandIn
 from tests.conftest import USER_ID, Banana
 
@@ -178,7 +179,7 @@ async def test_a_listener_slow_to_ack_is_not_taken_over_by_the_catch_all() -> No
     release = asyncio.Event()
     started = asyncio.Event()
 
-    @app.view("slow_form")
+    @app.view("slow_form", middleware=[claims])
     async def slow(ack: AsyncAck) -> None:
         started.set()
         await release.wait()

@@ -10,6 +10,7 @@ import pytest
 from banana.cli import run
 from bot.blocks import cards, studio
 from bot.settings import load_settings
+from prompts import studio as words
 from prompts.builders import (
     CareerContext,
     CareerRole,
@@ -25,7 +26,7 @@ from prompts.tasks import SavedPrompt, Task, TaskState
 from tests.conftest import CHANNEL_ID
 
 CREATE = "/api/v1/jobs/createTask"
-EN_DASH = studio.EN_DASH
+EN_DASH = words.EN_DASH
 
 OUR_BRAND = """
 name = "Acme Podcasts"
@@ -83,9 +84,9 @@ async def test_infographic_command_ends_in_a_task_with_the_built_prompt(start_ba
     brand_file.write_text(OUR_BRAND, encoding="utf-8")
     banana = await start_banana(BRAND_FILE=str(brand_file))
     form = await open_form(banana, slack, "infographic 5 ways to grow a podcast\n- Pick one niche\n- Publish weekly")
-    assert element(form, studio.TITLE)["initial_value"] == "5 ways to grow a podcast"
-    assert element(form, studio.KEY_POINTS)["initial_value"] == "- Pick one niche\n- Publish weekly"
-    assert len(element(form, studio.LAYOUT)["option_groups"]) >= 5
+    assert element(form, words.TITLE)["initial_value"] == "5 ways to grow a podcast"
+    assert element(form, words.KEY_POINTS)["initial_value"] == "- Pick one niche\n- Publish weekly"
+    assert len(element(form, words.LAYOUT)["option_groups"]) >= 5
 
     review = await review_step(
         banana,
@@ -133,9 +134,9 @@ async def test_infographic_command_ends_in_a_task_with_the_built_prompt(start_ba
 
 async def test_quote_command_ends_in_a_task_quoting_exactly(banana, kie, slack):
     form = await open_form(banana, slack, 'quote "Ship it, then make it better" — Ada Lovelace, CTO at Acme')
-    assert element(form, studio.QUOTE)["initial_value"] == "Ship it, then make it better"
-    assert element(form, studio.SPEAKER)["initial_value"] == "Ada Lovelace"
-    assert element(form, studio.ROLE)["initial_value"] == "CTO at Acme"
+    assert element(form, words.QUOTE)["initial_value"] == "Ship it, then make it better"
+    assert element(form, words.SPEAKER)["initial_value"] == "Ada Lovelace"
+    assert element(form, words.ROLE)["initial_value"] == "CTO at Acme"
 
     review = await review_step(banana, slack, form, layout="big_marks", style="playful", palette="pastel")
     catalog, brand = banana.services.catalog, banana.services.brand
@@ -164,7 +165,7 @@ async def test_quote_command_ends_in_a_task_quoting_exactly(banana, kie, slack):
 
 async def test_timeline_command_with_an_edited_prompt_and_options(banana, kie, slack):
     form = await open_form(banana, slack, "timeline Ada Lovelace")
-    assert element(form, studio.PERSON)["initial_value"] == "Ada Lovelace"
+    assert element(form, words.PERSON)["initial_value"] == "Ada Lovelace"
     roles = f"2019{EN_DASH}present CTO at Acme\n2015-2019: Designer, Foo Inc"
     review = await review_step(banana, slack, form, roles=roles, layout="vertical", headline="Builds tools")
     catalog, brand = banana.services.catalog, banana.services.brand
@@ -322,11 +323,11 @@ async def test_a_broken_brand_file_stops_start_up_naming_the_file_and_the_field(
     ],
 )
 def test_quote_command_text(text, quote, speaker, role):
-    assert studio.quote_prefill(text) == {studio.QUOTE: quote, studio.SPEAKER: speaker, studio.ROLE: role}
+    assert words.quote_prefill(text) == {words.QUOTE: quote, words.SPEAKER: speaker, words.ROLE: role}
 
 
 def test_career_roles_are_read_one_a_line_oldest_first():
-    roles = studio.career_roles(
+    roles = words.career_roles(
         f"2019{EN_DASH}now CTO at Acme\n- 2015 - 2019: Designer, Foo Inc\n2012 Intern @ Google\n\n"
         "2010 to 2012 Freelance illustrator\n2008-2010 | Head of Design AT Big Co"
     )
@@ -342,15 +343,15 @@ def test_career_roles_are_read_one_a_line_oldest_first():
         ("2019", "needs the role"),
         ("\n".join(["2019 CTO at A"] * 13), "At most 12"),
     ):
-        with pytest.raises(studio.FormProblems, match=says):
-            studio.career_roles(text)
+        with pytest.raises(words.FormProblems, match=says):
+            words.career_roles(text)
 
 
 def test_infographic_command_text_and_key_points():
-    assert studio.infographic_prefill("Sleep") == {studio.TITLE: "Sleep", studio.KEY_POINTS: ""}
+    assert words.infographic_prefill("Sleep") == {words.TITLE: "Sleep", words.KEY_POINTS: ""}
     notes = "A long note about the episode. " * 10
-    assert studio.infographic_prefill(notes)[studio.TITLE] == ""  # too long for a title: kept as notes
-    assert studio.key_points("- one\n2. two\n\n• three\n3) four") == ("one", "two", "three", "four")
+    assert words.infographic_prefill(notes)[words.TITLE] == ""  # too long for a title: kept as notes
+    assert words.key_points("- one\n2. two\n\n• three\n3) four") == ("one", "two", "three", "four")
 
 
 def test_split_and_join_keep_the_prompt():

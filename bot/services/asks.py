@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.blocks import studio
+from bot.blocks.usage import balance_text, usage_text
 from bot.clients.kie import KieError
 from bot.jobs.threads import Picked, pick_parent
 from bot.services import Services
-from bot.services.budget import balance_text, usage_text
 from bot.services.starter import Refused
 from prompts.command import checked, mentions_options, parse_command_text
 from prompts.options import CommandError, InputFile
+from prompts.studio import KINDS
 from prompts.tasks import Origin, Task
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def read_words(text: str) -> Words:
         return Words(Asked.USAGE)
     word, rest = _first_word(text)
     # The prompt studio's forms choose the options, so text with options (`quote card --no text`) is a plain prompt.
-    if word in studio.KINDS and not mentions_options(rest):
+    if word in KINDS and not mentions_options(rest):
         return Words(Asked.STUDIO, rest, kind=word)
     if word == "prompts" and not mentions_options(rest):
         return Words(Asked.PROMPTS, rest.strip())

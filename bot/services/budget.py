@@ -15,12 +15,12 @@ import calendar
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from bot.blocks.text import FAILURE_CHARS, approx, credit_amount, credits_text, escaped, prices_text
+from bot.blocks.text import approx, credit_amount, credits_text
 from bot.store import TaskStore
 from prompts.options import RESOLUTIONS, Prices
 from prompts.tasks import Task, Usage
+from prompts.usage import Spend, UsageReport
 
 
 def start_of_day(now: float) -> float:
@@ -38,43 +38,6 @@ def start_of_next_month(now: float) -> float:
     day = time.gmtime(now)
     year, month = (day.tm_year + 1, 1) if day.tm_mon == 12 else (day.tm_year, day.tm_mon + 1)
     return float(calendar.timegm((year, month, 1, 0, 0, 0)))
-
-
-@dataclass(frozen=True)
-class Spend:
-    """What a person or a workspace used in one period."""
-
-    images: int  # images delivered
-    credits: float  # credits recorded on their tasks
-    running_images: int = 0  # tasks still running, whose credits are not recorded yet
-    running: int = 0  # those tasks at their price
-    exact_credits: float = 0.0  # the part of `credits` kie.ai itself reported
-
-    @property
-    def credits_estimated(self) -> bool:
-        """Whether any of the recorded credits came from the price table rather than from kie.ai."""
-        return abs(self.credits - self.exact_credits) >= 0.005
-
-    @property
-    def committed(self) -> float:
-        """Credits spent plus credits the running tasks will cost: what a cap is checked against."""
-        return self.credits + self.running
-
-    @property
-    def committed_estimated(self) -> bool:
-        return self.credits_estimated or self.running > 0
-
-
-@dataclass(frozen=True)
-class UsageReport:
-    """Everything `/banana usage` shows a person."""
-
-    today: Spend
-    month: Spend
-    workspace_month: Spend
-    user_daily_cap: int | None
-    workspace_monthly_cap: int | None
-    prices: Prices
 
 
 class Budget:
@@ -235,39 +198,3 @@ def _until(seconds: float) -> str:
     if minutes < 90:
         return f"in {minutes} minute{'s' if minutes != 1 else ''}"
     return f"in about {round(minutes / 60)} hours"
-
-
-def usage_text(report: UsageReport, *, balance: str | None = None) -> str:
-    """The private answer to `/banana usage`. `balance` is the kie.ai line, for admins only."""
-    lines = [
-        "*Banana usage* (days and months in UTC)",
-        f"• *You today:* {_line(report.today, report.user_daily_cap, 'a day')}",
-        f"• *You this month:* {_line(report.month, None, '')}",
-        f"• *The workspace this month:* {_line(report.workspace_month, report.workspace_monthly_cap, 'a month')}",
-    ]
-    if balance is not None:  # it may carry kie.ai's own words
-        lines.append(f"• *kie.ai balance:* {escaped(balance, FAILURE_CHARS, middle=True)}")
-    lines.append(f"Prices: {prices_text(report.prices)}. A failed image costs nothing.")
-    lines.append("≈ marks an estimate from the price table; kie.ai's own figures are shown without it.")
-    return "\n".join(lines)
-
-
-def _line(spend: Spend, cap: int | None, per: str) -> str:
-    credits = credits_text(spend.credits, exact=not spend.credits_estimated)
-    text = f"{spend.images} image{'' if spend.images == 1 else 's'} · {credits}"
-    if spend.running:
-        text += f" · {spend.running_images} running ({credits_text(spend.running, exact=False)} when done)"
-    if cap is not None:
-        left = approx(max(0, cap - spend.committed), exact=not spend.committed_estimated)
-        text += f" · limit {credit_amount(cap)} {per}, {left} left"
-    return text
-
-
-def balance_text(balance: float, prices: Prices, resolution: str) -> str:
-    """The kie.ai balance as admins see it (kie.ai's own figure, maybe fractional), with a warning when it cannot pay
-    for one more image at the price table's estimate."""
-    text = credits_text(balance, exact=True)
-    if balance < prices[resolution]:
-        price = credits_text(prices[resolution], exact=False)
-        text += f" :warning: not enough for one {resolution} image ({price}); top it up at kie.ai"
-    return text
