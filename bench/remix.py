@@ -55,33 +55,6 @@ def photos(folder: Path, count: int) -> list[bytes]:
     return found
 
 
-def form_values(view: dict[str, Any], **fields: str) -> dict[str, Any]:
-    """A form's state as Slack sends it on submission: each input left as the form set it, except `fields` (by
-    block id) for the text inputs a person typed into."""
-    values: dict[str, Any] = {}
-    for block in view["blocks"]:
-        if block["type"] != "input":
-            continue
-        block_id, element = block["block_id"], block["element"]
-        given = fields.get(block_id)
-        kind = element["type"]
-        if kind == "plain_text_input":
-            state: dict[str, Any] = {
-                "type": kind,
-                "value": given if given is not None else element.get("initial_value"),
-            }
-        elif kind == "static_select":
-            state = {"type": kind, "selected_option": element.get("initial_option")}
-        elif kind == "conversations_select":
-            state = {"type": kind, "selected_conversation": element.get("initial_conversation")}
-        elif kind == "file_input":
-            state = {"type": kind, "files": []}
-        else:
-            raise ValueError(f"unexpected input element {kind}")
-        values[block_id] = {element["action_id"]: state}
-    return values
-
-
 async def opened_form(stack: Stack, channel: str, timeout: float = 20.0) -> dict[str, Any] | None:  # noqa: ASYNC109
     """The form the app opened for a remix in `channel`, as the Slack stand-in holds it."""
     deadline = time.monotonic() + timeout
@@ -146,10 +119,9 @@ async def remix(
         async def submit(form: dict[str, Any] | None, token: str) -> tuple[float, bool]:
             if form is None:
                 return 0.0, False
-            values = form_values(form, prompt=f"{token} one postcard from these photos, warm evening light")
             submitted_at[token] = time.monotonic()
-            took, status, body = await stack.submit(form, values)
-            return took, status == 200 and b'"update"' in body
+            answer = await stack.submit(form, prompt=f"{token} one postcard from these photos, warm evening light")
+            return answer.took, answer.status == 200 and b'"update"' in answer.body
 
         started = time.monotonic()
         answers = await asyncio.gather(*(submit(f, t) for f, t in zip(forms, tokens, strict=True)))

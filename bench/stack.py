@@ -8,7 +8,6 @@ processes on one Linux machine share, so a time from kie and a time from Slack c
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import secrets
@@ -20,10 +19,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
-from slack_sdk.signature import SignatureVerifier
+
+from standins.slack.driver import SignedRequest, SlackDriver, StandInSource, over_http
 
 REPO = Path(__file__).resolve().parent.parent
 TEAM_ID = "T0TEAM001"  # the Slack stand-in's workspace
@@ -49,6 +48,15 @@ class StackConfig:
     app_env: dict[str, str] = field(default_factory=dict)  # settings beyond the defaults
     # App processes on one store (several need DATABASE_URL=postgresql://… in app_env); commands go round-robin.
     replicas: int = 1
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The app's answer to a request the benchmark sent as Slack: how long it took, its status and body."""
+
+    took: float
+    status: int
+    body: bytes
 
 
 def free_port() -> int:
@@ -101,7 +109,7 @@ class Stack:
         self.public_url: str | None = None  # where kie's callbacks go, when not to the (first) app itself
         self._turn = 0
         self._processes: list[tuple[str, asyncio.subprocess.Process]] = []
-        self._response_urls: list[str] = []
+        self._person: SlackDriver[Answer] | None = None
         self._http: aiohttp.ClientSession | None = None
 
     @property
@@ -187,9 +195,12 @@ class Stack:
             name = "app" if c.replicas == 1 else f"app{number + 1}"
             self.apps.append(await self._spawn(name, [python, "-m", "banana"], env={**env, "PORT": str(port)}))
         await asyncio.gather(*(self._ready(f"{url}/healthz") for url in self.app_urls))
-        # Each command carries a response_url the Slack stand-in knows, as Slack's do.
-        minted = await self.get_json(f"{self.slack_url}/standin/response_urls", count="2000")
-        self._response_urls = minted["response_urls"]
+        # Each command carries a response_url the Slack stand-in knows, as Slack's do: minted before anything is
+        # measured, so that sending asks the stand-in nothing.
+        source = StandInSource(self.http, self.slack_url)
+        await source.prepare(2000)
+        target = self.next_app_url if c.replicas > 1 else (lambda: self.app_url)
+        self._person = SlackDriver(source, over_http(lambda: f"{target()}/slack/events", self.secret, self._post))
 
     async def _spawn(
         self, name: str, command: list[str], env: dict[str, str] | None = None
@@ -250,79 +261,31 @@ class Stack:
         self._turn += 1
         return self.app_urls[live[self._turn % len(live)]]
 
+    @property
+    def person(self) -> SlackDriver[Answer]:
+        """A person in the Slack stand-in's workspace, toward the app (once the stack has started)."""
+        assert self._person is not None, "the stack has not started"
+        return self._person
+
+    async def _post(self, request: SignedRequest) -> Answer:
+        started = time.perf_counter()
+        async with self.http.post(request.url, data=request.body, headers=request.headers) as response:
+            content = await response.read()
+        return Answer(time.perf_counter() - started, response.status, content)
+
     async def command(self, text: str, channel: str) -> tuple[float, bool]:
         """Send `/banana <text>` (to the next replica, when there are several); returns (seconds until the ack
         arrived, whether it was a plain ack)."""
-        form = {
-            "team_id": TEAM_ID,
-            "team_domain": "bench",
-            "channel_id": channel,
-            "channel_name": channel.lower(),
-            "user_id": USER_ID,
-            "user_name": "bench",
-            "command": "/banana",
-            "text": text,
-            "api_app_id": "A0APP0001",
-            "is_enterprise_install": "false",
-            "response_url": self._response_urls.pop() if self._response_urls else f"{self.slack_url}/commands/x",
-            "trigger_id": f"{time.time_ns()}.{secrets.token_hex(8)}",
-        }
-        body = urlencode(form)
-        headers = self._signed(body)
-        url = self.next_app_url() if len(self.apps) > 1 else self.app_url
-        started = time.perf_counter()
-        async with self.http.post(f"{url}/slack/events", data=body, headers=headers) as response:
-            content = await response.read()
-        took = time.perf_counter() - started
-        return took, response.status == 200 and not content.strip()
+        answer = await self.person.command(text, channel=channel)
+        return answer.took, answer.status == 200 and not answer.body.strip()
 
-    def _signed(self, body: str) -> dict[str, str]:
-        """Headers for a form-encoded body, signed with the app's signing secret as Slack signs its requests."""
-        timestamp = str(int(time.time()))
-        signature = SignatureVerifier(self.secret).generate_signature(timestamp=timestamp, body=body)
-        assert signature is not None  # None only when the timestamp or body is missing
-        return {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": signature,
-        }
-
-    async def interaction(self, payload: dict[str, Any]) -> tuple[float, int, bytes]:
-        """An interactive payload (shortcut, modal submission) as Slack sends it: form-encoded `payload=<json>`,
-        signed, with a fresh trigger id from the Slack stand-in. Returns (seconds until the answer, status, body)."""
-        minted = await self.get_json(f"{self.slack_url}/standin/trigger_ids")
-        base = {
-            "team": {"id": TEAM_ID, "domain": "bench"},
-            "user": {"id": USER_ID, "username": "bench", "team_id": TEAM_ID},
-            "api_app_id": "A0APP0001",
-            "trigger_id": minted["trigger_ids"][0],
-            "is_enterprise_install": False,
-        }
-        body = urlencode({"payload": json.dumps({**base, **payload})})
-        headers = self._signed(body)
-        started = time.perf_counter()
-        async with self.http.post(f"{self.app_url}/slack/events", data=body, headers=headers) as response:
-            content = await response.read()
-        return time.perf_counter() - started, response.status, content
-
-    async def message_shortcut(self, message: dict[str, Any], channel: str) -> tuple[float, int, bytes]:
+    async def message_shortcut(self, message: dict[str, Any], channel: str) -> Answer:
         """The "Remix with Banana" message shortcut on `message` (as the Slack stand-in's /standin/messages gave it)."""
-        return await self.interaction(
-            {
-                "type": "message_action",
-                "callback_id": "remix_message",
-                "channel": {"id": channel, "name": channel.lower()},
-                "message": message,
-                "message_ts": message["ts"],
-                "action_ts": f"{time.time():.6f}",
-                "response_url": self._response_urls.pop() if self._response_urls else f"{self.slack_url}/actions/x",
-            }
-        )
+        return await self.person.message_shortcut(message, channel=channel)
 
-    async def submit(self, view: dict[str, Any], values: dict[str, Any]) -> tuple[float, int, bytes]:
-        """Submit an opened modal with these state values (block id -> action id -> state)."""
-        submitted = {**view, "state": {"values": values}}
-        return await self.interaction({"type": "view_submission", "view": submitted, "response_urls": []})
+    async def submit(self, view: dict[str, Any], **fields: str) -> Answer:
+        """Submit an opened modal: `fields` (by block id) where a person typed, the form's own values elsewhere."""
+        return await self.person.submit(view, **fields)
 
     async def add_message(self, channel: str, text: str, files: list[tuple[str, bytes, str]]) -> dict[str, Any]:
         """A person's message carrying files (name, bytes, mime type), put in the Slack stand-in through its

@@ -7,12 +7,10 @@ through its configured base URLs.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +21,6 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
-from slack_sdk.signature import SignatureVerifier
 
 from banana.app.server import BananaServer
 from banana.app.wiring import SLACK_EVENTS_PATH
@@ -33,6 +30,7 @@ from bot.store import masked
 from prompts.tasks import Task
 from standins import kie as kie_standin
 from standins import slack as slack_standin
+from standins.slack.driver import SignedRequest, SlackDriver, TeamSource, over_http, signed
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 # A Fernet key for the tests that store Slack tokens (made with `banana-bot new-key`; never a real deployment's).
@@ -111,19 +109,21 @@ class Banana:
         assert self.server.services is not None
         return self.server.services
 
-    async def post_signed(self, body: str, content_type: str, *, secret: str = SIGNING_SECRET, **headers: str):
-        timestamp = str(int(time.time()))
-        signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-        return await self.http.post(
-            f"{self.url}/slack/events",
-            content=body,
-            headers={
-                "Content-Type": content_type,
-                "X-Slack-Request-Timestamp": timestamp,
-                "X-Slack-Signature": signature,
-                **headers,
-            },
-        )
+    def person(self, team: slack_standin.Team | None = None, *, secret: str = SIGNING_SECRET) -> SlackDriver:
+        """A person in `team` (the stand-in's default workspace without it) acting toward this app over HTTP."""
+
+        async def post(request: SignedRequest) -> httpx.Response:
+            return await self.http.post(request.url, content=request.body, headers=request.headers)
+
+        send = over_http(f"{self.url}{SLACK_EVENTS_PATH}", secret, post)
+        return SlackDriver(TeamSource(self.workspace(team)), send)
+
+    async def post_signed(
+        self, body: str, content_type: str, *, secret: str = SIGNING_SECRET, **headers: str
+    ) -> httpx.Response:
+        """`body` as Slack would POST it, signed with `secret` (with `headers` beside, such as a retry's)."""
+        request = signed(f"{self.url}{SLACK_EVENTS_PATH}", secret, body.encode(), content_type, **headers)
+        return await self.http.post(request.url, content=request.body, headers=request.headers)
 
     async def command(
         self,
@@ -136,43 +136,12 @@ class Banana:
     ) -> httpx.Response:
         """Send `/banana <text>` exactly as Slack does: a signed form post. From another workspace of the stand-in
         with `team` (`slack.add_workspace(...)`; `user` and `channel` then default to that workspace's)."""
-        if team is not None:
-            form = team.command_payload(text, user=user, channel=channel)
-            return await self.post_signed(urlencode(form), "application/x-www-form-urlencoded", secret=secret)
-        user, channel = user or USER_ID, channel or CHANNEL_ID
-        form = {
-            "token": "deprecated-verification-token",
-            "team_id": slack_standin.TEAM_ID,
-            "team_domain": "banana-test",
-            "channel_id": channel,
-            "channel_name": "general",
-            "user_id": user,
-            "user_name": "someone",
-            "command": "/banana",
-            "text": text,
-            "api_app_id": "A0BANANA01",
-            "is_enterprise_install": "false",
-            "response_url": self.slack.response_url(),
-            "trigger_id": self.slack.trigger_id(),
-        }
-        return await self.post_signed(urlencode(form), "application/x-www-form-urlencoded", secret=secret)
+        return await self.person(team, secret=secret).command(text, user=user, channel=channel)
 
     async def interaction(self, payload: dict, *, team: slack_standin.Team | None = None) -> httpx.Response:
         """An interactive payload (shortcut, button, modal submission): form-encoded `payload=<json>`, signed.
         With `team`, from that workspace (its team, user, enterprise and a trigger id of its own)."""
-        if team is not None:
-            form = urlencode(team.interaction_form(payload))
-            return await self.post_signed(form, "application/x-www-form-urlencoded")
-        base = {
-            "team": {"id": slack_standin.TEAM_ID, "domain": "banana-test"},
-            "user": {"id": USER_ID, "username": "someone", "team_id": slack_standin.TEAM_ID},
-            "api_app_id": "A0BANANA01",
-            "token": "deprecated-verification-token",
-            "trigger_id": self.slack.trigger_id(),
-            "is_enterprise_install": False,
-        }
-        body = urlencode({"payload": json.dumps({**base, **payload})})
-        return await self.post_signed(body, "application/x-www-form-urlencoded")
+        return await self.person(team).interaction(payload)
 
     def workspace(self, team: slack_standin.Team | None) -> slack_standin.Team:
         """The workspace a helper acts in: `team`, or the stand-in's default one (today's)."""
@@ -185,22 +154,8 @@ class Banana:
         channel: str | None = None,
         user: str | None = None,
         team: slack_standin.Team | None = None,
-    ):
-        ws = self.workspace(team)
-        channel, user = channel or ws.general_channel, user or ws.user_id
-        return await self.interaction(
-            {
-                "type": "message_action",
-                "callback_id": "remix_message",
-                "user": {"id": user, "username": "someone", "team_id": ws.team_id},
-                "channel": {"id": channel, "name": "general"},
-                "message": message,
-                "message_ts": message["ts"],
-                "action_ts": f"{time.time():.6f}",
-                "response_url": ws.response_url("actions"),
-            },
-            team=team,
-        )
+    ) -> httpx.Response:
+        return await self.person(team).message_shortcut(message, user=user, channel=channel)
 
     async def submit(
         self, view: dict, *, user: str | None = None, team: slack_standin.Team | None = None, **fields: object
@@ -210,41 +165,7 @@ class Banana:
         `fields` names block ids: prompt, avoid, aspect_ratio, resolution, output_format, channel, uploads
         (a list of Slack file objects).
         """
-        values: dict[str, dict] = {}
-        for block in view["blocks"]:
-            if block["type"] != "input":
-                continue
-            block_id, element = block["block_id"], block["element"]
-            given = fields.get(block_id)
-            if element["type"] == "plain_text_input":
-                state = {
-                    "type": "plain_text_input",
-                    "value": given if given is not None else element.get("initial_value"),
-                }
-            elif element["type"] == "static_select":
-                chosen = element.get("initial_option") if given is None else {"value": given}
-                state = {"type": "static_select", "selected_option": chosen}
-            elif element["type"] == "conversations_select":
-                state = {
-                    "type": "conversations_select",
-                    "selected_conversation": given or element.get("initial_conversation"),
-                }
-            elif element["type"] == "file_input":
-                state = {"type": "file_input", "files": given or []}
-            else:
-                raise AssertionError(f"unexpected input element {element['type']}")
-            values[block_id] = {element["action_id"]: state}
-        submitted = {**view, "state": {"values": values}}
-        ws = self.workspace(team)
-        return await self.interaction(
-            {
-                "type": "view_submission",
-                "user": {"id": user or ws.user_id, "username": "someone", "team_id": ws.team_id},
-                "view": submitted,
-                "response_urls": [],
-            },
-            team=team,
-        )
+        return await self.person(team).submit(view, user=user, **fields)
 
     async def click(
         self,
@@ -258,55 +179,13 @@ class Banana:
         team: slack_standin.Team | None = None,
     ) -> httpx.Response:
         """Press a button on a message (the progress card) or, with container="view", in the Home tab."""
-        ws = self.workspace(team)
-        channel, user = channel or ws.general_channel, user or ws.user_id
-        action = {"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": "1"}
-        payload: dict = {
-            "type": "block_actions",
-            "user": {"id": user, "username": "someone", "team_id": ws.team_id},
-            "actions": [action],
-        }
-        if container == "view":
-            payload["container"] = {"type": "view", "view_id": "V0HOME"}
-            payload["view"] = {"id": "V0HOME", "type": "home", "blocks": []}
-        else:
-            payload["container"] = {
-                "type": "message",
-                "message_ts": message_ts,
-                "channel_id": channel,
-                "is_ephemeral": False,
-            }
-            payload["channel"] = {"id": channel, "name": "general"}
-            payload["message"] = {"ts": message_ts, "type": "message"}
-            payload["response_url"] = ws.response_url("actions")
-        return await self.interaction(payload, team=team)
+        on_message = message_ts if container == "message" else None
+        return await self.person(team).click(action_id, value, message_ts=on_message, user=user, channel=channel)
 
     async def event(self, event: dict, *, team: slack_standin.Team | None = None) -> httpx.Response:
-        """An Events API callback around `event`, signed. With `team`, from that workspace: its team_id, and the
-        `authorizations` Slack adds (the installation the event is for, org-wide or not)."""
-        body = {
-            "token": "deprecated-verification-token",
-            "team_id": slack_standin.TEAM_ID if team is None else team.team_id,
-            "api_app_id": "A0BANANA01",
-            "event": event,
-            "type": "event_callback",
-            "event_id": f"Ev{time.time_ns()}",
-            "event_time": int(time.time()),
-        }
-        if team is not None:
-            body["api_app_id"] = slack_standin.APP_ID
-            if team.enterprise_id is not None:
-                body["enterprise_id"] = team.enterprise_id
-            body["authorizations"] = [
-                {
-                    "enterprise_id": team.enterprise_id,
-                    "team_id": team.team_id,
-                    "user_id": team.bot_user_id,
-                    "is_bot": True,
-                    "is_enterprise_install": team.org_installed,
-                }
-            ]
-        return await self.post_signed(json.dumps(body), "application/json")
+        """An Events API callback around `event`, signed, from `team` (the default workspace without it): its
+        team_id, and the `authorizations` Slack adds (the installation the event is for, org-wide or not)."""
+        return await self.person(team).event(event)
 
     async def say(
         self,

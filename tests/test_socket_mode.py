@@ -5,26 +5,19 @@ from __future__ import annotations
 import json
 
 from prompts.tasks import TaskState
-from standins.slack import APP_TOKEN, TEAM_ID
-from tests.conftest import CHANNEL_ID, USER_ID
+from standins.slack import APP_TOKEN, SlackStandIn
+from standins.slack.driver import SlackDriver, TeamSource, over_socket
+from tests.conftest import CHANNEL_ID
 
 
-def command_payload(slack, text: str) -> dict:
-    return {
-        "team_id": TEAM_ID,
-        "channel_id": CHANNEL_ID,
-        "user_id": USER_ID,
-        "command": "/banana",
-        "text": text,
-        "api_app_id": "A0BANANA01",
-        "response_url": slack.response_url(),
-        "trigger_id": slack.trigger_id(),
-    }
+def person(slack: SlackStandIn) -> SlackDriver[dict]:
+    """A person whose acts reach the app as Socket Mode envelopes; each returns the app's ack."""
+    return SlackDriver(TeamSource(slack), over_socket(slack))
 
 
 async def test_command_over_socket_mode_needs_no_signing_secret(start_banana, slack):
     banana = await start_banana(SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="")
-    ack = await slack.socket_send("slash_commands", command_payload(slack, "a lighthouse --ar 3:2"))
+    ack = await person(slack).command("a lighthouse --ar 3:2")
     assert "payload" not in ack or not ack["payload"]  # an empty ack: the progress message is the answer
     task = await banana.only_task()
     assert task.state is TaskState.DONE and task.aspect_ratio == "3:2"
@@ -37,6 +30,6 @@ async def test_command_over_socket_mode_needs_no_signing_secret(start_banana, sl
 
 async def test_bad_input_over_socket_mode_answers_in_the_ack(start_banana, slack):
     await start_banana(SLACK_APP_TOKEN=APP_TOKEN)
-    ack = await slack.socket_send("slash_commands", command_payload(slack, "a cat --res 9K"))
+    ack = await person(slack).command("a cat --res 9K")
     assert ack["payload"]["response_type"] == "ephemeral"
     assert "`--res` got `9K`" in json.dumps(ack["payload"])

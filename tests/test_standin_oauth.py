@@ -641,9 +641,11 @@ async def test_the_conftest_helpers_speak_for_a_workspace_and_sign_as_ever(
         other.general_channel,
     )
     payload = json.loads(parse_qs(click[1].decode())["payload"][0])
+    name = other.users[other.user_id].name
     assert payload["team"]["id"] == "T0SECOND01" and payload["user"] == {
         "id": other.user_id,
-        "username": "someone",
+        "username": name,
+        "name": name,
         "team_id": "T0SECOND01",
     }
     assert payload["channel"]["id"] == other.general_channel and "/actions/T0SECOND01/" in payload["response_url"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import re
 import secrets
@@ -15,12 +14,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 from PIL import Image, ImageDraw
-from slack_sdk.signature import SignatureVerifier
 
 from banana.app.server import BananaServer
 from banana.sandbox.page import ChannelPage, ChannelWatch, FirstVersions, plain_text, summary_line
@@ -29,7 +25,8 @@ from prompts.tasks import Task
 from standins import kie as kie_standin
 from standins import slack as slack_standin
 from standins.kie import KieStandIn, Outcome
-from standins.slack import Message, SlackStandIn
+from standins.slack import SlackStandIn
+from standins.slack.driver import SignedRequest, SlackDriver, TeamSource, over_http
 
 USER_ID = slack_standin.USER_ID
 CHANNEL_ID = "C0GENERAL1"
@@ -75,105 +72,6 @@ class SandboxResult:
     log: list[str] = field(default_factory=list)
 
 
-class SlackSide:
-    """Plays Slack toward the app: signed requests to /slack/events, as Slack sends them."""
-
-    def __init__(self, http: httpx.AsyncClient, app_url: str, secret: str, slack: SlackStandIn) -> None:
-        self.http = http
-        self.app_url = app_url
-        self.secret = secret
-        self.slack = slack
-
-    async def post_signed(self, body: str, content_type: str) -> httpx.Response:
-        timestamp = str(int(time.time()))
-        signature = SignatureVerifier(self.secret).generate_signature(timestamp=timestamp, body=body)
-        assert signature is not None  # None only without a timestamp
-        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
-        response = await self.http.post(f"{self.app_url}/slack/events", content=body, headers=headers)
-        response.raise_for_status()
-        return response
-
-    async def command(self, text: str, *, channel: str = CHANNEL_ID) -> httpx.Response:
-        form = {
-            "team_id": slack_standin.TEAM_ID,
-            "team_domain": "sandbox",
-            "channel_id": channel,
-            "channel_name": self.slack.channels[channel].name,
-            "user_id": USER_ID,
-            "user_name": "you",
-            "command": "/banana",
-            "text": text,
-            "api_app_id": slack_standin.APP_ID,
-            "is_enterprise_install": "false",
-            "response_url": self.slack.response_url(),
-            "trigger_id": self.slack.trigger_id(),
-        }
-        return await self.post_signed(urlencode(form), "application/x-www-form-urlencoded")
-
-    async def interaction(self, payload: dict[str, Any]) -> httpx.Response:
-        base = {
-            "team": {"id": slack_standin.TEAM_ID, "domain": "sandbox"},
-            "user": {"id": USER_ID, "username": "you", "team_id": slack_standin.TEAM_ID},
-            "api_app_id": slack_standin.APP_ID,
-            "trigger_id": self.slack.trigger_id(),
-            "is_enterprise_install": False,
-        }
-        body = urlencode({"payload": json.dumps({**base, **payload})})
-        return await self.post_signed(body, "application/x-www-form-urlencoded")
-
-    async def message_shortcut(self, message: Message) -> httpx.Response:
-        """ "Remix with Banana" chosen from the ⋮ menu of a message."""
-        shown: dict[str, Any] = {"type": "message", "user": message.user, "ts": message.ts, "text": message.text}
-        if message.files:
-            shown["files"] = [self.slack.file_object(file_id) for file_id in message.files]
-        return await self.interaction(
-            {
-                "type": "message_action",
-                "callback_id": "remix_message",
-                "channel": {"id": message.channel, "name": self.slack.channels[message.channel].name},
-                "message": shown,
-                "message_ts": message.ts,
-                "action_ts": f"{time.time():.6f}",
-                "response_url": self.slack.response_url("actions"),
-            }
-        )
-
-    async def submit(self, view: dict[str, Any], **fields: str) -> httpx.Response:
-        """Submit a modal as a person would: what they typed in `fields` (by block id), defaults elsewhere."""
-        values: dict[str, dict[str, Any]] = {}
-        for block in view["blocks"]:
-            if block["type"] != "input":
-                continue
-            element = block["element"]
-            given = fields.get(block["block_id"])
-            kind = element["type"]
-            if kind == "plain_text_input":
-                state: dict[str, Any] = {"value": given if given is not None else element.get("initial_value")}
-            elif kind == "static_select":
-                state = {"selected_option": element.get("initial_option") if given is None else {"value": given}}
-            elif kind == "conversations_select":
-                state = {"selected_conversation": given or element.get("initial_conversation")}
-            elif kind == "file_input":
-                state = {"files": []}
-            else:
-                continue
-            values[block["block_id"]] = {element["action_id"]: {"type": kind, **state}}
-        return await self.interaction(
-            {"type": "view_submission", "view": {**view, "state": {"values": values}}, "response_urls": []}
-        )
-
-    async def event(self, event: dict[str, Any]) -> httpx.Response:
-        body = {
-            "team_id": slack_standin.TEAM_ID,
-            "api_app_id": slack_standin.APP_ID,
-            "event": event,
-            "type": "event_callback",
-            "event_id": f"Ev{time.time_ns()}",
-            "event_time": int(time.time()),
-        }
-        return await self.post_signed(json.dumps(body), "application/json")
-
-
 class Sandbox:
     """The stand-ins, the app between them, and the conversation."""
 
@@ -202,7 +100,14 @@ class Sandbox:
             app_url = f"http://127.0.0.1:{port}"
             self.echo(f"kie.ai stand-in {self.kie.base_url} · Slack stand-in {self.slack.base_url} · Banana {app_url}")
             async with httpx.AsyncClient(timeout=10) as http:
-                await self._conversation(SlackSide(http, app_url, secret, self.slack))
+
+                async def post(request: SignedRequest) -> httpx.Response:
+                    response = await http.post(request.url, content=request.body, headers=request.headers)
+                    return response.raise_for_status()
+
+                events_url = f"{app_url}/slack/events"
+                self.slack.deliver_events_to(events_url, secret)
+                await self._conversation(SlackDriver(TeamSource(self.slack), over_http(events_url, secret, post)))
             assert self.server.services is not None
             tasks = await self.server.services.store.for_user(slack_standin.TEAM_ID, USER_ID, limit=100)
             self.kinds = [task_kind(task) for task in sorted(tasks, key=lambda t: t.id)]
@@ -234,17 +139,16 @@ class Sandbox:
             "KIEAI_RETRY_DELAYS": "0.2,0.5",
         }
 
-    async def _conversation(self, slack_side: SlackSide) -> None:
+    async def _conversation(self, you: SlackDriver[httpx.Response]) -> None:
         # 1. A command.
         started = time.monotonic()
-        await slack_side.command(COMMAND_TEXT)
+        await you.command(COMMAND_TEXT)
         self.watch.say(f"you     → /banana {COMMAND_TEXT}   (acknowledged in {_ms(started)})")
         await self._until_tasks_finished(1)
 
         # 2. In the image's thread: "@Banana make the sky stormy". Slack sends the mention as an event.
         assert self.server is not None and self.server.services is not None
         (first,) = await self.server.services.store.for_user(slack_standin.TEAM_ID, USER_ID)
-        self.slack.deliver_events_to(f"{slack_side.app_url}/slack/events", slack_side.secret)
         await self.slack.post_as_user(CHANNEL_ID, f"<@{self.slack.bot_user_id}> {EDIT_TEXT}", thread_ts=first.thread_ts)
         self.watch.say(f"you     → in the image's thread: @Banana {EDIT_TEXT}")
         await self._until_tasks_finished(2)
@@ -255,18 +159,18 @@ class Sandbox:
         self.watch.say(f"you     → posts {photo.name} in #general: {plain_text(PHOTO_TEXT, self.slack)}")
         opened = len(self.slack.views_opened)
         started = time.monotonic()
-        await slack_side.message_shortcut(message)
+        await you.message_shortcut(self.slack.message_payload(message), channel=message.channel)
         self.watch.say(f"you     → Remix with Banana on that message   (acknowledged in {_ms(started)})")
         await self._until(lambda: len(self.slack.views_opened) > opened, "the remix form to open")
         form = self.slack.views_opened[-1]
         self.watch.say(f"Banana  ← opens the form: {summary_line('', form['blocks'][:1], self.slack)}")
-        await slack_side.submit(form, prompt=REMIX_PROMPT)
+        await you.submit(form, prompt=REMIX_PROMPT)
         self.watch.say(f"you     → submits the form: “{REMIX_PROMPT}”")
         await self._until_tasks_finished(3)
 
         # 4. The Home tab.
         published = len(self.slack.calls_to("views.publish"))
-        await slack_side.event({"type": "app_home_opened", "user": USER_ID, "channel": "D0DIRECT01", "tab": "home"})
+        await you.event({"type": "app_home_opened", "user": USER_ID, "channel": "D0DIRECT01", "tab": "home"})
         self.watch.say("you     → opens Banana's Home tab")
         await self._until(lambda: len(self.slack.calls_to("views.publish")) > published, "the Home tab")
         home = self.slack.views_published[USER_ID]

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from aiohttp import ClientSession, web
 
@@ -49,7 +49,8 @@ from .core import (
     truthy,
     workspace_ids,
 )
-from .events import EventAttempt, EventsAPI, sign
+from .driver import SignedRequest, SlackDriver, TeamSource, over_http
+from .events import EventAttempt, EventsAPI
 from .files import MAX_UPLOAD_BYTES
 from .limits import Answer, fault_response
 from .oauth import AUTHORIZE_PATH, OAuth
@@ -66,6 +67,9 @@ USER_TOKEN_METHODS = frozenset({"auth.test", "auth.revoke"})
 STATS_PATH = "/standin/stats"  # not Slack's: what a benchmark in another process reads back
 RESPONSE_URLS_PATH = "/standin/response_urls"  # not Slack's: fresh response_urls for requests sent from elsewhere
 TRIGGER_IDS_PATH = "/standin/trigger_ids"  # not Slack's: fresh trigger ids, for shortcuts sent from elsewhere
+# Not Slack's: a person (user) in a conversation (channel) as Slack's payloads name them (team.Sender), for a
+# driver in another process (driver.StandInSource).
+SENDER_PATH = "/standin/sender"
 # Not Slack's: a person's message carrying files (multipart: channel, text, user, thread_ts, one `file` part per
 # file; wait_for_events=1 answers only once its events were delivered), for a benchmark in another process; answers
 # with the message as a shortcut's payload carries it.
@@ -204,6 +208,7 @@ class SlackStandIn(Team):
         app.router.add_get(STATS_PATH, self._handle_stats)
         app.router.add_get(RESPONSE_URLS_PATH, self._handle_response_urls)
         app.router.add_get(TRIGGER_IDS_PATH, self._handle_trigger_ids)
+        app.router.add_get(SENDER_PATH, self._handle_sender)
         app.router.add_post(MESSAGES_PATH, self._handle_add_message)
         app.router.add_post(COMMAND_PATH, self._handle_command)
         app.router.add_post(EDIT_MESSAGE_PATH, self._handle_edit_message)
@@ -636,7 +641,8 @@ class SlackStandIn(Team):
         if ws is None:
             return web.json_response({"ok": False, "error": "team_not_found"}, status=400)
         count = min(10_000, max(1, int(request.query.get("count", "1"))))
-        return web.json_response({"response_urls": [ws.response_url() for _ in range(count)]})
+        key = "actions" if request.query.get("key") == "actions" else "commands"
+        return web.json_response({"response_urls": [ws.response_url(key) for _ in range(count)]})
 
     async def _handle_trigger_ids(self, request: web.Request) -> web.Response:
         ws = self._team_named(request.query.get("team"))
@@ -644,6 +650,13 @@ class SlackStandIn(Team):
             return web.json_response({"ok": False, "error": "team_not_found"}, status=400)
         count = min(1_000, max(1, int(request.query.get("count", "1"))))
         return web.json_response({"trigger_ids": [ws.trigger_id() for _ in range(count)]})
+
+    async def _handle_sender(self, request: web.Request) -> web.Response:
+        ws = self._team_named(request.query.get("team"))
+        user, channel = request.query.get("user") or None, request.query.get("channel") or None
+        if ws is None or (channel is not None and channel not in ws.channels):
+            return web.json_response({"ok": False, "error": "team_or_channel_not_found"}, status=400)
+        return web.json_response(asdict(ws.sender(user, channel)))
 
     async def _handle_command(self, request: web.Request) -> web.Response:
         """Not Slack's: a person types a slash command (``text``; ``team``, ``channel``, ``user`` and ``command``
@@ -659,18 +672,16 @@ class SlackStandIn(Team):
         channel, user = as_str(form.get("channel")) or None, as_str(form.get("user")) or None
         if channel is not None and channel not in ws.channels:
             return web.json_response({"ok": False, "error": "channel_not_found"}, status=400)
-        payload = ws.command_payload(
-            as_str(form.get("text")) or "", command=as_str(form.get("command")) or "/banana", user=user, channel=channel
-        )
-        body = urlencode(payload).encode()
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": sign(self._events_api.signing_secret, timestamp, body),
-        }
-        async with ClientSession() as session, session.post(url, data=body, headers=headers) as answer:
-            return web.json_response({"ok": answer.status == 200, "status": answer.status, "body": await answer.text()})
+        async with ClientSession() as session:
+
+            async def post(signed: SignedRequest) -> web.Response:
+                async with session.post(signed.url, data=signed.body, headers=signed.headers) as answer:
+                    body = {"ok": answer.status == 200, "status": answer.status, "body": await answer.text()}
+                    return web.json_response(body)
+
+            person = SlackDriver(TeamSource(ws), over_http(url, self._events_api.signing_secret, post))
+            text, command = as_str(form.get("text")) or "", as_str(form.get("command")) or "/banana"
+            return await person.command(text, command=command, user=user, channel=channel)
 
     async def _handle_add_message(self, request: web.Request) -> web.Response:
         """Test-only: what `add_file` and `add_message` (or `post_as_user`) do for tests in this process, over HTTP
@@ -687,15 +698,7 @@ class SlackStandIn(Team):
         )
         for file in added:
             file.channel, file.thread_ts, file.share_ts = channel, message.thread_ts, message.ts
-        payload: dict[str, Any] = {
-            "type": "message",
-            "user": message.user,
-            "ts": message.ts,
-            "text": message.text,
-            "files": [ws.file_object(f.id) for f in added],
-        }
-        if message.thread_ts:
-            payload["thread_ts"] = message.thread_ts
+        payload = ws.message_payload(message)
         if form.get("wait_for_events") == "1" and (late := await self._wait_for_events(channel, message.ts)):
             return late
         return web.json_response({"ok": True, "message": payload})

@@ -10,7 +10,9 @@ interactions). ``server.SlackStandIn`` is the default workspace's ``Team`` plus 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .chat import ChatAPI
@@ -187,6 +189,24 @@ class Team(Workspace):
         """A fresh trigger id, valid for ``trigger_ttl`` seconds (3 s) and usable once, in this workspace only."""
         return self.views_api.trigger_id()
 
+    def sender(self, user: str | None = None, channel: str | None = None) -> Sender:
+        """``user`` (by default the workspace's ``user_id``) in ``channel`` (by default its general channel), named
+        as Slack names them in what it sends the app."""
+        user = user or self.user_id
+        channel = channel or self.general_channel
+        return Sender(
+            team_id=self.team_id,
+            domain=self.domain,
+            user_id=user,
+            user_name=self.users[user].name if user in self.users else "someone",
+            channel_id=channel,
+            channel_name=conversation_name(self.channels.get(channel)),
+            bot_user_id=self.bot_user_id,
+            enterprise_id=self.enterprise_id,
+            enterprise_name=self.enterprise_name or "",
+            org_installed=self.org_installed,
+        )
+
     def command_payload(
         self,
         text: str,
@@ -195,35 +215,20 @@ class Team(Workspace):
         user: str | None = None,
         channel: str | None = None,
     ) -> dict[str, str]:
-        """The form fields Slack POSTs for a slash command typed here, with a fresh response_url and trigger_id
-        (https://api.slack.com/interactivity/slash-commands#app_command_handling). In a workspace of an Enterprise
-        Grid org it names the org too, and ``is_enterprise_install`` says whether the app is installed org-wide."""
-        user = user or self.user_id
-        channel = channel or self.general_channel
-        found = self.channels.get(channel)
-        form = {
-            "token": VERIFICATION_TOKEN,
-            "team_id": self.team_id,
-            "team_domain": self.domain,
-        }
-        if self.enterprise_id is not None:
-            form["enterprise_id"] = self.enterprise_id
-            form["enterprise_name"] = self.enterprise_name or ""
-        form.update(
-            {
-                "channel_id": channel,
-                "channel_name": conversation_name(found),
-                "user_id": user,
-                "user_name": self.users[user].name if user in self.users else "someone",
-                "command": command,
-                "text": text,
-                "api_app_id": APP_ID,
-                "is_enterprise_install": "true" if self.org_installed else "false",
-                "response_url": self.response_url(channel=channel),
-                "trigger_id": self.trigger_id(),
-            }
-        )
-        return form
+        """:func:`command_form` typed here, with a fresh response_url and trigger_id."""
+        sender = self.sender(user, channel)
+        response_url = self.response_url(channel=sender.channel_id)
+        return command_form(sender, text, command=command, response_url=response_url, trigger_id=self.trigger_id())
+
+    def message_payload(self, message: Message) -> dict[str, Any]:
+        """``message`` as a message shortcut's payload carries it: type, user, ts, text, its files, its thread
+        (https://api.slack.com/reference/interaction-payloads/shortcuts#message_actions)."""
+        payload: dict[str, Any] = {"type": "message", "user": message.user, "ts": message.ts, "text": message.text}
+        if message.files:
+            payload["files"] = [self.file_object(file_id) for file_id in message.files]
+        if message.thread_ts:
+            payload["thread_ts"] = message.thread_ts
+        return payload
 
     def channel_field(self, channel: str) -> dict[str, str]:
         """The ``channel`` an interaction from a conversation carries (a button on a message, a message shortcut):
@@ -232,28 +237,9 @@ class Team(Workspace):
         return {"id": channel, "name": conversation_name(self.channels.get(channel))}
 
     def interaction_payload(self, payload: dict[str, Any], *, user: str | None = None) -> dict[str, Any]:
-        """``payload`` (type, actions, view...) with the fields every interaction from here carries: team, user,
-        enterprise, is_enterprise_install, api_app_id, token and a fresh trigger_id
-        (https://api.slack.com/reference/interaction-payloads). Slack form-encodes it as ``payload=<json>``
-        (:meth:`interaction_form`)."""
-        user = user or self.user_id
-        team: dict[str, Any] = {"id": self.team_id, "domain": self.domain}
-        enterprise = None
-        if self.enterprise_id is not None:
-            team["enterprise_id"] = self.enterprise_id
-            team["enterprise_name"] = self.enterprise_name or ""
-            enterprise = {"id": self.enterprise_id, "name": self.enterprise_name or ""}
-        name = self.users[user].name if user in self.users else "someone"
-        base: dict[str, Any] = {
-            "team": team,
-            "enterprise": enterprise,
-            "user": {"id": user, "username": name, "name": name, "team_id": self.team_id},
-            "api_app_id": APP_ID,
-            "token": VERIFICATION_TOKEN,
-            "trigger_id": self.trigger_id(),
-            "is_enterprise_install": self.org_installed,
-        }
-        return {**base, **payload}
+        """``payload`` (type, actions, view...) with :func:`interaction_fields` from here and a fresh trigger_id.
+        Slack form-encodes it as ``payload=<json>`` (:meth:`interaction_form`)."""
+        return {**interaction_fields(self.sender(user), self.trigger_id()), **payload}
 
     def interaction_form(self, payload: dict[str, Any], *, user: str | None = None) -> dict[str, str]:
         """:meth:`interaction_payload` as Slack POSTs it: one form field, ``payload``, holding the JSON."""
@@ -284,6 +270,158 @@ class Team(Workspace):
     def server_error(self, method: str, *, status: int = 500, times: int = 1) -> None:
         """The next ``times`` calls get an HTTP 5xx (what AsyncServerErrorRetryHandler retries)."""
         self.limits.server_error(method, status=status, times=times)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who does something in Slack and where, as Slack's payloads name them (``Team.sender``; another process
+    reads it from the stand-in's ``/standin/sender``)."""
+
+    team_id: str
+    domain: str
+    user_id: str
+    user_name: str
+    channel_id: str
+    channel_name: str  # conversation_name's
+    bot_user_id: str
+    enterprise_id: str | None = None
+    enterprise_name: str = ""
+    org_installed: bool = False
+
+
+# ---------------------------------------------------------------------- what Slack sends the app, by kind
+
+
+def command_form(sender: Sender, text: str, *, command: str, response_url: str, trigger_id: str) -> dict[str, str]:
+    """The form fields Slack POSTs for a slash command
+    (https://api.slack.com/interactivity/slash-commands#app_command_handling). In a workspace of an Enterprise Grid
+    org it names the org too, and ``is_enterprise_install`` says whether the app is installed org-wide."""
+    form = {"token": VERIFICATION_TOKEN, "team_id": sender.team_id, "team_domain": sender.domain}
+    if sender.enterprise_id is not None:
+        form["enterprise_id"] = sender.enterprise_id
+        form["enterprise_name"] = sender.enterprise_name
+    return {
+        **form,
+        "channel_id": sender.channel_id,
+        "channel_name": sender.channel_name,
+        "user_id": sender.user_id,
+        "user_name": sender.user_name,
+        "command": command,
+        "text": text,
+        "api_app_id": APP_ID,
+        "is_enterprise_install": "true" if sender.org_installed else "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id,
+    }
+
+
+def interaction_fields(sender: Sender, trigger_id: str) -> dict[str, Any]:
+    """The fields every interaction carries: team, user, enterprise, is_enterprise_install, api_app_id, token and
+    the trigger_id (https://api.slack.com/reference/interaction-payloads)."""
+    team: dict[str, Any] = {"id": sender.team_id, "domain": sender.domain}
+    enterprise = None
+    if sender.enterprise_id is not None:
+        team["enterprise_id"] = sender.enterprise_id
+        team["enterprise_name"] = sender.enterprise_name
+        enterprise = {"id": sender.enterprise_id, "name": sender.enterprise_name}
+    user = {"id": sender.user_id, "username": sender.user_name, "name": sender.user_name, "team_id": sender.team_id}
+    return {
+        "team": team,
+        "enterprise": enterprise,
+        "user": user,
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "trigger_id": trigger_id,
+        "is_enterprise_install": sender.org_installed,
+    }
+
+
+def message_action(sender: Sender, message: dict[str, Any], *, callback_id: str, response_url: str) -> dict[str, Any]:
+    """A message shortcut chosen from a message's menu
+    (https://api.slack.com/reference/interaction-payloads/shortcuts#message_actions)."""
+    return {
+        "type": "message_action",
+        "callback_id": callback_id,
+        "channel": {"id": sender.channel_id, "name": sender.channel_name},
+        "message": message,
+        "message_ts": message["ts"],
+        "action_ts": f"{time.time():.6f}",
+        "response_url": response_url,
+    }
+
+
+def global_shortcut(callback_id: str) -> dict[str, Any]:
+    """A global shortcut, from the shortcuts menu (https://api.slack.com/reference/interaction-payloads/shortcuts)."""
+    return {"type": "shortcut", "callback_id": callback_id, "action_ts": f"{time.time():.6f}"}
+
+
+def block_actions(
+    sender: Sender, action: dict[str, Any], *, message_ts: str | None, response_url: str | None, view_id: str = ""
+) -> dict[str, Any]:
+    """``action`` pressed on a message (``message_ts``) or, without one, in a view such as the Home tab
+    (https://api.slack.com/reference/interaction-payloads/block-actions-payload)."""
+    payload: dict[str, Any] = {"type": "block_actions", "actions": [action]}
+    if message_ts is None:
+        payload["container"] = {"type": "view", "view_id": view_id}
+        payload["view"] = {"id": view_id, "type": "home", "blocks": []}
+        return payload
+    payload["container"] = {
+        "type": "message",
+        "message_ts": message_ts,
+        "channel_id": sender.channel_id,
+        "is_ephemeral": False,
+    }
+    payload["channel"] = {"id": sender.channel_id, "name": sender.channel_name}
+    payload["message"] = {"ts": message_ts, "type": "message"}
+    payload["response_url"] = response_url
+    return payload
+
+
+def view_submission(view: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A modal submitted as a person would: each input left as the form set it, except ``fields`` (by block id:
+    a text, a select's value, a conversation id, a list of file objects)
+    (https://api.slack.com/reference/interaction-payloads/views#view_submission)."""
+    values: dict[str, dict[str, Any]] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input":
+            continue
+        element, given = block["element"], fields.get(block["block_id"])
+        kind = element["type"]
+        if kind == "plain_text_input":
+            state: dict[str, Any] = {"value": given if given is not None else element.get("initial_value")}
+        elif kind == "static_select":
+            state = {"selected_option": element.get("initial_option") if given is None else {"value": given}}
+        elif kind == "conversations_select":
+            state = {"selected_conversation": given or element.get("initial_conversation")}
+        elif kind == "file_input":
+            state = {"files": given or []}
+        else:
+            raise ValueError(f"unexpected input element {kind}")
+        values[block["block_id"]] = {element["action_id"]: {"type": kind, **state}}
+    return {"type": "view_submission", "view": {**view, "state": {"values": values}}, "response_urls": []}
+
+
+def event_callback(sender: Sender, event: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """An Events API callback around ``event`` from the sender's workspace, with the installation it is for in
+    ``authorizations`` (https://api.slack.com/apis/events-api#callback-field)."""
+    body: dict[str, Any] = {"token": VERIFICATION_TOKEN, "team_id": sender.team_id, "api_app_id": APP_ID}
+    if sender.enterprise_id is not None:
+        body["enterprise_id"] = sender.enterprise_id
+    authorization = {
+        "enterprise_id": sender.enterprise_id,
+        "team_id": sender.team_id,
+        "user_id": sender.bot_user_id,
+        "is_bot": True,
+        "is_enterprise_install": sender.org_installed,
+    }
+    return {
+        **body,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "authorizations": [authorization],
+    }
 
 
 def conversation_name(channel: Channel | None) -> str:
