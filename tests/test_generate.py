@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import time
 
 import pytest
 from PIL import Image
@@ -24,10 +23,8 @@ def card_text(message) -> str:
 
 async def test_happy_path_through_every_state(banana, kie, slack):
     kie.plan(Outcome(queue_seconds=0.3, generate_seconds=0.4))
-    started = time.monotonic()
     response = await banana.command("a lighthouse at dawn, isometric --ar 16:9 --res 2K")
-    assert response.status_code == 200
-    assert time.monotonic() - started < 1.0
+    assert response.status_code == 200  # how soon: the benchmark's ack latency
     assert response.text == ""  # nothing private: the progress message is the answer
 
     task = await banana.only_task()

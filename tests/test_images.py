@@ -214,10 +214,8 @@ def test_a_header_claiming_30000_px_square_is_refused_without_decoding():
     bomb = png_header_only(30_000, 30_000)
     assert len(bomb) < 100
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
     with pytest.raises(ImageRefused, match=r"bomb.png .*megapixels"):
         prepare(bomb, "bomb.png", **LIMITS)
-    assert time.perf_counter() - started < 0.5
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kb < 100 * 1024  # decoded, it would be 2.7 GB
 

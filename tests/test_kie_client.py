@@ -230,7 +230,14 @@ async def test_reads_of_every_task_share_one_pace_but_other_calls_do_not_wait():
         started = time.monotonic()
         await asyncio.gather(*(client.get_task(f"t{i}") for i in range(12)))
         took = time.monotonic() - started
-        balance_started = time.monotonic()
-        await client.get_credits()  # not a recordInfo read: it does not queue behind them
-        assert time.monotonic() - balance_started < 0.15
-    assert len(reads) == 12 and took >= 0.4  # 12 reads at 5 per 0.2 s need two waits (spacing: test_limits.py)
+        # One read a minute: a read waits its turn, the balance (not a recordInfo read) does not queue behind it.
+        slow = KieClient(
+            http, api_key="k", base_url="http://kie.test", upload_url="http://kie.test", reads=RateLimit(1, 60)
+        )
+        await slow.get_task("first")
+        waiting = asyncio.create_task(slow.get_task("second"))
+        async with asyncio.timeout(10):  # a deadline: behind the read it would wait a minute
+            assert await slow.get_credits() == 10
+        assert not waiting.done()
+        waiting.cancel()
+    assert len(reads) == 13 and took >= 0.4  # 12 reads at 5 per 0.2 s need two waits (spacing: test_limits.py)

@@ -69,9 +69,7 @@ async def test_unsigned_request_is_refused(banana):
     ],
 )
 async def test_bad_input_gets_a_private_answer_and_creates_nothing(banana, kie, slack, text, says):
-    started = time.monotonic()
     response = await banana.command(text)
-    assert time.monotonic() - started < 1.0
     assert response.status_code == 200
     answer = response.json()
     assert answer["response_type"] == "ephemeral"
