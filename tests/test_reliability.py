@@ -30,9 +30,9 @@ async def test_graceful_stop_leaves_the_task_for_the_next_start(start_banana, ki
     kie.plan(Outcome(kind="never"))
     await first.command("a slow one")
     await slack.wait_for(lambda: bool(kie.tasks) and bool(slack.calls_to("chat.update")))
-    started = time.monotonic()
-    await first.server.stop()
-    assert time.monotonic() - started < 2  # waiting on kie is not a short step: it stops at once
+    # Waiting on kie is not a short step: the stop does not give it the (here ten-minute) grace.
+    async with asyncio.timeout(60):
+        await first.server.stop()
 
     second = await start_banana()
     (task,) = await second.services.store.for_user(slack_standin.TEAM_ID, USER_ID)
@@ -212,8 +212,6 @@ async def test_forged_callbacks_change_nothing(start_banana, kie, slack):
     for query in ("task=1&token=guess", "task=1", "task=abc&token=x", "task=999&token=x"):
         response = await banana.http.post(f"{banana.url}/kie/callback?{query}", json=forged)
         assert response.status_code == 401
-    await asyncio.sleep(0.1)
-    reads = len(kie.requests_to(RECORD))
     # A genuine token for a task that is not this kie task is acknowledged and ignored.
     url = banana.services.runner.callback_url(1) or ""
     other = {"code": 200, "msg": "ok", "data": {"taskId": "not-this-one"}}
