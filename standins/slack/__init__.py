@@ -58,6 +58,8 @@ Modules, one per API family, each importing only ``core`` and the ones listed be
 - ``events``: the Events API: app_mention, message (file_share, message_changed, message_deleted), app_home_opened,
   tokens_revoked, app_uninstalled; HTTP or Socket Mode delivery, signatures, retries.
 - ``team``: ``Team``, a workspace with its own families, limits and the helpers to act in it.
+- ``driver``: ``SlackDriver``, a person toward the app (commands, shortcuts, buttons, forms, events), signed over
+  HTTP or over Socket Mode, in this process or from another one.
 - ``oauth``: the authorize page, oauth.v2.access, refreshes, revocation and uninstalling.
 - ``server``: ``SlackStandIn`` (routes, ``/api/<method>`` dispatch, auth.test/auth.revoke, the workspaces,
   ``/standin/...``) and ``main``.
