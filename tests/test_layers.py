@@ -122,6 +122,48 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+# Bolt and aiohttp's server stay in the listeners and the composition root; the engine may use aiohttp's client.
+FRAMEWORKS = ("slack_bolt", "aiohttp.web")
+PURE_PACKAGES = ("prompts", "bot")
+
+
+def framework_imports(root: Path = ROOT) -> list[str]:
+    """Each `module imports name` where a module of prompts/ or bot/ imports Bolt or aiohttp's server."""
+    found = []
+    for package in PURE_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            module = _module_name(path.relative_to(root))
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+                found += [f"{module} imports {n}" for n in names if n in FRAMEWORKS or n.startswith(_PREFIXES)]
+    return sorted(set(found))
+
+
+_PREFIXES = tuple(f"{name}." for name in FRAMEWORKS)
+
+
+def test_the_engine_and_prompts_import_no_bolt_and_no_aiohttp_server():
+    assert framework_imports() == []
+
+
+def test_the_framework_check_catches_bolt_and_aiohttp_web(tmp_path):
+    (tmp_path / "bot" / "services").mkdir(parents=True)
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "bot" / "services" / "a.py").write_text("from slack_bolt.context.async_context import X\n")
+    (tmp_path / "bot" / "services" / "b.py").write_text("from aiohttp import web, ClientSession\n")
+    (tmp_path / "prompts" / "c.py").write_text("import aiohttp\nimport slack_sdk\ndef f():\n    import slack_bolt\n")
+    assert framework_imports(tmp_path) == [
+        "bot.services.a imports slack_bolt.context.async_context",
+        "bot.services.a imports slack_bolt.context.async_context.X",
+        "bot.services.b imports aiohttp.web",
+        "prompts.c imports slack_bolt",
+    ]
+
+
 def test_every_import_points_down_and_none_goes_round():
     graph = read_imports()
     assert "bot.jobs.runner" in graph and "handlers.commands" in graph  # the project was read

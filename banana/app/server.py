@@ -24,10 +24,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from banana.app.callbacks import callback_handler
 from banana.app.wiring import SLACK_EVENTS_PATH, StartupError, build_app, check_slack, engine
 from bot.jobs.runner import CALLBACK_PATH
 from bot.services import Services
-from bot.services.callbacks import callback_handler
 from bot.settings import Settings
 from bot.store import new_paths, remove_paths
 

@@ -5,6 +5,8 @@ cause one extra read. The one thing taken from its body is what kie says the tas
 carry the per-task token that only this app can make and, when kie's webhook HMAC key is configured, a fresh, valid
 signature. kie's signature covers `taskId.timestamp`, not the body, so even a signed cost is a claim: `claimed_cost`
 takes it only as a finite number from 0 to what the task could cost at the dearest price.
+
+The rules are here; the HTTP side (reading the body, at most MAX_BODY_BYTES of it) is banana/app/callbacks.py's.
 """
 
 from __future__ import annotations
@@ -15,12 +17,9 @@ import hmac
 import json
 import logging
 import math
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import astuple
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass
 from typing import Any, NoReturn
-
-from aiohttp import web
 
 from bot.jobs.runner import JobRunner
 from bot.services.tasks import Tasks
@@ -61,69 +60,69 @@ def images_asked(task: Task) -> int:
     return 1
 
 
-def callback_handler(
+@dataclass(frozen=True)
+class Reply:
+    """What to answer kie: an HTTP status and kie's answer shape."""
+
+    status: int
+    body: dict[str, Any]
+
+
+UNKNOWN = Reply(401, {"code": 401, "msg": "unknown callback"})
+ACCEPTED_REPLY = Reply(200, ACCEPTED)
+
+
+def ours(runner: JobRunner, task_id: str, token: str) -> bool:
+    """Whether the callback's URL is one this app made: a task number and its token."""
+    return task_id.isascii() and task_id.isdigit() and _token_matches(runner, task_id, token)
+
+
+def refused(task_id: str, reason: str, *, status: int = 400) -> Reply:
+    """One INFO line, without the body (it may be anyone's), and the reason in kie's answer shape."""
+    log.info("callback for task %s refused: %s", task_id, reason)
+    return Reply(status, {"code": status, "msg": reason})
+
+
+async def take_callback(
     runner: JobRunner,
     store: TaskStore,
     tasks: Tasks,
+    task_id: str,
+    body: bytes,
+    headers: Mapping[str, str],
     *,
     hmac_key: str | None,
-    clock: Callable[[], float] = time.time,
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def handle(request: web.Request) -> web.Response:
-        task_id = request.query.get("task", "")
-        token = request.query.get("token", "")
-        if not task_id.isascii() or not task_id.isdigit() or not _token_matches(runner, task_id, token):
-            return web.json_response({"code": 401, "msg": "unknown callback"}, status=401)
-        try:
-            data = _callback_data(await _read_capped(request))
-        except web.HTTPRequestEntityTooLarge:
-            return _refused(task_id, f"body over {MAX_BODY_BYTES} bytes", status=413)
-        except BadCallback as error:
-            return _refused(task_id, str(error))
-        kie_task_id = data.get("taskId") or data.get("task_id") or ""
-        if hmac_key and not _signed(request, kie_task_id, hmac_key, clock()):
-            return web.json_response({"code": 401, "msg": "bad signature"}, status=401)
-        task = await store.get(int(task_id))
-        if task is None or task.kie_task_id != kie_task_id:
-            log.info("callback for task %s ignored (unknown, or not its kie task)", task_id)
-            return web.json_response(ACCEPTED)
-        try:
-            cost, refused = claimed_cost(data, prices=runner.settings.prices, images=images_asked(task)), None
-        except BadCallback as error:
-            cost, refused = None, error
-        if cost is not None:  # the one place kie states what a task cost
-            await tasks.record_cost(task, cost)
-        # A refused cost still pokes the task: the token shows the URL is ours, and a poke only makes Banana read the
-        # task from kie (paced like every read) sooner, so a bad figure does not hold the image up either.
-        if not task.state.finished:
-            await runner.poke(task.id)
-        return _refused(task_id, str(refused)) if refused else web.json_response(ACCEPTED)
-
-    return handle
-
-
-def _refused(task_id: str, reason: str, *, status: int = 400) -> web.Response:
-    """One INFO line, without the body (it may be anyone's), and the reason in kie's answer shape."""
-    log.info("callback for task %s refused: %s", task_id, reason)
-    return web.json_response({"code": status, "msg": reason}, status=status)
+    now: float,
+) -> Reply:
+    """A callback whose URL is `ours`: its body read, its signature checked, its cost recorded, its task poked."""
+    try:
+        data = _callback_data(body)
+    except BadCallback as error:
+        return refused(task_id, str(error))
+    kie_task_id = data.get("taskId") or data.get("task_id") or ""
+    if hmac_key and not _signed(headers, kie_task_id, hmac_key, now):
+        return Reply(401, {"code": 401, "msg": "bad signature"})
+    task = await store.get(int(task_id))
+    if task is None or task.kie_task_id != kie_task_id:
+        log.info("callback for task %s ignored (unknown, or not its kie task)", task_id)
+        return ACCEPTED_REPLY
+    try:
+        cost, bad = claimed_cost(data, prices=runner.settings.prices, images=images_asked(task)), None
+    except BadCallback as error:
+        cost, bad = None, error
+    if cost is not None:  # the one place kie states what a task cost
+        await tasks.record_cost(task, cost)
+    # A refused cost still pokes the task: the token shows the URL is ours, and a poke only makes Banana read the
+    # task from kie (paced like every read) sooner, so a bad figure does not hold the image up either.
+    if not task.state.finished:
+        await runner.poke(task.id)
+    return refused(task_id, str(bad)) if bad else ACCEPTED_REPLY
 
 
 def _token_matches(runner: JobRunner, task_id: str, token: str) -> bool:
     if len(task_id) > 18 or not token.isascii():  # compare_digest refuses non-ASCII text with a TypeError
         return False
     return hmac.compare_digest(token, runner.callback_token(int(task_id)))
-
-
-async def _read_capped(request: web.Request) -> bytes:
-    """The body, or HTTPRequestEntityTooLarge past MAX_BODY_BYTES (told by Content-Length, or found reading)."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
-    body = bytearray()
-    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - len(body)):  # each read gives what has come
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=len(body))
-    return bytes(body)
 
 
 def _callback_data(body: bytes) -> Mapping[str, Any]:
@@ -149,10 +148,10 @@ def _not_json(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not JSON")
 
 
-def _signed(request: web.Request, kie_task_id: str, key: str, now: float) -> bool:
+def _signed(headers: Mapping[str, str], kie_task_id: str, key: str, now: float) -> bool:
     """kie signs `taskId.timestamp` (not the body) with HMAC-SHA256, base64-encoded."""
-    timestamp = request.headers.get("X-Webhook-Timestamp", "")
-    signature = request.headers.get("X-Webhook-Signature", "")
+    timestamp = headers.get("X-Webhook-Timestamp", "")
+    signature = headers.get("X-Webhook-Signature", "")
     if not (timestamp.isascii() and timestamp.isdigit() and signature.isascii() and kie_task_id):
         return False
     if abs(now - int(timestamp)) > MAX_CLOCK_SKEW:
