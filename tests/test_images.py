@@ -21,6 +21,7 @@ from bot.clients import inputs
 from bot.clients.images import ImageRefused, Prepared, prepare
 from bot.clients.inputs import InputImage
 from bot.jobs.job import request_key
+from prompts.command import kie_prompt
 from prompts.tasks import TaskState
 from tests.conftest import CHANNEL_ID
 from tests.test_remix import UPLOAD, opened_form, post_with_files, problem_shown
@@ -265,7 +266,7 @@ async def test_heic_gif_and_a_sideways_photo_reach_kie_converted_and_upright(ban
     assert "dance.gif: converted to PNG (first frame only: it is animated)" in notes
     assert "phone.jpg: turned upright" in notes
     sent = [InputImage(file=f, data=files[n]["data"], kind="") for n, f in enumerate(task.inputs, start=1)]
-    assert task.request_key == request_key(task.request, sent)
+    assert task.request_key == request_key(kie_prompt(task.request), task.request.options, sent)
 
 
 async def test_a_png_and_a_jpeg_reach_kie_byte_for_byte_with_no_notes(banana, kie, slack):

@@ -47,7 +47,7 @@ def client(http, kie) -> KieClient:
 
 async def test_create_read_download(client, kie):
     kie.plan(Outcome(generate_seconds=0.05))
-    task_id = await client.create_task(REQUEST)
+    task_id = await client.create_task(REQUEST.prompt, REQUEST.options)
     info = await client.get_task(task_id)
     assert info is not None and info.phase is Phase.RUNNING
     kie.finish_now(task_id)
@@ -68,7 +68,7 @@ async def test_every_documented_code_is_a_typed_error_with_advice():
 async def test_error_in_body_with_http_200_is_raised(client, kie):
     kie.fail_next("/api/v1/jobs/createTask", 402)
     with pytest.raises(KieInsufficientCredits):
-        await client.create_task(REQUEST)
+        await client.create_task(REQUEST.prompt, REQUEST.options)
 
 
 async def test_credit_balance(client, kie):
@@ -96,7 +96,7 @@ async def test_create_is_not_repeated_when_its_outcome_is_unknown():
             http, api_key="k", base_url="http://kie.test", upload_url="http://kie.test", retry_delays=(0,)
         )
         with pytest.raises(KieUnknownOutcome) as caught:
-            await client.create_task(REQUEST)
+            await client.create_task(REQUEST.prompt, REQUEST.options)
     assert len(calls) == 1
     assert "kie.ai/logs" in caught.value.user_message
 
@@ -114,7 +114,7 @@ async def test_create_that_never_connected_is_retried():
         client = KieClient(
             http, api_key="k", base_url="http://kie.test", upload_url="http://kie.test", retry_delays=(0,)
         )
-        assert await client.create_task(REQUEST) == "abc"
+        assert await client.create_task(REQUEST.prompt, REQUEST.options) == "abc"
     assert len(calls) == 2
 
 
@@ -132,11 +132,11 @@ async def test_http_429_without_a_json_body_is_rate_limited():
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         client = offline_client(http)
         with pytest.raises(KieRateLimited):
-            await client.create_task(REQUEST)
+            await client.create_task(REQUEST.prompt, REQUEST.options)
 
 
 async def test_download_size_cap(client, kie):
-    task_id = await client.create_task(REQUEST)
+    task_id = await client.create_task(REQUEST.prompt, REQUEST.options)
     kie.finish_now(task_id)
     info = await client.get_task(task_id)
     with pytest.raises(DownloadError, match="byte limit"):

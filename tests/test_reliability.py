@@ -11,7 +11,6 @@ import json
 import time
 from urllib.parse import urlencode
 
-from prompts.command import build_request
 from prompts.tasks import NewTask, TaskState
 from standins import slack as slack_standin
 from standins.kie import Outcome
@@ -110,7 +109,7 @@ async def test_killed_during_the_create_is_never_repeated_blindly(start_banana, 
 async def test_killed_while_kie_was_working(start_banana, kie, slack):
     async def setup(banana):
         ts = await banana.services.slack.post(CHANNEL_ID, text="Starting", blocks=[])
-        kie_id = await banana.services.kie.create_task(build_request(prompt="x", options=banana.services.defaults))
+        kie_id = await banana.services.kie.create_task("x", banana.services.defaults)
         await stored_task(banana, state=TaskState.GENERATING, message_ts=ts, thread_ts=ts, kie_task_id=kie_id)
 
     banana = await restarted(start_banana, setup)
@@ -124,7 +123,7 @@ async def test_killed_during_an_upload_that_landed_posts_nothing_twice(start_ban
 
     async def setup(banana):
         ts = await banana.services.slack.post(CHANNEL_ID, text="Starting", blocks=[])
-        kie_id = await banana.services.kie.create_task(build_request(prompt="x", options=banana.services.defaults))
+        kie_id = await banana.services.kie.create_task("x", banana.services.defaults)
         kie.finish_now(kie_id)
         task_id = await stored_task(
             banana, state=TaskState.UPLOADING, message_ts=ts, thread_ts=ts, kie_task_id=kie_id, upload_started_at=1.0
@@ -143,7 +142,7 @@ async def test_killed_during_an_upload_that_landed_posts_nothing_twice(start_ban
 async def test_killed_during_an_upload_that_did_not_land_uploads_once(start_banana, kie, slack):
     async def setup(banana):
         ts = await banana.services.slack.post(CHANNEL_ID, text="Starting", blocks=[])
-        kie_id = await banana.services.kie.create_task(build_request(prompt="x", options=banana.services.defaults))
+        kie_id = await banana.services.kie.create_task("x", banana.services.defaults)
         kie.finish_now(kie_id)
         await stored_task(
             banana, state=TaskState.UPLOADING, message_ts=ts, thread_ts=ts, kie_task_id=kie_id, upload_started_at=1.0

@@ -18,8 +18,7 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.clients.limits import RateLimit
-from prompts.command import kie_prompt
-from prompts.options import GenerationRequest
+from prompts.options import Options
 
 log = logging.getLogger(__name__)
 
@@ -250,13 +249,14 @@ class KieClient:
 
     async def create_task(
         self,
-        request: GenerationRequest,
+        prompt: str,
+        options: Options,
         *,
         image_urls: Sequence[str] = (),
         callback_url: str | None = None,
         turn: Callable[[], Awaitable[None]] | None = None,
     ) -> str:
-        """Start a generation and return kie's task id.
+        """Start a generation and return kie's task id. `prompt` is sent as it is (prompts.command.kie_prompt).
 
         Only failures that prove kie did not take the task are retried: a refused connection, and a 429 (kie says
         rate-limited requests are not queued). A timeout after sending is reported as KieUnknownOutcome instead,
@@ -266,10 +266,10 @@ class KieClient:
         body: dict[str, Any] = {
             "model": MODEL,
             "input": {
-                "prompt": kie_prompt(request),
-                "aspect_ratio": request.options.aspect_ratio,
-                "resolution": request.options.resolution,
-                "output_format": request.options.output_format,
+                "prompt": prompt,
+                "aspect_ratio": options.aspect_ratio,
+                "resolution": options.resolution,
+                "output_format": options.output_format,
             },
         }
         if image_urls:

@@ -31,7 +31,7 @@ from bot.jobs.schedule import Expectation, estimate, next_interval
 from bot.jobs.threads import edit_inputs, unusable
 from prompts.command import kie_prompt
 from prompts.estimates import Estimate
-from prompts.options import GenerationRequest
+from prompts.options import GenerationRequest, Options
 from prompts.tasks import Origin, Task, TaskState, encode_inputs
 
 log = logging.getLogger(__name__)
@@ -43,14 +43,14 @@ INPUT_UPLOAD_PATH = "banana/inputs"
 NOTE_CHARS = 300  # of one input image's note ("IMG_2041.HEIC: converted to JPEG and scaled to 4096 px")
 
 
-def request_key(request: GenerationRequest, images: list[InputImage]) -> str:
+def request_key(prompt: str, options: Options, images: list[InputImage]) -> str:
     """What makes two requests the same: the prompt kie gets, the options, and the input images' bytes as sent to kie
     (after any conversion or scaling)."""
     parts = [
-        kie_prompt(request),
-        request.options.aspect_ratio,
-        request.options.resolution,
-        request.options.output_format,
+        prompt,
+        options.aspect_ratio,
+        options.resolution,
+        options.output_format,
         *(hashlib.sha256(image.data).hexdigest() for image in images),
     ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
@@ -63,6 +63,7 @@ class Job:
         self.kit = kit
         self.task = task
         self.slack = kit.slack.team(task.team_id)  # the bot of the task's own workspace
+        self.prompt = kie_prompt(task.request)  # the text kie receives, built once
         self.waiting_for: int | None = None  # the task an edit waits for, until it has finished
         self.cancel_requested = False
         self.lost = False  # another replica holds it now: stop, leaving it as stored
@@ -243,7 +244,7 @@ class Job:
     async def _reuse_earlier(self, images: list[InputImage]) -> bool:
         """An identical request (prompt, options and input images by content) that already has an image in Slack gets
         that image again, at no cost, unless the person asked for a fresh one."""
-        key = request_key(self.request, images)
+        key = request_key(self.prompt, self.request.options, images)
         self.task = await self.kit.store.update(self.task.id, request_key=key)
         if self.request.fresh:
             return False
@@ -280,7 +281,8 @@ class Job:
         self.task = await self.kit.store.update(self.task.id, create_started_at=self.kit.clock())
         try:
             kie_task_id = await self.kit.kie.create_task(
-                self.request,
+                self.prompt,
+                self.request.options,
                 image_urls=image_urls,
                 callback_url=self.kit.callback_url(self.task.id),
                 turn=self._wait_for_turn,
