@@ -3,7 +3,6 @@ saved prompt."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -17,11 +16,12 @@ from bot.blocks import cards, home, modals, studio
 from bot.blocks.family import family_view
 from bot.blocks.modals import FormContext, FormSetup, generation_modal, notice_view
 from bot.services import Services
+from bot.services.asks import again_request
 from bot.services.home import HomePlace
+from bot.services.permissions import may_manage
 from bot.services.privacy import seen_by, visible_to
 from bot.services.starter import Refused
 from handlers.payloads import action_request, claims, services_of, unclaimed
-from prompts.command import checked
 from prompts.options import CommandError, InputFile
 from prompts.tasks import HomeFilter, Task
 
@@ -89,10 +89,10 @@ class Press:
         return task
 
     async def may_manage(self, task: Task, verb: str) -> bool:
-        if self.user_id == task.user_id or await self.services.slack.team(self.team_id).is_admin(self.user_id):
-            return True
-        await self.answer(f"Only the person who asked for this image (<@{task.user_id}>) or an admin can {verb} it.")
-        return False
+        refusal = await may_manage(self.services.slack, task, self.user_id, verb)
+        if refusal:
+            await self.answer(refusal)
+        return refusal is None
 
     async def refresh_home(self) -> None:
         if self.from_home:
@@ -140,24 +140,8 @@ async def _again(
     task = await press.task()
     if task is None:
         return
-    asked = task.request
-    parent_id = task.id
-    if task.relation == "edit" and not task.input_files and task.parent_task_id:
-        # an edit that never got its parent's image (the parent failed, or was still running when it was cancelled):
-        # again is the same edit of the same image, not a plain prompt
-        parent_id, relation = task.parent_task_id, "edit"
     try:
-        request = checked(
-            dataclasses.replace(
-                asked,
-                options=dataclasses.replace(asked.options, resolution=resolution or asked.options.resolution),
-                parent_task_id=parent_id,
-                relation=relation,
-                fresh=fresh,
-                source="button",
-                count=count,
-            )
-        )
+        request = again_request(task, relation=relation, resolution=resolution, fresh=fresh, count=count)
     except CommandError as error:  # a row from an older version that today's rules refuse
         await press.answer(str(error))
         return

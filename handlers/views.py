@@ -14,10 +14,12 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from bot.blocks import modals, studio
 from bot.blocks.modals import FormContext
 from bot.blocks.text import escape
+from bot.services.saved_prompts import NameRefused, save_prompt
 from bot.services.starter import Refused
 from handlers.payloads import claims, services_of, view_request
 from prompts.command import build_request
-from prompts.options import MAX_INPUT_IMAGES, CommandError, InputFile, Options
+from prompts.inputs import too_many_inputs
+from prompts.options import CommandError, InputFile, Options
 from prompts.studio import FormProblems
 
 
@@ -41,8 +43,8 @@ async def generation_submitted(
     inputs = form.inputs + uploads
     channel_id = _value(values, modals.CHANNEL, "selected_conversation") or form.channel_id
     errors: dict[str, str] = {}
-    if len(inputs) > MAX_INPUT_IMAGES:
-        errors[modals.UPLOADS] = f"kie takes at most {MAX_INPUT_IMAGES} images; {len(inputs)} were given."
+    if too_many := too_many_inputs(len(inputs)):
+        errors[modals.UPLOADS] = too_many
     if not channel_id:
         errors[modals.CHANNEL] = "Choose where to post the image."
     try:
@@ -144,12 +146,9 @@ async def save_prompt_submitted(
     if task is None or task.team_id != team_id:  # another workspace's task is as good as gone
         await ack(response_action="update", view=modals.problem_view("That image no longer exists."))
         return
-    if not name:
-        await ack(response_action="errors", errors={studio.NAME: "Give it a name."})
+    saved = await save_prompt(services.store, task, asking.user_id, name)
+    if isinstance(saved, NameRefused):
+        await ack(response_action="errors", errors={studio.NAME: saved.reason})
         return
-    if await services.store.find_prompt(team_id, name):
-        await ack(response_action="errors", errors={studio.NAME: f"A saved prompt is already called “{name}”."})
-        return
-    await services.store.save_prompt(team_id, asking.user_id, name, task.prompt, task.options, avoid=task.avoid)
     text = f":white_check_mark: Saved as *{escape(name)}*. Anyone here can use it from `/banana prompts`."
     await ack(response_action="update", view=modals.notice_view("Prompt saved", text))

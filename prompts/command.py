@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from prompts.inputs import too_many_inputs
 from prompts.options import (
     ASPECT_RATIOS,
-    MAX_INPUT_IMAGES,
     MAX_PROMPT_CHARS,
     MAX_VARIATIONS,
     OUTPUT_FORMATS,
@@ -157,8 +157,8 @@ def checked(request: GenerationRequest) -> GenerationRequest:
             _pick(name, value or "", allowed, "")
     if not 1 <= request.count <= MAX_VARIATIONS:
         raise CommandError(f"I make 1 to {MAX_VARIATIONS} images at once; {request.count} were asked for.")
-    if len(request.inputs) > MAX_INPUT_IMAGES:
-        raise CommandError(f"kie takes at most {MAX_INPUT_IMAGES} images; {len(request.inputs)} were given.")
+    if too_many := too_many_inputs(len(request.inputs)):
+        raise CommandError(too_many)
     prompt = kie_prompt(request)
     if len(prompt) > MAX_PROMPT_CHARS:
         raise CommandError(

@@ -19,7 +19,7 @@ from bot.jobs.threads import Picked, pick_parent
 from bot.services import Services
 from bot.services.starter import Refused
 from prompts.command import checked, mentions_options, parse_command_text
-from prompts.options import CommandError, InputFile
+from prompts.options import CommandError, GenerationRequest, InputFile
 from prompts.studio import KINDS
 from prompts.tasks import Origin, Task
 
@@ -135,6 +135,30 @@ async def start_edit(services: Services, thread: list[Task], picked: Picked, ori
         return f":warning: {error}"
     started = await services.starter.start(request, origin)
     return f":no_entry: {started.reason}" if isinstance(started, Refused) else ""
+
+
+def again_request(
+    task: Task, *, relation: str, resolution: str | None = None, fresh: bool = False, count: int = 1
+) -> GenerationRequest:
+    """A task's request once more (prompt, options, input images) as a button asks for it: regenerate, upscale, retry,
+    variations. Raises CommandError for a row from an older version that today's rules refuse."""
+    asked = task.request
+    parent_id = task.id
+    if task.relation == "edit" and not task.input_files and task.parent_task_id:
+        # an edit that never got its parent's image (the parent failed, or was still running when it was cancelled):
+        # again is the same edit of the same image, not a plain prompt
+        parent_id, relation = task.parent_task_id, "edit"
+    return checked(
+        dataclasses.replace(
+            asked,
+            options=dataclasses.replace(asked.options, resolution=resolution or asked.options.resolution),
+            parent_task_id=parent_id,
+            relation=relation,
+            fresh=fresh,
+            source="button",
+            count=count,
+        )
+    )
 
 
 async def saved_prompts_answer(services: Services, team_id: str, search: str) -> dict[str, Any]:
