@@ -16,9 +16,8 @@ class Leases:
     """A unit of work (a task, or a set of variations, whose first task carries the lease) is held by one replica at a
     time, until its lease runs out."""
 
-    def __init__(self, db: Database) -> None:
-        self.database = db
-        self._next_prune = 0.0
+    database: Database
+    _next_prune = 0.0  # when to prune old seen requests next (time.monotonic())
 
     async def claim(self, holder: str, lease_seconds: float, limit: int = 100) -> list[list[Task]]:
         """Units with unfinished work whose lease is free or has run out, now held by `holder`; each unit's tasks by

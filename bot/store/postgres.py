@@ -159,9 +159,7 @@ class PostgresTaskStore(Records, Leases):
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._local_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        database = PostgresDatabase(self._connect, "")
-        Records.__init__(self, database, clock)
-        Leases.__init__(self, database)
+        self.database = PostgresDatabase(self._connect, "")  # its schema known once open
 
     def _conninfo(self) -> dict[str, Any]:
         try:

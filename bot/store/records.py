@@ -55,12 +55,11 @@ def _history(team_id: str, user_id: str, states: tuple[TaskState, ...]) -> tuple
 
 
 class Records:
-    """Every task, its history, and saved prompts, on `db`. Times the app writes (created, updated, finished) come
-    from `clock`; leases are timed by the database (`epoch_now()`)."""
+    """Every task, its history, and saved prompts, on the store's `database`. Times the app writes (created, updated,
+    finished) come from the store's clock; leases are timed by the database (`epoch_now()`)."""
 
-    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
-        self.database = db
-        self._clock = clock
+    database: Database
+    _clock: Callable[[], float]
 
     async def _tasks(self, where: str, args: Sequence[Any] = (), tail: str = "") -> list[Task]:
         rows = await self.database.fetch(f"select * from tasks where {where} {tail}", args)

@@ -64,14 +64,11 @@ class SqliteTaskStore(Records, Leases):
         what is wrong with DATABASE_PATH and what to do; the caller says it in one line."""
         try:
             db = await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
-            database = SqliteDatabase(db, self._executor, self._clock)
-            Records.__init__(self, database, self._clock)
-            Leases.__init__(self, database)
-            self._db = db
-            await migrate(database)
+            self._db, self.database = db, SqliteDatabase(db, self._executor, self._clock)
+            await migrate(self.database)
             if not self._tool:
                 # One app process uses the file: a lease found here is a previous run's, its work free to take at once.
-                await database.execute(
+                await self.database.execute(
                     "update tasks set lease_owner = null, lease_until = null where lease_owner is not null"
                 )
         except (OSError, sqlite3.Error) as error:
@@ -117,9 +114,11 @@ class SqliteTaskStore(Records, Leases):
         return 0.0
 
     async def ping(self) -> bool:
+        if self._db is None:
+            return False
         try:
             return await self.database.fetch("select 1 as one") == [{"one": 1}]
-        except (sqlite3.Error, RuntimeError, AttributeError):
+        except (sqlite3.Error, RuntimeError):
             return False
 
     @property
