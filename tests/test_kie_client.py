@@ -135,6 +135,20 @@ async def test_http_429_without_a_json_body_is_rate_limited():
             await client.create_task(REQUEST.prompt, REQUEST.options)
 
 
+async def test_a_rate_limited_create_is_reported_to_the_caller_not_retried():
+    """A 429 goes back to the job, which waits its turn in the create line (its card shows it) and sends it again."""
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(429, json={"code": 429, "msg": "rate limited"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        with pytest.raises(KieRateLimited):
+            await offline_client(http, retry_delays=(0, 0)).create_task(REQUEST.prompt, REQUEST.options)
+    assert len(calls) == 1
+
+
 async def test_download_size_cap(client, kie):
     task_id = await client.create_task(REQUEST.prompt, REQUEST.options)
     kie.finish_now(task_id)

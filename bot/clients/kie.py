@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
@@ -254,14 +254,13 @@ class KieClient:
         *,
         image_urls: Sequence[str] = (),
         callback_url: str | None = None,
-        turn: Callable[[], Awaitable[None]] | None = None,
     ) -> str:
         """Start a generation and return kie's task id. `prompt` is sent as it is (prompts.command.kie_prompt).
 
-        Only failures that prove kie did not take the task are retried: a refused connection, and a 429 (kie says
-        rate-limited requests are not queued). A timeout after sending is reported as KieUnknownOutcome instead,
-        because repeating it could start, and bill, a second image. `turn` is awaited before each retry: the caller's
-        create limit (shared by every replica), so a refused create goes back in line instead of adding to a burst.
+        Only a create that never reached kie (a refused connection) is retried here. A 429 is raised as
+        KieRateLimited: kie does not queue a refused create, so the caller may send it again once its own create limit
+        allows. A timeout after sending is reported as KieUnknownOutcome instead, because repeating it could start,
+        and bill, a second image.
         """
         body: dict[str, Any] = {
             "model": MODEL,
@@ -279,13 +278,11 @@ class KieClient:
         for attempt, delay in enumerate((*self._retry_delays, None)):
             try:
                 data = await self._call("POST", "/api/v1/jobs/createTask", json=body, sent_is_unknown=True)
-            except (KieRateLimited, _NotSent) as error:
+            except _NotSent as not_sent:
                 if delay is None:
-                    raise (error.error if isinstance(error, _NotSent) else error) from None
-                log.debug("kie create refused before starting (attempt %d), retrying in %.1fs", attempt + 1, delay)
+                    raise not_sent.error from None
+                log.debug("kie create did not connect (attempt %d), retrying in %.1fs", attempt + 1, delay)
                 await asyncio.sleep(delay)
-                if turn is not None:
-                    await turn()
                 continue
             task_id = data.get("taskId") if isinstance(data, dict) else None
             if not task_id:

@@ -21,7 +21,7 @@ from bot.blocks import cards, modals
 from bot.blocks.text import CONTEXT_CHARS, clip, escaped, shorten
 from bot.clients.images import sniff_image
 from bot.clients.inputs import InputImage, InputRejected
-from bot.clients.kie import DownloadError, KieError, KieTask, KieUnknownOutcome, Phase
+from bot.clients.kie import DownloadError, KieError, KieRateLimited, KieTask, KieUnknownOutcome, Phase
 from bot.clients.slack import ChannelUnavailable, FileFetchError, UploadFailed
 from bot.clients.tokens import NotInstalled
 from bot.jobs.failures import GONE_ERRORS, Stopping, TaskFailed
@@ -280,17 +280,30 @@ class Job:
         # Recorded before the call: after a crash, a create that may have happened is never repeated blindly.
         self.task = await self.kit.store.update(self.task.id, create_started_at=self.kit.clock())
         try:
-            kie_task_id = await self.kit.kie.create_task(
-                self.prompt,
-                self.request.options,
-                image_urls=image_urls,
-                callback_url=self.kit.callback_url(self.task.id),
-                turn=self._wait_for_turn,
-            )
+            kie_task_id = await self._create_until_taken(image_urls)
         except KieError as error:
             raise TaskFailed(f"kie_{error.code or type(error).__name__}", error.user_message) from error
         await self.set_state(TaskState.QUEUED, f"kie task {kie_task_id}", kie_task_id=kie_task_id)
         await self.show()
+
+    async def _create_until_taken(self, image_urls: list[str]) -> str:
+        """kie refuses a create beyond its rate with a 429 and does not queue it, so repeating it cannot bill twice:
+        after a pause it goes back in the create line (its card showing its place) and is sent again."""
+        for delay in (*self.kit.settings.kie_retry_delays, None):
+            try:
+                return await self.kit.kie.create_task(
+                    self.prompt,
+                    self.request.options,
+                    image_urls=image_urls,
+                    callback_url=self.kit.callback_url(self.task.id),
+                )
+            except KieRateLimited:
+                if delay is None:
+                    raise
+                log.debug("task %s: kie refused the create (429), sending it again in %.1fs", self.task.id, delay)
+                await asyncio.sleep(delay)
+                await self._wait_for_turn()
+        raise AssertionError("unreachable")
 
     async def wait_for_result(self, kie_task_id: str) -> KieTask:
         """Poll kie until the task ends. With callbacks on, a callback wakes the poll and polling is only a sparse
