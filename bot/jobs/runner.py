@@ -61,7 +61,6 @@ class JobRunner:
         self.holder = holder or replica_name()
         self.store = store
         self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
-        self.clock = clock
         window = settings.kie_create_window * 1.05 + 0.05  # as CreateQueue's own: a margin for the trip to kie
         shared = SharedPace(store, "kie:creates", settings.kie_creates_per_window, window) if store.shared else None
         self.kit = JobKit(
