@@ -114,9 +114,7 @@ class BananaServer:
             self._stack.push_async_callback(_cancelled, probing)
         web_app.router.add_post(
             CALLBACK_PATH,
-            callback_handler(
-                services.runner, services.store, services.tasks, hmac_key=settings.kieai_webhook_hmac_key
-            ),
+            callback_handler(services.runner, services.store, services.tasks, hmac_key=settings.kieai_webhook_hmac_key),
         )
         web_runner = web.AppRunner(web_app, access_log=None)
         await web_runner.setup()
