@@ -118,6 +118,8 @@ async def forget_workspace(team_id: str, *, yes: bool = False) -> int:
 def _described(records: WorkspaceRecords) -> str:
     parts = [f"{records.tasks} task(s) and their history", f"{records.saved_prompts} saved prompt(s)"]
     parts.append("its installation (the bot token)" if records.installed else "no installation")
+    if records.settings:
+        parts.append("its settings and their change log")
     return ", ".join(parts)
 
 

@@ -13,6 +13,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import cards, home, modals, studio
+from bot.blocks import settings as settings_blocks
 from bot.blocks.family import family_view
 from bot.blocks.modals import FormContext, FormSetup, generation_modal, notice_view
 from bot.services import Services
@@ -38,6 +39,7 @@ def register(app: AsyncApp) -> None:
     app.action(home.FAMILY, middleware=[claims])(pressed(family))
     app.action(studio.USE_SAVED_PROMPT, middleware=[claims])(pressed(use_saved_prompt))
     app.action(home.HOME_NEW_IMAGE, middleware=[claims])(pressed(home_new_image))
+    app.action(settings_blocks.HOME_SETTINGS, middleware=[claims])(pressed(home_settings))
     app.action(re.compile(f"^{home.HOME_FILTER}_"), middleware=[claims])(pressed(home_filter))
     app.action(re.compile(f"^{home.HOME_PAGE}_"), middleware=[claims])(pressed(home_page))
 
@@ -166,7 +168,7 @@ async def remix(press: Press) -> None:
         return
     setup = FormSetup(
         title="Remix with Banana",
-        defaults=press.services.defaults,
+        defaults=await press.services.defaults_for(press.team_id),
         prices=press.services.settings.prices,
         context=FormContext(
             channel_id=task.channel_id,
@@ -232,8 +234,16 @@ async def use_saved_prompt(press: Press) -> None:
 
 
 async def home_new_image(press: Press) -> None:
-    settings = press.services.settings
-    await press.open(modals.new_image_modal(settings.defaults, settings.prices, channel_id=None))
+    defaults = await press.services.defaults_for(press.team_id)
+    await press.open(modals.new_image_modal(defaults, press.services.settings.prices, channel_id=None))
+
+
+async def home_settings(press: Press) -> None:
+    workspaces = press.services.workspaces
+    if workspaces is None or not await workspaces.may_change(press.team_id, press.user_id):
+        await press.answer("Only workspace admins and owners, and the Banana admins they name, can change settings.")
+        return
+    await press.open(await workspaces.form(press.team_id))
 
 
 async def home_filter(press: Press) -> None:

@@ -30,7 +30,8 @@ async def banana_command(
     team_id, user_id = asking.team_id, asking.user_id
     words = read_words(command.get("text") or "")
     if words.asked is Asked.HELP:
-        await ack(response_type="ephemeral", text=help_text(services.defaults, services.settings.prices))
+        defaults = await services.defaults_for(team_id)
+        await ack(response_type="ephemeral", text=help_text(defaults, services.settings.prices))
         return
     if words.asked is Asked.USAGE:
         await ack()  # the kie.ai balance may take a moment; the answer follows through response_url
@@ -47,7 +48,8 @@ async def banana_command(
         return
     if words.asked is Asked.NOTHING:  # nothing typed: the form, with this conversation as where to post
         await ack()
-        view = modals.new_image_modal(services.defaults, services.settings.prices, channel_id=command["channel_id"])
+        defaults = await services.defaults_for(team_id)
+        view = modals.new_image_modal(defaults, services.settings.prices, channel_id=command["channel_id"])
         await client.views_open(trigger_id=command["trigger_id"], view=view)
         return
     try:

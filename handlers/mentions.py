@@ -51,7 +51,9 @@ async def thread_reply(event: dict[str, Any], context: AsyncBoltContext) -> None
     services = services_of(context)
     asking = event_request(event, context)
     replied = asking.reply_thread
-    if not services.settings.thread_replies or not replied or mentions(event.get("text") or "", context.bot_user_id):
+    if not replied or mentions(event.get("text") or "", context.bot_user_id):
+        return
+    if not await services.thread_replies_in(asking.team_id):
         return
     thread = await services.store.in_thread(asking.team_id, event["channel"], replied)
     if any(task.message_ts == replied for task in thread):  # the thread's first message is a Banana card

@@ -66,7 +66,7 @@ async def dm_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
     text = message_words(event.get("text") or "", context.bot_user_id)
     words = read_words(text)
     if words.asked is Asked.HELP:
-        await talk.say(dm.full_help(services.defaults, services.settings.prices))
+        await talk.say(dm.full_help(await services.defaults_for(origin.team_id), services.settings.prices))
     elif words.asked is Asked.USAGE:
         await talk.say(await usage_answer(services, origin.team_id, origin.user_id))
     elif words.asked is Asked.PROMPTS:

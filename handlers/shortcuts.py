@@ -82,7 +82,7 @@ async def remix_message(
         notes.insert(0, f"The message has {total} images; kie takes {MAX_INPUT_IMAGES}, so the first 8 are used.")
     setup = FormSetup(
         title="Remix with Banana",
-        defaults=services.defaults,
+        defaults=await services.defaults_for(asking.team_id),
         prices=services.settings.prices,
         context=FormContext(
             channel_id=channel,
@@ -98,7 +98,8 @@ async def remix_message(
 async def new_image(ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
     await ack()
     services = services_of(context)
-    view = modals.new_image_modal(services.defaults, services.settings.prices, channel_id=None)
+    defaults = await services.defaults_for(shortcut_request(shortcut, context).team_id)
+    view = modals.new_image_modal(defaults, services.settings.prices, channel_id=None)
     await client.views_open(trigger_id=shortcut["trigger_id"], view=view)
 
 

@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.blocks import modals, studio
+from bot.blocks import settings as settings_form
 from bot.blocks.modals import FormContext
 from bot.blocks.text import escape
 from bot.services.saved_prompts import NameRefused, save_prompt
@@ -29,6 +30,7 @@ def register(app: AsyncApp) -> None:
         app.view(form, middleware=[claims])(studio_form_submitted)
     app.view(studio.REVIEW, middleware=[claims])(review_submitted)
     app.view(studio.SAVE_PROMPT_FORM, middleware=[claims])(save_prompt_submitted)
+    app.view(settings_form.SETTINGS_CALLBACK, middleware=[claims])(settings_submitted)
 
 
 async def generation_submitted(
@@ -77,6 +79,32 @@ async def generation_submitted(
         await ack(response_action="errors", errors={modals.PROMPT: started.reason})
 
 
+async def settings_submitted(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """The settings form: errors beside their fields, or saved (the service checks again who may)."""
+    services = services_of(context)
+    request = view_request(body, view, context)
+    values = view["state"]["values"]
+    fields: dict[str, Any] = {
+        settings_form.DAILY_CAP: _value(values, settings_form.DAILY_CAP, "value"),
+        settings_form.MONTHLY_CAP: _value(values, settings_form.MONTHLY_CAP, "value"),
+        settings_form.CHANNELS: _value(values, settings_form.CHANNELS, "selected_conversations"),
+        settings_form.ADMINS: _value(values, settings_form.ADMINS, "selected_users"),
+    }
+    for choice in (settings_form.RATIO, settings_form.RESOLUTION, settings_form.FORMAT, settings_form.REPLIES):
+        fields[choice] = _value(values, choice, "selected_option", "value")
+    if services.workspaces is None:
+        await ack()
+        return
+    errors = await services.workspaces.submit(request.team_id, request.user_id, fields)
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    await ack()
+    await services.home.publish(request.team_id, request.user_id)
+
+
 def _value(values: dict[str, Any], block_id: str, *keys: str) -> Any:
     """A submitted value, or None when the block is absent (each modal shows a different set of inputs)."""
     found = values.get(block_id, {}).get(block_id)
@@ -87,9 +115,12 @@ def _value(values: dict[str, Any], block_id: str, *keys: str) -> Any:
     return found
 
 
-async def studio_form_submitted(ack: AsyncAck, view: dict[str, Any], context: AsyncBoltContext) -> None:
+async def studio_form_submitted(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+) -> None:
     """Build the prompt and show it for review in the same modal; nothing is generated yet."""
     services = services_of(context)
+    defaults = await services.defaults_for(view_request(body, view, context).team_id)
     try:
         built = studio.build_from_form(view, services.catalog, services.brand)
     except FormProblems as problems:
@@ -97,7 +128,7 @@ async def studio_form_submitted(ack: AsyncAck, view: dict[str, Any], context: As
         return
     review = studio.Review(
         prompt=built.prompt,
-        options=dataclasses.replace(services.defaults, aspect_ratio=built.aspect_ratio),
+        options=dataclasses.replace(defaults, aspect_ratio=built.aspect_ratio),
         channel_id=studio.channel_of(view),
         summary=escape(built.summary) + ".",
         source=f"studio:{studio.kind_of(view)}",

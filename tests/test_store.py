@@ -667,6 +667,9 @@ async def contract(store) -> list:
     await store.set_state(other.id, TaskState.FAILED, error_message="no", credits=17.5)
     await store.save_prompt("T1", "U1", "Cats", "a cat", options, avoid="dogs")
     await store.save_prompt("T1", "U2", "Dogs", "a dog", options)
+    await store.save_workspace_settings("T1", "U1", {"user_daily_cap": 40, "channels": ["C1"]}, "daily cap: 40")
+    await store.save_workspace_settings("T1", "U2", {"user_daily_cap": 20, "channels": []}, "daily cap: 40 → 20")
+    await store.save_workspace_settings("T2", "U3", {"aspect_ratio": "1:1"}, "ratio: 1:1")
     answers: list = [
         done,
         kids,
@@ -693,9 +696,16 @@ async def contract(store) -> list:
         await store.find_prompt("T1", "dOgS"),
         await store.claim("B", 30),
         await store.renew("B", [kids[0].id, other.id], 30),
+        await store.workspace_settings("T1"),
+        await store.workspace_settings("T9"),
+        await store.settings_changes("T1"),
+        await store.settings_changes("T1", limit=1),
         await store.workspace_records("T1"),
         await store.forget_workspace("T1"),
         await store.workspace_records("T1"),
+        await store.workspace_settings("T1"),
+        await store.settings_changes("T1"),
+        await store.workspace_settings("T2"),
     ]
     times = ("created_at", "updated_at", "finished_at", "at")
 
@@ -722,6 +732,24 @@ async def test_every_record_query_answers_alike_on_both_backends(tmp_path, postg
     for number, (a, b) in enumerate(zip(on_sqlite, on_postgres, strict=True)):
         assert (number, a) == (number, b)
         assert type(a) is type(b)
+
+
+async def test_a_workspaces_settings_are_kept_with_their_change_log_and_forgotten_with_it(store):
+    assert await store.workspace_settings("T1") == {}
+    await store.save_workspace_settings("T1", "U1", {"user_daily_cap": 40}, "daily cap: 40")
+    await store.save_workspace_settings("T1", "U2", {"user_daily_cap": 20}, "daily cap: 40 → 20")
+    await store.save_workspace_settings("T2", "U3", {"aspect_ratio": "1:1"}, "ratio: 1:1")
+    assert await store.workspace_settings("T1") == {"user_daily_cap": 20}
+    assert [(c.user_id, c.change) for c in await store.settings_changes("T1")] == [
+        ("U2", "daily cap: 40 → 20"),
+        ("U1", "daily cap: 40"),
+    ]
+    assert (await store.workspace_records("T1")).settings
+    await store.forget_workspace("T1")
+    assert await store.workspace_settings("T1") == {}
+    assert await store.settings_changes("T1") == []
+    assert (await store.workspace_records("T1")).empty
+    assert await store.workspace_settings("T2") == {"aspect_ratio": "1:1"}
 
 
 # Saved prompts: a name is unique in its workspace, in any letter case, and the database holds to it.

@@ -45,6 +45,7 @@ from bot.services.budget import Budget
 from bot.services.home import HomeTab
 from bot.services.starter import DATABASE_AWAY, TaskStarter
 from bot.services.tasks import Tasks
+from bot.services.workspace_settings import Ceilings, WorkspaceSettings
 from bot.settings import Settings
 from bot.store import StoreUnavailable, TaskStore, installation_stores, open_store
 from prompts.catalog import CatalogError, load_brand, load_catalog
@@ -128,9 +129,21 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(runner.close)
         if installs is not None:  # a workspace Banana can no longer act in (a refused refresh) ends its work
             installs.bots.end_work = runner.end_workspace
+        workspaces = WorkspaceSettings(
+            store,
+            slack,
+            Ceilings(
+                user_daily_cap=settings.user_daily_credit_cap,
+                workspace_monthly_cap=settings.workspace_monthly_credit_cap,
+                defaults=settings.defaults,
+                thread_replies=settings.thread_replies,
+            ),
+        )
+        home.workspaces = workspaces
         budget = Budget(
             store,
             settings.prices,
+            workspaces=workspaces,
             user_daily_cap=settings.user_daily_credit_cap,
             workspace_monthly_cap=settings.workspace_monthly_credit_cap,
             many_workspaces=settings.oauth,
@@ -142,13 +155,14 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             kie=kie,
             slack=slack,
             runner=runner,
-            starter=TaskStarter(budget, runner),
+            starter=TaskStarter(budget, runner, workspaces),
             tasks=Tasks(store, slack, runner, on_change=runner.on_change),
             home=home,
             budget=budget,
             catalog=catalog,
             brand=brand,
             installs=installs,
+            workspaces=workspaces,
         )
 
 

@@ -24,6 +24,7 @@ from slack_sdk.models.views import View
 
 from bot.blocks.cards import DELETE, REMIX, STATE_EMOJI, cost, lineage, links, task_actions
 from bot.blocks.guide import help_text
+from bot.blocks.settings import HOME_SETTINGS, Change, changes_text
 from bot.blocks.text import CONTEXT_CHARS, SECTION_CHARS, clip, clock, credits_text, escape, escaped, link, shorten
 from prompts.options import PRICES, Options, Prices
 from prompts.tasks import HomeFilter, Task, TaskState, Usage
@@ -54,6 +55,8 @@ class HomePage:
     today: Usage
     month: Usage
     with_children: frozenset[int] = frozenset()  # tasks on the page that others came from
+    settings: bool = False  # the viewer may change the workspace's settings: a Settings button
+    changes: tuple[Change, ...] = ()  # the settings' last changes, shown to those who may change them
 
 
 def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dict[str, Any]:
@@ -69,6 +72,10 @@ def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dic
             accessory=ButtonElement(text="New image", action_id=HOME_NEW_IMAGE, value="new", style="primary"),
         ),
     ]
+    if home.settings:
+        body.append(ActionsBlock(elements=[ButtonElement(text="Settings", action_id=HOME_SETTINGS, value="open")]))
+        if home.changes:
+            body.append(ContextBlock(elements=[MarkdownTextObject(text=changes_text(home.changes))]))
     if not home.has_any:
         body += _welcome(defaults, prices)
         return View(type="home", blocks=body).to_dict()

@@ -63,6 +63,9 @@ class FreshBots(AsyncInstallationStore):
     def logger(self) -> logging.Logger:
         return log
 
+    async def forget_settings(self, team_id: str) -> None:
+        await self._store.forget_settings(team_id)
+
     async def async_save(self, installation: Installation) -> None:
         await self._installations.async_save(installation)
 
@@ -136,9 +139,11 @@ async def forget_workspace(
 ) -> None:
     """Banana can no longer act in a workspace (uninstalled, its bot token revoked, or a refresh Slack refused): its
     installation is deleted, so nothing tries the dead token again, and its running tasks end quietly at their next
-    step. One log line. Its history stays until an operator deletes it (`banana-bot forget-workspace`)."""
+    step, and its admins' settings are deleted. One log line. Its history stays until an operator deletes it
+    (`banana-bot forget-workspace`)."""
     if bots is not None:
         await bots.async_delete_all(enterprise_id=enterprise_id, team_id=team_id)
+        await bots.forget_settings(team_id)
     ended = end_work(team_id)
     log.info("workspace %s: %s; its installation is forgotten and %d running task(s) end here", team_id, why, ended)
 

@@ -13,6 +13,7 @@ from bot.services.budget import Budget
 from bot.services.home import HomeTab
 from bot.services.starter import TaskStarter
 from bot.services.tasks import Tasks
+from bot.services.workspace_settings import WorkspaceSettings
 from bot.settings import Settings
 from bot.store import TaskStore
 from prompts.catalog import Brand, Catalog
@@ -33,7 +34,20 @@ class Services:
     catalog: Catalog  # the prompt studio's layouts, templates and styles
     brand: Brand  # the brand every studio prompt follows (BRAND_FILE)
     installs: Installs | None = None  # installed through OAuth in many workspaces; None: one workspace
+    workspaces: WorkspaceSettings | None = None  # each workspace's own settings, set by its admins
 
     @property
     def defaults(self) -> Options:
+        """The operator's defaults; a request in a workspace takes `defaults_for` it."""
         return self.settings.defaults
+
+    async def thread_replies_in(self, team_id: str) -> bool:
+        """Whether plain thread replies edit an image there: the operator allows it, and the workspace keeps it on."""
+        if self.workspaces is None:
+            return self.settings.thread_replies
+        return (await self.workspaces.effective(team_id)).thread_replies
+
+    async def defaults_for(self, team_id: str) -> Options:
+        if self.workspaces is None:
+            return self.settings.defaults
+        return await self.workspaces.defaults(team_id)

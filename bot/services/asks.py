@@ -91,7 +91,7 @@ async def start_prompt(
 ) -> Task | Refused:
     """A prompt with the command's options, started; with `inputs`, a remix of them (a remix of one of Banana's own
     results records it as its parent). Raises CommandError when the words are not a request."""
-    request = parse_command_text(text, services.defaults)
+    request = parse_command_text(text, await services.defaults_for(origin.team_id))
     if inputs:
         parent = await remixed_task(services, origin.team_id, inputs)
         request = checked(

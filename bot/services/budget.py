@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from bot.blocks.text import approx, credit_amount, credits_text
+from bot.services.workspace_settings import WorkspaceSettings
 from bot.store import TaskStore
 from prompts.options import RESOLUTIONS, Prices
 from prompts.tasks import Task, Usage
@@ -53,8 +54,10 @@ class Budget:
         many_workspaces: bool = False,
         operator_workspace: str | None = None,
         clock: Callable[[], float] = time.time,
+        workspaces: WorkspaceSettings | None = None,
     ) -> None:
         self._store = store
+        self._workspaces = workspaces  # each workspace's own caps, within these
         self.prices = prices
         self.user_daily_cap = user_daily_cap
         self.workspace_monthly_cap = workspace_monthly_cap
@@ -74,6 +77,13 @@ class Budget:
     def capped(self) -> bool:
         return self.user_daily_cap is not None or self.workspace_monthly_cap is not None
 
+    async def caps(self, team_id: str) -> tuple[int | None, int | None]:
+        """The workspace's caps in force: (per person a day, the workspace a month); its own within the operator's."""
+        if self._workspaces is None:
+            return self.user_daily_cap, self.workspace_monthly_cap
+        own = await self._workspaces.effective(team_id)
+        return own.user_daily_cap, own.workspace_monthly_cap
+
     @asynccontextmanager
     async def admit(self, team_id: str, user_id: str, resolution: str, count: int = 1) -> AsyncIterator[str | None]:
         """Check the caps for `count` more images at `resolution`: yields None when all of them may start, else why
@@ -83,7 +93,7 @@ class Budget:
         `exclusive`), so the new task is stored (and counted as running) before the next request is checked: two
         replicas cannot both let a person past a cap. Without caps nothing is read and nobody waits.
         """
-        if not self.capped:
+        if await self.caps(team_id) == (None, None):
             yield None
             return
         async with self._store.exclusive(f"caps:{team_id}"):  # across replicas too: one check at a time per workspace
@@ -96,29 +106,30 @@ class Budget:
         price = self.prices[resolution] * count
         asked = _asked(resolution, count)
         running = await self._running()
-        if self.user_daily_cap is not None:
+        user_daily_cap, workspace_monthly_cap = await self.caps(team_id)
+        if user_daily_cap is not None:
             since = start_of_day(now)
             mine = await self._store.usage(team_id, user_id, since)
             spend = await self._spend(mine, running, since, team_id=team_id, user_id=user_id)
-            if spend.committed + price > self.user_daily_cap:
+            if spend.committed + price > user_daily_cap:
                 return (
                     f"{'You have reached' if count == 1 else 'That would go over'} your daily limit of "
-                    f"{credit_amount(self.user_daily_cap)} credits: "
+                    f"{credit_amount(user_daily_cap)} credits: "
                     f"{_spent(spend)} today, and {asked} {approx(price, exact=False)}."
-                    f"{self._cheaper(resolution, self.user_daily_cap, spend, count)} "
+                    f"{self._cheaper(resolution, user_daily_cap, spend, count)} "
                     f"Nothing was started. The limit resets at midnight UTC, {_until(start_of_day(now) + 86_400 - now)}"
                     "; whoever runs Banana can raise it (USER_DAILY_CREDIT_CAP)."
                 )
-        if self.workspace_monthly_cap is not None:
+        if workspace_monthly_cap is not None:
             since = start_of_month(now)
             spend = await self._spend(await self._store.team_usage(team_id, since), running, since, team_id=team_id)
-            if spend.committed + price > self.workspace_monthly_cap:
+            if spend.committed + price > workspace_monthly_cap:
                 resets = time.gmtime(start_of_next_month(now))
-                cheaper = self._cheaper(resolution, self.workspace_monthly_cap, spend, count)
+                cheaper = self._cheaper(resolution, workspace_monthly_cap, spend, count)
                 over_workspace = "That would go over the workspace's"
                 return (
                     f"{'The workspace has reached its' if count == 1 else over_workspace} "
-                    f"monthly limit of {credit_amount(self.workspace_monthly_cap)} "
+                    f"monthly limit of {credit_amount(workspace_monthly_cap)} "
                     f"credits: {_spent(spend)} this month, and {asked} {approx(price, exact=False)}."
                     f"{cheaper} Nothing was "
                     f"started. The limit resets on 1 {calendar.month_name[resets.tm_mon]} (UTC); whoever runs Banana "
@@ -130,6 +141,7 @@ class Budget:
         now = self._clock()
         day, month = start_of_day(now), start_of_month(now)
         store, running = self._store, await self._running()
+        user_daily_cap, workspace_monthly_cap = await self.caps(team_id)
         return UsageReport(
             today=await self._spend(
                 await store.usage(team_id, user_id, day), running, day, team_id=team_id, user_id=user_id
@@ -138,8 +150,8 @@ class Budget:
                 await store.usage(team_id, user_id, month), running, month, team_id=team_id, user_id=user_id
             ),
             workspace_month=await self._spend(await store.team_usage(team_id, month), running, month, team_id=team_id),
-            user_daily_cap=self.user_daily_cap,
-            workspace_monthly_cap=self.workspace_monthly_cap,
+            user_daily_cap=user_daily_cap,
+            workspace_monthly_cap=workspace_monthly_cap,
             prices=self.prices,
         )
 

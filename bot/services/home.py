@@ -11,10 +11,12 @@ from dataclasses import dataclass, replace
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks.home import HOME_PAGE_SIZE, HomePage, home_view
+from bot.blocks.settings import Change
 from bot.clients.limits import SharedPace
 from bot.clients.slack import SlackDelivery
 from bot.clients.tokens import NotInstalled
 from bot.services.budget import start_of_day, start_of_month
+from bot.services.workspace_settings import WorkspaceSettings
 from bot.store import TaskStore
 from prompts.options import PRICES, Options, Prices
 from prompts.tasks import HomeFilter, Task, TaskState
@@ -51,6 +53,7 @@ class HomeTab:
         self._places: dict[tuple[str, str], HomePlace] = {}
         self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._publishes = SharedPace(store, "home", 1, refresh_delay)
+        self.workspaces: WorkspaceSettings | None = None  # who may change the settings: a Settings button for them
 
     async def publish(self, team_id: str, user_id: str, *, place: HomePlace | None = None) -> None:
         """Publish a person's Home now, at `place` or where they were."""
@@ -109,7 +112,12 @@ class HomeTab:
         has_any = bool(found) or await store.count(team_id, user_id, HomeFilter.ALL.states) > 0
         now = self._clock()
         shown = found[:HOME_PAGE_SIZE]
+        ws = self.workspaces
+        settings = ws is not None and await ws.may_change(team_id, user_id)
+        changes = await ws.history(team_id, 3) if ws is not None and settings else []
         return HomePage(
+            settings=settings,
+            changes=tuple(Change(c.user_id, c.at, c.change) for c in changes),
             user_id=user_id,
             tasks=shown,
             with_children=await store.with_children([task.id for task in shown], user_id),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.jobs.runner import JobRunner
 from bot.services.budget import Budget
+from bot.services.workspace_settings import WorkspaceSettings
 from bot.store import StoreUnavailable
 from prompts.options import GenerationRequest
 from prompts.tasks import Origin, Task
@@ -28,9 +29,10 @@ class Refused:
 
 
 class TaskStarter:
-    def __init__(self, budget: Budget, runner: JobRunner) -> None:
+    def __init__(self, budget: Budget, runner: JobRunner, workspaces: WorkspaceSettings | None = None) -> None:
         self._budget = budget
         self._runner = runner
+        self._workspaces = workspaces  # where each workspace lets Banana work
 
     async def start(
         self,
@@ -47,6 +49,9 @@ class TaskStarter:
         """
         team, user, resolution = origin.team_id, origin.user_id, request.options.resolution
         try:
+            elsewhere = await self._workspaces.elsewhere(team, origin.channel_id) if self._workspaces else None
+            if elsewhere is not None:  # the one rule for every surface: outside the workspace's channels
+                return Refused(elsewhere)
             async with self._budget.admit(team, user, resolution, request.count) as refusal:
                 if refusal is not None:
                     return Refused(refusal)

@@ -24,10 +24,21 @@ class WorkspaceRecords:
     tasks: int  # each with its history
     saved_prompts: int
     installed: bool  # an installation or its bot is stored (installed through OAuth)
+    settings: bool = False  # its admins' settings or their change log
 
     @property
     def empty(self) -> bool:
-        return not (self.tasks or self.saved_prompts or self.installed)
+        return not (self.tasks or self.saved_prompts or self.installed or self.settings)
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """One save of a workspace's settings: who, when, and what changed (written for people)."""
+
+    team_id: str
+    user_id: str
+    at: float
+    change: str
 
 
 class NameTaken(Exception):
@@ -73,7 +84,12 @@ class TaskRecords(Protocol):
     async def list_prompts(self, team_id: str, limit: int = 20, contains: str = "") -> list[SavedPrompt]: ...
     async def get_prompt(self, team_id: str, prompt_id: int) -> SavedPrompt | None: ...
     async def find_prompt(self, team_id: str, name: str) -> SavedPrompt | None: ...
-    # Everything kept about one workspace (tasks and their history, saved prompts, its installation), deleted.
+    # A workspace's own settings (empty when its admins set none); saving them records the change in one transaction.
+    async def workspace_settings(self, team_id: str) -> dict[str, Any]: ...
+    async def save_workspace_settings(self, team_id: str, user_id: str, data: dict[str, Any], change: str) -> None: ...
+    async def settings_changes(self, team_id: str, limit: int = 5) -> list[SettingsChange]: ...
+    async def forget_settings(self, team_id: str) -> None: ...
+    # Everything kept about one workspace (tasks and their history, saved prompts, settings, installation), deleted.
     async def forget_workspace(self, team_id: str) -> int: ...
     # What forget_workspace would delete, counted; reads only.
     async def workspace_records(self, team_id: str) -> WorkspaceRecords: ...

@@ -4,10 +4,11 @@ between SQLite and PostgreSQL. Every ordering ends with `id` (or names where NUL
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.store.base import FINISHED, TASK_FIELDS, NameTaken, WorkspaceRecords, task_from_row
+from bot.store.base import FINISHED, TASK_FIELDS, NameTaken, SettingsChange, WorkspaceRecords, task_from_row
 from bot.store.database import Database, Duplicate, Row, Session, in_marks
 from prompts.options import Options
 from prompts.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState, Usage
@@ -303,6 +304,38 @@ class Records:
         )
         return _saved(rows[0]) if rows else None
 
+    # A workspace's own settings, kept as JSON text (the same on both backends), and their change log
+
+    async def workspace_settings(self, team_id: str) -> dict[str, Any]:
+        rows = await self.database.fetch("select data from workspace_settings where team_id = ?", [team_id])
+        return dict(json.loads(rows[0]["data"])) if rows else {}
+
+    async def save_workspace_settings(self, team_id: str, user_id: str, data: dict[str, Any], change: str) -> None:
+        """Replace the workspace's settings and record who changed what, together or not at all."""
+        now = self._clock()
+        async with self.database.transaction() as session:
+            await session.execute(
+                "insert into workspace_settings (team_id, data, updated_at) values (?, ?, ?)"
+                " on conflict (team_id) do update set data = excluded.data, updated_at = excluded.updated_at",
+                [team_id, json.dumps(data, sort_keys=True), now],
+            )
+            await session.execute(
+                "insert into settings_changes (team_id, user_id, at, change) values (?, ?, ?, ?)",
+                [team_id, user_id, now, change],
+            )
+
+    async def settings_changes(self, team_id: str, limit: int = 5) -> list[SettingsChange]:
+        rows = await self.database.fetch(
+            "select * from settings_changes where team_id = ? order by at desc, id desc limit ?", [team_id, limit]
+        )
+        return [SettingsChange(r["team_id"], r["user_id"], r["at"], r["change"]) for r in rows]
+
+    async def forget_settings(self, team_id: str) -> None:
+        """A workspace's settings and their log, deleted (on uninstall; its task history stays until forgotten)."""
+        async with self.database.transaction() as session:
+            for table in ("workspace_settings", "settings_changes"):
+                await session.execute(f"delete from {table} where team_id = ?", [team_id])
+
     # A workspace's records
 
     async def forget_workspace(self, team_id: str) -> int:
@@ -312,7 +345,7 @@ class Records:
                 "delete from task_events where task_id in (select id from tasks where team_id = ?)", [team_id]
             )
             tasks = await session.execute("delete from tasks where team_id = ?", [team_id])
-            for table in ("saved_prompts", "installed_bots", "installations"):
+            for table in ("saved_prompts", "workspace_settings", "settings_changes", "installed_bots", "installations"):
                 await session.execute(f"delete from {table} where team_id = ?", [team_id])
         return tasks
 
@@ -322,10 +355,14 @@ class Records:
             "select (select count(*) from tasks where team_id = ?) as tasks,"
             " (select count(*) from saved_prompts where team_id = ?) as saved_prompts,"
             " (select count(*) from installed_bots where team_id = ?)"
-            " + (select count(*) from installations where team_id = ?) as installed",
-            [team_id] * 4,
+            " + (select count(*) from installations where team_id = ?) as installed,"
+            " (select count(*) from workspace_settings where team_id = ?)"
+            " + (select count(*) from settings_changes where team_id = ?) as settings",
+            [team_id] * 6,
         )
-        return WorkspaceRecords(int(row["tasks"]), int(row["saved_prompts"]), int(row["installed"]) > 0)
+        return WorkspaceRecords(
+            int(row["tasks"]), int(row["saved_prompts"]), int(row["installed"]) > 0, int(row["settings"]) > 0
+        )
 
 
 def _known(changes: dict[str, Any]) -> None:

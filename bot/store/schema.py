@@ -262,6 +262,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             "create unique index if not exists saved_prompts_team_name on saved_prompts (team_id, name_key)",
         ),
     ),
+    Migration(
+        8,
+        "a workspace's own settings (JSON text: fields come and go without a migration) and their change log",
+        (
+            Columns(
+                "workspace_settings",
+                (("team_id", "text primary key"), ("data", "text not null"), ("updated_at", "double precision")),
+            ),
+            Columns(
+                "settings_changes",
+                (
+                    ("id", "id"),
+                    ("team_id", "text not null"),
+                    ("user_id", "text not null"),
+                    ("at", "double precision not null"),
+                    ("change", "text not null"),
+                ),
+            ),
+            "create index if not exists settings_changes_team_at on settings_changes (team_id, at)",
+        ),
+    ),
 )
 
 

@@ -393,6 +393,12 @@ def view_submission(view: dict[str, Any], fields: dict[str, Any]) -> dict[str, A
             state = {"selected_option": element.get("initial_option") if given is None else {"value": given}}
         elif kind == "conversations_select":
             state = {"selected_conversation": given or element.get("initial_conversation")}
+        # Multi-selects carry a list of ids (https://api.slack.com/reference/block-kit/block-elements#conversation_multi_select,
+        # https://api.slack.com/reference/block-kit/block-elements#users_multi_select).
+        elif kind == "multi_conversations_select":
+            state = {"selected_conversations": element.get("initial_conversations", []) if given is None else given}
+        elif kind == "multi_users_select":
+            state = {"selected_users": element.get("initial_users", []) if given is None else given}
         elif kind == "file_input":
             state = {"files": given or []}
         else:
