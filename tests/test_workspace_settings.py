@@ -15,7 +15,8 @@ from prompts.options import Options
 from standins import slack as slack_standin
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_home import open_home
-from tests.test_workspaces import installed, wait_done  # noqa: F401 (a fixture)
+from tests.test_thread_edits import mention
+from tests.test_workspaces import eventually, installed, wait_done  # noqa: F401 (a fixture)
 
 ADMIN = "U0ADMIN001"
 CREATE = "/api/v1/jobs/createTask"
@@ -65,6 +66,7 @@ async def test_a_cap_set_in_the_form_refuses_the_next_image(banana, kie, slack):
     assert answer.status_code == 200 and "errors" not in answer.text
     refused = (await banana.command("a red fox")).json()
     assert refused["response_type"] == "ephemeral" and "daily limit of 10 credits" in refused["text"]
+    assert "the workspace's admins can raise it in Banana's settings" in refused["text"]
     assert kie.requests_to(CREATE) == []
     assert await banana.services.store.for_user(TEAM, USER_ID) == []
 
@@ -102,6 +104,15 @@ async def test_a_channel_list_sends_other_channels_away_and_the_dm_still_works(b
     assert (await banana.only_task()).channel_id == slack.dm_channel
 
 
+async def test_a_mention_in_another_channel_gets_the_note_privately_and_starts_nothing(banana, kie, slack):
+    await banana.command("a skyline")
+    (first,) = await banana.settle(1)
+    await save(banana, slack, **{form.CHANNELS: [slack.random_channel]})
+    await mention(banana, "add a moon", thread_ts=first.thread_ts)
+    await slack.wait_for(lambda: any("Banana works in" in e["text"] for e in slack.ephemerals))
+    assert len(kie.requests_to(CREATE)) == 1 and len(await banana.settle(1)) == 1
+
+
 async def test_the_change_log_shows_who_changed_what_to_admins(banana, slack):
     await save(banana, slack, **{form.DAILY_CAP: "20"})
     await save(banana, slack, user=ADMIN, **{form.DAILY_CAP: "12", form.ADMINS: [USER_ID]})
@@ -132,6 +143,20 @@ async def test_another_workspace_is_unaffected(installed, kie, slack):  # noqa: 
     (task,) = await wait_done(banana, south)
     assert task.team_id == south.team_id and len(kie.requests_to(CREATE)) == 1
     assert await banana.services.store.workspace_settings(south.team_id) == {}
+
+
+async def test_an_uninstall_deletes_that_workspaces_settings_only(installed, slack):  # noqa: F811
+    banana, north, south = installed
+    for team in (north, south):
+        await save(banana, team, user=team.admin_user_id, team=team, **{form.DAILY_CAP: "5"})
+    store = banana.services.store
+    await slack.uninstall(south.team_id)
+
+    async def gone() -> bool:  # the app_uninstalled event is handled after Slack has its answer
+        return await store.workspace_settings(south.team_id) == {} and not await store.settings_changes(south.team_id)
+
+    await eventually(gone)
+    assert await store.workspace_settings(north.team_id) != {} and await store.settings_changes(north.team_id)
 
 
 # ---- the rules, and the builder ------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ class Budget:
                     f"{_spent(spend)} today, and {asked} {approx(price, exact=False)}."
                     f"{self._cheaper(resolution, user_daily_cap, spend, count)} "
                     f"Nothing was started. The limit resets at midnight UTC, {_until(start_of_day(now) + 86_400 - now)}"
-                    "; whoever runs Banana can raise it (USER_DAILY_CREDIT_CAP)."
+                    f"; {_who_raises(user_daily_cap, self.user_daily_cap, 'USER_DAILY_CREDIT_CAP')}."
                 )
         if workspace_monthly_cap is not None:
             since = start_of_month(now)
@@ -132,8 +132,8 @@ class Budget:
                     f"monthly limit of {credit_amount(workspace_monthly_cap)} "
                     f"credits: {_spent(spend)} this month, and {asked} {approx(price, exact=False)}."
                     f"{cheaper} Nothing was "
-                    f"started. The limit resets on 1 {calendar.month_name[resets.tm_mon]} (UTC); whoever runs Banana "
-                    "can raise it (WORKSPACE_MONTHLY_CREDIT_CAP)."
+                    f"started. The limit resets on 1 {calendar.month_name[resets.tm_mon]} (UTC); "
+                    f"{_who_raises(workspace_monthly_cap, self.workspace_monthly_cap, 'WORKSPACE_MONTHLY_CREDIT_CAP')}."
                 )
         return None
 
@@ -189,6 +189,13 @@ class Budget:
         if not fits:
             return ""
         return f" A {fits[-1]} image ({credits_text(self.prices[fits[-1]], exact=False)}) still fits."
+
+
+def _who_raises(cap: int, operators: int | None, setting: str) -> str:
+    """A workspace's own cap, below the operator's, is its admins' to raise; the operator's is the operator's."""
+    if cap == operators:
+        return f"whoever runs Banana can raise it ({setting})"
+    return "the workspace's admins can raise it in Banana's settings (on their Home tab)"
 
 
 def _asked(resolution: str, count: int) -> str:
