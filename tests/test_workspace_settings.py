@@ -113,6 +113,22 @@ async def test_a_mention_in_another_channel_gets_the_note_privately_and_starts_n
     assert len(kie.requests_to(CREATE)) == 1 and len(await banana.settle(1)) == 1
 
 
+async def test_a_workspace_may_turn_off_thread_replies_the_operator_allows(start_banana, kie, slack):
+    slack.scopes = (*slack.scopes, "channels:history")
+    slack.bot_events = (*slack.bot_events, "message.channels")
+    banana = await start_banana(THREAD_REPLIES="true")
+    await save(banana, slack, **{form.REPLIES: "off"})
+    await banana.command("a skyline")
+    (first,) = await banana.settle(1)
+    await banana.say("love it, but make it darker", thread_ts=first.thread_ts)
+    # A mention after it is acted on; by the time its edit is done, the reply before it has long been ignored.
+    await mention(banana, "make it warmer", thread_ts=first.thread_ts)
+    await banana.settle(2)
+    await banana.services.runner.wait_idle()
+    prompts = [t.prompt for t in await banana.services.store.for_user(TEAM, USER_ID)]
+    assert prompts == ["make it warmer", "a skyline"] and len(kie.requests_to(CREATE)) == 2
+
+
 async def test_the_change_log_shows_who_changed_what_to_admins(banana, slack):
     await save(banana, slack, **{form.DAILY_CAP: "20"})
     await save(banana, slack, user=ADMIN, **{form.DAILY_CAP: "12", form.ADMINS: [USER_ID]})

@@ -61,7 +61,8 @@ class HomeTab:
         self._places[team_id, user_id] = place
         page = await self.page(team_id, user_id, place)
         slack = self._slack.team(team_id)
-        error = await self._try_publish(slack, page)
+        defaults = await self.workspaces.defaults(team_id) if self.workspaces is not None else self._defaults
+        error = await self._try_publish(slack, page, defaults)
         if error == "invalid_blocks":
             # A thumbnail whose file was deleted in Slack itself makes the whole view invalid (bolt-python#1251).
             # Find those files, remember them on their tasks, and publish once more without them. Never more
@@ -69,13 +70,13 @@ class HomeTab:
             gone = await self._forget_gone_files(slack, page.tasks)
             if gone:
                 page = replace(page, tasks=[gone.get(task.id, task) for task in page.tasks])
-                error = await self._try_publish(slack, page)
+                error = await self._try_publish(slack, page, defaults)
         if error is not None:
             log.warning("could not publish the Home tab of %s: %s", user_id, error)
 
-    async def _try_publish(self, slack: SlackDelivery, page: HomePage) -> str | None:
+    async def _try_publish(self, slack: SlackDelivery, page: HomePage, defaults: Options) -> str | None:
         """Publish `page`; Slack's error code when it refuses, else None."""
-        view = home_view(page, self._defaults, self._prices)
+        view = home_view(page, defaults, self._prices)
         try:
             await slack.client.views_publish(user_id=page.user_id, view=view, token=await slack.token())
         except SlackApiError as error:
