@@ -150,6 +150,19 @@ async def test_settings_survive_a_restart(start_banana, kie, slack):
     assert "daily limit of 0 credits" in refused["text"] and kie.requests_to(CREATE) == []
 
 
+async def test_a_change_on_one_replica_is_seen_by_another(start_banana, postgres_url, kie, slack):
+    first, second = await start_banana(DATABASE_URL=postgres_url), await start_banana(DATABASE_URL=postgres_url)
+    assert (await second.services.workspaces.effective(TEAM)).user_daily_cap is None  # type: ignore[union-attr]
+    await save(first, slack, **{form.DAILY_CAP: "0"})
+
+    async def seen() -> bool:  # the other replica's cache lasts a few seconds
+        return (await second.services.workspaces.effective(TEAM)).user_daily_cap == 0  # type: ignore[union-attr]
+
+    await eventually(seen)
+    refused = (await second.command("a red fox")).json()
+    assert "daily limit of 0 credits" in refused["text"] and kie.requests_to(CREATE) == []
+
+
 async def test_another_workspace_is_unaffected(installed, kie, slack):  # noqa: F811
     banana, north, south = installed
     await save(banana, north, user=north.admin_user_id, team=north, **{form.DAILY_CAP: "0"})
