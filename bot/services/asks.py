@@ -179,5 +179,6 @@ async def usage_answer(services: Services, team_id: str, user_id: str) -> str:
             log.warning("could not read the kie.ai balance: %s", error)
             balance = f"could not be read just now. {error.summary}"
         else:
-            balance = balance_text(credits, services.settings.prices, services.defaults.resolution)
+            resolution = (await services.defaults_for(team_id)).resolution
+            balance = balance_text(credits, services.settings.prices, resolution)
     return usage_text(report, balance=balance)
