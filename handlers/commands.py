@@ -37,6 +37,9 @@ async def banana_command(
         await ack()  # the kie.ai balance may take a moment; the answer follows through response_url
         await respond(response_type="ephemeral", text=await usage_answer(services, team_id, user_id))
         return
+    if note := await services.elsewhere(team_id, asking.channel_id):  # forms too: nothing started from here
+        await ack(response_type="ephemeral", text=f":no_entry: {note}")
+        return
     if words.asked is Asked.STUDIO:  # the prompt studio: a form now, the prompt to review next
         await ack()
         view = studio.studio_form(words.kind, services.catalog, channel_id=command["channel_id"], text=words.rest)

@@ -51,6 +51,9 @@ async def remix_message(
     message = shortcut.get("message") or {}
     conversation = shortcut.get("channel") or {}
     channel = asking.channel_id
+    if note := await services.elsewhere(asking.team_id, channel):  # before any form: nothing to fill in here
+        await respond(response_type="ephemeral", replace_original=False, text=f":no_entry: {note}")
+        return
     files = message.get("files") or []
     candidates = pick_message_images(files)
     # files:read reaches only conversations Banana is in (https://api.slack.com/scopes/files:read): join a public

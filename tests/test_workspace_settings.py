@@ -15,6 +15,7 @@ from prompts.options import Options
 from standins import slack as slack_standin
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_home import open_home
+from tests.test_remix import image_bytes, post_with_files
 from tests.test_thread_edits import mention
 from tests.test_workspaces import eventually, installed, wait_done  # noqa: F401 (a fixture)
 
@@ -102,6 +103,18 @@ async def test_a_channel_list_sends_other_channels_away_and_the_dm_still_works(b
     assert kie.requests_to(CREATE) == [] and await banana.services.store.for_user(TEAM, USER_ID) == []
     await banana.command("a red fox", channel=slack.dm_channel)
     assert (await banana.only_task()).channel_id == slack.dm_channel
+
+
+async def test_a_form_or_a_shortcut_in_another_channel_gets_the_note_and_opens_nothing(banana, slack):
+    await save(banana, slack, **{form.CHANNELS: [slack.random_channel]})
+    opened = len(slack.views_opened)
+    for words in ("", "infographic"):
+        answer = (await banana.command(words, channel=CHANNEL_ID)).json()
+        assert answer["response_type"] == "ephemeral" and "Banana works in" in answer["text"]
+    message, _ = post_with_files(slack, (image_bytes("red"), "photo.png", "image/png"))
+    await banana.message_shortcut(message)
+    await slack.wait_for(lambda: any("Banana works in" in json.dumps(r) for r in slack.responses))
+    assert len(slack.views_opened) == opened
 
 
 async def test_a_mention_in_another_channel_gets_the_note_privately_and_starts_nothing(banana, kie, slack):

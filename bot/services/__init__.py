@@ -47,6 +47,10 @@ class Services:
             return self.settings.thread_replies
         return (await self.workspaces.effective(team_id)).thread_replies
 
+    async def elsewhere(self, team_id: str, channel_id: str | None) -> str | None:
+        """The note for someone asking outside the channels the workspace lets Banana work in; None where it works."""
+        return await self.workspaces.elsewhere(team_id, channel_id) if self.workspaces is not None else None
+
     async def defaults_for(self, team_id: str) -> Options:
         if self.workspaces is None:
             return self.settings.defaults
