@@ -70,8 +70,8 @@ async def _edit(
         slack = services.slack.team(asking.team_id)
         await slack.whisper(asking.channel_id or "", asking.user_id, text, thread_ts=asking.thread_ts)
 
-    if not thread:
-        await answer(NOT_A_BANANA_THREAD)
+    if not thread:  # outside the workspace's channels, where to go says more than how to edit
+        await answer(await services.elsewhere(asking.team_id, asking.channel_id) or NOT_A_BANANA_THREAD)
         return
     picked = read_pick(message_words(event.get("text") or "", context.bot_user_id))
     if not picked.text:

@@ -126,6 +126,14 @@ async def test_a_mention_in_another_channel_gets_the_note_privately_and_starts_n
     assert len(kie.requests_to(CREATE)) == 1 and len(await banana.settle(1)) == 1
 
 
+async def test_a_mention_outside_a_thread_in_another_channel_says_where_banana_works(banana, kie, slack):
+    await save(banana, slack, **{form.CHANNELS: [slack.random_channel]})
+    await mention(banana, "a skyline", thread_ts=None)  # not in a thread, and not where Banana works
+    await slack.wait_for(lambda: bool(slack.ephemerals))
+    (note,) = slack.ephemerals
+    assert "Banana works in" in note["text"] and kie.requests_to(CREATE) == []
+
+
 async def test_a_workspace_may_turn_off_thread_replies_the_operator_allows(start_banana, kie, slack):
     slack.scopes = (*slack.scopes, "channels:history")
     slack.bot_events = (*slack.bot_events, "message.channels")
