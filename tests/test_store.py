@@ -812,6 +812,7 @@ async def test_a_sqlite_file_made_before_versions_upgrades_in_place(tmp_path):
     path = tmp_path / "banana.db"
     with sqlite3.connect(path) as conn:
         conn.executescript((FIXTURES / "store_before_22.sqlite.sql").read_text())
+        conn.execute("update seen_requests set at = ?", [time.time()])  # seen just now, not when the dump was made
     store = await SqliteTaskStore(path).open()
     try:
         await check_upgraded(store)
@@ -827,6 +828,7 @@ async def test_a_sqlite_file_made_before_versions_upgrades_in_place(tmp_path):
 async def test_a_postgres_schema_at_version_5_upgrades_in_place(postgres_url):
     async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
         await conn.execute((FIXTURES / "store_before_22.postgresql.sql").read_text())
+        await conn.execute("update seen_requests set at = %s", [time.time()])  # seen just now, not at the dump
     async with stores(postgres_url, count=2) as (store, _):  # two replicas starting together: one migrates
         await check_upgraded(store)
     async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
