@@ -171,7 +171,7 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Read settings; the process environment wins over `.env`. Raises SettingsError naming every problem."""
-    return _Reader(*_values(environ, env_file)).settings()
+    return _Reader(*read_environment(environ, env_file)).settings()
 
 
 def load_database(
@@ -179,7 +179,7 @@ def load_database(
 ) -> Settings:
     """Only what names the database (DATABASE_URL, DATABASE_PATH), and with `encryption_keys` the keys that seal its
     installations (BANANA_ENCRYPTION_KEYS, then required), for tools that need nothing else."""
-    values, problems = _values(environ, env_file)
+    values, problems = read_environment(environ, env_file)
     reader = _Reader(values, problems)
     url = reader.database_url("DATABASE_URL")
     keys = reader.fernet_keys("BANANA_ENCRYPTION_KEYS", required=True) if encryption_keys else ()
@@ -189,7 +189,7 @@ def load_database(
     return Settings(slack_bot_token="", kieai_api_key="", database_url=url, database_path=path, encryption_keys=keys)
 
 
-def _values(environ: Mapping[str, str] | None, env_file: Path | None) -> tuple[dict[str, str], list[str]]:
+def read_environment(environ: Mapping[str, str] | None, env_file: Path | None) -> tuple[dict[str, str], list[str]]:
     """`.env`, if there is one, overridden by the process environment (or `environ`); and what `.env` got wrong."""
     values: dict[str, str] = {}
     problems: list[str] = []

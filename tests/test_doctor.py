@@ -340,3 +340,13 @@ async def test_stored_bots_name_each_workspace_and_whether_its_row_opens(store):
     ]
     assert await stored_bots(store, slack_standin.CLIENT_ID, [other_key]) == [StoredBot("T0NORTH001", "", None)]
     assert await stored_bots(store, "another-app", [TEST_ENCRYPTION_KEY]) == []
+
+
+async def test_a_dotenv_line_banana_would_refuse_is_refused_here_too(app_env, tmp_path, capsys):
+    """doctor reads the environment as `banana-bot` does: a `.env` line it cannot parse fails the start, so here too."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("LOG_LEVEL=INFO\nthis line is not a setting\n")
+    status = await doctor.run(environ=app_env, env_file=env_file)
+    report = capsys.readouterr().out
+    assert status != 0
+    assert f"✗ settings: {env_file} line 2 cannot be read: write it as NAME=value" in report

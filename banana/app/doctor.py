@@ -31,14 +31,13 @@ import aiohttp
 import httpx
 from aiohttp import web
 from cryptography.fernet import Fernet
-from dotenv import dotenv_values
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from banana.app.wiring import BOT_SCOPES, SLACK_EVENTS_PATH
 from bot import redaction
 from bot.clients.kie import KieAuthError, KieClient, KieError, KieUnavailable
-from bot.settings import Settings, SettingsError, database_password, load_settings
+from bot.settings import Settings, SettingsError, database_password, load_settings, read_environment
 from bot.store import (
     PostgresTaskStore,
     SqliteTaskStore,
@@ -120,15 +119,6 @@ class ReadSettings:
     settings: Settings | None
     problems: tuple[str, ...]
     broken: frozenset[str]
-
-
-def environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
-    """What `load_settings` reads: `.env`, overridden by the process environment (or `environ`)."""
-    values: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    values.update(os.environ if environ is None else environ)
-    return values
 
 
 def read_settings(values: Mapping[str, str]) -> ReadSettings:
@@ -553,8 +543,8 @@ def secrets_in(values: Mapping[str, str]) -> list[str]:
 
 async def run(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> int:
     """Print the report, redacted of every configured secret besides; the exit status."""
-    values = environment(environ, env_file)
-    checks = await diagnose(values)
+    values, env_problems = read_environment(environ, env_file)  # what `banana-bot` itself reads, and refuses
+    checks = [fail("settings", problem) for problem in env_problems] + await diagnose(values)
     redaction.remember(*secrets_in(values))
     print(redaction.redact(render(checks)))
     return exit_code(checks)
