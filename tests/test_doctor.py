@@ -350,3 +350,4 @@ async def test_a_dotenv_line_banana_would_refuse_is_refused_here_too(app_env, tm
     report = capsys.readouterr().out
     assert status != 0
     assert f"✗ settings: {env_file} line 2 cannot be read: write it as NAME=value" in report
+    assert "complete and consistent" not in report

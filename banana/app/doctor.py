@@ -22,7 +22,7 @@ import secrets
 import socket
 import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -479,14 +479,15 @@ async def public_url_check(public_url: str, *, token: str | None, port: int = 0)
 # ---------------------------------------------------------------- all of them
 
 
-async def diagnose(values: Mapping[str, str]) -> list[Check]:
-    """Every check on the settings `values` hold, in a fixed order; the independent ones run at once."""
+async def diagnose(values: Mapping[str, str], env_problems: Sequence[str] = ()) -> list[Check]:
+    """Every check on the settings `values` hold (and `.env`'s own problems), in a fixed order; the independent ones
+    run at once."""
     read = read_settings(values)
-    checks = [fail("settings", problem) for problem in read.problems]
+    checks = [fail("settings", problem) for problem in (*env_problems, *read.problems)]
     settings = read.settings
     if settings is None:
         return [*checks, Check(Mark.SKIPPED, "everything else", "not checked until the settings above are fixed")]
-    if not read.problems:
+    if not checks:
         checks.append(ok("settings", "complete and consistent"))
     if not read.broken & {"SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "PUBLIC_URL"}:
         checks += choices(settings)
@@ -544,7 +545,7 @@ def secrets_in(values: Mapping[str, str]) -> list[str]:
 async def run(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> int:
     """Print the report, redacted of every configured secret besides; the exit status."""
     values, env_problems = read_environment(environ, env_file)  # what `banana-bot` itself reads, and refuses
-    checks = [fail("settings", problem) for problem in env_problems] + await diagnose(values)
+    checks = await diagnose(values, env_problems)
     redaction.remember(*secrets_in(values))
     print(redaction.redact(render(checks)))
     return exit_code(checks)
