@@ -22,6 +22,7 @@ from bot.services.home import HomePlace
 from bot.services.permissions import may_manage
 from bot.services.privacy import seen_by, visible_to
 from bot.services.starter import Refused
+from bot.services.upscale import start_upscale
 from handlers.payloads import action_request, claims, services_of, unclaimed
 from prompts.options import CommandError, InputFile
 from prompts.tasks import HomeFilter, Task
@@ -29,7 +30,9 @@ from prompts.tasks import HomeFilter, Task
 
 def register(app: AsyncApp) -> None:
     app.action(cards.REGENERATE, middleware=[claims])(pressed(regenerate))
-    app.action(cards.UPSCALE, middleware=[claims])(pressed(upscale))
+    app.action(cards.UPSCALE_X2, middleware=[claims])(pressed(upscale))
+    app.action(cards.UPSCALE_X4, middleware=[claims])(pressed(upscale))
+    app.action(cards.REDRAW_4K, middleware=[claims])(pressed(redraw_4k))
     app.action(cards.RETRY, middleware=[claims])(pressed(retry))
     app.action(cards.REMIX, middleware=[claims])(pressed(remix))
     app.action(cards.CANCEL, middleware=[claims])(pressed(cancel))
@@ -124,6 +127,24 @@ async def regenerate(press: Press) -> None:
 
 
 async def upscale(press: Press) -> None:
+    """Upscale ×2 or ×4: the image itself, enlarged by kie's upscaler."""
+    task = await press.task()
+    if task is None:
+        return
+    if press.from_home and not visible_to(task, press.user_id):  # Home shows one's own rows only
+        await press.answer("That image no longer exists: it may have been deleted.")
+        return
+    factor = next(f for f, action_id in cards.UPSCALES.items() if action_id == press.action.get("action_id"))
+    origin = press.request.origin(task.channel_id, thread_ts=task.thread_ts)
+    note = await start_upscale(press.services, task, factor, origin)
+    if note:
+        await press.answer(note)
+        return
+    await press.refresh_home()
+
+
+async def redraw_4k(press: Press) -> None:
+    """Redraw at 4K (the old "Upscale to 4K" button too): the same request drawn anew at 4K."""
     await _again(press, relation="upscale", resolution="4K")
 
 

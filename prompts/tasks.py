@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-from prompts.options import GenerationRequest, InputFile, Options
+from prompts.options import NANO_BANANA_PRO, TOPAZ_UPSCALE, GenerationRequest, InputFile, Options, upscale_price_key
 
 
 class TaskState(StrEnum):
@@ -75,6 +75,10 @@ class NewTask:
     thread_ts: str | None = None  # the thread asked from; once the card is posted, the card's thread
     view_id: str | None = None  # the modal it was submitted from, to report back in
     public_channel: bool = False  # asked in a channel Slack said is public; anything else is private to it
+    model: str = NANO_BANANA_PRO  # the kie model it runs on
+    upscale_factor: int | None = None  # an upscale: how many times larger than its one input
+    width: int | None = None  # the image's size: read from it once delivered; an upscale's is known from the start
+    height: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,7 +134,21 @@ class Task(NewTask):
             relation=self.relation,
             fresh=self.fresh,
             source=self.source,
+            model=self.model,
+            upscale_factor=self.upscale_factor,
+            size=(self.width, self.height) if self.upscale_factor and self.width and self.height else None,
         )
+
+    @property
+    def is_upscale(self) -> bool:
+        return self.model == TOPAZ_UPSCALE
+
+    @property
+    def price_key(self) -> str:
+        """What the price table prices it by: its resolution, or for an upscale its result's size."""
+        if self.is_upscale and self.width and self.height:
+            return upscale_price_key(max(self.width, self.height))
+        return self.resolution
 
     @property
     def origin(self) -> Origin:
@@ -173,6 +191,10 @@ def new_task(
         thread_ts=origin.thread_ts,
         view_id=origin.view_id,
         public_channel=public,
+        model=request.model,
+        upscale_factor=request.upscale_factor,
+        width=request.size[0] if request.size else None,
+        height=request.size[1] if request.size else None,
     )
 
 

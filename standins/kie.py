@@ -1,4 +1,5 @@
-"""A local stand-in for the kie.ai API (nano-banana-pro jobs, credits, file upload API, callbacks).
+"""A local stand-in for the kie.ai API (nano-banana-pro and topaz/image-upscale jobs, credits, file upload API,
+callbacks).
 
 It follows /work/shared/reference/kieai-api.md: HTTP 200 with a body `code` for most errors, a real HTTP 429
 for the create and read rate limits, `param`/`resultJson` as JSON strings, Unix-millisecond times, and opt-in HMAC
@@ -10,7 +11,10 @@ Each behaviour names the kie.ai page it follows:
 - [S3] https://docs.kie.ai/ ("Getting Started": Bearer auth, 20 creates per 10 s, HTTP 429, retention);
 - [S4] https://docs.kie.ai/common-api/webhook-verification (callback signatures);
 - [S5] https://docs.kie.ai/file-upload-api/quickstart (upload API; kept 3 days, or 24 h by another line);
-- [S6] https://docs.kie.ai/common-api/get-account-credits (`GET /api/v1/chat/credit`).
+- [S6] https://docs.kie.ai/common-api/get-account-credits (`GET /api/v1/chat/credit`);
+- [S7] https://docs.kie.ai/market/topaz/image-upscale and https://kie.ai/topaz-image-upscale (the upscaler:
+  `input.image_url`, JPEG/PNG/WebP "Maximum file size: 10MB", `input.upscale_factor` "1"/"2"/"4" as a string, "The
+  longest side of the uploaded image resolution × upscale_factor cannot exceed 20,000 pixels").
 
 Run it by hand with: python -m standins.kie --port 8081
 """
@@ -43,6 +47,13 @@ from PIL import Image, ImageDraw
 API_KEY = "kie-test-key"
 MODEL = "nano-banana-pro"
 PRICES = {"1K": 18, "2K": 18, "4K": 24}
+UPSCALE_MODEL = "topaz/image-upscale"
+UPSCALE_FACTORS = ("1", "2", "4")  # [S7] strings, not numbers
+UPSCALE_MAX_BYTES = 10 * 1024 * 1024  # [S7]
+UPSCALE_MAX_SIDE = 20_000  # [S7] longest side × factor
+# [S7] no price on the page; kie's listing as a third party quotes it: 10 credits up to 2K, 20 up to 4K, 40 beyond.
+UPSCALE_PRICES = ((2048, 10), (4096, 20))
+UPSCALE_TOP_PRICE = 40
 
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "auto")
 RESOLUTIONS = ("1K", "2K", "4K")
@@ -124,6 +135,9 @@ class Outcome:
     unseen_code: int = 404
     # What a success costs, as the callback's consumeCredits reports it (may be fractional); None: the price table.
     credits: float | None = None
+    # recordInfo answers a success with resultJson and no `state`, as independent clients report market models such
+    # as the Topaz upscaler do (the reference notes' upscaler entry).
+    state_missing: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in OUTCOME_KINDS:
@@ -159,6 +173,11 @@ class FakeTask:
     callback_sent: bool = False
     callback_status: int | None = None
     image_bytes: bytes | None = None  # rendered lazily, then cached
+    source: bytes | None = None  # an upscale's image, as uploaded
+
+    @property
+    def upscale_factor(self) -> int | None:
+        return int(self.input["upscale_factor"]) if self.body["model"] == UPSCALE_MODEL else None
 
     @property
     def input(self) -> dict[str, Any]:
@@ -174,6 +193,8 @@ class FakeTask:
 
     @property
     def output_format(self) -> str:
+        if self.source is not None:  # an upscale comes back in its image's format (WebP as PNG)
+            return "jpg" if _sniff_mime(self.source) == "image/jpeg" else "png"
         return self.input.get("output_format", "png")
 
     @property
@@ -182,6 +203,9 @@ class FakeTask:
 
     @property
     def price(self) -> int:
+        if self.source is not None and self.upscale_factor:
+            longest = max(_pixels(self.source) or [0]) * self.upscale_factor
+            return next((price for side, price in UPSCALE_PRICES if longest <= side), UPSCALE_TOP_PRICE)
         return PRICES[self.resolution]
 
     def state(self, now: float) -> str:
@@ -223,7 +247,7 @@ class FakeTask:
         state = self.state(now)
         final = state in FINAL_STATES
         complete_ms = self.wall_ms(self.done_at) if final and self.done_at is not None else None
-        return {
+        record = {
             "taskId": self.task_id,
             "model": self.body["model"],
             "state": state,
@@ -236,6 +260,9 @@ class FakeTask:
             "createTime": self.created_wall_ms,
             "updateTime": self.wall_ms(self.last_change(now)),
         }
+        if self.outcome.state_missing and state == "success":
+            del record["state"]
+        return record
 
 
 def _error(code: int, msg: str, *, http_status: int = 200, with_data: bool = True) -> web.Response:
@@ -276,6 +303,16 @@ def _pixels(data: bytes) -> list[int] | None:
             return list(image.size)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+def enlarge(data: bytes, factor: int) -> bytes:
+    """[S7] the same picture, `factor` times larger on each side, in its own format (WebP comes back as PNG)."""
+    with Image.open(io.BytesIO(data)) as image:
+        larger = image.resize((image.width * factor, image.height * factor), Image.Resampling.BICUBIC)
+        jpeg = image.format == "JPEG"
+    out = io.BytesIO()
+    larger.save(out, format="JPEG" if jpeg else "PNG", **({"quality": 95} if jpeg else {}))
+    return out.getvalue()
 
 
 def render_result_image(aspect_ratio: str, output_format: str, long_side: int, seed: str) -> bytes:
@@ -614,11 +651,18 @@ class KieStandIn:
             body = json.loads(await request.read())
         except ValueError:
             return _error(422, "Validation Error: request body must be JSON")
-        problem = self._validate_create(body) or self._check_hosted_inputs(body)
-        if problem:
-            return _error(422, problem)
-        resolution = body["input"].get("resolution", "1K")
-        if self._credits < PRICES[resolution]:
+        if isinstance(body, dict) and body.get("model") == UPSCALE_MODEL:
+            checked = self._check_upscale(body)
+            if isinstance(checked, str):
+                return _error(422, checked)
+            source: bytes | None = checked
+        else:
+            problem = self._validate_create(body) or self._check_hosted_inputs(body)
+            if problem:
+                return _error(422, problem)
+            source = None
+        probe = FakeTask("", body, Outcome(), now, 0, "", source=source)
+        if self._credits < probe.price:
             return _error(402, "Insufficient Credits")  # [S1]/[S3] body code 402
 
         planned = bool(self._planned)
@@ -626,15 +670,16 @@ class KieStandIn:
         if self.generate_jitter and not planned:
             outcome.generate_seconds += random.uniform(0.0, self.generate_jitter)
         task_id = uuid.uuid4().hex
-        ext = body["input"].get("output_format", "png")
         task = FakeTask(
             task_id=task_id,
             body=body,
             outcome=outcome,
             created_at=now,
             created_wall_ms=int(self.wall_clock() * 1000),
-            result_url=f"{self._origin(request)}/tempfile/{task_id}.{ext}",
+            result_url="",
+            source=source,
         )
+        task.result_url = f"{self._origin(request)}/tempfile/{task_id}.{task.output_format}"
         if outcome.kind not in ("never", "unknown_state"):
             task.done_at = now + outcome.queue_seconds + outcome.generate_seconds
             self._spawn(self._finish_later(task))
@@ -678,6 +723,39 @@ class KieStandIn:
             if name in params and params[name] not in allowed:
                 return f"Validation Error: input.{name} must be one of {', '.join(allowed)}"
         return None
+
+    def _check_upscale(self, body: dict[str, Any]) -> bytes | str:
+        """[S7] The upscaler's schema, strict: `image_url` (a file kie can fetch: here, one on this upload API) and
+        `upscale_factor` as the string "1", "2" or "4" (a number is refused); the image JPEG, PNG or WebP, at most
+        10 MB, and its longest side times the factor at most 20,000 px. The image's bytes, or what is wrong."""
+        callback = body.get("callBackUrl")
+        if "callBackUrl" in body and not (isinstance(callback, str) and callback.startswith(("http://", "https://"))):
+            return "Validation Error: callBackUrl must be an http(s) URL"
+        params = body.get("input")
+        if not isinstance(params, dict):
+            return "Validation Error: input is required and must be an object"
+        factor = params.get("upscale_factor")
+        if not isinstance(factor, str) or factor not in UPSCALE_FACTORS:
+            return f"Validation Error: input.upscale_factor must be one of {', '.join(map(repr, UPSCALE_FACTORS))}"
+        url = params.get("image_url")
+        if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            return "Validation Error: input.image_url is required and must be an http(s) URL"
+        prefix = f"{self.base_url}/files/"
+        stored = self._stored_file(url.removeprefix(prefix)) if self.base_url and url.startswith(prefix) else None
+        if stored is None:
+            return f"Validation Error: input.image_url could not be downloaded: {url}"
+        data, mime = stored
+        pixels = _pixels(data)
+        if mime not in INPUT_IMAGE_TYPES or pixels is None:
+            return f"Validation Error: input.image_url accepts {', '.join(INPUT_IMAGE_TYPES)}, not {mime}"
+        if len(data) > UPSCALE_MAX_BYTES:
+            return "Validation Error: input.image_url file must be at most 10MB"
+        if max(pixels) * int(factor) > UPSCALE_MAX_SIDE:
+            return (
+                "Validation Error: the longest side of the uploaded image resolution × upscale_factor cannot exceed "
+                f"{UPSCALE_MAX_SIDE:,} pixels"
+            )
+        return data
 
     def _check_hosted_inputs(self, body: dict[str, Any]) -> str | None:
         """[S1] image_input files must be jpeg/png/webp and at most 30 MB. Only files on this stand-in's upload API
@@ -748,6 +826,8 @@ class KieStandIn:
         if task.outcome.kind == "broken_image":
             html = "<!DOCTYPE html><html><body><h1>Something went wrong</h1></body></html>"
             return web.Response(body=html.encode(), content_type="text/html")
+        if task.image_bytes is None and task.source is not None:
+            task.image_bytes = enlarge(task.source, task.upscale_factor or 1)
         if task.image_bytes is None:
             task.image_bytes = render_result_image(
                 task.aspect_ratio, task.output_format, self.result_long_side, task.task_id

@@ -145,21 +145,24 @@ def test_buttons_follow_the_state():
     assert buttons(done) == [
         cards.REGENERATE,
         cards.REMIX,
-        cards.UPSCALE,
+        cards.UPSCALE_X2,
+        cards.UPSCALE_X4,
+        cards.REDRAW_4K,
         cards.VARIATIONS,
         cards.SAVE_PROMPT,
         cards.DELETE,
     ]
-    assert cards.UPSCALE not in buttons(make_task(state=TaskState.DONE, resolution="4K"))
+    assert cards.REDRAW_4K not in buttons(make_task(state=TaskState.DONE, resolution="4K"))
     for state in (TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED):
         assert buttons(make_task(state=state)) == [cards.RETRY, cards.DELETE]
 
 
-def test_upscale_confirm_says_it_costs_more():
+def test_redraw_at_4k_says_it_draws_a_new_picture_and_costs_more():
     done = make_task(state=TaskState.DONE, slack_file_id="F1", credits=18)
-    upscale = next(b for b in cards.task_actions(done).to_dict()["elements"] if b["action_id"] == cards.UPSCALE)
-    confirm = json.dumps(upscale["confirm"], ensure_ascii=False)
-    assert "at 4K costs ≈24 credits" in confirm and "this one cost ≈18 credits" in confirm
+    redraw = next(b for b in cards.task_actions(done).to_dict()["elements"] if b["action_id"] == cards.REDRAW_4K)
+    confirm = json.dumps(redraw["confirm"], ensure_ascii=False)
+    assert redraw["text"]["text"] == "Redraw at 4K" and "new picture" in confirm and "not this image" in confirm
+    assert "costs ≈24 credits" in confirm and "this one cost ≈18 credits" in confirm
 
 
 def test_cancel_warns_that_kie_may_still_charge():

@@ -32,7 +32,7 @@ def card(task: Task, prices: Prices = PRICES) -> str:
 
 
 def upscale_confirm(task: Task) -> str:
-    (upscale,) = [b for b in cards.task_actions(task).to_dict()["elements"] if b["action_id"] == cards.UPSCALE]
+    (upscale,) = [b for b in cards.task_actions(task).to_dict()["elements"] if b["action_id"] == cards.REDRAW_4K]
     return upscale["confirm"]["text"]["text"]
 
 
@@ -88,7 +88,7 @@ def test_kies_own_figure_is_shown_exactly_everywhere_a_task_cost_appears():
     assert "· 17.5 credits" in card(task) and "≈17.5" not in card(task)
     assert cards.result_caption(task).endswith("0:52 · 17.5 credits")
     assert "· 17.5 credits" in home_row(task) and "≈17.5" not in home_row(task)
-    assert upscale_confirm(task) == "The same request at 4K costs ≈24 credits (this one cost 17.5 credits)."
+    assert upscale_confirm(task).endswith("It costs ≈24 credits (this one cost 17.5 credits).")
 
 
 def test_a_whole_exact_figure_has_no_estimate_mark():
@@ -103,7 +103,7 @@ def test_a_figure_from_the_price_table_is_an_estimate_everywhere():
     assert "· ≈18 credits" in card(task)
     assert cards.result_caption(task).endswith("0:52 · ≈18 credits")
     assert "· ≈18 credits" in home_row(task)
-    assert upscale_confirm(task) == "The same request at 4K costs ≈24 credits (this one cost ≈18 credits)."
+    assert upscale_confirm(task).endswith("It costs ≈24 credits (this one cost ≈18 credits).")
 
 
 def test_a_running_card_shows_the_price_until_kie_reports_the_cost():

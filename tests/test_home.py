@@ -112,7 +112,7 @@ async def test_regenerate_is_attributed_to_whoever_pressed_it(banana, kie, slack
 async def test_upscale_makes_the_same_request_at_4k(banana, kie, slack):
     await banana.command("a lighthouse --ar 16:9")
     original = await banana.only_task()
-    await banana.click(cards.UPSCALE, str(original.id), message_ts=original.message_ts)
+    await banana.click(cards.REDRAW_4K, str(original.id), message_ts=original.message_ts)
     _, upscaled = await banana.settle(2)
     assert upscaled.resolution == "4K" and upscaled.aspect_ratio == "16:9" and upscaled.credits == 24
     assert kie.requests_to(CREATE)[-1].json["input"]["resolution"] == "4K"

@@ -125,7 +125,7 @@ def slot_buttons(card: list[dict], task_id: int) -> list[str]:
 
 
 EXPECTED_BUTTONS = {
-    TaskState.DONE: [cards.REMIX, cards.UPSCALE, cards.VARIATIONS, cards.DELETE],
+    TaskState.DONE: [cards.REMIX, cards.UPSCALE_X2, cards.UPSCALE_X4, cards.REDRAW_4K, cards.VARIATIONS, cards.DELETE],
     TaskState.FAILED: [cards.RETRY, cards.DELETE],
     TaskState.TIMED_OUT: [cards.RETRY, cards.DELETE],
     TaskState.CANCELLED: [cards.RETRY, cards.DELETE],
@@ -157,7 +157,8 @@ def test_every_state_of_a_slot_has_its_buttons_and_a_4k_slot_has_no_upscale():
     for task in tasks:
         assert slot_buttons(card, task.id) == EXPECTED_BUTTONS[task.state]
     four_k = a_set((TaskState.DONE,), resolution="4K")
-    assert slot_buttons(set_card(four_k), 12) == [cards.REMIX, cards.VARIATIONS, cards.DELETE]
+    expected = [cards.REMIX, cards.UPSCALE_X2, cards.UPSCALE_X4, cards.VARIATIONS, cards.DELETE]
+    assert slot_buttons(set_card(four_k), 12) == expected
 
 
 def test_a_running_set_shows_each_slot_elapsed_left_and_its_queue_place():

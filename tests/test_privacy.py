@@ -321,7 +321,7 @@ async def test_an_edit_and_a_home_button_take_the_word_of_their_parents_channel(
     for parent in (public, secret):
         # app_mention carries no channel_type, and a button in the Home tab names no channel
         await banana.say(f"{BOT_MENTION} make it stormy", channel=parent.channel_id, thread_ts=parent.message_ts)
-        await banana.click(cards.UPSCALE, str(parent.id), message_ts="", container="view")
+        await banana.click(cards.REDRAW_4K, str(parent.id), message_ts="", container="view")
     made = (await banana.settle(6))[2:]
     assert {(t.relation, t.parent_task_id, t.public_channel) for t in made} == {
         ("edit", public.id, True),

@@ -64,7 +64,7 @@ async def test_sigkill_while_tasks_wait_in_the_create_queue_resumes_each_as_aske
         (original,) = await wait_for_tasks(store, 1, lambda t: t.state is TaskState.DONE)
 
         await first.command("a lighthouse --fresh")  # the same words: without --fresh it would reuse the image
-        for action in (cards.REGENERATE, cards.UPSCALE):
+        for action in (cards.REGENERATE, cards.REDRAW_4K):
             await first.click(action, str(original.id), message_ts=original.message_ts or "")
         thread = slack.add_message(CHANNEL_ID, "ideas for the poster", user=USER_ID)
         message, _ = post_with_files(slack, (image_bytes("red"), "team.png", "image/png"), thread_ts=thread.ts)

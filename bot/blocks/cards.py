@@ -36,7 +36,15 @@ from bot.blocks.text import (
     time_to_come,
 )
 from prompts.estimates import Estimate
-from prompts.options import PRICES, RELATIONS, Prices
+from prompts.options import (
+    PRICES,
+    RELATIONS,
+    UPSCALE_FACTORS,
+    Prices,
+    drawn_longest_side,
+    upscale_price_key,
+    upscale_refusal,
+)
 from prompts.tasks import MAX_CHAIN, Task, TaskState
 
 PROMPT_PREVIEW_CHARS = 600  # of the prompt, escaped
@@ -87,7 +95,7 @@ def cost(task: Task, prices: Prices = PRICES) -> str:
     """What a task cost, or will cost: kie.ai's own figure when it reported one, else the price table's, an estimate
     ("≈18 credits"). Nothing charged (a failure, an image reused) is exactly 0."""
     if task.credits is None:
-        return credits_text(prices[task.resolution], exact=False)
+        return credits_text(prices[task.price_key], exact=False)
     return credits_text(task.credits, exact=task.credits_exact or task.credits == 0)
 
 
@@ -105,7 +113,7 @@ def total_cost(tasks: Sequence[Task], prices: Prices = PRICES) -> str:
         elif task.state is TaskState.FAILED or (task.state in _ENDED_UNMADE and task.create_started_at is None):
             continue  # nothing was charged: kie.ai refused it, or it never reached kie.ai
         else:
-            amount += prices[task.resolution]
+            amount += prices[task.price_key]
             exact = False
     return credits_text(amount, exact=exact)
 
@@ -132,14 +140,21 @@ def lineage(task: Task) -> list[str]:
         parts.append(chain)
     if task.reused_from:
         parts.append(f"reused from #{task.reused_from} at no cost")
-    if count := len(task.inputs):
+    if (count := len(task.inputs)) and not task.is_upscale:  # an upscale's one input is the image its chain names
         parts.append(f"{count} input image{'s' if count > 1 else ''}")
     return parts
 
 
+def summary(task: Task) -> str:
+    """Its options ("16:9 · 2K · png"); for an upscale, its size in pixels, which says more."""
+    if task.is_upscale and task.width and task.height:
+        return f"{task.width:,}×{task.height:,} px"
+    return task.options.summary()
+
+
 def _details(task: Task, *extra: str) -> ContextBlock:
     """ "#12 · 16:9 · 2K · png · edit of #9 · for @you · ≈18 credits": the number people name it by (`#12`) first."""
-    parts = [f"#{task.id}", task.options.summary(), *lineage(task), f"for <@{task.user_id}>", *extra]
+    parts = [f"#{task.id}", summary(task), *lineage(task), f"for <@{task.user_id}>", *extra]
     return ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(parts), CONTEXT_CHARS))])
 
 
@@ -254,8 +269,9 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_CHARS)))
 
 
-# Buttons on a task, on its card and in the Home tab. Each carries the task id as its value.
-REGENERATE, REMIX, UPSCALE, VARIATIONS, SAVE_PROMPT, RETRY, CANCEL, DELETE = (
+# Buttons on a task, on its card and in the Home tab. Each carries the task id as its value. REDRAW_4K keeps the id
+# the old "Upscale to 4K" button had, so that button on older messages still does what it did: draw it again at 4K.
+REGENERATE, REMIX, REDRAW_4K, VARIATIONS, SAVE_PROMPT, RETRY, CANCEL, DELETE = (
     "task_regenerate",
     "task_remix",
     "task_upscale",
@@ -265,7 +281,9 @@ REGENERATE, REMIX, UPSCALE, VARIATIONS, SAVE_PROMPT, RETRY, CANCEL, DELETE = (
     "task_cancel",
     "task_delete",
 )
-TASK_ACTIONS = (REGENERATE, REMIX, UPSCALE, VARIATIONS, SAVE_PROMPT, RETRY, CANCEL, DELETE)
+UPSCALE_X2, UPSCALE_X4 = "task_upscale_x2", "task_upscale_x4"
+UPSCALES = {2: UPSCALE_X2, 4: UPSCALE_X4}
+TASK_ACTIONS = (REGENERATE, REMIX, UPSCALE_X2, UPSCALE_X4, REDRAW_4K, VARIATIONS, SAVE_PROMPT, RETRY, CANCEL, DELETE)
 VARIATIONS_BUTTON_COUNT = 3  # images the Variations button makes
 
 
@@ -290,17 +308,19 @@ def task_actions(task: Task, prices: Prices = PRICES, *, compact: bool = False) 
     elif task.state is TaskState.DONE:
         buttons = [] if compact else [ButtonElement(text="Regenerate", action_id=REGENERATE, value=value)]
         buttons.append(ButtonElement(text="Remix", action_id=REMIX, value=value))
-        if task.resolution != "4K":
+        buttons.extend(upscale_buttons(task, prices))
+        if task.resolution != "4K" and not task.is_upscale:
             buttons.append(
                 ButtonElement(
-                    text="Upscale to 4K",
-                    action_id=UPSCALE,
+                    text="Redraw at 4K",
+                    action_id=REDRAW_4K,
                     value=value,
                     confirm=_confirm(
-                        "Make it again at 4K?",
-                        f"The same request at 4K costs {credits_text(prices['4K'], exact=False)} "
-                        f"(this one cost {cost(task, prices)}).",
-                        "Make it at 4K",
+                        "Draw it again at 4K?",
+                        "Nano Banana Pro draws a new picture from the same request at 4K: not this image enlarged "
+                        "(Upscale does that). "
+                        f"It costs {credits_text(prices['4K'], exact=False)} (this one cost {cost(task, prices)}).",
+                        "Draw at 4K",
                     ),
                 )
             )
@@ -321,6 +341,38 @@ def task_actions(task: Task, prices: Prices = PRICES, *, compact: bool = False) 
             )
         )
     return ActionsBlock(block_id=f"task-{task.id}", elements=buttons)
+
+
+def longest_side(task: Task) -> int:
+    """The longest side of a task's image: as read from it, or for a row from before sizes were kept, from its
+    options."""
+    if task.width and task.height:
+        return max(task.width, task.height)
+    return drawn_longest_side(task.aspect_ratio, task.resolution)
+
+
+def upscale_buttons(task: Task, prices: Prices = PRICES) -> list[ButtonElement]:
+    """Upscale ×2 and ×4, each where kie's upscaler can make it; a ×2 standing alone says why ×4 is not offered."""
+    side = longest_side(task)
+    fitting = [f for f in UPSCALE_FACTORS if upscale_refusal(side, f) is None]
+    buttons = []
+    for factor in fitting:
+        price = credits_text(prices[upscale_price_key(side * factor)], exact=False)
+        text = f"The same picture, {factor} times larger on each side ({side * factor:,} px on its longest side), by "
+        text += f"kie.ai's upscaler, for {price}."
+        label = f"Upscale ×{factor}"
+        if factor != UPSCALE_FACTORS[-1] and UPSCALE_FACTORS[-1] not in fitting:
+            label += f" (×{UPSCALE_FACTORS[-1]} too large)"
+            text += f" {upscale_refusal(side, UPSCALE_FACTORS[-1])}"
+        buttons.append(
+            ButtonElement(
+                text=label,
+                action_id=UPSCALES[factor],
+                value=str(task.id),
+                confirm=_confirm(f"Upscale #{task.id} ×{factor}?", text, "Upscale"),
+            )
+        )
+    return buttons
 
 
 def variations_button(task: Task, prices: Prices = PRICES) -> ButtonElement:
@@ -495,7 +547,7 @@ def set_file_title(task: Task, of: int) -> str:
 def result_caption(task: Task) -> str:
     """The comment posted with the image: who it is for, its number (what `@Banana … #12` names), the options, how
     long it took and what it cost."""
-    parts = [task.options.summary(), *lineage(task)]
+    parts = [summary(task), *lineage(task)]
     if task.duration is not None:
         parts.append(clock(task.duration))
     if task.credits is not None:

@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.blocks.cards import DELETE, REMIX, STATE_EMOJI, cost, lineage, links, task_actions
+from bot.blocks.cards import DELETE, REMIX, STATE_EMOJI, cost, lineage, links, summary, task_actions
 from bot.blocks.guide import help_text
 from bot.blocks.settings import HOME_SETTINGS, Change, changes_text
 from bot.blocks.text import CONTEXT_CHARS, SECTION_CHARS, clip, clock, credits_text, escape, escaped, link, shorten
@@ -170,7 +170,7 @@ def _set_heading(group: Sequence[Task]) -> ContextBlock:
 
 def _home_task(task: Task, prices: Prices, *, family: bool = False, grouped: bool = False) -> list[Block]:
     when = f"<!date^{int(task.created_at)}^{{date_short_pretty}} {{time}}|{int(task.created_at)}>"
-    parts = [f"#{task.id}", when, task.options.summary(), *lineage(task)]
+    parts = [f"#{task.id}", when, summary(task), *lineage(task)]
     if task.duration is not None:
         parts.append(clock(task.duration))
     if task.credits is not None:

@@ -181,6 +181,55 @@ def prepare(data: bytes, name: str, *, max_bytes: int, max_side: int) -> Prepare
         return Prepared(data=encoded, kind=kind, note=note)
 
 
+# Tried in order on an image over the upscaler's size limit: lossless first, then high-quality lossy encodings.
+_UPSCALE_ENCODINGS = (("png", None), ("webp", None), ("jpeg", 95), ("jpeg", 90))
+
+
+def fit_for_upscale(data: bytes, name: str, *, max_bytes: int, max_side: int) -> Prepared:
+    """The image kie's upscaler enlarges, at its own size: as it is when kie takes it; else re-encoded without loss,
+    else as a high-quality WebP or JPEG. Only an image none of those fit is scaled down (never refused for its
+    size: the person could not do anything about it)."""
+    ready = prepare(data, name, max_bytes=max(len(data), max_bytes), max_side=max_side)
+    if len(ready.data) <= max_bytes:
+        return ready
+    with Image.open(io.BytesIO(ready.data)) as image:
+        picture = _plain_mode(image)
+        picture.load()
+    for kind, quality in _UPSCALE_ENCODINGS:
+        if kind == "jpeg" and picture.mode == "RGBA":
+            continue  # JPEG has no transparency
+        encoded = _encode_for_upscale(picture, kind, quality)
+        if len(encoded) <= max_bytes:
+            how = "without loss" if quality is None and kind == "png" else f"as {kind.upper()}"
+            if kind == "webp":
+                how = "as lossless WebP"
+            elif quality is not None:
+                how += f" (quality {quality})"
+            note = f"{name}: re-encoded {how} to fit kie.ai's {max_bytes // 1_048_576} MB upscaler limit"
+            return Prepared(data=encoded, kind=kind, note=note)
+    return prepare(data, name, max_bytes=max_bytes, max_side=max_side)
+
+
+def _encode_for_upscale(image: Image.Image, kind: str, quality: int | None) -> bytes:
+    buffer = io.BytesIO()
+    if kind == "png":
+        image.save(buffer, "PNG", optimize=True)
+    elif kind == "webp":
+        image.save(buffer, "WEBP", lossless=True, quality=100, method=4)
+    else:
+        image.save(buffer, "JPEG", quality=quality, subsampling=0)
+    return buffer.getvalue()
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from an image's header (Pillow reads no further), or None when it is not an image."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        return None
+
+
 def _damaged(name: str) -> ImageRefused:
     return ImageRefused(f"{name} is damaged or cut short: it does not decode fully.")
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.clients.images import ImageRefused, Prepared, looks_like_html, prepare
+from bot.clients.images import ImageRefused, Prepared, fit_for_upscale, looks_like_html, prepare
 from bot.clients.slack import (
     REMOTE_FILE_REASON,
     FileFetchError,
@@ -19,7 +20,7 @@ from bot.clients.slack import (
     SlackDelivery,
 )
 from bot.clients.slack_hosts import is_remote_file
-from prompts.options import MAX_INPUT_IMAGES, InputFile
+from prompts.options import MAX_INPUT_IMAGES, UPSCALE_MAX_BYTES, UPSCALE_MAX_SIDE, InputFile
 
 MAX_INPUT_BYTES = 30 * 1024 * 1024  # kie's limit per input image
 # What is downloaded from Slack at most: larger photos are scaled down to fit kie's limit, so they are read too.
@@ -175,6 +176,7 @@ class InputFetcher:
         *,
         conversation: str | None = None,
         as_made: frozenset[str] = frozenset(),
+        upscale: bool = False,
     ) -> list[InputImage]:
         """Download and check every file at once; if any cannot be used, say which and why for all of them.
 
@@ -184,16 +186,18 @@ class InputFetcher:
 
         `as_made` are Banana's own results (the image an edit starts from): kie made them, so kie takes them at any
         size, and they go as they are, byte for byte, unless over kie's 30 MB.
+
+        `upscale`: the files go to kie's upscaler, at their own size, re-encoded only when over its 10 MB.
         """
         chosen = tuple(files)
         try:
-            return await self._fetch_all(slack, chosen, as_made)
+            return await self._fetch_all(slack, chosen, as_made, upscale)
         except InputRejected as rejected:
             if conversation is None or not rejected.unseen:
                 raise
             membership = await slack.join(conversation)
             if membership is Membership.JOINED:
-                return await self._fetch_all(slack, chosen, as_made)
+                return await self._fetch_all(slack, chosen, as_made, upscale)
             if membership is not Membership.OUTSIDE:
                 raise  # it was in already (so the files are gone), or Slack did not say: the reasons stand
             names = [f.name or f.id for f in rejected.unseen]
@@ -201,9 +205,9 @@ class InputFetcher:
             raise InputRejected(message, unseen=rejected.unseen, others=rejected.others, outside=True) from rejected
 
     async def _fetch_all(
-        self, slack: SlackDelivery, files: tuple[InputFile, ...], as_made: frozenset[str]
+        self, slack: SlackDelivery, files: tuple[InputFile, ...], as_made: frozenset[str], upscale: bool = False
     ) -> list[InputImage]:
-        fetches = (self._fetch_one(slack, f, f.id in as_made) for f in files)
+        fetches = (self._fetch_one(slack, f, f.id in as_made, upscale) for f in files)
         results = await asyncio.gather(*fetches, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, InputRejected):
@@ -217,7 +221,9 @@ class InputFetcher:
             )
         return [r for r in results if isinstance(r, InputImage)]
 
-    async def _fetch_one(self, slack: SlackDelivery, file: InputFile, as_made: bool = False) -> InputImage:
+    async def _fetch_one(
+        self, slack: SlackDelivery, file: InputFile, as_made: bool = False, upscale: bool = False
+    ) -> InputImage:
         try:
             info = await slack.file_info(file.id)
         except FileNotVisible as error:
@@ -248,7 +254,11 @@ class InputFetcher:
                 )
             try:
                 max_side = MAX_MADE_SIDE if as_made else self._max_side
-                ready = await asyncio.to_thread(prepare, data, name, max_bytes=self._max_bytes, max_side=max_side)
+                if upscale:
+                    fit = functools.partial(fit_for_upscale, max_bytes=UPSCALE_MAX_BYTES, max_side=UPSCALE_MAX_SIDE)
+                    ready = await asyncio.to_thread(fit, data, name)
+                else:
+                    ready = await asyncio.to_thread(prepare, data, name, max_bytes=self._max_bytes, max_side=max_side)
             except ImageRefused as error:
                 raise InputRejected(str(error)) from error
         return InputImage(file=file, data=ready.data, kind=ready.kind, note=ready.note)

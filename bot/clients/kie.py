@@ -1,4 +1,5 @@
-"""kie.ai client for Nano Banana Pro: create a task, read it, read the credit balance, download a result.
+"""kie.ai client for its market models (Nano Banana Pro, the Topaz upscaler): create a task, read it, read the credit
+balance, download a result. `request_body` is the one place each model's request is written.
 
 kie answers HTTP 200 even when a call fails, with the real outcome in the body's `code`; every documented code becomes
 a typed error that says what happened and what to do.
@@ -18,11 +19,35 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.clients.limits import RateLimit
-from prompts.options import Options
+from prompts.options import NANO_BANANA_PRO, TOPAZ_UPSCALE, Options
 
 log = logging.getLogger(__name__)
 
-MODEL = "nano-banana-pro"
+
+def request_body(
+    model: str, prompt: str, options: Options, image_urls: Sequence[str] = (), upscale_factor: int | None = None
+) -> dict[str, Any]:
+    """createTask's body for `model`, as its page documents it."""
+    if model == TOPAZ_UPSCALE:
+        # docs.kie.ai/market/topaz/image-upscale: one `image_url`, and `upscale_factor` as a string ("1", "2", "4").
+        if len(image_urls) != 1 or upscale_factor is None:
+            raise ValueError("an upscale takes exactly one image and a factor")
+        return {"model": model, "input": {"image_url": image_urls[0], "upscale_factor": str(upscale_factor)}}
+    if model != NANO_BANANA_PRO:
+        raise ValueError(f"unknown kie model {model!r}")
+    # docs.kie.ai/market/google/pro-image-to-image: the prompt, the three options, up to 8 `image_input` URLs.
+    body: dict[str, Any] = {
+        "model": model,
+        "input": {
+            "prompt": prompt,
+            "aspect_ratio": options.aspect_ratio,
+            "resolution": options.resolution,
+            "output_format": options.output_format,
+        },
+    }
+    if image_urls:
+        body["input"]["image_input"] = list(image_urls)
+    return body
 
 
 class KieError(Exception):
@@ -176,6 +201,13 @@ class KieTask:
 
     @property
     def phase(self) -> Phase:
+        # Market models such as the Topaz upscaler may answer with the result and no `state` (the reference notes'
+        # upscaler entry): result URLs without a state are a success, a failure code or message without one a failure.
+        if not self.state:
+            if self.result_urls:
+                return Phase.SUCCESS
+            if self.fail_code or self.fail_msg:
+                return Phase.FAILED
         # An unknown state is never taken for success: it is reported and the task keeps being watched.
         return _PHASES.get(self.state, Phase.UNKNOWN)
 
@@ -254,25 +286,17 @@ class KieClient:
         *,
         image_urls: Sequence[str] = (),
         callback_url: str | None = None,
+        model: str = NANO_BANANA_PRO,
+        upscale_factor: int | None = None,
     ) -> str:
-        """Start a generation and return kie's task id. `prompt` is sent as it is (prompts.command.kie_prompt).
+        """Start a task of `model` and return kie's task id. `prompt` is sent as it is (prompts.command.kie_prompt).
 
         Only a create that never reached kie (a refused connection) is retried here. A 429 is raised as
         KieRateLimited: kie does not queue a refused create, so the caller may send it again once its own create limit
         allows. A timeout after sending is reported as KieUnknownOutcome instead, because repeating it could start,
         and bill, a second image.
         """
-        body: dict[str, Any] = {
-            "model": MODEL,
-            "input": {
-                "prompt": prompt,
-                "aspect_ratio": options.aspect_ratio,
-                "resolution": options.resolution,
-                "output_format": options.output_format,
-            },
-        }
-        if image_urls:
-            body["input"]["image_input"] = list(image_urls)
+        body = request_body(model, prompt, options, image_urls, upscale_factor)
         if callback_url:
             body["callBackUrl"] = callback_url
         for attempt, delay in enumerate((*self._retry_delays, None)):

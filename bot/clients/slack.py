@@ -42,6 +42,10 @@ class FileFetchError(Exception):
     """A Slack file that could not be read; the message says why, for the person who chose it."""
 
 
+class FileDeleted(FileFetchError):
+    """files.info's `file_deleted` (https://api.slack.com/methods/files.info): the file is gone for good."""
+
+
 class FileNotVisible(FileFetchError):
     """Slack hid the file from the bot: `file_not_found` from files.info, or its sign-in page for the download.
 
@@ -283,6 +287,8 @@ class SlackDelivery:
             if code == "file_not_found":
                 # Also what a file shared only where the bot is not a member looks like.
                 raise FileNotVisible("the file was deleted, or I cannot see it") from error
+            if code == "file_deleted":
+                raise FileDeleted("the file was deleted") from error
             raise FileFetchError(f"Slack would not describe the file ({code})") from error
         return dict(response["file"])
 

@@ -19,9 +19,17 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks import cards, modals
 from bot.blocks.text import CONTEXT_CHARS, clip, escaped, shorten
-from bot.clients.images import sniff_image
+from bot.clients.images import image_size, sniff_image
 from bot.clients.inputs import InputImage, InputRejected
-from bot.clients.kie import DownloadError, KieError, KieRateLimited, KieTask, KieUnknownOutcome, Phase
+from bot.clients.kie import (
+    DownloadError,
+    KieError,
+    KieRateLimited,
+    KieTask,
+    KieUnknownOutcome,
+    KieValidationError,
+    Phase,
+)
 from bot.clients.slack import ChannelUnavailable, FileFetchError, UploadFailed
 from bot.clients.tokens import NotInstalled
 from bot.jobs.failures import GONE_ERRORS, Stopping, TaskFailed
@@ -31,7 +39,7 @@ from bot.jobs.schedule import Expectation, estimate, next_interval
 from bot.jobs.threads import edit_inputs, unusable
 from prompts.command import kie_prompt
 from prompts.estimates import Estimate
-from prompts.options import GenerationRequest, Options
+from prompts.options import TOPAZ_UPSCALE, GenerationRequest, Options, upscale_refusal
 from prompts.tasks import Origin, Task, TaskState, encode_inputs
 
 log = logging.getLogger(__name__)
@@ -43,16 +51,14 @@ INPUT_UPLOAD_PATH = "banana/inputs"
 NOTE_CHARS = 300  # of one input image's note ("IMG_2041.HEIC: converted to JPEG and scaled to 4096 px")
 
 
-def request_key(prompt: str, options: Options, images: list[InputImage]) -> str:
+def request_key(prompt: str, options: Options, images: list[InputImage], upscale_factor: int | None = None) -> str:
     """What makes two requests the same: the prompt kie gets, the options, and the input images' bytes as sent to kie
-    (after any conversion or scaling)."""
-    parts = [
-        prompt,
-        options.aspect_ratio,
-        options.resolution,
-        options.output_format,
-        *(hashlib.sha256(image.data).hexdigest() for image in images),
-    ]
+    (after any conversion or scaling); for an upscale, its model and factor and the image's bytes alone."""
+    digests = [hashlib.sha256(image.data).hexdigest() for image in images]
+    if upscale_factor is not None:
+        parts = [TOPAZ_UPSCALE, str(upscale_factor), *digests]
+    else:
+        parts = [prompt, options.aspect_ratio, options.resolution, options.output_format, *digests]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -182,15 +188,30 @@ class Job:
         what to do (a private channel or a DM)."""
         if not self.request.inputs:
             return []
-        # The image an edit starts from is kie's own result: it goes back as it was delivered.
-        as_made = frozenset(f.id for f in self.request.inputs[:1]) if self.task.relation == "edit" else frozenset()
+        # The image an edit or an upscale starts from is kie's own result: it goes back as it was delivered.
+        starts_from_result = self.task.relation == "edit" or self.task.is_upscale
+        as_made = frozenset(f.id for f in self.request.inputs[:1]) if starts_from_result else frozenset()
         try:
-            return await self.kit.inputs.fetch(
-                self.slack, self.request.inputs, conversation=self.task.channel_id, as_made=as_made
+            images = await self.kit.inputs.fetch(
+                self.slack,
+                self.request.inputs,
+                conversation=self.task.channel_id,
+                as_made=as_made,
+                upscale=self.task.is_upscale,
             )
         except InputRejected as error:
             code = "not_in_conversation" if error.outside else "input_rejected"
             raise TaskFailed(code, f"{error} Nothing was started and nothing was charged.") from error
+        if self.task.is_upscale:
+            self._check_upscale_fits(images)
+        return images
+
+    def _check_upscale_fits(self, images: list[InputImage]) -> None:
+        """The image as read, against kie's 20,000 px: a row's recorded size may be an estimate."""
+        size = image_size(images[0].data) if images else None
+        refusal = upscale_refusal(max(size), self.task.upscale_factor or 0) if size else None
+        if refusal:
+            raise TaskFailed("upscale_too_large", f"{refusal} Nothing was started and nothing was charged.")
 
     async def _post_progress(self) -> None:
         if not self.task.message_ts:  # an edit waiting for its parent has posted it already
@@ -244,7 +265,7 @@ class Job:
     async def _reuse_earlier(self, images: list[InputImage]) -> bool:
         """An identical request (prompt, options and input images by content) that already has an image in Slack gets
         that image again, at no cost, unless the person asked for a fresh one."""
-        key = request_key(self.prompt, self.request.options, images)
+        key = request_key(self.prompt, self.request.options, images, self.task.upscale_factor)
         self.task = await self.kit.store.update(self.task.id, request_key=key)
         if self.request.fresh:
             return False
@@ -281,6 +302,12 @@ class Job:
         self.task = await self.kit.store.update(self.task.id, create_started_at=self.kit.clock())
         try:
             kie_task_id = await self._create_until_taken(image_urls)
+        except KieValidationError as error:
+            message = error.user_message
+            if self.task.is_upscale:  # kie's reason is about the image, not a prompt
+                reason = f" It said: “{shorten(error.detail, KIE_WORDS_CHARS)}”." if error.detail else ""
+                message = f"kie.ai refused to upscale this image.{reason} Nothing was charged."
+            raise TaskFailed(f"kie_{error.code}", message) from error
         except KieError as error:
             raise TaskFailed(f"kie_{error.code or type(error).__name__}", error.user_message) from error
         await self.set_state(TaskState.QUEUED, f"kie task {kie_task_id}", kie_task_id=kie_task_id)
@@ -296,6 +323,8 @@ class Job:
                     self.request.options,
                     image_urls=image_urls,
                     callback_url=self.kit.callback_url(self.task.id),
+                    model=self.task.model,
+                    upscale_factor=self.task.upscale_factor,
                 )
             except KieRateLimited:
                 if delay is None:
@@ -357,6 +386,9 @@ class Job:
 
     def _generation_failed(self, info: KieTask) -> TaskFailed:
         reason = f" kie.ai said: “{shorten(info.fail_msg, KIE_WORDS_CHARS)}”." if info.fail_msg else ""
+        if self.task.is_upscale:
+            code = f"kie_fail_{info.fail_code or 'unknown'}"
+            return TaskFailed(code, f"The upscale failed.{reason} Nothing was charged.")
         if info.fail_code.startswith("5") or "try again" in info.fail_msg.lower():
             advice = "This is usually temporary: try again in a minute."
         else:
@@ -382,7 +414,10 @@ class Job:
                 raise self.lost_result(str(error), credits) from error
             if sniff_image(data) is None:
                 raise self.lost_result("kie.ai sent a file that is not an image", credits)
-            self.task = await store.update(self.task.id, credits=credits, credits_exact=exact)
+            width, height = image_size(data) or (self.task.width, self.task.height)
+            self.task = await store.update(
+                self.task.id, credits=credits, credits_exact=exact, width=width, height=height
+            )
             file_id, detail = await self._upload_result(data)
             del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
         await self._finish_done(file_id, detail)
@@ -401,7 +436,7 @@ class Job:
             return stored.credits, True
         if info.credits is not None:
             return info.credits, True
-        return self.kit.settings.prices[self.task.resolution], False
+        return self.kit.settings.prices[self.task.price_key], False
 
     async def _upload_result(self, data: bytes) -> tuple[str, str]:
         if self.task.upload_started_at:  # a restart during the upload: it may have landed already

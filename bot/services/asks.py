@@ -144,6 +144,10 @@ def again_request(
     variations. Raises CommandError for a row from an older version that today's rules refuse."""
     asked = task.request
     parent_id = task.id
+    if task.is_upscale and relation == "variation" and task.slack_file_id:
+        # variations of an upscaled image are drawn by Nano Banana Pro from that image, not upscaled again
+        image = InputFile(id=task.slack_file_id, name=f"result of #{task.id}")
+        asked = GenerationRequest(prompt=task.prompt, options=task.options, avoid=task.avoid, inputs=(image,))
     if task.relation == "edit" and not task.input_files and task.parent_task_id:
         # an edit that never got its parent's image (the parent failed, or was still running when it was cancelled):
         # again is the same edit of the same image, not a plain prompt

@@ -174,7 +174,7 @@ class Budget:
             credits=usage.credits,
             exact_credits=usage.exact_credits,
             running_images=len(mine),
-            running=sum(self.prices[task.resolution] for task in mine),
+            running=sum(self.prices[task.price_key] for task in mine),
         )
 
     def _cheaper(self, resolution: str, cap: int, spend: Spend, count: int = 1) -> str:
@@ -186,7 +186,7 @@ class Budget:
             smaller = _asked(resolution, fewer)
             return f" {smaller[0].upper()}{smaller[1:]} {approx(price * fewer, exact=False)}, which still fits."
         fits = [r for r in RESOLUTIONS if self.prices[r] < price and self.prices[r] <= left]
-        if not fits:
+        if not fits or resolution not in RESOLUTIONS:  # an upscale has no smaller resolution
             return ""
         return f" A {fits[-1]} image ({credits_text(self.prices[fits[-1]], exact=False)}) still fits."
 
@@ -199,7 +199,9 @@ def _who_raises(cap: int, operators: int | None, setting: str) -> str:
 
 
 def _asked(resolution: str, count: int) -> str:
-    """What was asked, before its price: "a 1K image costs", "3 variations at 1K cost"."""
+    """What was asked, before its price: "a 1K image costs", "3 variations at 1K cost", "an upscale to 4K costs"."""
+    if resolution.startswith("upscale "):
+        return f"an upscale to {resolution.removeprefix('upscale ')} costs"
     if count == 1:
         return f"a {resolution} image costs"
     return f"{count} variations at {resolution} cost"

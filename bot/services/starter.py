@@ -47,12 +47,12 @@ class TaskStarter:
         `admitted` runs once the caps allow the task and it is stored, before it runs: a surface answers Slack there
         (an empty ack, or a modal's next view), so a refusal, or a database that is away, can still be its answer.
         """
-        team, user, resolution = origin.team_id, origin.user_id, request.options.resolution
+        team, user, priced_as = origin.team_id, origin.user_id, request.price_key
         try:
             elsewhere = await self._workspaces.elsewhere(team, origin.channel_id) if self._workspaces else None
             if elsewhere is not None:  # the one rule for every surface: outside the workspace's channels
                 return Refused(elsewhere)
-            async with self._budget.admit(team, user, resolution, request.count) as refusal:
+            async with self._budget.admit(team, user, priced_as, request.count) as refusal:
                 if refusal is not None:
                     return Refused(refusal)
                 tasks = await self._runner.add(request, origin)

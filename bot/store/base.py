@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from bot.store.database import Database
-from prompts.options import Options
+from prompts.options import NANO_BANANA_PRO, Options
 from prompts.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState, Usage
 
 
@@ -144,4 +144,5 @@ def task_from_row(row: dict[str, Any]) -> Task:
     values["credits_exact"] = bool(row.get("credits_exact"))
     values["public_channel"] = bool(row.get("public_channel"))
     values["source"] = row.get("source") or "command"  # rows from before sources were kept
+    values["model"] = row.get("model") or NANO_BANANA_PRO
     return Task(**values)

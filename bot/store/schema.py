@@ -283,6 +283,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             "create index if not exists settings_changes_team_at on settings_changes (team_id, at)",
         ),
     ),
+    Migration(
+        11,
+        "a task records its kie model (Nano Banana Pro for older rows), an upscale's factor, and the image's size",
+        (
+            Columns(
+                "tasks",
+                (
+                    ("model", "text not null default 'nano-banana-pro'"),
+                    ("upscale_factor", "integer"),
+                    ("width", "integer"),
+                    ("height", "integer"),
+                ),
+            ),
+        ),
+    ),
 )
 
 
