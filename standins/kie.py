@@ -528,7 +528,7 @@ class KieStandIn:
         remainedCredits, costTime, ...}}, as the nano-banana-pro callback example shows (the notes' corrections and
         §3; model page https://docs.kie.ai/market/google/pro-image-to-image). Not the newer `creditsConsumed`."""
         data = task.record(self.clock())
-        succeeded = data["state"] == "success"
+        succeeded = task.state(self.clock()) == "success"
         # The callback schema documents costTime in seconds, unlike recordInfo's milliseconds.
         data["costTime"] = round(data["costTime"] / 1000)
         data["consumeCredits"] = _number(task.credits_consumed)

@@ -88,8 +88,9 @@ def _instead(thread: list[Task], *, without: int | None = None) -> str:
 
 def edit_inputs(parent: Task) -> tuple[InputFile, ...]:
     """What kie gets for an edit: the image being edited first, then the images the parent itself started from (for
-    an edit of a remix), without the image an earlier edit started from; at most kie's 8."""
+    an edit of a remix), without the image an earlier edit or an upscale started from; at most kie's 8."""
     assert parent.slack_file_id, "an edit needs its parent's image"
     first = InputFile(id=parent.slack_file_id, name=f"#{parent.id}")
-    originals = parent.inputs[1:] if parent.relation == "edit" else parent.inputs
+    # an earlier edit's and an upscale's first input is the image they were made from, which this one replaces
+    originals = parent.inputs[1:] if parent.relation == "edit" or parent.is_upscale else parent.inputs
     return (first, *originals)[:MAX_INPUT_IMAGES]
