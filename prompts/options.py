@@ -57,6 +57,12 @@ class Prices:
             "upscale 8K": self.upscale_8k,
         }[key]
 
+    def dearest(self, model: str) -> int:
+        """The most one image of `model` can cost."""
+        if model == TOPAZ_UPSCALE:
+            return max(self.upscale_2k, self.upscale_4k, self.upscale_8k)
+        return max(self.one_k, self.two_k, self.four_k)
+
 
 # What kie charges for nano-banana-pro today; the PRICE_1K, PRICE_2K and PRICE_4K settings override it.
 PRICES = Prices()

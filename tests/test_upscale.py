@@ -17,6 +17,7 @@ from bot.clients.images import fit_for_upscale
 from bot.clients.inputs import InputImage
 from bot.clients.kie import KieTask, Phase, request_body
 from bot.jobs.job import request_key
+from bot.services.callbacks import BadCallback, claimed_cost
 from prompts.options import (
     PRICES,
     TOPAZ_UPSCALE,
@@ -355,3 +356,11 @@ async def test_the_standin_refuses_what_kies_upscaler_refuses(kie):
     assert wide["code"] == 422 and "20,000 pixels" in wide["msg"]
     taken = await standin_create(kie, png(5000, 10), "4")
     assert taken["code"] == 200 and not kie.requests_to(CREATE)[-1].json["input"].get("prompt")
+
+
+def test_a_callbacks_cost_is_bounded_by_its_models_prices():
+    assert claimed_cost({"consumeCredits": 40}, prices=PRICES, images=1, model=TOPAZ_UPSCALE) == 40
+    with pytest.raises(BadCallback):
+        claimed_cost({"consumeCredits": 40.5}, prices=PRICES, images=1, model=TOPAZ_UPSCALE)
+    with pytest.raises(BadCallback):
+        claimed_cost({"consumeCredits": 40}, prices=PRICES, images=1)  # Nano Banana Pro's dearest is 24

@@ -18,13 +18,13 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from bot.jobs.runner import JobRunner
 from bot.services.tasks import Tasks
 from bot.store import TaskStore
-from prompts.options import Prices
+from prompts.options import NANO_BANANA_PRO, Prices
 from prompts.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,17 @@ class BadCallback(ValueError):
     """A callback this app refuses: 400, with the reason as the message (it never quotes the body)."""
 
 
-def claimed_cost(data: Mapping[str, Any], *, prices: Prices, images: int) -> float | None:
+def claimed_cost(data: Mapping[str, Any], *, prices: Prices, images: int, model: str = NANO_BANANA_PRO) -> float | None:
     """What a callback says the task cost, or None when it says nothing. Only a JSON number (not a string, not a
-    boolean), finite, from 0 to the price table's dearest figure times the images the task asked for: kie does not
-    sign the body, so a figure beyond what the task could cost is someone's attempt to blow a workspace's cap."""
+    boolean), finite, from 0 to the price table's dearest figure for its model times the images it asked for: kie
+    does not sign the body, so a figure beyond what the task could cost is someone's attempt to blow a workspace's
+    cap."""
     raw = next((data[field] for field in COST_FIELDS if data.get(field) is not None), None)
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise BadCallback(f"{COST_FIELDS[0]} is not a number")
-    ceiling = max(astuple(prices)) * images
+    ceiling = prices.dearest(model) * images
     if not math.isfinite(raw) or not 0 <= raw <= ceiling:
         raise BadCallback(f"{COST_FIELDS[0]} is outside 0 to {ceiling}")
     return float(raw)
@@ -107,7 +108,7 @@ async def take_callback(
         log.info("callback for task %s ignored (unknown, or not its kie task)", task_id)
         return ACCEPTED_REPLY
     try:
-        cost, bad = claimed_cost(data, prices=runner.settings.prices, images=images_asked(task)), None
+        cost, bad = claimed_cost(data, prices=runner.settings.prices, images=images_asked(task), model=task.model), None
     except BadCallback as error:
         cost, bad = None, error
     if cost is not None:  # the one place kie states what a task cost
