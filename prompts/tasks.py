@@ -144,6 +144,11 @@ class Task(NewTask):
         return self.model == TOPAZ_UPSCALE
 
     @property
+    def timing_key(self) -> str:
+        """Which recent tasks say how long kie will take for it: those of its resolution, or upscales."""
+        return self.model if self.is_upscale else self.resolution
+
+    @property
     def price_key(self) -> str:
         """What the price table prices it by: its resolution, or for an upscale its result's size."""
         if self.is_upscale and self.width and self.height:

@@ -21,7 +21,7 @@ from bot.store import (
 )
 from bot.store.postgres import migrate
 from bot.store.schema import MIGRATIONS
-from prompts.options import Options
+from prompts.options import TOPAZ_UPSCALE, Options
 from prompts.tasks import NewTask, TaskState
 from tests.conftest import with_search_path
 
@@ -134,6 +134,16 @@ async def test_recent_kie_seconds_only_of_finished_tasks_at_that_resolution(stor
     await store.set_state(failed.id, TaskState.FAILED, kie_seconds=5.0)
     await store.add(NEW)
     assert sorted(await store.recent_kie_seconds("2K")) == [30.0, 40.0]
+
+
+async def test_upscales_have_their_own_kie_times(store):
+    for seconds, model in ((30.0, "nano-banana-pro"), (7.0, TOPAZ_UPSCALE), (9.0, TOPAZ_UPSCALE)):
+        task = await store.add(NewTask(**{**NEW.__dict__, "resolution": "2K", "model": model}))
+        await store.set_state(task.id, TaskState.DONE, kie_seconds=seconds)
+    assert await store.recent_kie_seconds("2K") == [30.0]
+    assert sorted(await store.recent_kie_seconds(TOPAZ_UPSCALE)) == [7.0, 9.0]
+    (upscale,) = [t for t in await store.for_user(NEW.team_id, NEW.user_id) if t.kie_seconds == 7.0]
+    assert (upscale.model, upscale.timing_key) == (TOPAZ_UPSCALE, TOPAZ_UPSCALE)
 
 
 async def test_sqlite_database_is_in_wal_mode(tmp_path):

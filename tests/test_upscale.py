@@ -108,6 +108,15 @@ async def test_upscale_x4_sends_the_delivered_bytes_and_the_same_picture_comes_b
     assert f"#{upscaled.id}" in home and f"upscale ×4 of #{original.id}" in home
 
 
+async def test_the_caps_count_an_upscale_at_the_upscalers_price(start_banana, kie, slack):
+    banana = await start_banana(USER_DAILY_CREDIT_CAP="27")  # the first image's ≈18, then ≈10 would pass it
+    original = await made(banana)
+    await banana.click(cards.UPSCALE_X2, str(original.id), message_ts=original.message_ts or "")
+    said = await answer(slack, "daily limit")
+    assert "an upscale to 2K costs ≈10." in said and "Nothing was started" in said
+    assert len(await tasks_of(banana)) == 1 and creates_of(kie, TOPAZ_UPSCALE) == []
+
+
 async def test_a_result_kie_reports_without_a_state_is_delivered(banana, kie, slack):
     original = await made(banana)
     kie.plan(Outcome(state_missing=True))

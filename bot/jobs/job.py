@@ -96,7 +96,7 @@ class Job:
     async def run(self) -> None:
         """Every step first checks what the store says is done, so a task picked up after a restart goes on from
         where it stopped: it is never created at kie twice, and its image is never posted twice."""
-        self.expect = await self.kit.outlooks.of(self.task.resolution)
+        self.expect = await self.kit.outlooks.of(self.task.timing_key)
         try:
             await self.steps()
         except TaskFailed as failure:
@@ -469,7 +469,7 @@ class Job:
 
     async def _finish_done(self, file_id: str, detail: str) -> None:
         await self.set_state(TaskState.DONE, detail, slack_file_id=file_id)
-        self.kit.outlooks.forget(self.task.resolution)
+        self.kit.outlooks.forget(self.task.timing_key)
         await self.show(final=True)
 
     def lost_result(self, what: str, credits: float) -> TaskFailed:

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.store.base import FINISHED, TASK_FIELDS, NameTaken, SettingsChange, WorkspaceRecords, task_from_row
 from bot.store.database import Database, Duplicate, Row, Session, in_marks
-from prompts.options import Options
+from prompts.options import NANO_BANANA_PRO, TOPAZ_UPSCALE, Options
 from prompts.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState, Usage
 
 _BOOLEAN_COLUMNS = frozenset({"fresh", "credits_exact"})
@@ -243,12 +243,14 @@ class Records:
         return frozenset(row["parent_task_id"] for row in rows)
 
     async def recent_kie_seconds(self, resolution: str, limit: int = 30) -> list[float]:
-        """How long kie took (create to image ready) for recent tasks of a resolution, newest first: what the poll
-        schedule and the card's estimate learn from. It survives restarts with the rows."""
+        """How long kie took (create to image ready) for recent Nano Banana Pro tasks of a resolution, or with the
+        upscaler's id for recent upscales (`Task.timing_key`), newest first: what the poll schedule and the card's
+        estimate learn from. It survives restarts with the rows."""
+        upscales = resolution == TOPAZ_UPSCALE
         rows = await self.database.fetch(
-            "select kie_seconds from tasks where state = ? and resolution = ? and kie_seconds is not null"
-            " order by finished_at desc nulls last, id desc limit ?",
-            [TaskState.DONE.value, resolution, limit],
+            f"select kie_seconds from tasks where state = ? and {'model' if upscales else 'resolution'} = ?"
+            " and model = ? and kie_seconds is not null order by finished_at desc nulls last, id desc limit ?",
+            [TaskState.DONE.value, resolution, TOPAZ_UPSCALE if upscales else NANO_BANANA_PRO, limit],
         )
         return [row["kie_seconds"] for row in rows]
 
