@@ -1,6 +1,7 @@
 """Several replicas on one PostgreSQL, as an operator runs them behind a load balancer: the work is spread, a replica
 killed with SIGKILL has its tasks carried on by the others, nothing is created at kie or posted in Slack twice, kie's
-callbacks reach the holder from any replica, Slack's retries are acted on once, and no cap is passed."""
+callbacks reach the holder from any replica, Slack's retries are acted on once, no cap is passed, and an upscale is
+carried on like any task."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from collections import Counter
 
 import pytest
 
+from bot.blocks import cards
 from bot.store import PostgresTaskStore
+from prompts.options import TOPAZ_UPSCALE
 from prompts.tasks import Task, TaskState
 from standins import slack as slack_standin
 from standins.kie import Outcome
@@ -152,3 +155,22 @@ async def test_an_unreachable_database_stops_start_up_with_one_line_naming_datab
     said = (out + err).decode()
     assert "DATABASE_URL" in said and "s3cret-pw" not in said and "Traceback" not in said
     assert len([line for line in said.splitlines() if "DATABASE_URL" in line]) == 1
+
+
+async def test_an_upscale_held_by_a_killed_replica_is_finished_once_by_another(
+    postgres_url, database, start_process, kie, slack
+):
+    env = {**REPLICA_ENV, "DATABASE_URL": postgres_url}
+    holder, other = await start_process(**env), await start_process(**env)
+    await holder.command("a red fox in the snow")
+    (original,) = await tasks_when(database, 1, lambda t: t.state.finished)
+    kie.plan(Outcome(kind="never"))
+    await holder.click(cards.UPSCALE_X2, str(original.id), message_ts=original.message_ts or "")
+    _, waiting = await tasks_when(database, 2, lambda t: t.state.finished or t.kie_task_id is not None)
+    await holder.kill()  # it held the upscale, waiting at kie
+    kie.finish_now(waiting.kie_task_id or "")
+    _, upscaled = await tasks_when(database, 2, lambda t: t.state.finished)
+    assert upscaled.state is TaskState.DONE and upscaled.model == TOPAZ_UPSCALE
+    assert [c.json["model"] for c in kie.requests_to(CREATE)] == ["nano-banana-pro", TOPAZ_UPSCALE]
+    shared = [m for m in slack.thread(CHANNEL_ID, original.message_ts or "") if upscaled.slack_file_id in m.files]
+    assert len(shared) == 1 and other.process is not None and other.process.returncode is None
