@@ -373,3 +373,10 @@ def test_a_callbacks_cost_is_bounded_by_its_models_prices():
         claimed_cost({"consumeCredits": 40.5}, prices=PRICES, images=1, model=TOPAZ_UPSCALE)
     with pytest.raises(BadCallback):
         claimed_cost({"consumeCredits": 40}, prices=PRICES, images=1)  # Nano Banana Pro's dearest is 24
+
+
+def test_a_running_upscale_says_it_is_upscaling():
+    running = make_task(state=TaskState.GENERATING, model=TOPAZ_UPSCALE, upscale_factor=4, width=5504, height=3072)
+    card = json.dumps(cards.card_blocks(running, now=1010.0, estimate=None), ensure_ascii=False)
+    assert "*Upscaling ×4*" in card and "5,504×3,072 px" in card and "≈40 credits" in card
+    assert cards.card_text(running).startswith("Upscaling ×4: ")

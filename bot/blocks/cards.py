@@ -192,7 +192,7 @@ def card_text(task: Task) -> str:
         TaskState.FAILED: "Image failed",
         TaskState.TIMED_OUT: "Image still not finished",
         TaskState.CANCELLED: "Image cancelled",
-    }.get(task.state, "Generating")
+    }.get(task.state, f"Upscaling ×{task.upscale_factor}" if task.is_upscale else "Generating")
     return f"{label}: {prompt}"
 
 
@@ -220,6 +220,8 @@ def _progress(task: Task, *, now: float, estimate: Estimate | None, queue_positi
     if queue_position is not None:
         return ":hourglass_flowing_sand:", f"Queued, position {queue_position}", elapsed
     emoji, label = _STATUS[task.state]
+    if task.is_upscale and task.state is TaskState.GENERATING:
+        label = f"Upscaling ×{task.upscale_factor}"
     return emoji, label, f"{elapsed} · {time_to_come(now - task.created_at, estimate)}"
 
 
