@@ -6,7 +6,7 @@ from bot.blocks.cards import longest_side
 from bot.clients.slack import FileDeleted, FileFetchError, FileNotVisible
 from bot.services import Services
 from bot.services.starter import Refused
-from prompts.options import TOPAZ_UPSCALE, GenerationRequest, InputFile, upscale_refusal
+from prompts.options import TOPAZ_UPSCALE, UPSCALE_FACTORS, GenerationRequest, InputFile, upscale_refusal
 from prompts.tasks import Origin, Task, TaskState
 
 GONE = "That image was deleted in Slack, so it cannot be upscaled. Regenerate makes it anew."
@@ -46,14 +46,17 @@ async def start_upscale(services: Services, task: Task, factor: int, origin: Ori
     try:
         request = upscale_request(task, factor)
     except ValueError as refused:
-        return f"{refused} Try a smaller factor."
+        smaller = [f for f in UPSCALE_FACTORS if f < factor and upscale_refusal(longest_side(task), f) is None]
+        return f"{refused} {f'Upscale ×{smaller[-1]} fits.' if smaller else 'It is as large as kie.ai upscales.'}"
     try:  # read before anything is stored: a file deleted in Slack gets a note and no task
-        await services.slack.team(task.team_id).file_info(task.slack_file_id)
+        info = await services.slack.team(task.team_id).file_info(task.slack_file_id)
     except (FileDeleted, FileNotVisible):
-        await services.store.update(task.id, file_gone_at=services.runner.kit.clock())
-        return GONE
+        info = {"is_deleted": True}
     except FileFetchError as error:
         return f"I could not read that image from Slack: {error}."
+    if info.get("is_deleted") or info.get("mode") == "tombstone":
+        await services.store.update(task.id, file_gone_at=services.runner.kit.clock())
+        return GONE
     async with services.store.exclusive(f"upscale:{task.id}:{factor}"):  # one press at a time, on every replica
         earlier = await _earlier(services, task, request.relation or "")
         if earlier is not None:
