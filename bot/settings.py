@@ -296,6 +296,9 @@ class _Reader:
                 one_k=self.credits("PRICE_1K", Prices.one_k),
                 two_k=self.credits("PRICE_2K", Prices.two_k),
                 four_k=self.credits("PRICE_4K", Prices.four_k),
+                upscale_2k=self.credits("PRICE_UPSCALE_2K", Prices.upscale_2k),
+                upscale_4k=self.credits("PRICE_UPSCALE_4K", Prices.upscale_4k),
+                upscale_8k=self.credits("PRICE_UPSCALE_8K", Prices.upscale_8k),
             ),
             # Installed through OAuth, any workspace that installs spends the operator's credits: caps are on unless
             # the operator raises them (or turns them off with "none").

@@ -32,6 +32,7 @@ from standins import slack as slack_standin
 from standins.kie import API_KEY, Outcome
 from tests.conftest import BOT_MENTION, CHANNEL_ID, USER_ID
 from tests.test_blocks import make_task
+from tests.test_budget import load
 from tests.test_home import open_home
 from tests.test_privacy import invite_banana
 
@@ -380,3 +381,9 @@ def test_a_running_upscale_says_it_is_upscaling():
     card = json.dumps(cards.card_blocks(running, now=1010.0, estimate=None), ensure_ascii=False)
     assert "*Upscaling ×4*" in card and "5,504×3,072 px" in card and "≈40 credits" in card
     assert cards.card_text(running).startswith("Upscaling ×4: ")
+
+
+def test_the_operator_sets_the_upscalers_prices():
+    settings = load(PRICE_UPSCALE_2K="12", PRICE_UPSCALE_4K="22", PRICE_UPSCALE_8K="44")
+    assert [settings.prices[f"upscale {size}"] for size in ("2K", "4K", "8K")] == [12, 22, 44]
+    assert settings.prices.dearest(TOPAZ_UPSCALE) == 44 and settings.prices.dearest("nano-banana-pro") == 24
