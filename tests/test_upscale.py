@@ -192,6 +192,18 @@ async def test_an_input_over_10_mb_is_re_encoded_without_loss_to_fit(banana, kie
     assert any("re-encoded without loss" in (text or "") for text in notes)
 
 
+async def test_an_upscale_is_named_after_the_format_it_came_back_in(banana, kie, slack):
+    original = await made(banana)  # a PNG
+    buffer = io.BytesIO()
+    pixels(slack.files[original.slack_file_id or ""].data).save(buffer, "JPEG", quality=95)
+    slack.files[original.slack_file_id or ""].data = buffer.getvalue()  # as a file re-encoded to fit would be
+    await banana.click(cards.UPSCALE_X2, str(original.id), message_ts=original.message_ts or "")
+    _, upscaled = await banana.settle(2)
+    result = slack.files[upscaled.slack_file_id or ""]
+    assert result.data.startswith(b"\xff\xd8") and result.name == f"banana-{upscaled.id}.jpg"
+    assert upscaled.output_format == "jpg"
+
+
 async def test_a_restart_in_the_middle_finishes_the_upscale_once(start_banana, kie, slack):
     first = await start_banana(SHUTDOWN_GRACE="600")
     original = await made(first)

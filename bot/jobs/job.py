@@ -412,11 +412,19 @@ class Job:
                 data = await self.kit.kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
             except DownloadError as error:
                 raise self.lost_result(str(error), credits) from error
-            if sniff_image(data) is None:
+            kind = sniff_image(data)
+            if kind is None:
                 raise self.lost_result("kie.ai sent a file that is not an image", credits)
             width, height = image_size(data) or (self.task.width, self.task.height)
+            # an upscale comes back in its input's format, which a re-encoding to fit kie's 10 MB may have changed
+            made_as = {"png": "png", "jpeg": "jpg"}.get(kind) if self.task.is_upscale else None
             self.task = await store.update(
-                self.task.id, credits=credits, credits_exact=exact, width=width, height=height
+                self.task.id,
+                credits=credits,
+                credits_exact=exact,
+                width=width,
+                height=height,
+                output_format=made_as or self.task.output_format,
             )
             file_id, detail = await self._upload_result(data)
             del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
