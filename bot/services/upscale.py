@@ -57,7 +57,9 @@ async def start_upscale(services: Services, task: Task, factor: int, origin: Ori
     if info.get("is_deleted") or info.get("mode") == "tombstone":
         await services.store.update(task.id, file_gone_at=services.runner.kit.clock())
         return GONE
-    async with services.store.exclusive(f"upscale:{task.id}:{factor}"):  # one press at a time, on every replica
+    # One upscale press at a time per workspace, on every replica: the check and the start cannot interleave. Per
+    # workspace, as the caps' lock is, so concurrent presses hold one pool connection per workspace, not one each.
+    async with services.store.exclusive(f"upscale:{task.team_id}"):
         earlier = await _earlier(services, task, request.relation or "")
         if earlier is not None:
             state = "is being upscaled" if not earlier.state.finished else "was upscaled"
