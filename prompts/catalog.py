@@ -211,6 +211,11 @@ class Brand:
     logo_placement: str = ""
     never: tuple[str, ...] = ()  # each becomes a "Do not include" instruction
     source: Path = DEFAULT_BRAND_FILE
+    # A workspace's brand kit may hold images (stored by their sha256, BrandImage): the logo and style references,
+    # sent to kie with the prompts of the surfaces `references` names: "studio" or "all".
+    logo_image: str = ""
+    style_images: tuple[str, ...] = ()
+    references: str = "studio"
 
     @property
     def hexes(self) -> tuple[str, ...]:
