@@ -67,6 +67,7 @@ class GenerationRequest:
     fresh: bool = False  # generate anew even if an identical request already has an image
     source: str = "command"  # the surface it came from: command, form, studio:<kind>, saved:<id>, button, mention
     count: int = 1  # how many images of it to make side by side (variations); each is its own task
+    brand: bool = True  # the workspace's brand images may go with it (`--no-brand` turns them off for one image)
 
 
 class CommandError(ValueError):

@@ -6,6 +6,7 @@ Pure Block Kit builders: data in, blocks out, no I/O."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -37,12 +38,14 @@ from bot.blocks.text import (
 )
 from prompts.estimates import Estimate
 from prompts.options import PRICES, RELATIONS, Prices
+from prompts.references import BrandImages, summary
 from prompts.tasks import MAX_CHAIN, Task, TaskState
 
 PROMPT_PREVIEW_CHARS = 600  # of the prompt, escaped
 AVOID_PREVIEW_CHARS = 200
 QUOTE_CHARS = 1200  # the quoted prompt as a whole, with its "> " marks and what to leave out
 KIE_TASK_ID_CHARS = 100
+BRAND_NAME_CHARS = 60  # of the brand's name, escaped, on a card and a caption
 
 _STATUS = {
     TaskState.PENDING: (":banana:", "Starting…"),
@@ -134,7 +137,17 @@ def lineage(task: Task) -> list[str]:
         parts.append(f"reused from #{task.reused_from} at no cost")
     if count := len(task.inputs):
         parts.append(f"{count} input image{'s' if count > 1 else ''}")
+    if brand := brand_text(task):
+        parts.append(brand)
     return parts
+
+
+def brand_text(task: Task) -> str:
+    """ "brand: Acme · logo + 2 style images" when the workspace's brand went with the task; "" when it did not."""
+    images = BrandImages.decode(task.brand)
+    if images is None:
+        return ""
+    return summary(replace(images, name=escaped(images.name, BRAND_NAME_CHARS)), len(task.inputs))
 
 
 def _details(task: Task, *extra: str) -> ContextBlock:
@@ -390,6 +403,8 @@ def _set_lineage(first: Task) -> list[str]:
         parts.append(chain)
     if count := len(first.inputs):
         parts.append(f"{count} input image{'s' if count > 1 else ''}")
+    if brand := brand_text(first):
+        parts.append(brand)
     return parts
 
 

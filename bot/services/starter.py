@@ -10,6 +10,7 @@ from bot.jobs.runner import JobRunner
 from bot.services.budget import Budget
 from bot.services.workspace_settings import WorkspaceSettings
 from bot.store import StoreUnavailable
+from prompts.catalog import Brand
 from prompts.options import GenerationRequest
 from prompts.tasks import Origin, Task
 
@@ -29,10 +30,17 @@ class Refused:
 
 
 class TaskStarter:
-    def __init__(self, budget: Budget, runner: JobRunner, workspaces: WorkspaceSettings | None = None) -> None:
+    def __init__(
+        self,
+        budget: Budget,
+        runner: JobRunner,
+        workspaces: WorkspaceSettings | None = None,
+        brand_for: Callable[[str], Awaitable[Brand]] | None = None,
+    ) -> None:
         self._budget = budget
         self._runner = runner
         self._workspaces = workspaces  # where each workspace lets Banana work
+        self._brand_for = brand_for  # each workspace's brand, whose images its tasks may carry
 
     async def start(
         self,
@@ -55,7 +63,8 @@ class TaskStarter:
             async with self._budget.admit(team, user, resolution, request.count) as refusal:
                 if refusal is not None:
                     return Refused(refusal)
-                tasks = await self._runner.add(request, origin)
+                brand = await self._brand_for(team) if self._brand_for and request.brand else None
+                tasks = await self._runner.add(request, origin, brand)
         except StoreUnavailable as error:
             log.warning("could not start a task: the database is away (%s)", error)
             return Refused(DATABASE_AWAY)

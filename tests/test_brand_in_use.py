@@ -1,0 +1,195 @@
+"""The brand kit in use (issue 23, item 2): which brand images a task carries to kie, within kie's eight, what the
+prompt, the card and the caption say of them, `--no-brand`, and kie's copy of them kept while kie keeps the file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import pytest
+
+from bot.blocks.cards import lineage, result_caption
+from bot.jobs.brand import KIE_KEEPS_UPLOADS, REUSE_MARGIN, still_kept
+from prompts.builders import InfographicContext, build_infographic
+from prompts.catalog import load_brand, load_catalog
+from prompts.command import build_request, kie_prompt, parse_command_text
+from prompts.options import MAX_PROMPT_CHARS, CommandError, InputFile, Options
+from prompts.references import BrandImages, brand_for_task, brand_sentence, left_out_note, summary
+from prompts.tasks import BrandImage, Task, TaskState
+
+DEFAULTS = Options("1:1", "2K", "png")
+CATALOG = load_catalog()
+LOGO, STYLE_1, STYLE_2 = "a" * 64, "b" * 64, "c" * 64
+BRAND = dataclasses.replace(
+    load_brand(), name="Acme", logo_image=LOGO, style_images=(STYLE_1, STYLE_2), logo_placement="top left"
+)
+
+
+def _inputs(count: int) -> tuple[InputFile, ...]:
+    return tuple(InputFile(id=f"F{n}", name=f"{n}.png") for n in range(count))
+
+
+def _task(**fields: object) -> Task:
+    values: dict[str, object] = {
+        "id": 7,
+        "state": TaskState.DONE,
+        "created_at": 0.0,
+        "updated_at": 0.0,
+        "team_id": "T1",
+        "user_id": "U1",
+        "channel_id": "C1",
+        "prompt": "a lighthouse",
+        "avoid": "",
+        "aspect_ratio": "1:1",
+        "resolution": "2K",
+        "output_format": "png",
+    }
+    return Task(**(values | fields))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------------ --no-brand
+
+
+def test_no_brand_turns_the_brand_off_for_one_image_anywhere_in_the_text():
+    assert parse_command_text("a lighthouse", DEFAULTS).brand is True
+    for text in ("a lighthouse --no-brand", "--no-brand a lighthouse --ar 16:9", "a lighthouse \u2014no-brand"):
+        request = parse_command_text(text, DEFAULTS)
+        assert request.brand is False
+        assert "brand" not in request.prompt
+
+
+def test_no_brand_ends_what_no_leaves_out_and_takes_no_value():
+    request = parse_command_text("a lighthouse --no text, logos --no-brand --ar 16:9", DEFAULTS)
+    assert (request.avoid, request.brand, request.options.aspect_ratio) == ("text, logos", False, "16:9")
+    assert parse_command_text("a lighthouse --no brand colours", DEFAULTS).brand is True  # `--no` with words
+
+
+def test_no_brand_twice_is_refused_and_unknown_options_name_it():
+    with pytest.raises(CommandError, match="given twice"):
+        parse_command_text("a --no-brand --no-brand", DEFAULTS)
+    with pytest.raises(CommandError, match="--no-brand"):
+        parse_command_text("a --unknown", DEFAULTS)
+
+
+# ------------------------------------------------------------------------------------------------ which images
+
+
+def _plain(**fields: object):
+    return dataclasses.replace(build_request(prompt="a lighthouse", options=DEFAULTS), **fields)
+
+
+def test_studio_images_carry_the_logo_then_the_style_references():
+    carried = BrandImages.decode(brand_for_task(_plain(source="studio:quote"), BRAND, None))
+    assert carried == BrandImages("Acme", LOGO, (STYLE_1, STYLE_2), studio=True)
+    assert [role for role, _ in carried.offered] == ["logo", "style", "style"]
+
+
+def test_other_images_carry_the_brand_only_when_it_says_all():
+    assert brand_for_task(_plain(), BRAND, None) == ""
+    everywhere = dataclasses.replace(BRAND, references="all")
+    assert BrandImages.decode(brand_for_task(_plain(), everywhere, None)) == BrandImages(
+        "Acme", LOGO, (STYLE_1, STYLE_2), studio=False
+    )
+    assert brand_for_task(_plain(brand=False), everywhere, None) == ""
+    assert brand_for_task(_plain(source="studio:quote", brand=False), BRAND, None) == ""
+    no_images = dataclasses.replace(everywhere, logo_image="", style_images=())
+    assert brand_for_task(_plain(), no_images, None) == ""  # nothing of the brand would go
+
+
+def test_edits_variations_and_regenerates_keep_their_parents_choice():
+    studio_parent = _task(brand=BrandImages("Acme", LOGO, (STYLE_1,), studio=True).encode())
+    plain_parent = _task()
+    for relation in ("edit", "variation", "upscale", "regenerate", "retry"):
+        child = _plain(parent_task_id=7, relation=relation)
+        kept = BrandImages.decode(brand_for_task(child, BRAND, studio_parent))
+        # the workspace's brand as it is now, so a changed logo goes with a regenerate
+        assert kept is not None and kept.offered == BrandImages("Acme", LOGO, (STYLE_1, STYLE_2)).offered
+        assert kept.studio is (relation != "edit")  # an edit's prompt is new words, not the studio's
+        assert brand_for_task(child, dataclasses.replace(BRAND, references="all"), plain_parent) == ""
+        assert brand_for_task(dataclasses.replace(child, brand=False), BRAND, studio_parent) == ""
+    remix = _plain(parent_task_id=7, relation="remix")  # a remix is a new request: decided anew
+    assert brand_for_task(remix, BRAND, studio_parent) == ""
+
+
+def test_the_budget_puts_the_persons_images_first_then_the_logo_then_styles():
+    images = BrandImages("Acme", LOGO, (STYLE_1, STYLE_2))
+    assert images.fitted(0) == ((("logo", LOGO), ("style", STYLE_1), ("style", STYLE_2)), ())
+    assert images.fitted(6) == ((("logo", LOGO), ("style", STYLE_1)), (("style", STYLE_2),))
+    assert images.fitted(8) == ((), (("logo", LOGO), ("style", STYLE_1), ("style", STYLE_2)))
+    assert left_out_note(images, 5) == ""
+    assert left_out_note(images, 6) == (
+        "Left out the brand's 1 style image: kie takes at most 8 images and this one has 6 of its own."
+    )
+    assert left_out_note(images, 8) == (
+        "Left out the brand's logo and 2 style images: kie takes at most 8 images and this one has 8 of its own."
+    )
+
+
+# ------------------------------------------------------------------------------------------------ the words
+
+
+def test_a_studio_prompt_places_the_logo_image_and_describes_the_style_references():
+    context = InfographicContext(title="Ten years of Acme")
+    style = CATALOG.style(None, None, None)
+    template = next(iter(CATALOG.templates.values()))
+    layout = CATALOG.layout_for(template, None)
+    prompt = build_infographic(layout, template, style, BRAND, context)
+    assert "Logo: use reference image 1 exactly as given, as the brand's logo, top left." in prompt
+    assert "Reference images 2-3 show the brand's style: follow their look, do not copy their content." in prompt
+    plain = build_infographic(layout, template, style, load_brand(), context)
+    assert "reference image" not in plain.lower()  # a brand without images is described in words only
+    only_styles = dataclasses.replace(BRAND, logo_image="")
+    prompt = build_infographic(layout, template, style, only_styles, context)
+    assert "Reference images 1-2 show the brand's style" in prompt and "reference image 1 exactly" not in prompt
+
+
+def test_a_plain_prompt_says_which_reference_images_are_the_brands():
+    images = BrandImages("Acme", LOGO, (STYLE_1, STYLE_2))
+    request = _plain(inputs=_inputs(2), avoid="text")
+    assert kie_prompt(request, images) == (
+        "a lighthouse\n\nDo not include: text.\n\nBrand Acme: reference image 3 is the brand's logo, to use exactly "
+        "as given where a logo fits; reference images 4-5 show the brand's style, to follow without copying their "
+        "content."
+    )
+    assert kie_prompt(request) == "a lighthouse\n\nDo not include: text."
+    assert brand_sentence(dataclasses.replace(images, studio=True), 0) == ""  # the studio's prompt places them
+    assert brand_sentence(images, 8) == ""  # none of them went
+
+
+def test_the_brand_sentence_never_takes_a_prompt_past_kies_limit():
+    images = BrandImages("Acme", LOGO)
+    longest = _plain(prompt="x" * MAX_PROMPT_CHARS)
+    assert kie_prompt(longest, images) == "x" * MAX_PROMPT_CHARS
+    fits = _plain(prompt="x" * 100)
+    assert len(kie_prompt(fits, images)) <= MAX_PROMPT_CHARS and "reference image 1" in kie_prompt(fits, images)
+
+
+def test_the_card_and_the_caption_say_when_the_brand_was_applied():
+    carried = BrandImages("Acme <&>", LOGO, (STYLE_1, STYLE_2)).encode()
+    branded = _task(brand=carried, duration=12.0, credits=18.0)
+    assert "brand: Acme &lt;&amp;&gt; · logo + 2 style images" in lineage(branded)
+    assert "brand: Acme &lt;&amp;&gt; · logo + 2 style images" in result_caption(branded)
+    assert not any("brand" in part for part in lineage(_task()))
+    assert "brand" not in result_caption(_task(duration=12.0))
+    full = _task(brand=carried, input_files=json.dumps([[f"F{n}", f"{n}.png"] for n in range(8)]))
+    assert not any("brand" in part for part in lineage(full))  # no room: nothing of the brand went
+    words_only = _task(brand=BrandImages("Acme", studio=True).encode())
+    assert "brand: Acme" in lineage(words_only)
+    assert summary(BrandImages("Acme", "", (STYLE_1,)), 0) == "brand: Acme · 1 style image"
+
+
+# ------------------------------------------------------------------------------------------------ kie's copy
+
+
+def _stored(kie_url_at: float | None, kie_url: str = "https://kie/x.png") -> BrandImage:
+    return BrandImage("T1", LOGO, "logo", 0, "logo.png", "image/png", 10, 10, b"", kie_url, kie_url_at)
+
+
+def test_kies_copy_is_used_again_while_kie_keeps_it_with_a_margin():
+    now = time.time()
+    assert still_kept(_stored(now - 60), now)
+    assert still_kept(_stored(now - (KIE_KEEPS_UPLOADS - REUSE_MARGIN) + 1), now)
+    assert not still_kept(_stored(now - (KIE_KEEPS_UPLOADS - REUSE_MARGIN)), now)
+    assert not still_kept(_stored(None), now)
+    assert not still_kept(_stored(now, kie_url=""), now)
