@@ -4,19 +4,26 @@ prompt, the card and the caption say of them, `--no-brand`, and kie's copy of th
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import json
 import time
 
 import pytest
+from PIL import Image
 
 from bot.blocks.cards import lineage, result_caption
 from bot.jobs.brand import KIE_KEEPS_UPLOADS, REUSE_MARGIN, still_kept
 from prompts.builders import InfographicContext, build_infographic
-from prompts.catalog import load_brand, load_catalog
+from prompts.catalog import brand_fields, load_brand, load_catalog
 from prompts.command import build_request, kie_prompt, parse_command_text
 from prompts.options import MAX_PROMPT_CHARS, CommandError, InputFile, Options
 from prompts.references import BrandImages, brand_for_task, brand_sentence, left_out_note, summary
-from prompts.tasks import BrandImage, Task, TaskState
+from prompts.tasks import BrandImage, NewTask, Task, TaskState
+from standins.slack import TEAM_ID, Team
+from tests.conftest import CHANNEL_ID, USER_ID, Banana
+from tests.test_remix import opened_form, post_with_files
+from tests.test_workspaces import installed, wait_done  # noqa: F401 (a fixture)
 
 DEFAULTS = Options("1:1", "2K", "png")
 CATALOG = load_catalog()
@@ -193,3 +200,162 @@ def test_kies_copy_is_used_again_while_kie_keeps_it_with_a_margin():
     assert not still_kept(_stored(now - (KIE_KEEPS_UPLOADS - REUSE_MARGIN)), now)
     assert not still_kept(_stored(None), now)
     assert not still_kept(_stored(now, kie_url=""), now)
+
+
+# ------------------------------------------------------------------------------------------------ in Slack and at kie
+
+CREATE = "/api/v1/jobs/createTask"
+UPLOAD = "/api/file-stream-upload"
+
+
+def picture(colour: str, size: tuple[int, int] = (32, 32)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def seed_brand(
+    banana: Banana, team_id: str, name: str, *, logo: bytes, styles: tuple[bytes, ...] = (), references: str = "studio"
+) -> None:
+    """A workspace's brand kit as its admins' form saves it."""
+
+    def image(data: bytes, role: str, position: int) -> BrandImage:
+        sha = hashlib.sha256(data).hexdigest()
+        return BrandImage(team_id, sha, role, position, f"{role}{position}.png", "image/png", 32, 32, data)
+
+    images = [image(logo, "logo", 0), *(image(data, "style", n) for n, data in enumerate(styles))]
+    data = brand_fields(load_brand()) | {"name": name, "references": references}
+    await banana.services.store.save_workspace_brand(team_id, "U0ADMIN01", data, images, f"brand: {name}")
+
+
+def shown(what: object) -> str:
+    return json.dumps(what, ensure_ascii=False)
+
+
+def sent_images(kie, create) -> list[bytes]:
+    """The bytes of each image a create sent, from kie's upload API (the stand-in keeps what it was given)."""
+    return [kie.uploads[url] for url in create.json["input"]["image_input"]]
+
+
+async def studio_quote(banana: Banana, team: Team) -> None:
+    """`/banana quote …` in `team`, its form submitted as it opened, then its review step."""
+    opened = len(team.views_opened)
+    assert (await banana.command('quote "Ship it, then make it better" — Ada', team=team)).status_code == 200
+    await team.wait_for(lambda: len(team.views_opened) > opened)
+    form = team.views_opened[-1]
+    answer = (await banana.submit(form, team=team)).json()
+    assert answer["response_action"] == "update", answer
+    await banana.submit({**answer["view"], "id": form["id"]}, team=team)
+
+
+async def test_a_studio_image_carries_its_own_workspaces_logo_and_never_the_others(installed, kie, slack):  # noqa: F811
+    banana, first, second = installed
+    logos = {first.team_id: picture("red"), second.team_id: picture("blue")}
+    await seed_brand(banana, first.team_id, "North", logo=logos[first.team_id], styles=(picture("yellow"),))
+    await seed_brand(banana, second.team_id, "South", logo=logos[second.team_id])
+    for team in (first, second):
+        await studio_quote(banana, team)
+        (task,) = await wait_done(banana, team)
+        assert task.state is TaskState.DONE
+        create = kie.requests_to(CREATE)[-1]
+        sent = sent_images(kie, create)
+        assert sent[0] == logos[team.team_id]  # the logo, as the prompt numbers it: reference image 1
+        others = [data for team_id, data in logos.items() if team_id != team.team_id]
+        assert not any(data in sent for data in others)
+        assert "use reference image 1 exactly as given, as the brand's logo" in create.json["input"]["prompt"]
+        card = shown(team.message(team.general_channel, task.message_ts or "").blocks)
+        caption = shown([m.text for m in team.thread(team.general_channel, task.message_ts or "")])
+        said = "brand: North · logo + 1 style image" if team is first else "brand: South · logo"
+        assert said in card and said in caption
+    assert len(sent_images(kie, kie.requests_to(CREATE)[0])) == 2  # North's logo and its style image
+
+
+async def test_no_brand_sends_none_and_a_plain_prompt_carries_the_brand_only_when_it_says_all(banana, kie, slack):
+    logo = picture("green")
+    await seed_brand(banana, TEAM_ID, "Acme", logo=logo, references="all")
+    await banana.command("a lighthouse at dawn")
+    await banana.command("a lighthouse at noon --no-brand")
+    first, second = await banana.settle(2)
+    by_prompt = {c.json["input"]["prompt"].split("\n")[0]: c for c in kie.requests_to(CREATE)}
+    branded, plain = by_prompt["a lighthouse at dawn"], by_prompt["a lighthouse at noon"]
+    assert sent_images(kie, branded) == [logo]
+    assert "Brand Acme: reference image 1 is the brand's logo" in branded.json["input"]["prompt"]
+    assert plain.json["input"].get("image_input", []) == [] and "reference image" not in plain.json["input"]["prompt"]
+    assert "brand: Acme · logo" in shown(slack.message(CHANNEL_ID, first.message_ts or "").blocks)
+    assert "brand" not in shown(slack.message(CHANNEL_ID, second.message_ts or "").blocks)
+
+
+async def test_a_remix_with_eight_images_of_its_own_leaves_the_brand_out_and_says_so(banana, kie, slack):
+    await seed_brand(banana, TEAM_ID, "Acme", logo=picture("green"), styles=(picture("pink"),), references="all")
+    own = [picture(colour) for colour in ("red", "orange", "yellow", "lime", "cyan", "navy", "purple", "grey")]
+    message, _ = post_with_files(slack, *[(data, f"p{n}.png", "image/png") for n, data in enumerate(own)])
+    await banana.submit(await opened_form(banana, slack, message), prompt="a grid")
+    task = await banana.only_task()
+    assert task.state is TaskState.DONE
+    (create,) = kie.requests_to(CREATE)
+    assert sent_images(kie, create) == own and "reference image" not in create.json["input"]["prompt"]
+    notes = shown([m.text for m in slack.thread(CHANNEL_ID, task.thread_ts or "")])
+    assert "Left out the brand's logo and 1 style image: kie takes at most 8 images" in notes
+    assert "brand" not in shown(slack.message(CHANNEL_ID, task.message_ts or "").blocks)
+
+
+async def test_kies_copy_of_the_logo_is_used_again_until_kie_may_have_deleted_it(banana, kie, slack):
+    logo = picture("green")
+    sha = hashlib.sha256(logo).hexdigest()
+    await seed_brand(banana, TEAM_ID, "Acme", logo=logo, references="all")
+    store = banana.services.store
+
+    made = 0
+
+    async def image_once(prompt: str) -> list[str]:
+        nonlocal made
+        uploads = len(kie.requests_to(UPLOAD))
+        await banana.command(prompt)
+        made += 1
+        await banana.settle(made)
+        return [u.form["fileName"] for u in kie.requests_to(UPLOAD)[uploads:]]
+
+    (uploaded,) = await image_once("one")
+    assert uploaded.startswith("brand-")
+    first_url = (await store.brand_image(TEAM_ID, sha)).kie_url  # type: ignore[union-attr]
+    assert kie.uploads[first_url] == logo
+
+    assert await image_once("two") == []  # kie still keeps it: the same URL goes again
+    assert kie.requests_to(CREATE)[-1].json["input"]["image_input"] == [first_url]
+
+    # A day later (less the margin) kie may have deleted it: uploaded again, and the new URL remembered.
+    older = time.time() - (KIE_KEEPS_UPLOADS - REUSE_MARGIN) - 1
+    await store.remember_kie_url(TEAM_ID, sha, first_url, older)
+    assert len(await image_once("three")) == 1
+    again = await store.brand_image(TEAM_ID, sha)
+    assert again is not None and again.kie_url != first_url and again.kie_url_at is not None
+    assert again.kie_url_at > older and kie.requests_to(CREATE)[-1].json["input"]["image_input"] == [again.kie_url]
+
+
+async def test_a_task_resumed_after_a_restart_sends_the_images_it_started_with(start_banana, kie, slack):
+    logo = picture("green")
+    first = await start_banana()
+    await seed_brand(first, TEAM_ID, "Acme", logo=logo, references="all")
+    carried = BrandImages("Acme", hashlib.sha256(logo).hexdigest()).encode()
+    await first.services.store.add(  # as a process killed before it posted anything leaves it
+        NewTask(
+            team_id=TEAM_ID,
+            user_id=USER_ID,
+            channel_id=CHANNEL_ID,
+            prompt="left behind",
+            avoid="",
+            aspect_ratio="1:1",
+            resolution="2K",
+            output_format="png",
+            brand=carried,
+        )
+    )
+    await first.server.stop()
+    # The workspace's choice changes meanwhile; the stored task still sends what it started with.
+    second = await start_banana()
+    await seed_brand(second, TEAM_ID, "Acme", logo=logo, references="studio")
+    (task,) = await second.settle(1)
+    assert task.state is TaskState.DONE and task.brand == carried
+    (create,) = kie.requests_to(CREATE)
+    assert sent_images(kie, create) == [logo]
+    assert "Brand Acme: reference image 1 is the brand's logo" in create.json["input"]["prompt"]
