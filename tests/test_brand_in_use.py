@@ -14,13 +14,14 @@ from PIL import Image
 
 from bot.blocks.cards import lineage, result_caption
 from bot.jobs.brand import KIE_KEEPS_UPLOADS, REUSE_MARGIN, still_kept
+from bot.jobs.job import request_key
 from prompts.builders import InfographicContext, build_infographic
 from prompts.catalog import brand_fields, load_brand, load_catalog
 from prompts.command import build_request, kie_prompt, parse_command_text
 from prompts.options import MAX_PROMPT_CHARS, CommandError, InputFile, Options
 from prompts.references import BrandImages, brand_for_task, brand_sentence, left_out_note, summary
 from prompts.tasks import BrandImage, NewTask, Task, TaskState
-from standins.slack import TEAM_ID, Team
+from standins.slack import BOT_USER_ID, TEAM_ID, Team
 from tests.conftest import CHANNEL_ID, USER_ID, Banana
 from tests.test_remix import opened_form, post_with_files
 from tests.test_workspaces import installed, wait_done  # noqa: F401 (a fixture)
@@ -237,8 +238,10 @@ def sent_images(kie, create) -> list[bytes]:
     return [kie.uploads[url] for url in create.json["input"]["image_input"]]
 
 
-async def studio_quote(banana: Banana, team: Team) -> None:
-    """`/banana quote …` in `team`, its form submitted as it opened, then its review step."""
+async def studio_quote(banana: Banana, team: Team | None = None) -> None:
+    """`/banana quote …` in `team` (Banana's first workspace by default), its form submitted as it opened, then its
+    review step."""
+    team = banana.workspace(team)
     opened = len(team.views_opened)
     assert (await banana.command('quote "Ship it, then make it better" — Ada', team=team)).status_code == 200
     await team.wait_for(lambda: len(team.views_opened) > opened)
@@ -359,3 +362,24 @@ async def test_a_task_resumed_after_a_restart_sends_the_images_it_started_with(s
     (create,) = kie.requests_to(CREATE)
     assert sent_images(kie, create) == [logo]
     assert "Brand Acme: reference image 1 is the brand's logo" in create.json["input"]["prompt"]
+
+
+async def test_an_edit_of_a_branded_studio_image_keeps_the_brand_after_the_image_it_edits(banana, kie, slack):
+    logo = picture("green")
+    await seed_brand(banana, TEAM_ID, "Acme", logo=logo)  # studio images only
+    await studio_quote(banana)
+    studio_task = await banana.only_task()
+    await banana.say(f"<@{BOT_USER_ID}> make it blue", thread_ts=studio_task.thread_ts)
+    edit = next(t for t in await banana.settle(2) if t.relation == "edit")
+    assert edit.state is TaskState.DONE and len(edit.inputs) == 1
+    create = kie.requests_to(CREATE)[-1]
+    parent_image = slack.files[studio_task.slack_file_id or ""].data
+    assert sent_images(kie, create) == [parent_image, logo]  # the image it edits first, then the logo
+    assert "Brand Acme: reference image 2 is the brand's logo" in create.json["input"]["prompt"]
+    assert "brand: Acme · logo" in shown(slack.message(CHANNEL_ID, edit.message_ts or "").blocks)
+
+
+def test_the_request_key_counts_the_brand_images_by_content():
+    key = request_key("a lighthouse", DEFAULTS, [], [LOGO])
+    assert key != request_key("a lighthouse", DEFAULTS, [], [STYLE_1])
+    assert key != request_key("a lighthouse", DEFAULTS, [])
