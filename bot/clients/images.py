@@ -181,6 +181,12 @@ def prepare(data: bytes, name: str, *, max_bytes: int, max_side: int) -> Prepare
         return Prepared(data=encoded, kind=kind, note=note)
 
 
+def pixel_size(data: bytes) -> tuple[int, int]:
+    """Width and height of an image `prepare` gave, from its header."""
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
 def _damaged(name: str) -> ImageRefused:
     return ImageRefused(f"{name} is damaged or cut short: it does not decode fully.")
 

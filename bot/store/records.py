@@ -368,7 +368,7 @@ class Records:
             await session.execute(
                 "insert into workspace_brands (team_id, data, updated_at) values (?, ?, ?)"
                 " on conflict (team_id) do update set data = excluded.data, updated_at = excluded.updated_at",
-                [team_id, json.dumps(data, sort_keys=True), now],
+                [team_id, json.dumps(data), now],  # in its order: a brand's first colour is its main one
             )
             kept = [image.sha256 for image in images]
             await session.execute(
