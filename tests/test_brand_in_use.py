@@ -12,6 +12,7 @@ import time
 import pytest
 from PIL import Image
 
+from bot.blocks import brand as brand_form
 from bot.blocks.cards import lineage, result_caption
 from bot.jobs.brand import KIE_KEEPS_UPLOADS, REUSE_MARGIN, still_kept
 from bot.jobs.job import request_key
@@ -23,6 +24,7 @@ from prompts.references import BrandImages, brand_for_task, brand_sentence, left
 from prompts.tasks import BrandImage, NewTask, Task, TaskState
 from standins.slack import BOT_USER_ID, TEAM_ID, Team
 from tests.conftest import CHANNEL_ID, USER_ID, Banana
+from tests.test_brand_kit import save_brand
 from tests.test_remix import opened_form, post_with_files
 from tests.test_workspaces import installed, wait_done  # noqa: F401 (a fixture)
 
@@ -218,7 +220,7 @@ def picture(colour: str, size: tuple[int, int] = (32, 32)) -> bytes:
 async def seed_brand(
     banana: Banana, team_id: str, name: str, *, logo: bytes, styles: tuple[bytes, ...] = (), references: str = "studio"
 ) -> None:
-    """A workspace's brand kit as its admins' form saves it."""
+    """A workspace's brand kit as its admins' form saves it (tests/test_brand_kit.py drives the form itself)."""
 
     def image(data: bytes, role: str, position: int) -> BrandImage:
         sha = hashlib.sha256(data).hexdigest()
@@ -254,8 +256,12 @@ async def studio_quote(banana: Banana, team: Team | None = None) -> None:
 async def test_a_studio_image_carries_its_own_workspaces_logo_and_never_the_others(installed, kie, slack):  # noqa: F811
     banana, first, second = installed
     logos = {first.team_id: picture("red"), second.team_id: picture("blue")}
-    await seed_brand(banana, first.team_id, "North", logo=logos[first.team_id], styles=(picture("yellow"),))
-    await seed_brand(banana, second.team_id, "South", logo=logos[second.team_id])
+    for team, name in ((first, "North"), (second, "South")):  # each workspace's admin, in the brand kit form
+        files = {brand_form.LOGO_FILE: [(logos[team.team_id], f"{name}.png", "image/png")]}
+        if team is first:
+            files[brand_form.STYLE_FILES] = [(picture("yellow"), "style.png", "image/png")]
+        answer = await save_brand(banana, team, files, user=team.admin_user_id, team=team, **{brand_form.NAME: name})
+        assert answer == {}
     for team in (first, second):
         await studio_quote(banana, team)
         (task,) = await wait_done(banana, team)
@@ -275,7 +281,9 @@ async def test_a_studio_image_carries_its_own_workspaces_logo_and_never_the_othe
 
 async def test_no_brand_sends_none_and_a_plain_prompt_carries_the_brand_only_when_it_says_all(banana, kie, slack):
     logo = picture("green")
-    await seed_brand(banana, TEAM_ID, "Acme", logo=logo, references="all")
+    files = {brand_form.LOGO_FILE: [(logo, "logo.png", "image/png")]}
+    fields = {brand_form.NAME: "Acme", brand_form.REFERENCES: "all"}
+    assert await save_brand(banana, slack, files, **fields) == {}
     await banana.command("a lighthouse at dawn")
     await banana.command("a lighthouse at noon --no-brand")
     first, second = await banana.settle(2)
