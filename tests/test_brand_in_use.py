@@ -343,9 +343,11 @@ async def test_kies_copy_of_the_logo_is_used_again_until_kie_may_have_deleted_it
     assert again.kie_url_at > older and kie.requests_to(CREATE)[-1].json["input"]["image_input"] == [again.kie_url]
 
 
-async def test_a_task_resumed_after_a_restart_sends_the_images_it_started_with(start_banana, kie, slack):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_task_resumed_after_a_restart_sends_the_images_it_started_with(start_banana, kie, backend, request):
+    env = {"DATABASE_URL": request.getfixturevalue("postgres_url")} if backend == "postgresql" else {}
     logo = picture("green")
-    first = await start_banana()
+    first = await start_banana(**env)
     await seed_brand(first, TEAM_ID, "Acme", logo=logo, references="all")
     carried = BrandImages("Acme", hashlib.sha256(logo).hexdigest()).encode()
     await first.services.store.add(  # as a process killed before it posted anything leaves it
@@ -363,7 +365,7 @@ async def test_a_task_resumed_after_a_restart_sends_the_images_it_started_with(s
     )
     await first.server.stop()
     # The workspace's choice changes meanwhile; the stored task still sends what it started with.
-    second = await start_banana()
+    second = await start_banana(**env)
     await seed_brand(second, TEAM_ID, "Acme", logo=logo, references="studio")
     (task,) = await second.settle(1)
     assert task.state is TaskState.DONE and task.brand == carried
