@@ -240,6 +240,22 @@ def sent_images(kie, create) -> list[bytes]:
     return [kie.uploads[url] for url in create.json["input"]["image_input"]]
 
 
+async def left_behind(banana: Banana, brand: str) -> None:
+    """A task carrying `brand`, as a process killed before it posted anything leaves it."""
+    new = NewTask(
+        team_id=TEAM_ID,
+        user_id=USER_ID,
+        channel_id=CHANNEL_ID,
+        prompt="left behind",
+        avoid="",
+        aspect_ratio="1:1",
+        resolution="2K",
+        output_format="png",
+        brand=brand,
+    )
+    await banana.services.store.add(new)
+
+
 async def studio_quote(banana: Banana, team: Team | None = None) -> None:
     """`/banana quote …` in `team` (Banana's first workspace by default), its form submitted as it opened, then its
     review step."""
@@ -350,19 +366,7 @@ async def test_a_task_resumed_after_a_restart_sends_the_images_it_started_with(s
     first = await start_banana(**env)
     await seed_brand(first, TEAM_ID, "Acme", logo=logo, references="all")
     carried = BrandImages("Acme", hashlib.sha256(logo).hexdigest()).encode()
-    await first.services.store.add(  # as a process killed before it posted anything leaves it
-        NewTask(
-            team_id=TEAM_ID,
-            user_id=USER_ID,
-            channel_id=CHANNEL_ID,
-            prompt="left behind",
-            avoid="",
-            aspect_ratio="1:1",
-            resolution="2K",
-            output_format="png",
-            brand=carried,
-        )
-    )
+    await left_behind(first, carried)
     await first.server.stop()
     # The workspace's choice changes meanwhile; the stored task still sends what it started with.
     second = await start_banana(**env)
@@ -393,3 +397,16 @@ def test_the_request_key_counts_the_brand_images_by_content():
     key = request_key("a lighthouse", DEFAULTS, [], [LOGO])
     assert key != request_key("a lighthouse", DEFAULTS, [], [STYLE_1])
     assert key != request_key("a lighthouse", DEFAULTS, [])
+
+
+async def test_a_brand_image_removed_before_the_task_reached_kie_fails_it_saying_so_and_charges_nothing(
+    start_banana, kie
+):
+    first = await start_banana()
+    await seed_brand(first, TEAM_ID, "Acme", logo=picture("green"), references="all")
+    gone = BrandImages("Acme", "f" * 64).encode()  # the logo it started with, replaced since
+    await left_behind(first, gone)
+    await first.server.stop()
+    (task,) = await (await start_banana()).settle(1)
+    assert (task.state, task.error_code, task.credits or 0) == (TaskState.FAILED, "brand_image_gone", 0)
+    assert "brand images were changed" in (task.error_message or "") and kie.requests_to(CREATE) == []
