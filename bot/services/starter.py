@@ -60,10 +60,10 @@ class TaskStarter:
             elsewhere = await self._workspaces.elsewhere(team, origin.channel_id) if self._workspaces else None
             if elsewhere is not None:  # the one rule for every surface: outside the workspace's channels
                 return Refused(elsewhere)
+            brand = await self._brand_for(team) if self._brand_for and request.brand else None
             async with self._budget.admit(team, user, resolution, request.count) as refusal:
                 if refusal is not None:
                     return Refused(refusal)
-                brand = await self._brand_for(team) if self._brand_for and request.brand else None
                 tasks = await self._runner.add(request, origin, brand)
         except StoreUnavailable as error:
             log.warning("could not start a task: the database is away (%s)", error)
