@@ -1,5 +1,6 @@
 """The brand's images a task carries to kie: which ones, in what order within kie's eight, and what the prompt and the
-card say of them. Pure: the starter decides (`brand_for_task`), the task stores it, the job sends it.
+card say of them. Pure: decided once as a task is stored (`brand_for_task`, from the brand the starter read), kept
+with the task, sent by its job.
 
 The person's own images come first, then the logo, then the style references, at most MAX_INPUT_IMAGES in all; the
 numbers the prompt gives them ("reference image 3") follow that order.
