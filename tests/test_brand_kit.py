@@ -183,6 +183,18 @@ async def test_the_brand_survives_a_restart(start_banana, slack, backend, reques
     assert (await second.services.store.brand_image(TEAM, brand.logo_image)).data == LOGO
 
 
+async def test_a_brand_saved_on_one_replica_is_followed_by_another(start_banana, postgres_url, slack):
+    first, second = await start_banana(DATABASE_URL=postgres_url), await start_banana(DATABASE_URL=postgres_url)
+    assert (await second.services.brand_for(TEAM)).name == "Banana Studio"
+    await save_brand(first, slack, {form.LOGO_FILE: [(LOGO, "logo.png", "image/png")]}, **ACME)
+
+    async def seen() -> bool:  # the other replica's cache lasts a few seconds
+        return (await second.services.brand_for(TEAM)).logo_image == hashlib.sha256(LOGO).hexdigest()
+
+    await eventually(seen)
+    assert (await second.services.brand_for(TEAM)).name == "Acme"
+
+
 # ---- the service's time limit, the one brand rule, and the builder -------------------------------------------------
 
 
@@ -228,6 +240,9 @@ def test_the_change_log_says_what_changed():
         "brand: name Acme → Acme Co; accent colour #222222; logo: logo.png (512\u00d7512)"
     )
     assert brand_changes(after, after, [image], [image]) == ""
+    assert brand_changes({"never": ["clip art"]}, {}, [image], []) == (
+        "brand: never-list clip art → none; removed logo logo.png (512\u00d7512)"
+    )
 
 
 def test_the_modal_fits_slack_and_lists_the_saved_images(slack):

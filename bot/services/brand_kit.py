@@ -110,7 +110,7 @@ def kit_brand(stored: StoredBrand, operator: Brand) -> Brand:
 
 def _shown(value: Any) -> str:
     text = ", ".join(value) if isinstance(value, list) else str(value or "")
-    return text if len(text) <= 40 else text[:39] + "…"
+    return "none" if not text else text if len(text) <= 40 else text[:39] + "…"
 
 
 def _image_text(image: BrandImage) -> str:
@@ -125,7 +125,7 @@ def brand_changes(
 
     def compare(label: str, was: Any, now: Any) -> None:
         if (was or "") != (now or ""):
-            parts.append(f"{label} {_shown(was)} → {_shown(now)}" if was else f"{label} {_shown(now) or 'none'}")
+            parts.append(f"{label} {_shown(was)} → {_shown(now)}" if was else f"{label} {_shown(now)}")
 
     for key, label in _LABELS.items():
         compare(label, before.get(key), after.get(key))
