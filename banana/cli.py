@@ -119,7 +119,7 @@ def _described(records: WorkspaceRecords) -> str:
     parts = [f"{records.tasks} task(s) and their history", f"{records.saved_prompts} saved prompt(s)"]
     parts.append("its installation (the bot token)" if records.installed else "no installation")
     if records.settings:
-        parts.append("its settings and their change log")
+        parts.append("its settings, brand kit and their change log")
     return ", ".join(parts)
 
 

@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks import brand as brand_blocks
 from bot.blocks import cards, home, modals, studio
 from bot.blocks import settings as settings_blocks
 from bot.blocks.family import family_view
@@ -43,6 +44,7 @@ def register(app: AsyncApp) -> None:
     app.action(studio.USE_SAVED_PROMPT, middleware=[claims])(pressed(use_saved_prompt))
     app.action(home.HOME_NEW_IMAGE, middleware=[claims])(pressed(home_new_image))
     app.action(settings_blocks.HOME_SETTINGS, middleware=[claims])(pressed(home_settings))
+    app.action(brand_blocks.HOME_BRAND, middleware=[claims])(pressed(home_brand))
     app.action(re.compile(f"^{home.HOME_FILTER}_"), middleware=[claims])(pressed(home_filter))
     app.action(re.compile(f"^{home.HOME_PAGE}_"), middleware=[claims])(pressed(home_page))
 
@@ -265,6 +267,14 @@ async def home_settings(press: Press) -> None:
         await press.answer("Only workspace admins and owners, and the Banana admins they name, can change settings.")
         return
     await press.open(await workspaces.form(press.team_id))
+
+
+async def home_brand(press: Press) -> None:
+    brands = press.services.brands
+    if brands is None or not await brands.may_change(press.team_id, press.user_id):
+        await press.answer("Only workspace admins and owners, and the Banana admins they name, can change the brand.")
+        return
+    await press.open(await brands.form(press.team_id))
 
 
 async def home_filter(press: Press) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
+from bot.blocks import brand as brand_form
 from bot.blocks import modals, studio
 from bot.blocks import settings as settings_form
 from bot.blocks.modals import FormContext
@@ -31,6 +32,7 @@ def register(app: AsyncApp) -> None:
     app.view(studio.REVIEW, middleware=[claims])(review_submitted)
     app.view(studio.SAVE_PROMPT_FORM, middleware=[claims])(save_prompt_submitted)
     app.view(settings_form.SETTINGS_CALLBACK, middleware=[claims])(settings_submitted)
+    app.view(brand_form.BRAND_CALLBACK, middleware=[claims])(brand_submitted)
 
 
 async def generation_submitted(
@@ -105,6 +107,29 @@ async def settings_submitted(
     await services.home.publish(request.team_id, request.user_id)
 
 
+async def brand_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
+    """The brand kit form: errors beside their fields, or saved (the service checks again who may)."""
+    services = services_of(context)
+    request = view_request(body, view, context)
+    values = view["state"]["values"]
+    texts = [brand_form.NAME, brand_form.TONE, brand_form.HEADING_FONT, brand_form.BODY_FONT, brand_form.NEVER]
+    texts += [brand_form.LOGO_WORDS, brand_form.PLACEMENT, *(brand_form.COLOUR + r for r in brand_form.COLOUR_ROLES)]
+    fields: dict[str, Any] = {block: _value(values, block, "value") for block in texts}
+    fields[brand_form.REFERENCES] = _value(values, brand_form.REFERENCES, "selected_option", "value")
+    fields[brand_form.SAVED] = [o.get("value") for o in _value(values, brand_form.SAVED, "selected_options") or []]
+    for block in (brand_form.LOGO_FILE, brand_form.STYLE_FILES):
+        fields[block] = [InputFile(id=f["id"], name=f.get("name", "")) for f in _value(values, block, "files") or []]
+    if services.brands is None:
+        await ack()
+        return
+    errors = await services.brands.submit(request.team_id, request.user_id, fields)
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    await ack()
+    await services.home.publish(request.team_id, request.user_id)
+
+
 def _value(values: dict[str, Any], block_id: str, *keys: str) -> Any:
     """A submitted value, or None when the block is absent (each modal shows a different set of inputs)."""
     found = values.get(block_id, {}).get(block_id)
@@ -120,9 +145,10 @@ async def studio_form_submitted(
 ) -> None:
     """Build the prompt and show it for review in the same modal; nothing is generated yet."""
     services = services_of(context)
-    defaults = await services.defaults_for(view_request(body, view, context).team_id)
+    team_id = view_request(body, view, context).team_id
+    defaults = await services.defaults_for(team_id)
     try:
-        built = studio.build_from_form(view, services.catalog, services.brand)
+        built = studio.build_from_form(view, services.catalog, await services.brand_for(team_id))
     except FormProblems as problems:
         await ack(response_action="errors", errors=problems.errors)
         return

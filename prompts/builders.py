@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from prompts.catalog import Brand, Format, Layout, Template, VisualStyle
 from prompts.options import MAX_PROMPT_CHARS
+from prompts.references import studio_placement
 
 # Nano Banana Pro has no negative-prompt field: what to leave out is written as an instruction it reads.
 ALWAYS_AVOID = ("misspelled, garbled or invented words", "placeholder or lorem ipsum text")
@@ -147,6 +148,9 @@ def _style_parts(style: VisualStyle, brand: Brand) -> list[str]:
 
 
 def _brand_part(brand: Brand) -> str:
+    """The brand in words; where the brand has images, the logo is placed from its image (sent to kie first) and the
+    style references are described as style to follow (references.py numbers them as the job sends them)."""
+    logo_image, styles = studio_placement(brand)
     logo = f"Logo: {_sentence(', '.join(filter(None, (brand.logo, brand.logo_placement))))}" if brand.logo else ""
     return " ".join(
         filter(
@@ -154,7 +158,8 @@ def _brand_part(brand: Brand) -> str:
             (
                 f"Brand: {_sentence(brand.name)}",
                 f"Headings in {brand.heading_font}; body text in {_sentence(brand.body_font)}",
-                logo,
+                logo_image or logo,
+                styles,
                 f"Tone of every word: {_sentence(brand.tone)}",
             ),
         )

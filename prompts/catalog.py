@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -211,6 +211,11 @@ class Brand:
     logo_placement: str = ""
     never: tuple[str, ...] = ()  # each becomes a "Do not include" instruction
     source: Path = DEFAULT_BRAND_FILE
+    # A workspace's brand kit may hold images (stored by their sha256, BrandImage): the logo and style references,
+    # sent to kie with the prompts of the surfaces `references` names: "studio" or "all".
+    logo_image: str = ""
+    style_images: tuple[str, ...] = ()
+    references: str = "studio"
 
     @property
     def hexes(self) -> tuple[str, ...]:
@@ -238,6 +243,31 @@ def load_brand(path: Path | None = None) -> Brand:
     """The brand in `path` (the BRAND_FILE setting), or the default brand; raises CatalogError naming the field."""
     path = path or DEFAULT_BRAND_FILE
     return _read(path, lambda data: _brand(data, path))
+
+
+def check_brand(data: Mapping[str, Any], source: Path = DEFAULT_BRAND_FILE) -> tuple[Brand, dict[str, str]]:
+    """A brand's fields by the one set of rules a BRAND_FILE is read by (a workspace's brand kit has the same keys:
+    name, tone, logo, logo_placement, never, colours {role: "#RRGGBB"}, fonts {headings, body}). The brand, and each
+    problem by its field's dotted name ("colours.primary", "never[2]"); with problems, the brand is not to be used."""
+    problems: list[str] = []
+    brand = _brand(_Fields(dict(data), "", problems), source)
+    found: dict[str, str] = {}
+    for problem in problems:
+        field, _, message = problem.partition(": ")
+        found.setdefault(field, message)
+    return brand, found
+
+
+def brand_fields(brand: Brand) -> dict[str, Any]:
+    """A brand's fields as a brand file has them: what `check_brand` reads back into the same brand."""
+    fields: dict[str, Any] = {
+        "name": brand.name,
+        "tone": brand.tone,
+        "colours": {c.role.replace(" ", "_"): c.hex for c in brand.colours},
+        "fonts": {"headings": brand.heading_font, "body": brand.body_font},
+    }
+    optional = {"logo": brand.logo, "logo_placement": brand.logo_placement, "never": list(brand.never)}
+    return fields | {key: value for key, value in optional.items() if value}
 
 
 # ---------------------------------------------------------------------------------------------------------- reading
@@ -271,8 +301,11 @@ class _Fields:
         value = self.raw(key, required=required)
         if value is None:
             return ""
-        if not isinstance(value, str) or (required and not value.strip()):
+        if not isinstance(value, str):
             self.problem(key, f"must be text, got {_shown(value)}")
+            return ""
+        if required and not value.strip():
+            self.problem(key, "is empty")
             return ""
         value = " ".join(value.split())  # line breaks in a TOML string must not break the prompt's layout
         if len(value) > limit:

@@ -16,18 +16,23 @@ from prompts.options import (
     InputFile,
     Options,
 )
+from prompts.references import BrandImages, brand_sentence
 
 
-def kie_prompt(request: GenerationRequest) -> str:
-    """The prompt kie receives: the person's words, with what to leave out stated as a plain negative instruction.
+def kie_prompt(request: GenerationRequest, brand: BrandImages | None = None) -> str:
+    """The prompt kie receives: the person's words, with what to leave out stated as a plain negative instruction,
+    and, when the brand's images go with it, which reference images are the brand's.
 
-    Nano Banana Pro has no negative-prompt field, so `--no` becomes words the model reads.
-    """
+    Nano Banana Pro has no negative-prompt field, so `--no` becomes words the model reads. The brand's sentence is
+    left out of a prompt it would take past kie's limit (the images still go; `checked` let the prompt through)."""
     prompt = request.prompt.strip()
     avoid = request.avoid.strip().rstrip(".")
-    if not avoid:
-        return prompt
-    return f"{prompt}\n\nDo not include: {avoid}."
+    if avoid:
+        prompt = f"{prompt}\n\nDo not include: {avoid}."
+    sentence = brand_sentence(brand, len(request.inputs)) if brand is not None else ""
+    if sentence and len(prompt) + 2 + len(sentence) <= MAX_PROMPT_CHARS:
+        prompt = f"{prompt}\n\n{sentence}"
+    return prompt
 
 
 _FLAG = re.compile(r"(?<!\S)(?:--|\u2014|\u2013)([A-Za-z][\w-]*)(?:=(\S*))?")  # -- or em/en dash
@@ -39,6 +44,7 @@ _ALIASES = {
     "format": "format",
     "no": "no",
     "fresh": "fresh",
+    "no-brand": "no-brand",
     "n": "n",
     "variations": "n",
 }
@@ -60,8 +66,8 @@ def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
         name = _ALIASES.get(match.group(1).lower())
         if name is None:
             raise CommandError(
-                f"I don't know the option `--{match.group(1)}`. Use `--ar`, `--res`, `--format`, `--no`, `--n` or "
-                "`--fresh`; `/banana help` shows them all."
+                f"I don't know the option `--{match.group(1)}`. Use `--ar`, `--res`, `--format`, `--no`, `--n`, "
+                "`--fresh` or `--no-brand`; `/banana help` shows them all."
             )
         if name in values:
             raise CommandError(f"`--{name}` is given twice; keep one.")
@@ -69,7 +75,7 @@ def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
         if name == "no":
             values[name] = ((match.group(2) or "") + rest).strip()
             continue
-        if name == "fresh":  # a switch: it takes no value
+        if name in ("fresh", "no-brand"):  # a switch: it takes no value
             values[name] = "yes"
             prompt_parts.append(rest)
             continue
@@ -94,6 +100,7 @@ def parse_command_text(text: str, defaults: Options) -> GenerationRequest:
         avoid=values.get("no", ""),
         fresh="fresh" in values,
         count=_count(values.get("n")),
+        brand="no-brand" not in values,
     )
 
 
@@ -125,6 +132,7 @@ def build_request(
     fresh: bool = False,
     source: str = "command",
     count: int = 1,
+    brand: bool = True,
 ) -> GenerationRequest:
     """A request from any surface, checked the same way: a prompt, valid options, within kie's limits."""
     return checked(
@@ -138,6 +146,7 @@ def build_request(
             fresh=fresh or count > 1,  # variations are new images, never an earlier one again
             source=source,
             count=count,
+            brand=brand,
         )
     )
 

@@ -138,6 +138,7 @@ class GenerationRequest:
     fresh: bool = False  # generate anew even if an identical request already has an image
     source: str = "command"  # the surface it came from: command, form, studio:<kind>, saved:<id>, button, mention
     count: int = 1  # how many images of it to make side by side (variations); each is its own task
+    brand: bool = True  # the workspace's brand images may go with it (`--no-brand` turns them off for one image)
     model: str = NANO_BANANA_PRO  # the kie model it runs on
     upscale_factor: int | None = None  # an upscale: how many times larger (its one input is the image to enlarge)
     size: tuple[int, int] | None = None  # an upscale: the result's width and height, known before it is made

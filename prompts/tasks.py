@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from prompts.options import NANO_BANANA_PRO, TOPAZ_UPSCALE, GenerationRequest, InputFile, Options, upscale_price_key
 
@@ -79,6 +80,7 @@ class NewTask:
     upscale_factor: int | None = None  # an upscale: how many times larger than its one input
     width: int | None = None  # the image's size: read from it once delivered; an upscale's is known from the start
     height: int | None = None
+    brand: str = ""  # the brand applied to it (empty: none)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,6 +239,37 @@ class SavedPrompt:
     @property
     def options(self) -> Options:
         return Options(self.aspect_ratio, self.resolution, self.output_format)
+
+
+BRAND_IMAGE_ROLES = ("logo", "style")
+
+
+@dataclass(frozen=True)
+class BrandImage:
+    """One image of a workspace's brand kit, as prepared for kie and stored by its sha256. `data` is None where only
+    what it is was read (`workspace_brand`), and on an image a save keeps as it is."""
+
+    team_id: str
+    sha256: str
+    role: str  # one of BRAND_IMAGE_ROLES
+    position: int  # its place among the images of its role, from 0
+    name: str  # the file's name as uploaded, to show (Slack cannot show the stored bytes)
+    mime: str
+    width: int
+    height: int
+    data: bytes | None = None
+    kie_url: str = ""  # kie's copy of it, while kie keeps the file
+    kie_url_at: float | None = None  # when kie took it
+
+
+@dataclass(frozen=True)
+class StoredBrand:
+    """A workspace's own brand kit: its fields (as prompts.catalog reads them) and its images, without their bytes."""
+
+    team_id: str
+    data: dict[str, Any]
+    images: tuple[BrandImage, ...]
+    updated_at: float
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import pytest
 from banana.cli import forget_workspace, main
 from bot.store import PostgresTaskStore, SqliteTaskStore, WorkspaceRecords, installation_stores
 from prompts.options import Options
+from prompts.tasks import BrandImage
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.test_installations import CLIENT_ID, SMALL, installation
 from tests.test_store import NEW
@@ -115,3 +116,12 @@ async def test_a_missing_database_is_refused_never_created(tmp_path, monkeypatch
         "No database at data/banana.db: set DATABASE_PATH or DATABASE_URL to Banana's (as the app has them)\n"
     )
     assert list(tmp_path.iterdir()) == []  # no data/ folder, no file
+
+
+async def test_a_workspace_with_only_a_brand_kit_is_forgotten_images_and_all(store, capsys):
+    logo = BrandImage("T0BRAND01", "a1", "logo", 0, "logo.png", "image/png", 8, 8, b"\x89PNG")
+    await store.save_workspace_brand("T0BRAND01", "U1", {"name": "Acme"}, [logo], "brand: name Acme")
+    assert await forget_workspace("T0BRAND01", yes=True) == 0
+    assert "its settings, brand kit and their change log" in capsys.readouterr().out
+    assert await store.workspace_brand("T0BRAND01") is None and await store.brand_image("T0BRAND01", "a1") is None
+    assert (await store.workspace_records("T0BRAND01")).empty

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
 import json
 import re
 import shutil
@@ -47,27 +48,31 @@ def test_conversation_prints_each_step_and_progress_edit(sandbox):
     assert "/banana a lighthouse at dawn" in text and "acknowledged in" in text
     assert any("Banana edits" in line and "Generating" in line for line in printed)
     assert any("Banana edits" in line and "Done" in line for line in printed)
-    assert sum("Banana uploads" in line for line in printed) == 3
+    assert sum("Banana uploads" in line for line in printed) == 4
     assert "in the image's thread: @Banana make the sky stormy" in text
     assert "Remix with Banana" in text and "opens the form" in text
     assert "publishes the Home tab" in text
+    assert "admin   → presses Settings" in text and "Banana  ← opens Settings: Daily credits per person" in text
+    assert "saves the brand Harbour Coffee" in text and "logo harbour-logo.png" in text
+    assert "kie.ai  ← the studio image's request carries the brand's logo" in text
 
 
 def test_output_folder_holds_the_images_and_the_page(sandbox):
     result, _ = sandbox
-    assert len(result.result_file_ids) == 3
-    assert len(result.images) == 4  # three results (the image, its edit, the remix) and the photo that was remixed
+    assert len(result.result_file_ids) == 4
+    # four results (the image, its edit, the remix, the studio image), the photo remixed and the logo uploaded
+    assert len(result.images) == 6
     for image in result.images:
         with Image.open(image) as opened:
             opened.verify()
     page = result.page.read_text()
     for image in result.images:
         assert f"src='images/{image.name}'" in page
-    assert page.count("<details class='history'>") == 3  # each progress card, with its edits
+    assert page.count("<details class='history'>") == 4  # each progress card, with its edits
     assert "<div class='thread'>" in page
     assert "Home tab of" in page and "Your Banana images" in page
     assert (result.page.parent / "banana.db").exists()
-    assert result.result_kinds == ["new", "edit", "remix"]
+    assert result.result_kinds == ["new", "edit", "remix", "studio"]
 
 
 def test_page_links_stay_within_it_and_names_are_slacks(sandbox):
@@ -75,7 +80,7 @@ def test_page_links_stay_within_it_and_names_are_slacks(sandbox):
     page = result.page.read_text()
     assert "http://127.0.0.1" not in page  # the stand-in is gone once the sandbox ends
     targets = re.findall(r"<a href='#(m[0-9-]+)'>open thread</a>", page)
-    assert len(targets) == 3 and all(f"id='{target}'" in page for target in targets)
+    assert len(targets) == 4 and all(f"id='{target}'" in page for target in targets)
     assert "@Test User" in page and "@Banana" in page and "@user<" not in page and "@banana-bot" not in page
 
 
@@ -83,13 +88,53 @@ def test_every_card_version_shows_its_status_before_its_prompt(sandbox):
     result, _ = sandbox
     page = result.page.read_text()
     histories = re.findall(r"<details class='history'>.*?</details>", page, re.S)
-    assert len(histories) == 3
+    assert len(histories) == 4
     versions = [re.findall(r"<li><div class='when'>([^<]*)</div>(.*?)</li>", h, re.S) for h in histories]
     # Each card as posted (running) and as finished: both orders would show here.
     assert all(len(card) >= 2 and card[0][0] == "as posted" and "Done" in card[-1][1] for card in versions)
     for _, version in (version for card in versions for version in card):
         first_section = re.search(r"<div class='section'><div class='text'>(.*?)</div>", version, re.S)
         assert first_section and not first_section.group(1).startswith("<blockquote>"), version
+
+
+def test_the_studio_image_carries_the_logo_the_admin_uploaded_to_kie(sandbox):
+    result, _ = sandbox
+    with Image.open(io.BytesIO(result.logo)) as logo:
+        assert logo.format == "PNG" and len(logo.getcolors(256) or []) > 2  # a real picture, not a blank
+    *others, studio = result.kie_images
+    assert result.logo in studio
+    assert not any(result.logo in sent for sent in others)  # plain images carry no brand images (studio only)
+    page = result.page.read_text()
+    card = re.findall(r"<div class='message bot' id='m[0-9-]+'>.*?</div></div></div>", page, re.S)
+    assert any("here is your image #4" in c and "brand: Harbour Coffee · logo" in c for c in card)
+
+
+def modal(page: str, title: str) -> str:
+    """One form as the page draws it, from its title to its buttons."""
+    found = re.search(rf"<div class='modal'><div class='modal-title'>{title}</div>.*?<div class='modal-buttons'>", page)
+    assert found, f"the page shows no {title} form"
+    return found.group(0)
+
+
+def test_the_page_shows_the_settings_and_brand_kit_forms_as_the_admin_left_them(sandbox):
+    result, _ = sandbox
+    page = result.page.read_text()
+    assert "Home tab of Test User" in page and "Home tab of Admin User" in page
+    admin_home = page.split("Home tab of Admin User", 1)[1]
+    assert "<button class='plain' disabled>Settings</button>" in admin_home
+    assert "<button class='plain' disabled>Brand kit</button>" in admin_home
+
+    settings = modal(page, "Banana settings")
+    assert "Admin User · closed" in settings
+    assert "Daily credits per person" in settings and "Default ratio" in settings and "Banana admins" in settings
+
+    kit = modal(page, "Brand kit")
+    assert "Admin User · submitted" in kit
+    assert "<div class='input'>Harbour Coffee</div>" in kit
+    assert "<div class='input'>#16324F</div>" in kit and "<div class='input'>#F2A541</div>" in kit
+    logo = next(path for path in result.images if path.name.endswith("harbour-logo.png"))
+    assert logo.read_bytes() == result.logo and f"src='images/{logo.name}'" in kit
+    assert "Test User · submitted" in modal(page, "Check the prompt")
 
 
 def test_sandbox_subcommand_is_on_the_command_line(capsys):

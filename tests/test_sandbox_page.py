@@ -8,7 +8,7 @@ from pathlib import Path
 from slack_sdk.web.async_client import AsyncWebClient
 
 from banana.sandbox import SandboxResult
-from banana.sandbox.page import ChannelPage, FirstVersions, plain_text
+from banana.sandbox.page import ChannelPage, FirstVersions, Form, plain_text
 from banana.sandbox.script import closing_summary
 from standins import slack as slack_standin
 from standins.slack import SlackStandIn
@@ -95,3 +95,46 @@ async def test_an_edit_history_shows_every_version_the_first_included(slack):
     versions = re.findall(r"<li>(.*?)</li>", history.group(0), re.S)
     assert [re.search(r"<b>(\w+)</b>", v).group(1) for v in versions] == ["Starting", "Generating", "Done"]
     assert "as posted" in versions[0] and "edit 1" in versions[1] and "edit 2" in versions[2]
+
+
+def test_a_form_shows_what_its_person_gave_else_what_it_started_with(slack):
+    admin = slack.admin_user_id
+    logo = slack.add_file(b"\x89PNG logo", "logo.png", "image/png", user=admin)
+    options = [
+        {"text": {"type": "plain_text", "text": t}, "value": v} for t, v in (("Studio", "studio"), ("All", "all"))
+    ]
+
+    def field(block_id: str, element: dict[str, object]) -> dict[str, object]:
+        label = {"type": "plain_text", "text": block_id.capitalize()}
+        return {"type": "input", "block_id": block_id, "label": label, "element": {"action_id": block_id, **element}}
+
+    view = {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Brand kit"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            field("name", {"type": "plain_text_input", "initial_value": "Banana Studio"}),
+            field("tone", {"type": "plain_text_input", "initial_value": "calm\nclear", "multiline": True}),
+            field("send", {"type": "static_select", "options": options, "initial_option": options[0]}),
+            field("remove", {"type": "checkboxes", "options": options}),
+            field("admins", {"type": "multi_users_select", "initial_users": [admin]}),
+            field("logo", {"type": "file_input"}),
+            field("style", {"type": "file_input"}),
+        ],
+    }
+    filled = {"name": "Acme <&>", "send": "all", "remove": ["studio"], "logo": [slack.file_object(logo.id)]}
+    forms = [Form(admin, view, filled)]
+    page = ChannelPage(slack, {logo.id: "images/logo.png"}, CHANNEL, slack_standin.USER_ID, {}, forms).render()
+
+    shown = re.search(r"<div class='modal'>.*?<div class='modal-buttons'>.*?</div>", page, re.S)
+    assert shown is not None
+    form = shown.group(0)
+    assert "<div class='modal-title'>Brand kit</div>" in form and "Admin User · submitted" in form
+    assert "<div class='input'>Acme &lt;&amp;&gt;</div>" in form  # what was typed, not the initial value
+    assert "<div class='input multiline'>calm<br>clear</div>" in form  # untouched: as the form started
+    assert "<div class='input select'>All</div>" in form
+    assert "<div class='check'>☑ Studio</div>" in form and "<div class='check'>☐ All</div>" in form
+    assert "<div class='input select'>@Admin User</div>" in form
+    assert "src='images/logo.png'" in form and "Drag a file here" in form  # the chosen logo; no style image
+    assert "<button class='primary' disabled>Save</button>" in form

@@ -22,7 +22,7 @@ from bot.store import (
 from bot.store.postgres import migrate
 from bot.store.schema import MIGRATIONS
 from prompts.options import TOPAZ_UPSCALE, Options
-from prompts.tasks import NewTask, TaskState
+from prompts.tasks import BrandImage, NewTask, TaskState
 from tests.conftest import with_search_path
 
 NEW = NewTask(
@@ -680,6 +680,7 @@ async def contract(store) -> list:
     await store.save_workspace_settings("T1", "U1", {"user_daily_cap": 40, "channels": ["C1"]}, "daily cap: 40")
     await store.save_workspace_settings("T1", "U2", {"user_daily_cap": 20, "channels": []}, "daily cap: 40 → 20")
     await store.save_workspace_settings("T2", "U3", {"aspect_ratio": "1:1"}, "ratio: 1:1")
+    await store.save_workspace_brand("T1", "U1", {"name": "Acme"}, [brand_image("T1", "a1")], "brand: name Acme")
     answers: list = [
         done,
         kids,
@@ -710,6 +711,8 @@ async def contract(store) -> list:
         await store.workspace_settings("T9"),
         await store.settings_changes("T1"),
         await store.settings_changes("T1", limit=1),
+        await store.workspace_brand("T1"),
+        await store.brand_image("T1", "a1"),
         await store.workspace_records("T1"),
         await store.forget_workspace("T1"),
         await store.workspace_records("T1"),
@@ -760,6 +763,56 @@ async def test_a_workspaces_settings_are_kept_with_their_change_log_and_forgotte
     assert await store.settings_changes("T1") == []
     assert (await store.workspace_records("T1")).empty
     assert await store.workspace_settings("T2") == {"aspect_ratio": "1:1"}
+
+
+def brand_image(team: str, sha: str, role: str = "logo", position: int = 0, data: bytes | None = b"\x89PNG..."):
+    return BrandImage(team, sha, role, position, f"{sha}.png", "image/png", 512, 256, data)
+
+
+async def test_a_workspaces_brand_kit_is_kept_with_its_images_and_forgotten_with_it(store):
+    assert await store.workspace_brand("T1") is None
+    images = [brand_image("T1", "a1"), brand_image("T1", "b2", "style", 0), brand_image("T1", "c3", "style", 1)]
+    await store.save_workspace_brand("T1", "U1", {"name": "Acme"}, images, "brand: name Acme")
+    await store.save_workspace_brand("T2", "U3", {"name": "Other"}, [brand_image("T2", "a1")], "brand: name Other")
+    await store.remember_kie_url("T1", "a1", "https://kie.example/a1.png", 100.0)
+    saved = await store.workspace_brand("T1")
+    assert saved.data == {"name": "Acme"}
+    assert [(i.sha256, i.role, i.position, i.width, i.data) for i in saved.images] == [
+        ("a1", "logo", 0, 512, None),
+        ("b2", "style", 0, 512, None),
+        ("c3", "style", 1, 512, None),
+    ]
+    logo = await store.brand_image("T1", "a1")
+    assert (logo.data, logo.kie_url, logo.kie_url_at) == (b"\x89PNG...", "https://kie.example/a1.png", 100.0)
+    assert (await store.brand_image("T2", "a1")).kie_url == ""  # the same bytes in another workspace are its own
+    assert await store.brand_image("T2", "b2") is None
+
+    # A save keeps the images given without bytes as they are (kie's URL too), adds the new, drops the rest.
+    kept = [brand_image("T1", "a1", data=None), brand_image("T1", "d4", "style", 0)]
+    await store.save_workspace_brand("T1", "U2", {"name": "Acme Co"}, kept, "brand: name Acme → Acme Co")
+    assert [i.sha256 for i in (await store.workspace_brand("T1")).images] == ["a1", "d4"]
+    assert (await store.brand_image("T1", "a1")).kie_url == "https://kie.example/a1.png"
+    assert await store.brand_image("T1", "b2") is None
+    assert (await store.settings_changes("T1"))[0].change == "brand: name Acme → Acme Co"
+
+    # Nothing is saved in part: an image said to be kept that is no longer stored undoes the whole save.
+    with pytest.raises(KeyError):
+        await store.save_workspace_brand("T1", "U2", {"name": "X"}, [brand_image("T1", "zz", data=None)], "x")
+    assert (await store.workspace_brand("T1")).data == {"name": "Acme Co"}
+    assert [i.sha256 for i in (await store.workspace_brand("T1")).images] == ["a1", "d4"]
+
+    await store.forget_settings("T2")
+    assert await store.workspace_brand("T2") is None and await store.brand_image("T2", "a1") is None
+    assert (await store.workspace_records("T1")).settings
+    await store.forget_workspace("T1")
+    assert await store.workspace_brand("T1") is None and await store.brand_image("T1", "a1") is None
+    assert (await store.workspace_records("T1")).empty
+
+
+async def test_a_task_keeps_the_brand_it_was_made_with(store):
+    assert (await store.add(NEW)).brand == ""
+    task = await store.add(NewTask(**{**NEW.__dict__, "brand": "Acme"}))
+    assert (await store.get(task.id)).brand == "Acme"
 
 
 # Saved prompts: a name is unique in its workspace, in any letter case, and the database holds to it.

@@ -319,10 +319,12 @@ def test_upscale_buttons_follow_the_images_size():
 def test_an_upscale_is_a_request_of_its_own():
     images = [InputImage(file=InputFile("F1"), data=png(8, 8), kind="png")]
     nano = request_key("a fox", Options("1:1", "1K", "png"), images)
-    x2 = request_key("a fox", Options("1:1", "1K", "png"), images, 2)
-    x4 = request_key("a fox", Options("1:1", "1K", "png"), images, 4)
+    x2 = request_key("a fox", Options("1:1", "1K", "png"), images, upscale_factor=2)
+    x4 = request_key("a fox", Options("1:1", "1K", "png"), images, upscale_factor=4)
     # an upscale is the image and the factor: the prompt and options it keeps for its caption do not make it another
-    assert len({nano, x2, x4}) == 3 and request_key("other", Options("16:9", "2K", "jpg"), images, 4) == x4
+    assert (
+        len({nano, x2, x4}) == 3 and request_key("other", Options("16:9", "2K", "jpg"), images, upscale_factor=4) == x4
+    )
 
 
 def png(width: int, height: int, *, noise: bool = False) -> bytes:

@@ -35,12 +35,14 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 import handlers
 from bot.blocks.modals import notice_view
+from bot.clients.inputs import InputFetcher
 from bot.clients.kie import KieClient
 from bot.clients.limits import RateLimit, SharedPace
 from bot.clients.slack import SlackDelivery
 from bot.clients.tokens import FreshBots, Installs, Refusal, install_refusal, revoke_tokens
 from bot.jobs.runner import JobRunner
 from bot.services import Services
+from bot.services.brand_kit import MAX_BRAND_FILE_BYTES, BrandKit
 from bot.services.budget import Budget
 from bot.services.home import HomeTab
 from bot.services.starter import DATABASE_AWAY, TaskStarter
@@ -140,6 +142,13 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             ),
         )
         home.workspaces = workspaces
+        brands = BrandKit(
+            store,
+            slack,
+            workspaces,
+            brand,
+            inputs=InputFetcher(max_side=settings.max_input_side, max_download_bytes=MAX_BRAND_FILE_BYTES),
+        )
         budget = Budget(
             store,
             settings.prices,
@@ -155,7 +164,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             kie=kie,
             slack=slack,
             runner=runner,
-            starter=TaskStarter(budget, runner, workspaces),
+            starter=TaskStarter(budget, runner, workspaces, brand_for=brands.brand_for),
             tasks=Tasks(store, slack, runner, on_change=runner.on_change),
             home=home,
             budget=budget,
@@ -163,6 +172,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             brand=brand,
             installs=installs,
             workspaces=workspaces,
+            brands=brands,
         )
 
 

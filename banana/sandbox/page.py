@@ -8,7 +8,8 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -145,10 +146,23 @@ class FirstVersions:
             self.seen[message.channel, message.ts] = (message.text, list(message.blocks))
 
 
+@dataclass(frozen=True)
+class Form:
+    """A modal as its person left it: the view Slack showed, what they typed or chose in it (by block id, as the
+    stand-in's view_submission takes them: a text, a select's value, ids, file objects, the boxes ticked), and
+    whether they submitted it or closed it."""
+
+    user_id: str
+    view: dict[str, Any]
+    filled: Mapping[str, Any] = field(default_factory=dict)
+    submitted: bool = True
+
+
 class ChannelPage:
     """The simulated channel as one self-contained HTML page: messages with their edit history, threads indented,
-    images from the files saved next to it, and the Home tab. Links to the channel's messages lead within the page,
-    so they still work once the stand-in has stopped."""
+    images from the files saved next to it, the Home tab of each person who opened it, and the forms people filled in
+    (modals drawn as Slack shows them). Links to the channel's messages lead within the page, so they still work once
+    the stand-in has stopped."""
 
     def __init__(
         self,
@@ -157,12 +171,14 @@ class ChannelPage:
         channel_id: str,
         user_id: str,
         first_versions: Mapping[tuple[str, str], Version],
+        forms: Sequence[Form] = (),
     ) -> None:
         self.slack = slack
         self.images = images  # file id -> path relative to the page
         self.channel_id = channel_id
         self.user_id = user_id  # whose Home tab the page shows
         self.first_versions = first_versions
+        self.forms = forms
         self.clock_offset = time.time() - time.monotonic()  # edits are timed on the monotonic clock
 
     def render(self) -> str:
@@ -182,16 +198,90 @@ class ChannelPage:
                 )
                 + "</div>"
             )
-        home = self.slack.views_published.get(self.user_id)
-        home_html = self.blocks(home["blocks"]) if home else "<p class='muted'>The Home tab was not opened.</p>"
         generated = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         return PAGE.format(
             channel=html.escape(channel.name),
             generated=generated,
             messages="\n".join(body),
-            home=home_html,
-            user=html.escape(user_name(self.slack, self.user_id)),
+            homes=self.homes(),
+            forms=self.forms_section(),
         )
+
+    def homes(self) -> str:
+        """The Home tab of the person the page is for, then of anyone else who opened theirs."""
+        others = [user for user in self.slack.views_published if user != self.user_id]
+        shown = [
+            f"<h2>Home tab of {html.escape(user_name(self.slack, user))}</h2>{self.blocks(home['blocks'])}"
+            for user in [self.user_id, *others]
+            if (home := self.slack.views_published.get(user))
+        ]
+        return "".join(shown) or "<h2>Home tab</h2><p class='muted'>The Home tab was not opened.</p>"
+
+    def forms_section(self) -> str:
+        if not self.forms:
+            return ""
+        modals = "".join(map(self.form, self.forms))
+        return f"<section class='forms'><h2>Forms</h2><div class='modals'>{modals}</div></section>"
+
+    def form(self, form: Form) -> str:
+        view = form.view
+        body = "".join(
+            self.field(block, form.filled.get(block.get("block_id", "")))
+            if block.get("type") == "input"
+            else self.block(block)
+            for block in view["blocks"]
+        )
+        buttons = f"<button disabled>{html.escape((view.get('close') or {}).get('text', 'Cancel'))}</button>"
+        if view.get("submit"):
+            buttons += f"<button class='primary' disabled>{html.escape(view['submit']['text'])}</button>"
+        outcome = "submitted" if form.submitted else "closed"
+        who = html.escape(user_name(self.slack, form.user_id))
+        return (
+            f"<div class='modal'><div class='modal-title'>{html.escape(view['title']['text'])}</div>"
+            f"<div class='muted'>{who} · {outcome}</div>{body}<div class='modal-buttons'>{buttons}</div></div>"
+        )
+
+    def field(self, block: dict[str, Any], given: Any) -> str:
+        """An input block with what its person gave, else what the form started with."""
+        optional = " <span class='muted'>(optional)</span>" if block.get("optional") else ""
+        hint = f"<div class='muted'>{self.text(block['hint'])}</div>" if block.get("hint") else ""
+        label = html.escape(block["label"]["text"])
+        control = self.control(block["element"], given)
+        return f"<div class='field'><div class='label'>{label}{optional}</div>{control}{hint}</div>"
+
+    def control(self, element: dict[str, Any], given: Any) -> str:
+        kind = element["type"]
+        placeholder = f"<span class='muted'>{self.text(element.get('placeholder'))}</span>"
+        if kind == "plain_text_input":
+            value = given if given is not None else element.get("initial_value") or ""
+            shown = html.escape(value).replace("\n", "<br>") if value else placeholder
+            return f"<div class='input{' multiline' if element.get('multiline') else ''}'>{shown}</div>"
+        if kind == "static_select":
+            options = [o for group in element.get("option_groups") or [] for o in group["options"]]
+            options += element.get("options") or []
+            chosen = next((o for o in options if o["value"] == given), element.get("initial_option"))
+            return f"<div class='input select'>{self.text(chosen['text']) if chosen else placeholder}</div>"
+        if kind == "checkboxes":
+            ticked = given if given is not None else [o["value"] for o in element.get("initial_options") or []]
+            return "".join(
+                f"<div class='check'>{'☑' if o['value'] in ticked else '☐'} {self.text(o['text'])}</div>"
+                for o in element.get("options") or []
+            )
+        if kind == "file_input":
+            files = "".join(self.file(f["id"]) for f in given or [])
+            return files or "<div class='input drop'>Drag a file here or upload from your computer</div>"
+        names = self.chosen_names(element, given)
+        return f"<div class='input select'>{html.escape(', '.join(names)) if names else placeholder}</div>"
+
+    def chosen_names(self, element: dict[str, Any], given: Any) -> list[str]:
+        """The people or channels a select holds, by the names Slack shows."""
+        if element["type"] in ("multi_users_select", "users_select"):
+            users = given if given is not None else element.get("initial_users") or []
+            return ["@" + user_name(self.slack, user) for user in users]
+        channels = given if given is not None else element.get("initial_conversations") or []
+        if isinstance(channels, str):
+            channels = [channels]
+        return ["#" + (c.name if (c := self.slack.channels.get(id_)) else id_) for id_ in channels]
 
     def _shown(self) -> list[Message]:
         return [m for m in self.slack.messages if m.channel == self.channel_id and not m.lost]
@@ -409,6 +499,20 @@ figcaption {{ color: #777; font-size: 12px; }}
 details.history {{ margin-top: 4px; font-size: 13px; }}
 details.history summary {{ color: #1264a3; cursor: pointer; }}
 details.history li {{ border-top: 1px dashed #e4e4e4; padding: 4px 0; }}
+.forms {{ flex: 1 1 100%; min-width: 0; }}
+.forms h2 {{ margin: 4px 0 8px; }}
+.modals {{ display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }}
+.modal {{ flex: 0 1 480px; min-width: 0; background: #fff; border: 1px solid #ccc; border-radius: 8px;
+  padding: 12px 16px; box-shadow: 0 2px 8px rgba(0, 0, 0, 0.08); overflow-wrap: anywhere; }}
+.modal-title {{ font-weight: bold; font-size: 17px; }}
+.field {{ margin: 10px 0; }}
+.field .label {{ font-weight: bold; font-size: 14px; }}
+.input {{ border: 1px solid #bbb; border-radius: 4px; padding: 4px 8px; min-height: 22px; background: #fff; }}
+.input.multiline {{ max-height: 200px; overflow-y: auto; }}
+.input.select::after {{ content: " ▾"; color: #777; }}
+.input.drop {{ border-style: dashed; color: #777; text-align: center; }}
+.check {{ font-size: 14px; }}
+.modal-buttons {{ display: flex; justify-content: flex-end; gap: 6px; margin-top: 10px; }}
 </style></head>
 <body>
 <header><b>Banana sandbox</b> · <span class="muted">a simulated Slack workspace with a local kie.ai ·
@@ -417,9 +521,10 @@ generated {generated}</span></header>
 <section class="channel"><h2>#{channel}</h2>
 {messages}
 </section>
-<aside class="home"><h2>Home tab of {user}</h2>
-{home}
+<aside class="home">
+{homes}
 </aside>
+{forms}
 </div>
 </body></html>
 """

@@ -11,20 +11,24 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from PIL import Image, ImageDraw
 
 from banana.app.server import BananaServer
-from banana.sandbox.page import ChannelPage, ChannelWatch, FirstVersions, plain_text, summary_line
+from banana.sandbox.page import ChannelPage, ChannelWatch, FirstVersions, Form, plain_text, summary_line
+from bot.blocks import brand as brand_form
+from bot.blocks.settings import HOME_SETTINGS
 from bot.settings import load_settings
+from prompts.references import STUDIO_SOURCE
 from prompts.tasks import Task
 from standins import kie as kie_standin
 from standins import slack as slack_standin
-from standins.kie import KieStandIn, Outcome
+from standins.kie import KieStandIn, Outcome, RecordedRequest
 from standins.slack import SlackStandIn
 from standins.slack.driver import SignedRequest, SlackDriver, TeamSource, over_http
 
@@ -34,6 +38,12 @@ COMMAND_TEXT = "a lighthouse at dawn, isometric --ar 16:9"
 PHOTO_TEXT = "Our team photo from the offsite :camera:"
 EDIT_TEXT = "make the sky stormy, keep the lighthouse"
 REMIX_PROMPT = "turn this into a retro travel poster with the title “Offsite 2025”"
+BRAND_NAME = "Harbour Coffee"
+# Every role given, so none of the operator's colours is left in (an empty one is no colour).
+BRAND_COLOURS = {"primary": "#16324F", "secondary": "", "accent": "#F2A541", "background": "#FFF8EE", "text": "#16324F"}
+LOGO_WORDS = "a white lighthouse with an orange beam on a navy disc"
+LOGO_NAME = "harbour-logo.png"
+STUDIO_TEXT = 'quote "Good coffee takes time. Great coffee takes a harbour." — Ada, head roaster'
 IMAGES_DIR = "images"
 DATABASE_NAME = "banana.db"
 
@@ -69,6 +79,8 @@ class SandboxResult:
     result_file_ids: list[str]  # the images Banana posted, in order
     result_kinds: list[str]  # how each task Banana ran came to be ("new", "edit", "remix"), in order
     kie_task_ids: list[str]  # the stand-in kie's tasks, in order of creation
+    logo: bytes = b""  # the logo the admin uploaded in the brand kit
+    kie_images: list[list[bytes]] = field(default_factory=list)  # each create's image_input, as kie received it
     log: list[str] = field(default_factory=list)
 
 
@@ -88,6 +100,8 @@ class Sandbox:
         self.watch = ChannelWatch(self.slack, echo, time.monotonic(), USER_ID)
         self.first_versions = FirstVersions(self.slack)
         self.kinds: list[str] = []
+        self.forms: list[Form] = []  # the modals the conversation filled in or looked at, in order
+        self.logo = brand_logo()
         self.log: list[str] = []
 
     async def run(self) -> SandboxResult:
@@ -165,6 +179,7 @@ class Sandbox:
         form = self.slack.views_opened[-1]
         self.watch.say(f"Banana  ← opens the form: {summary_line('', form['blocks'][:1], self.slack)}")
         await you.submit(form, prompt=REMIX_PROMPT)
+        self.forms.append(Form(USER_ID, form, {"prompt": REMIX_PROMPT}))
         self.watch.say(f"you     → submits the form: “{REMIX_PROMPT}”")
         await self._until_tasks_finished(3)
 
@@ -176,6 +191,72 @@ class Sandbox:
         home = self.slack.views_published[USER_ID]
         shown = [summary_line("", [b], self.slack) for b in home["blocks"] if b.get("type") == "section"]
         self.watch.say(f"Banana  ← publishes the Home tab: {' | '.join(s for s in shown if s)}")
+
+        # 5. An admin opens Settings from their Home tab, then sets the brand kit: colours and a logo image.
+        await self._admin_sets_the_brand(you)
+
+        # 6. A studio image, made in the brand: its request at kie carries the logo's bytes.
+        await self._studio_image(you)
+
+    async def _admin_sets_the_brand(self, you: SlackDriver[httpx.Response]) -> None:
+        admin = self.slack.admin_user_id
+        await you.event({"type": "app_home_opened", "user": admin, "channel": "D0DIRECT02", "tab": "home"})
+        self.watch.say("admin   → Admin User opens Banana's Home tab")
+        await self._until(lambda: HOME_SETTINGS in str(self.slack.views_published.get(admin)), "the admin's Home tab")
+        self.watch.say("Banana  ← publishes it with Settings and Brand kit, which only admins see")
+
+        self.watch.say("admin   → presses Settings")
+        settings = await self._opened(you.click(HOME_SETTINGS, "open", user=admin), "the settings form")
+        self.forms.append(Form(admin, settings, submitted=False))
+        fields = [b["label"]["text"] for b in settings["blocks"] if b.get("type") == "input"]
+        self.watch.say(f"Banana  ← opens Settings: {', '.join(fields)}")
+        self.watch.say("admin   → looks, and closes it with Cancel")
+
+        self.watch.say("admin   → presses Brand kit")
+        kit = await self._opened(you.click(brand_form.HOME_BRAND, "open", user=admin), "the brand kit")
+        self.watch.say("Banana  ← opens the brand kit: the brand's words, colours, fonts, logo and style images")
+        logo = self.slack.add_file(self.logo, LOGO_NAME, "image/png", user=admin)  # what Slack keeps of a file_input
+        filled: dict[str, object] = {
+            brand_form.NAME: BRAND_NAME,
+            **{brand_form.COLOUR + role: hex for role, hex in BRAND_COLOURS.items()},
+            brand_form.LOGO_WORDS: LOGO_WORDS,
+            brand_form.LOGO_FILE: [self.slack.file_object(logo.id)],
+        }
+        answer = await you.submit(kit, user=admin, **filled)
+        if answer.text:
+            raise SandboxError(f"the brand kit was refused: {answer.text}")
+        self.forms.append(Form(admin, kit, filled))
+        colours = ", ".join(f"{role} {hex}" for role, hex in BRAND_COLOURS.items() if hex)
+        self.watch.say(f"admin   → saves the brand {BRAND_NAME}: {colours}, logo {LOGO_NAME}")
+
+    async def _studio_image(self, you: SlackDriver[httpx.Response]) -> None:
+        self.watch.say(f"you     → /banana {STUDIO_TEXT}")
+        form = await self._opened(you.command(STUDIO_TEXT), "the studio form")
+        self.watch.say(f"Banana  ← opens the studio form: {form['title']['text']}")
+        answer = (await you.submit(form)).json()
+        review = {**answer["view"], "id": form["id"]}  # the form updated in place to its review step
+        self.forms.append(Form(USER_ID, form))
+        self.watch.say("you     → submits the studio form; Banana shows the prompt it wrote, to review")
+        await you.submit(review)
+        self.forms.append(Form(USER_ID, review))
+        self.watch.say("you     → submits the review step")
+        await self._until_tasks_finished(4)
+        create = self.kie.requests_to(kie_standin.CREATE_PATH)[-1]
+        sent = self._images_sent(create)
+        carried = "carries the brand's logo" if self.logo in sent else "does NOT carry the brand's logo"
+        self.watch.say(f"kie.ai  ← the studio image's request {carried} ({len(sent)} reference image(s))")
+
+    def _images_sent(self, create: RecordedRequest) -> list[bytes]:
+        """The bytes of each image a create named in image_input, as kie's upload API received them."""
+        urls = ((create.json or {}).get("input") or {}).get("image_input") or []
+        return [self.kie.uploads[url] for url in urls]
+
+    async def _opened(self, action: Awaitable[httpx.Response], what: str) -> dict[str, Any]:
+        """The modal `action` opens (views.open), once Slack has it."""
+        opened = len(self.slack.views_opened)
+        await action
+        await self._until(lambda: len(self.slack.views_opened) > opened, what)
+        return self.slack.views_opened[-1]
 
     async def _until(self, done: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + self.timings.step_timeout
@@ -217,7 +298,7 @@ class Sandbox:
             (images_dir / name).write_bytes(file.data)
             saved[file.id] = f"{IMAGES_DIR}/{name}"
         page = self.out / "index.html"
-        page_html = ChannelPage(self.slack, saved, CHANNEL_ID, USER_ID, self.first_versions.seen).render()
+        page_html = ChannelPage(self.slack, saved, CHANNEL_ID, USER_ID, self.first_versions.seen, self.forms).render()
         page.write_text(page_html, encoding="utf-8")
         posted = [f.id for f in self.slack.files.values() if f.user == self.slack.bot_user_id and not f.deleted]
         return SandboxResult(
@@ -226,6 +307,8 @@ class Sandbox:
             result_file_ids=posted,
             result_kinds=self.kinds,
             kie_task_ids=list(self.kie.tasks),
+            logo=self.logo,
+            kie_images=[self._images_sent(create) for create in self.kie.requests_to(kie_standin.CREATE_PATH)],
         )
 
 
@@ -234,8 +317,13 @@ class SandboxError(Exception):
 
 
 def task_kind(task: Task) -> str:
-    """How a task came to be: "new" from a prompt alone, "remix" of images it was given, else its relation."""
-    return task.relation or ("remix" if task.inputs else "new")
+    """How a task came to be: "new" from a prompt alone, "studio" from a studio form, "remix" of images it was given,
+    else its relation."""
+    if task.relation:
+        return task.relation
+    if task.inputs:
+        return "remix"
+    return "studio" if task.source.startswith(STUDIO_SOURCE) else "new"
 
 
 def closing_summary(result: SandboxResult, folder: Path) -> str:
@@ -260,6 +348,22 @@ def team_photo() -> bytes:
     for x, colour in ((150, (220, 80, 60)), (230, (80, 160, 90)), (310, (120, 90, 200))):
         draw.ellipse((x - 18, 130, x + 18, 166), fill=(240, 200, 170))
         draw.rectangle((x - 24, 168, x + 24, 250), fill=colour)
+    return png(image)
+
+
+def brand_logo() -> bytes:
+    """A small made-up logo for the brand kit: a lighthouse and its beam on a navy disc."""
+    image = Image.new("RGB", (256, 256), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((8, 8, 248, 248), fill=(22, 50, 79))
+    draw.polygon([(70, 96), (128, 80), (186, 64), (186, 112), (128, 96)], fill=(242, 165, 65))
+    draw.polygon([(104, 216), (116, 96), (140, 96), (152, 216)], fill=(255, 255, 255))
+    draw.rectangle((110, 140, 146, 156), fill=(242, 165, 65))
+    draw.rectangle((112, 80, 144, 96), fill=(242, 165, 65))
+    return png(image)
+
+
+def png(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()

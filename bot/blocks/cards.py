@@ -6,6 +6,7 @@ Pure Block Kit builders: data in, blocks out, no I/O."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -45,12 +46,15 @@ from prompts.options import (
     upscale_price_key,
     upscale_refusal,
 )
+from prompts.references import BrandImages
+from prompts.references import summary as brand_summary
 from prompts.tasks import MAX_CHAIN, Task, TaskState
 
 PROMPT_PREVIEW_CHARS = 600  # of the prompt, escaped
 AVOID_PREVIEW_CHARS = 200
 QUOTE_CHARS = 1200  # the quoted prompt as a whole, with its "> " marks and what to leave out
 KIE_TASK_ID_CHARS = 100
+BRAND_NAME_CHARS = 60  # of the brand's name, escaped, on a card and a caption
 
 _STATUS = {
     TaskState.PENDING: (":banana:", "Starting…"),
@@ -142,6 +146,8 @@ def lineage(task: Task) -> list[str]:
         parts.append(f"reused from #{task.reused_from} at no cost")
     if (count := len(task.inputs)) and not task.is_upscale:  # an upscale's one input is the image its chain names
         parts.append(f"{count} input image{'s' if count > 1 else ''}")
+    if brand := brand_text(task):
+        parts.append(brand)
     return parts
 
 
@@ -150,6 +156,14 @@ def summary(task: Task) -> str:
     if task.is_upscale and task.width and task.height:
         return f"{task.width:,}×{task.height:,} px"
     return task.options.summary()
+
+
+def brand_text(task: Task) -> str:
+    """ "brand: Acme · logo + 2 style images" when the workspace's brand went with the task; "" when it did not."""
+    images = BrandImages.decode(task.brand)
+    if images is None:
+        return ""
+    return brand_summary(replace(images, name=escaped(images.name, BRAND_NAME_CHARS)), len(task.inputs))
 
 
 def _details(task: Task, *extra: str) -> ContextBlock:
@@ -444,6 +458,8 @@ def _set_lineage(first: Task) -> list[str]:
         parts.append(chain)
     if count := len(first.inputs):
         parts.append(f"{count} input image{'s' if count > 1 else ''}")
+    if brand := brand_text(first):
+        parts.append(brand)
     return parts
 
 

@@ -12,7 +12,7 @@ def help_text(defaults: Options, prices: Prices = PRICES) -> str:
         [
             "*Banana* makes images with Nano Banana Pro.",
             "`/banana <what to draw> [--ar RATIO] [--res SIZE] [--format png|jpg] [--no THINGS TO LEAVE OUT] "
-            f"[--n 2-{MAX_VARIATIONS}]`",
+            f"[--n 2-{MAX_VARIATIONS}] [--no-brand]`",
             "",
             f"• `--ar` aspect ratio: {', '.join(f'`{a}`' for a in ASPECT_RATIOS)} (default `{defaults.aspect_ratio}`)",
             f"• `--res` resolution: {', '.join(f'`{r}`' for r in RESOLUTIONS)} (default `{defaults.resolution}`;"
@@ -20,6 +20,7 @@ def help_text(defaults: Options, prices: Prices = PRICES) -> str:
             f"• `--format`: {', '.join(f'`{f}`' for f in OUTPUT_FORMATS)} (default `{defaults.output_format}`)",
             "• `--no`: what to leave out, for example `--no text, watermarks`",
             f"• `--n`: make `2` to `{MAX_VARIATIONS}` images of the prompt at once, each charged as one image",
+            "• `--no-brand`: leave the workspace's brand images (its logo and style references) out of this image",
             "",
             "Example: `/banana a lighthouse at dawn, isometric --ar 16:9 --res 2K`",
             "A progress message appears in the channel and the image arrives in its thread.",

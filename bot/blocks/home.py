@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.blocks.brand import HOME_BRAND
 from bot.blocks.cards import DELETE, REMIX, STATE_EMOJI, cost, lineage, links, summary, task_actions
 from bot.blocks.guide import help_text
 from bot.blocks.settings import HOME_SETTINGS, Change, changes_text
@@ -73,7 +74,9 @@ def home_view(home: HomePage, defaults: Options, prices: Prices = PRICES) -> dic
         ),
     ]
     if home.settings:
-        body.append(ActionsBlock(elements=[ButtonElement(text="Settings", action_id=HOME_SETTINGS, value="open")]))
+        admin = [ButtonElement(text="Settings", action_id=HOME_SETTINGS, value="open")]
+        admin.append(ButtonElement(text="Brand kit", action_id=HOME_BRAND, value="open"))
+        body.append(ActionsBlock(elements=admin))
         if home.changes:
             body.append(ContextBlock(elements=[MarkdownTextObject(text=changes_text(home.changes))]))
     if not home.has_any:

@@ -230,6 +230,12 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
+def pixel_size(data: bytes) -> tuple[int, int]:
+    """Width and height of an image `prepare` gave, from its header."""
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
 def _damaged(name: str) -> ImageRefused:
     return ImageRefused(f"{name} is damaged or cut short: it does not decode fully.")
 

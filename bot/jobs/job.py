@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -32,6 +33,7 @@ from bot.clients.kie import (
 )
 from bot.clients.slack import ChannelUnavailable, FileFetchError, UploadFailed
 from bot.clients.tokens import NotInstalled
+from bot.jobs.brand import brand_urls
 from bot.jobs.failures import GONE_ERRORS, Stopping, TaskFailed
 from bot.jobs.kit import JobKit
 from bot.jobs.progress import ProgressCard, post_card
@@ -40,6 +42,7 @@ from bot.jobs.threads import edit_inputs, unusable
 from prompts.command import kie_prompt
 from prompts.estimates import Estimate
 from prompts.options import TOPAZ_UPSCALE, GenerationRequest, Options, upscale_refusal
+from prompts.references import BrandImages, left_out_note
 from prompts.tasks import Origin, Task, TaskState, encode_inputs
 
 log = logging.getLogger(__name__)
@@ -51,14 +54,22 @@ INPUT_UPLOAD_PATH = "banana/inputs"
 NOTE_CHARS = 300  # of one input image's note ("IMG_2041.HEIC: converted to JPEG and scaled to 4096 px")
 
 
-def request_key(prompt: str, options: Options, images: list[InputImage], upscale_factor: int | None = None) -> str:
+def request_key(
+    prompt: str,
+    options: Options,
+    images: list[InputImage],
+    brand_images: Sequence[str] = (),
+    *,
+    upscale_factor: int | None = None,
+) -> str:
     """What makes two requests the same: the prompt kie gets, the options, and the input images' bytes as sent to kie
-    (after any conversion or scaling); for an upscale, its model and factor and the image's bytes alone."""
+    (after any conversion or scaling), then the brand's images by content (their sha256), so a new logo is a new
+    request; for an upscale, its model and factor and the image's bytes alone."""
     digests = [hashlib.sha256(image.data).hexdigest() for image in images]
     if upscale_factor is not None:
         parts = [TOPAZ_UPSCALE, str(upscale_factor), *digests]
     else:
-        parts = [prompt, options.aspect_ratio, options.resolution, options.output_format, *digests]
+        parts = [prompt, options.aspect_ratio, options.resolution, options.output_format, *digests, *brand_images]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -69,7 +80,7 @@ class Job:
         self.kit = kit
         self.task = task
         self.slack = kit.slack.team(task.team_id)  # the bot of the task's own workspace
-        self.prompt = kie_prompt(task.request)  # the text kie receives, built once
+        self.brand = BrandImages.decode(task.brand)  # the brand's images it carries, decided when it started
         self.waiting_for: int | None = None  # the task an edit waits for, until it has finished
         self.cancel_requested = False
         self.lost = False  # another replica holds it now: stop, leaving it as stored
@@ -85,6 +96,17 @@ class Job:
     @property
     def request(self) -> GenerationRequest:
         return self.task.request
+
+    @property
+    def prompt(self) -> str:
+        """The text kie receives. The brand's images are numbered after the task's own, which an edit knows only once
+        its parent has finished."""
+        return kie_prompt(self.request, self.brand)
+
+    def brand_sent(self) -> list[str]:
+        """The sha256s of the brand images this task sends, after its own images, within kie's eight."""
+        sent, _ = self.brand.fitted(len(self.task.inputs)) if self.brand else ((), ())
+        return [sha for _, sha in sent]
 
     @property
     def origin(self) -> Origin:
@@ -242,7 +264,8 @@ class Job:
         ]
         try:
             urls, _ = await asyncio.gather(asyncio.gather(*uploads), self._tell_input_notes(images))
-            return list(urls)
+            brand = await brand_urls(self.kit.store, kie, self.task.team_id, self.brand_sent(), self.kit.clock())
+            return [*urls, *brand]
         except KieError as error:
             message = f"Sending the images to kie.ai failed. {error.user_message} Nothing was charged."
             raise TaskFailed("input_upload_failed", message) from error
@@ -251,6 +274,8 @@ class Job:
         """What was done to input images that kie could not take as posted (converted, turned upright, scaled), as a
         short reply in the card's thread, while they upload. A reply that fails does not stop the task."""
         notes = [image.note for image in images if image.note]
+        if left_out := left_out_note(self.brand, len(self.task.inputs)):
+            notes.append(left_out)
         if not notes or not self.task.message_ts:
             return
         text = "\n".join(f":information_source: {escaped(note, NOTE_CHARS)}" for note in notes)
@@ -265,7 +290,9 @@ class Job:
     async def _reuse_earlier(self, images: list[InputImage]) -> bool:
         """An identical request (prompt, options and input images by content) that already has an image in Slack gets
         that image again, at no cost, unless the person asked for a fresh one."""
-        key = request_key(self.prompt, self.request.options, images, self.task.upscale_factor)
+        key = request_key(
+            self.prompt, self.request.options, images, self.brand_sent(), upscale_factor=self.task.upscale_factor
+        )
         self.task = await self.kit.store.update(self.task.id, request_key=key)
         if self.request.fresh:
             return False

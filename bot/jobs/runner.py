@@ -32,7 +32,9 @@ from bot.jobs.kit import JobKit, Outlooks, UpdateBudgets
 from bot.jobs.variations import Variation, VariationSet
 from bot.settings import Settings
 from bot.store import StoreUnavailable, TaskStore
+from prompts.catalog import Brand
 from prompts.options import GenerationRequest
+from prompts.references import brand_for_task
 from prompts.tasks import Origin, Task, TaskState, new_task
 
 log = logging.getLogger(__name__)
@@ -92,16 +94,22 @@ class JobRunner:
     def in_flight(self) -> int:
         return len(self._jobs)
 
-    async def add(self, request: GenerationRequest, origin: Origin) -> list[Task]:
+    async def add(self, request: GenerationRequest, origin: Origin, brand: Brand | None = None) -> list[Task]:
         """Store a request's tasks (one, or a set of variations), held here from the start so no replica claims them.
+        Which of the workspace's `brand` images they carry is decided here, once, and stored with them.
 
         Surfaces do not call this: they go through `TaskStarter.start`, which checks the caps first, then runs them."""
         parent = await self.store.get(request.parent_task_id) if request.parent_task_id else None
         holder, lease = self.holder, self.settings.lease_seconds
+        carried = brand_for_task(request, brand, parent)
         if request.count > 1:
-            news = [new_task(request, origin, parent=parent, slot=n) for n in range(1, request.count + 1)]
+            news = [
+                replace(new_task(request, origin, parent=parent, slot=n), brand=carried)
+                for n in range(1, request.count + 1)
+            ]
             return await self.store.add_set(news, holder=holder, lease_seconds=lease)
-        return [await self.store.add(new_task(request, origin, parent=parent), holder=holder, lease_seconds=lease)]
+        one = replace(new_task(request, origin, parent=parent), brand=carried)
+        return [await self.store.add(one, holder=holder, lease_seconds=lease)]
 
     def run(self, tasks: list[Task]) -> None:
         """Run stored tasks in the background."""

@@ -9,6 +9,7 @@ from bot.clients.kie import KieClient
 from bot.clients.slack import SlackDelivery
 from bot.clients.tokens import Installs
 from bot.jobs.runner import JobRunner
+from bot.services.brand_kit import BrandKit
 from bot.services.budget import Budget
 from bot.services.home import HomeTab
 from bot.services.starter import TaskStarter
@@ -32,9 +33,10 @@ class Services:
     home: HomeTab
     budget: Budget  # prices, spend and the optional caps
     catalog: Catalog  # the prompt studio's layouts, templates and styles
-    brand: Brand  # the brand every studio prompt follows (BRAND_FILE)
+    brand: Brand  # the operator's brand (BRAND_FILE): what a workspace without a brand kit follows
     installs: Installs | None = None  # installed through OAuth in many workspaces; None: one workspace
     workspaces: WorkspaceSettings | None = None  # each workspace's own settings, set by its admins
+    brands: BrandKit | None = None  # each workspace's brand kit, set by its admins
 
     @property
     def defaults(self) -> Options:
@@ -50,6 +52,10 @@ class Services:
     async def elsewhere(self, team_id: str, channel_id: str | None) -> str | None:
         """The note for someone asking outside the channels the workspace lets Banana work in; None where it works."""
         return await self.workspaces.elsewhere(team_id, channel_id) if self.workspaces is not None else None
+
+    async def brand_for(self, team_id: str) -> Brand:
+        """The brand a workspace's studio prompts follow: its brand kit, else the operator's."""
+        return self.brand if self.brands is None else await self.brands.brand_for(team_id)
 
     async def defaults_for(self, team_id: str) -> Options:
         if self.workspaces is None:

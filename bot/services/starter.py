@@ -10,6 +10,7 @@ from bot.jobs.runner import JobRunner
 from bot.services.budget import Budget
 from bot.services.workspace_settings import WorkspaceSettings
 from bot.store import StoreUnavailable
+from prompts.catalog import Brand
 from prompts.options import GenerationRequest
 from prompts.tasks import Origin, Task
 
@@ -29,10 +30,17 @@ class Refused:
 
 
 class TaskStarter:
-    def __init__(self, budget: Budget, runner: JobRunner, workspaces: WorkspaceSettings | None = None) -> None:
+    def __init__(
+        self,
+        budget: Budget,
+        runner: JobRunner,
+        workspaces: WorkspaceSettings | None = None,
+        brand_for: Callable[[str], Awaitable[Brand]] | None = None,
+    ) -> None:
         self._budget = budget
         self._runner = runner
         self._workspaces = workspaces  # where each workspace lets Banana work
+        self._brand_for = brand_for  # each workspace's brand, whose images its tasks may carry
 
     async def start(
         self,
@@ -52,10 +60,11 @@ class TaskStarter:
             elsewhere = await self._workspaces.elsewhere(team, origin.channel_id) if self._workspaces else None
             if elsewhere is not None:  # the one rule for every surface: outside the workspace's channels
                 return Refused(elsewhere)
+            brand = await self._brand_for(team) if self._brand_for and request.brand else None
             async with self._budget.admit(team, user, priced_as, request.count) as refusal:
                 if refusal is not None:
                     return Refused(refusal)
-                tasks = await self._runner.add(request, origin)
+                tasks = await self._runner.add(request, origin, brand)
         except StoreUnavailable as error:
             log.warning("could not start a task: the database is away (%s)", error)
             return Refused(DATABASE_AWAY)

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from bot.store.database import Database
 from prompts.options import NANO_BANANA_PRO, Options
-from prompts.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState, Usage
+from prompts.tasks import BrandImage, NewTask, SavedPrompt, StoredBrand, Task, TaskEvent, TaskState, Usage
 
 
 class StoreUnavailable(Exception):
@@ -24,7 +24,7 @@ class WorkspaceRecords:
     tasks: int  # each with its history
     saved_prompts: int
     installed: bool  # an installation or its bot is stored (installed through OAuth)
-    settings: bool = False  # its admins' settings or their change log
+    settings: bool = False  # its admins' settings or their change log, or its brand kit
 
     @property
     def empty(self) -> bool:
@@ -88,6 +88,15 @@ class TaskRecords(Protocol):
     async def workspace_settings(self, team_id: str) -> dict[str, Any]: ...
     async def save_workspace_settings(self, team_id: str, user_id: str, data: dict[str, Any], change: str) -> None: ...
     async def settings_changes(self, team_id: str, limit: int = 5) -> list[SettingsChange]: ...
+    # A workspace's brand kit. Saving writes the fields, the images (those with `data` are new, those without are kept
+    # as stored; any other is deleted) and the change, in one transaction.
+    async def workspace_brand(self, team_id: str) -> StoredBrand | None: ...
+    async def brand_image(self, team_id: str, sha256: str) -> BrandImage | None: ...
+    async def save_workspace_brand(
+        self, team_id: str, user_id: str, data: dict[str, Any], images: list[BrandImage], change: str
+    ) -> None: ...
+    async def remember_kie_url(self, team_id: str, sha256: str, url: str, at: float) -> None: ...
+    # Its settings, their log and its brand kit, deleted.
     async def forget_settings(self, team_id: str) -> None: ...
     # Everything kept about one workspace (tasks and their history, saved prompts, settings, installation), deleted.
     async def forget_workspace(self, team_id: str) -> int: ...
@@ -145,4 +154,5 @@ def task_from_row(row: dict[str, Any]) -> Task:
     values["public_channel"] = bool(row.get("public_channel"))
     values["source"] = row.get("source") or "command"  # rows from before sources were kept
     values["model"] = row.get("model") or NANO_BANANA_PRO
+    values["brand"] = row.get("brand") or ""
     return Task(**values)

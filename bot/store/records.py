@@ -11,10 +11,12 @@ from typing import Any
 from bot.store.base import FINISHED, TASK_FIELDS, NameTaken, SettingsChange, WorkspaceRecords, task_from_row
 from bot.store.database import Database, Duplicate, Row, Session, in_marks
 from prompts.options import NANO_BANANA_PRO, TOPAZ_UPSCALE, Options
-from prompts.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState, Usage
+from prompts.tasks import BrandImage, NewTask, SavedPrompt, StoredBrand, Task, TaskEvent, TaskState, Usage
 
 _BOOLEAN_COLUMNS = frozenset({"fresh", "credits_exact"})
 NEWEST_FIRST = "order by created_at desc nulls last, id desc"
+_SETTINGS_TABLES = ("workspace_settings", "settings_changes", "workspace_brands", "brand_images")
+_IMAGE_COLUMNS = "team_id, sha256, role, position, name, mime, width, height, kie_url, kie_url_at"
 
 
 def _value(column: str, value: Any) -> Any:
@@ -333,10 +335,59 @@ class Records:
         return [SettingsChange(r["team_id"], r["user_id"], r["at"], r["change"]) for r in rows]
 
     async def forget_settings(self, team_id: str) -> None:
-        """A workspace's settings and their log, deleted (on uninstall; its task history stays until forgotten)."""
+        """A workspace's settings, their log and its brand kit, deleted (on uninstall; its task history stays until
+        forgotten)."""
         async with self.database.transaction() as session:
-            for table in ("workspace_settings", "settings_changes"):
+            for table in _SETTINGS_TABLES:
                 await session.execute(f"delete from {table} where team_id = ?", [team_id])
+
+    # A workspace's brand kit: its fields as JSON text, its images as the bytes prepared for kie
+
+    async def workspace_brand(self, team_id: str) -> StoredBrand | None:
+        rows = await self.database.fetch("select * from workspace_brands where team_id = ?", [team_id])
+        if not rows:
+            return None
+        images = await self.database.fetch(
+            f"select {_IMAGE_COLUMNS} from brand_images where team_id = ? order by role, position, sha256", [team_id]
+        )
+        return StoredBrand(
+            team_id, dict(json.loads(rows[0]["data"])), tuple(_image(r) for r in images), rows[0]["updated_at"]
+        )
+
+    async def brand_image(self, team_id: str, sha256: str) -> BrandImage | None:
+        rows = await self.database.fetch(
+            f"select {_IMAGE_COLUMNS}, data from brand_images where team_id = ? and sha256 = ?", [team_id, sha256]
+        )
+        return _image(rows[0]) if rows else None
+
+    async def save_workspace_brand(
+        self, team_id: str, user_id: str, data: dict[str, Any], images: list[BrandImage], change: str
+    ) -> None:
+        """Replace the workspace's brand kit and record the change, together or not at all. An image without `data`
+        is one already stored (it keeps its bytes and kie's URL; KeyError if it is gone); images not listed go."""
+        now = self._clock()
+        async with self.database.transaction() as session:
+            await session.execute(
+                "insert into workspace_brands (team_id, data, updated_at) values (?, ?, ?)"
+                " on conflict (team_id) do update set data = excluded.data, updated_at = excluded.updated_at",
+                [team_id, json.dumps(data), now],  # in its order: a brand's first colour is its main one
+            )
+            kept = [image.sha256 for image in images]
+            await session.execute(
+                f"delete from brand_images where team_id = ? and sha256 not in {in_marks(kept)}", [team_id, *kept]
+            )
+            for image in images:
+                await _save_image(session, team_id, image)
+            await session.execute(
+                "insert into settings_changes (team_id, user_id, at, change) values (?, ?, ?, ?)",
+                [team_id, user_id, now, change],
+            )
+
+    async def remember_kie_url(self, team_id: str, sha256: str, url: str, at: float) -> None:
+        await self.database.execute(
+            "update brand_images set kie_url = ?, kie_url_at = ? where team_id = ? and sha256 = ?",
+            [url, at, team_id, sha256],
+        )
 
     # A workspace's records
 
@@ -347,7 +398,7 @@ class Records:
                 "delete from task_events where task_id in (select id from tasks where team_id = ?)", [team_id]
             )
             tasks = await session.execute("delete from tasks where team_id = ?", [team_id])
-            for table in ("saved_prompts", "workspace_settings", "settings_changes", "installed_bots", "installations"):
+            for table in ("saved_prompts", *_SETTINGS_TABLES, "installed_bots", "installations"):
                 await session.execute(f"delete from {table} where team_id = ?", [team_id])
         return tasks
 
@@ -359,12 +410,47 @@ class Records:
             " (select count(*) from installed_bots where team_id = ?)"
             " + (select count(*) from installations where team_id = ?) as installed,"
             " (select count(*) from workspace_settings where team_id = ?)"
-            " + (select count(*) from settings_changes where team_id = ?) as settings",
-            [team_id] * 6,
+            " + (select count(*) from settings_changes where team_id = ?)"
+            " + (select count(*) from workspace_brands where team_id = ?) as settings",
+            [team_id] * 7,
         )
         return WorkspaceRecords(
             int(row["tasks"]), int(row["saved_prompts"]), int(row["installed"]) > 0, int(row["settings"]) > 0
         )
+
+
+def _image(row: Row) -> BrandImage:
+    data = row.get("data")
+    return BrandImage(
+        team_id=row["team_id"],
+        sha256=row["sha256"],
+        role=row["role"],
+        position=int(row["position"]),
+        name=row["name"],
+        mime=row["mime"],
+        width=int(row["width"]),
+        height=int(row["height"]),
+        data=bytes(data) if data is not None else None,
+        kie_url=row["kie_url"] or "",
+        kie_url_at=row["kie_url_at"],
+    )
+
+
+async def _save_image(session: Session, team_id: str, image: BrandImage) -> None:
+    place = [image.role, image.position, image.name]
+    if image.data is None:
+        if not await session.execute(
+            "update brand_images set role = ?, position = ?, name = ? where team_id = ? and sha256 = ?",
+            [*place, team_id, image.sha256],
+        ):
+            raise KeyError(f"brand image {image.sha256} is no longer stored")
+        return
+    await session.execute(
+        "insert into brand_images (team_id, sha256, role, position, name, mime, width, height, data)"
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (team_id, sha256) do update set role = excluded.role,"
+        " position = excluded.position, name = excluded.name",
+        [team_id, image.sha256, *place, image.mime, image.width, image.height, image.data],
+    )
 
 
 def _known(changes: dict[str, Any]) -> None:

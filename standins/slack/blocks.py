@@ -195,6 +195,16 @@ def _element_errors(element: Any, at: str, files: Mapping[str, SlackFile] | None
         errors.extend(_image_errors(element, at, files))
     elif element["type"] == "plain_text_input":
         errors.extend(_text_input_errors(element, at))
+    elif element["type"] == "file_input":
+        # https://docs.slack.dev/reference/block-kit/block-elements/file-input-element: 1 to 10 files.
+        most = element.get("max_files")
+        if most is not None and (not isinstance(most, int) or not 1 <= most <= 10):
+            errors.append(f"must be between 1 and 10 [json-pointer:{at}/max_files]")
+    elif element["type"] == "checkboxes":
+        # https://docs.slack.dev/reference/block-kit/block-elements/checkboxes-element: 1 to 10 options.
+        options = element.get("options")
+        if not isinstance(options, list) or not 0 < len(options) <= 10:
+            errors.append(f"must provide 1-10 items [json-pointer:{at}/options]")
     return errors
 
 

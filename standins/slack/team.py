@@ -379,7 +379,7 @@ def block_actions(
 
 def view_submission(view: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     """A modal submitted as a person would: each input left as the form set it, except ``fields`` (by block id:
-    a text, a select's value, a conversation id, a list of file objects)
+    a text, a select's value, a conversation id, a list of file objects, the values of boxes to tick)
     (https://api.slack.com/reference/interaction-payloads/views#view_submission)."""
     values: dict[str, dict[str, Any]] = {}
     for block in view["blocks"]:
@@ -401,6 +401,14 @@ def view_submission(view: dict[str, Any], fields: dict[str, Any]) -> dict[str, A
             state = {"selected_users": element.get("initial_users", []) if given is None else given}
         elif kind == "file_input":
             state = {"files": given or []}
+        # Ticked boxes carry their whole options (https://docs.slack.dev/reference/block-kit/block-elements/checkboxes-element);
+        # ``given`` is a list of the values to tick.
+        elif kind == "checkboxes":
+            options = element.get("options", [])
+            chosen = (
+                element.get("initial_options", []) if given is None else [o for o in options if o["value"] in given]
+            )
+            state = {"selected_options": chosen}
         else:
             raise ValueError(f"unexpected input element {kind}")
         values[block["block_id"]] = {element["action_id"]: {"type": kind, **state}}
