@@ -91,6 +91,9 @@ class Settings:
     default_resolution: str = "2K"
     default_output_format: str = "png"
     kie_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
+    # Past slack_sdk's own retries: a card's final edit repeats the last delay until it lands; an upload and a Home
+    # refresh stop after the last.
+    slack_retry_delays: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0, 60.0)
     callback_poll_interval: float = 60.0  # the safety-net poll while callbacks are on
     kie_creates_per_window: int = 20  # kie accepts 20 new tasks per 10 s per account
     kie_create_window: float = 10.0
@@ -269,6 +272,7 @@ class _Reader:
             "default_resolution": self.choice("DEFAULT_RESOLUTION", Settings.default_resolution, RESOLUTIONS),
             "default_output_format": self.choice("DEFAULT_FORMAT", Settings.default_output_format, OUTPUT_FORMATS),
             "kie_retry_delays": self.delays("KIEAI_RETRY_DELAYS", Settings.kie_retry_delays),
+            "slack_retry_delays": self.delays("SLACK_RETRY_DELAYS", Settings.slack_retry_delays),
             "public_url": self.optional_url("PUBLIC_URL"),
             "kieai_webhook_hmac_key": self.text("KIEAI_WEBHOOK_HMAC_KEY", required=False),
             "callback_poll_interval": self.number("CALLBACK_POLL_INTERVAL", Settings.callback_poll_interval),

@@ -120,7 +120,12 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             shared_updates=shared("slack:chat.update", settings.slack_updates_per_minute, 60.0),
         )
         home = HomeTab(
-            store, slack, settings.defaults, prices=settings.prices, refresh_delay=settings.home_refresh_delay
+            store,
+            slack,
+            settings.defaults,
+            prices=settings.prices,
+            refresh_delay=settings.home_refresh_delay,
+            retry_delays=settings.slack_retry_delays,
         )
         stack.push_async_callback(home.close)
         runner = JobRunner(

@@ -21,7 +21,15 @@ from bot.blocks import cards, modals
 from bot.blocks.text import CONTEXT_CHARS, clip, escaped, shorten
 from bot.clients.images import sniff_image
 from bot.clients.inputs import InputImage, InputRejected
-from bot.clients.kie import DownloadError, KieError, KieRateLimited, KieTask, KieUnknownOutcome, Phase
+from bot.clients.kie import (
+    DownloadError,
+    KieError,
+    KieNotReached,
+    KieRateLimited,
+    KieTask,
+    KieUnknownOutcome,
+    Phase,
+)
 from bot.clients.slack import ChannelUnavailable, FileFetchError, UploadFailed
 from bot.clients.tokens import NotInstalled
 from bot.jobs.failures import GONE_ERRORS, Stopping, TaskFailed
@@ -90,6 +98,9 @@ class Job:
     async def run(self) -> None:
         """Every step first checks what the store says is done, so a task picked up after a restart goes on from
         where it stopped: it is never created at kie twice, and its image is never posted twice."""
+        if self.task.state.finished:  # picked up only because its card's final edit is still owed
+            await self.finish_card()
+            return
         self.expect = await self.kit.outlooks.of(self.task.resolution)
         try:
             await self.steps()
@@ -126,7 +137,7 @@ class Job:
     async def finish_failed(self, failure: TaskFailed) -> None:
         await self.record_failure(failure)
         if self.task.message_ts:
-            await self.show(final=True)
+            await self.finish_card()
         else:  # no card to edit: say it privately instead
             await self.tell(failure.message)
 
@@ -138,6 +149,7 @@ class Job:
             error_code=failure.code,
             error_message=failure.message,
             credits=failure.credits,
+            card_pending=bool(self.task.message_ts) and failure.code != "workspace_gone",  # no one to show it to
         )
 
     async def resolve_edit(self) -> None:
@@ -287,7 +299,8 @@ class Job:
         await self.show()
 
     async def _create_until_taken(self, image_urls: list[str]) -> str:
-        """kie refuses a create beyond its rate with a 429 and does not queue it, so repeating it cannot bill twice:
+        """kie refuses a create beyond its rate with a 429 and does not queue it, and a create that never reached kie
+        (a refused connection, a gateway's 502 or 503 page) was not seen there, so repeating either cannot bill twice:
         after a pause it goes back in the create line (its card showing its place) and is sent again."""
         for delay in (*self.kit.settings.kie_retry_delays, None):
             try:
@@ -297,10 +310,10 @@ class Job:
                     image_urls=image_urls,
                     callback_url=self.kit.callback_url(self.task.id),
                 )
-            except KieRateLimited:
+            except (KieRateLimited, KieNotReached) as error:
                 if delay is None:
                     raise
-                log.debug("task %s: kie refused the create (429), sending it again in %.1fs", self.task.id, delay)
+                log.debug("task %s: create not taken (%s), sending it again in %.1fs", self.task.id, error, delay)
                 await asyncio.sleep(delay)
                 await self._wait_for_turn()
         raise AssertionError("unreachable")
@@ -404,38 +417,57 @@ class Job:
         return self.kit.settings.prices[self.task.resolution], False
 
     async def _upload_result(self, data: bytes) -> tuple[str, str]:
-        if self.task.upload_started_at:  # a restart during the upload: it may have landed already
-            found = await self.slack.find_upload(
-                self.task.channel_id, cards.result_filename(self.task), since=self.task.upload_started_at
-            )
-            if found:
-                return found, "found after restart"
+        if self.task.upload_started_at and (found := await self._landed()):  # a restart during the upload
+            return found, "found after restart"
         self.task = await self.kit.store.update(
             self.task.id,
             duration=round(self.kit.clock() - self.task.created_at, 1),
             upload_started_at=self.kit.clock(),
         )
-        credits = self.task.credits or 0
-        try:
-            file_id = await self.slack.upload(
-                self.task.channel_id,
-                self.task.thread_ts or "",
-                data=data,
-                filename=cards.result_filename(self.task),
-                title=shorten(self.task.prompt, 200),
-                comment=cards.result_caption(self.task),
-                alt_text=self.task.prompt,
-            )
-        except UploadFailed as error:
-            if error.error in GONE_ERRORS:
-                raise NotInstalled(self.task.team_id) from error
-            raise self.lost_result(f"uploading it to Slack failed ({error.error})", credits) from error
-        return file_id, f"file {file_id}"
+        for delay in (*self.kit.settings.slack_retry_delays, None):
+            try:
+                file_id = await self.slack.upload(
+                    self.task.channel_id,
+                    self.task.thread_ts or "",
+                    data=data,
+                    filename=cards.result_filename(self.task),
+                    title=shorten(self.task.prompt, 200),
+                    comment=cards.result_caption(self.task),
+                    alt_text=self.task.prompt,
+                )
+                return file_id, f"file {file_id}"
+            except UploadFailed as error:
+                if error.error in GONE_ERRORS:
+                    raise NotInstalled(self.task.team_id) from error
+                if found := await self._landed():  # the answer was lost, not the upload: never post it twice
+                    return found, f"file {found}, found after {error.error}"
+                if not error.transient or delay is None:
+                    what = f"uploading it to Slack failed ({error.error})"
+                    raise self.lost_result(what, self.task.credits or 0) from error
+                self._stop_if_stopping()  # the next start downloads it again and finds or makes the upload
+                log.warning("task %s: upload failed (%s), trying again in %.1f s", self.task.id, error.error, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _landed(self) -> str | None:
+        """The result's file id if an upload of it has landed in the channel since this task's upload began."""
+        since = self.task.upload_started_at or self.task.created_at
+        return await self.slack.find_upload(self.task.channel_id, cards.result_filename(self.task), since=since)
 
     async def _finish_done(self, file_id: str, detail: str) -> None:
-        await self.set_state(TaskState.DONE, detail, slack_file_id=file_id)
+        await self.set_state(TaskState.DONE, detail, slack_file_id=file_id, card_pending=bool(self.task.message_ts))
         self.kit.outlooks.forget(self.task.resolution)
-        await self.show(final=True)
+        await self.finish_card()
+
+    async def finish_card(self) -> None:
+        """The card's final edit, tried until it lands. The store owes it (`card_pending`) until then, so after a
+        restart, or on the replica that takes the task over, it is made by whoever holds the task next."""
+        if self.task.message_ts and not await self.shown.show(
+            self.task.channel_id, self.task.message_ts, self.render, final=True
+        ):
+            return
+        if self.task.card_pending:
+            self.task = await self.kit.store.update(self.task.id, card_pending=False)
 
     def lost_result(self, what: str, credits: float) -> TaskFailed:
         where = f" Its link, valid for about a day: {self.task.result_url}" if self.task.result_url else ""

@@ -177,11 +177,12 @@ class JobRunner:
                 job.call_attention()
 
     def _spawn_all(self, tasks: list[Task], *, claimed: bool = False) -> None:
-        """A job for each unfinished task of a unit; variations made together share one VariationSet (one card)."""
+        """A job for each unfinished task of a unit (or finished, its card's final edit still owed); variations made
+        together share one VariationSet (one card)."""
         unit = tasks[0].set_id or tasks[0].id
         if unit in self._units:  # held here already
             return
-        running = [task for task in tasks if not task.state.finished]
+        running = [task for task in tasks if not task.state.finished or task.card_pending]
         self._units[unit] = {task.id for task in running}
         group = VariationSet(self.kit, tasks) if tasks[0].set_id is not None else None
         for task in running:

@@ -13,7 +13,7 @@ from bot.store.database import Database, Duplicate, Row, Session, in_marks
 from prompts.options import Options
 from prompts.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState, Usage
 
-_BOOLEAN_COLUMNS = frozenset({"fresh", "credits_exact"})
+_BOOLEAN_COLUMNS = frozenset({"fresh", "credits_exact", "card_pending"})
 NEWEST_FIRST = "order by created_at desc nulls last, id desc"
 
 

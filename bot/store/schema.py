@@ -283,6 +283,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "create index if not exists settings_changes_team_at on settings_changes (team_id, at)",
         ),
     ),
+    Migration(
+        12,
+        "a finished task whose card's final edit has not landed yet: whoever holds the task next finishes it",
+        (
+            Columns("tasks", (("card_pending", "bool"),)),
+            "create index if not exists tasks_card_pending on tasks ((coalesce(set_id, id))) where card_pending",
+        ),
+    ),
 )
 
 
