@@ -196,7 +196,7 @@ class JobRunner:
         self._running[task_id] = job
         running = asyncio.create_task(self._run(job, unit), name=f"banana-task-{task_id}")
         self._jobs[task_id] = running
-        running.add_done_callback(lambda _: self._forget(task_id))
+        running.add_done_callback(lambda done: self._ended(task_id, done))
 
     def callback_url(self, task_id: int) -> str | None:
         """Where kie should report this task, with a token only this app can make (None: callbacks are off)."""
@@ -251,6 +251,11 @@ class JobRunner:
         job = self._running.get(task_id)
         if job is not None:
             job.task = replace(job.task, credits=credits, credits_exact=True)
+
+    def _ended(self, task_id: int, done: asyncio.Task[None]) -> None:
+        self._forget(task_id)
+        if not done.cancelled() and (error := done.exception()) is not None:  # never an unobserved task exception
+            log.error("task %s: its job ended on an error", task_id, exc_info=error)
 
     def _forget(self, task_id: int) -> None:
         self._jobs.pop(task_id, None)
