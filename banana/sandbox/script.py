@@ -95,7 +95,7 @@ class Sandbox:
         await self.slack.start()
         try:
             secret = secrets.token_hex(16)
-            self.server = BananaServer(load_settings(self._environment(secret), env_file=None), loop_probe=False)
+            self.server = BananaServer(load_settings(self._environment(secret), env_file=None))
             port = await self.server.start()
             app_url = f"http://127.0.0.1:{port}"
             self.echo(f"kie.ai stand-in {self.kie.base_url} · Slack stand-in {self.slack.base_url} · Banana {app_url}")

@@ -82,6 +82,7 @@ class Job:
         self.queue_position: int | None = None
         self._attention = asyncio.Event()  # set on cancel, callback or shutdown: stop pausing
         self.expect: Expectation | None = None  # kie's spread of times for this resolution, once there is history
+        self.kie_done_at: float | None = None  # when kie finished the image, by its own clock when it says
         self.shown = ProgressCard(kit, self.slack)
 
     @property
@@ -393,15 +394,18 @@ class Job:
                 data = await self.kit.kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
             except DownloadError as error:
                 raise self.lost_result(str(error), credits) from error
-            if sniff_image(data) is None:
-                raise self.lost_result("kie.ai sent a file that is not an image", credits)
-            self.task = await store.update(self.task.id, credits=credits, credits_exact=exact)
-            file_id, detail = await self._upload_result(data)
-            del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
+            with self.kit.metrics.images_in_memory.track_inprogress():
+                if sniff_image(data) is None:
+                    raise self.lost_result("kie.ai sent a file that is not an image", credits)
+                self.task = await store.update(self.task.id, credits=credits, credits_exact=exact)
+                file_id, detail = await self._upload_result(data)
+                del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
         await self._finish_done(file_id, detail)
 
     def kie_seconds(self, info: KieTask) -> float | None:
-        """How long kie took: by its own clock when it says (create and complete times), else by ours."""
+        """How long kie took: by its own clock when it says (create and complete times), else by ours. Notes when kie
+        finished, for the metrics' kie-done-to-image time."""
+        self.kie_done_at = info.complete_time_ms / 1000 if info.complete_time_ms else self.kit.clock()
         if info.create_time_ms and info.complete_time_ms and info.complete_time_ms >= info.create_time_ms:
             return (info.complete_time_ms - info.create_time_ms) / 1000
         return self.kit.clock() - self.task.create_started_at if self.task.create_started_at else None
@@ -479,6 +483,8 @@ class Job:
 
     async def set_state(self, state: TaskState, detail: str = "", **changes: object) -> None:
         self.task = await self.kit.store.set_state(self.task.id, state, detail, **changes)
+        if state is TaskState.DONE and self.kie_done_at is not None:
+            self.kit.metrics.kie_done_to_image.observe(max(0.0, self.kit.clock() - self.kie_done_at))
         if state is TaskState.DONE:  # one image or one of a set: both end here
             cost = f"{'' if self.task.credits_exact else '≈'}{self.task.credits or 0:g} credits"
             log.info("task %s done in %.1f s, %s", self.task.id, self._elapsed(), cost)

@@ -11,6 +11,7 @@ from bot.clients.kie import KieClient
 from bot.clients.limits import CreateQueue, UpdateBudget
 from bot.clients.slack import SlackDelivery
 from bot.jobs.schedule import Expectation, expectation
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.store import TaskStore
 from prompts.tasks import Task
@@ -65,3 +66,4 @@ class JobKit:
     wait_finished: Callable[[int], Awaitable[Task | None]]  # an edit waits for the image it edits
     in_flight: Callable[[], int]  # how many tasks run here: progress edits leave room for their final edits
     stopping: Callable[[], bool]  # the app is shutting down
+    metrics: Metrics

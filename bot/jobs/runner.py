@@ -11,6 +11,7 @@ has run out, carrying on from each task's stored step. With SQLite the one proce
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -30,6 +31,7 @@ from bot.jobs.failures import INTERNAL_ERROR, WORKSPACE_GONE, TaskFailed, worksp
 from bot.jobs.job import Job
 from bot.jobs.kit import JobKit, Outlooks, UpdateBudgets
 from bot.jobs.variations import Variation, VariationSet
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.store import StoreUnavailable, TaskStore
 from prompts.options import GenerationRequest
@@ -56,11 +58,13 @@ class JobRunner:
         on_change: Callable[[Task], None] = lambda task: None,
         clock: Callable[[], float] = time.time,
         holder: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder or replica_name()
         self.store = store
         self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
+        self.metrics = metrics or Metrics()
         window = settings.kie_create_window * 1.05 + 0.05  # as CreateQueue's own: a margin for the trip to kie
         shared = SharedPace(store, "kie:creates", settings.kie_creates_per_window, window) if store.shared else None
         self.kit = JobKit(
@@ -74,11 +78,12 @@ class JobRunner:
             outlooks=Outlooks(store),
             update_budgets=UpdateBudgets(settings.slack_updates_per_minute),
             clock=clock,
-            on_change=on_change,
+            on_change=self._changed,
             callback_url=self.callback_url,
             wait_finished=self.wait_finished,
             in_flight=lambda: self.in_flight,
             stopping=lambda: self.stopping,
+            metrics=self.metrics,
         )
         self.stopping = False
         self._jobs: dict[int, asyncio.Task[None]] = {}
@@ -87,6 +92,15 @@ class JobRunner:
         self._keeper: asyncio.Task[None] | None = None
         self._gone: set[str] = set()  # workspaces that can no longer be reached, each logged once
         self._checks: set[asyncio.Task[None]] = set()  # cancel signals being checked against the store
+        self.metrics.watch(
+            tasks_by_state=lambda: collections.Counter(job.task.state.value for job in self._running.values()),
+            create_queue=lambda: self.kit.create_queue.waiting,
+            leases=lambda: len(self._units),
+        )
+
+    def _changed(self, task: Task) -> None:
+        self.metrics.task_changed(task)
+        self.on_change(task)
 
     @property
     def in_flight(self) -> int:
@@ -109,7 +123,7 @@ class JobRunner:
             what = f"{task.resolution} {task.relation or 'image'}"
             log.info("task %s started: %s for %s in %s", task.id, what, task.user_id, task.team_id)
             self.kit.update_budgets.of(task.team_id).started()
-            self.on_change(task)
+            self._changed(task)
         self._spawn_all(tasks)
 
     async def resume(self) -> int:
@@ -124,6 +138,7 @@ class JobRunner:
 
     async def _claim(self) -> int:
         units = await self.store.claim(self.holder, self.settings.lease_seconds)
+        self.metrics.leases_taken.inc(len(units))
         for tasks in units:
             self._spawn_all(tasks, claimed=True)
         return sum(1 for tasks in units for task in tasks if not task.state.finished)

@@ -185,7 +185,12 @@ class VariationSet:
             if not files:
                 return
             uploaded = [job for job, _ in files]
-            file_ids = await self._find_upload(files) or await self._upload(files)
+            in_memory = self.kit.metrics.images_in_memory
+            in_memory.inc(len(files))
+            try:
+                file_ids = await self._find_upload(files) or await self._upload(files)
+            finally:
+                in_memory.dec(len(files))
             files.clear()  # the final edit may wait for Slack's budget; the images must not wait with it
         for job, file_id in zip(uploaded, file_ids, strict=False):  # no ids: the upload failed, and they with it
             await job.set_state(TaskState.DONE, f"file {file_id}", slack_file_id=file_id, card_pending=True)
