@@ -24,6 +24,8 @@ import aiohttp
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.settings import Settings
+from prompts.options import RESOLUTIONS
 from standins.slack.driver import SignedRequest, SlackDriver, StandInSource, over_http
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,6 +61,14 @@ class Answer:
     took: float
     status: int
     body: bytes
+
+
+def expected_seconds(fastest: float, jitter: float) -> str:
+    """KIEAI_EXPECTED_SECONDS for a kie stand-in whose tasks take `fastest` plus up to `jitter` seconds."""
+    return ",".join(f"{resolution}={fastest:g}-{fastest + max(jitter, 1.0):g}" for resolution in RESOLUTIONS)
+
+
+SHIPPED_EXPECTED_SECONDS = ",".join(f"{r}={low:g}-{high:g}" for r, low, high in Settings.kie_expected_seconds)
 
 
 def free_port() -> int:
@@ -188,6 +198,8 @@ class Stack:
             "HOST": "127.0.0.1",
             "LOG_LEVEL": "WARNING",
             "METRICS_TOKEN": self.metrics_token,
+            # An operator who knows how long kie takes says so; the poll run sets the shipped default instead.
+            "KIEAI_EXPECTED_SECONDS": expected_seconds(c.queue_seconds + c.generate_seconds, c.generate_jitter),
             **c.app_env,
         }
         if c.callbacks:

@@ -137,6 +137,7 @@ class Sandbox:
             "HOME_REFRESH_DELAY": str(t.home_refresh_delay),
             "SLACK_POST_INTERVAL": "0.1",
             "KIEAI_RETRY_DELAYS": "0.2,0.5",
+            "KIEAI_EXPECTED_SECONDS": "none",  # kie's real 30-90 s would hold the sandbox's quick tasks' reads back
         }
 
     async def _conversation(self, you: SlackDriver[httpx.Response]) -> None:

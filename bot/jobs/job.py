@@ -347,7 +347,8 @@ class Job:
                 raise TaskFailed("timed_out", "kie.ai did not finish in time.", state=TaskState.TIMED_OUT)
             if settings.callbacks:
                 interval = settings.callback_poll_interval
-            else:
+            else:  # re-planned at each read: siblings that finished meanwhile teach the schedule
+                self.expect = await self.kit.outlooks.of(self.task.resolution)
                 interval = next_interval(self.kit.clock() - at_kie, self.expect, polling)
             await self._pause(min(interval, max(0.0, polling.timeout - elapsed)))
 

@@ -30,6 +30,7 @@ from bot.clients.slack import SlackDelivery
 from bot.jobs.failures import INTERNAL_ERROR, WORKSPACE_GONE, TaskFailed, workspace_gone
 from bot.jobs.job import Job
 from bot.jobs.kit import JobKit, Outlooks, UpdateBudgets
+from bot.jobs.schedule import Prior
 from bot.jobs.variations import Variation, VariationSet
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -75,7 +76,12 @@ class JobRunner:
             inputs=InputFetcher(max_side=settings.max_input_side, decodes_at_once=settings.image_decodes_at_once),
             create_queue=CreateQueue(settings.kie_creates_per_window, settings.kie_create_window, shared=shared),
             deliveries=asyncio.Semaphore(16),
-            outlooks=Outlooks(store),
+            outlooks=Outlooks(
+                store,
+                {resolution: Prior(low, high) for resolution, low, high in settings.kie_expected_seconds},
+                self._at_kie,
+                clock,
+            ),
             update_budgets=UpdateBudgets(settings.slack_updates_per_minute),
             clock=clock,
             on_change=self._changed,
@@ -97,6 +103,18 @@ class JobRunner:
             create_queue=lambda: self.kit.create_queue.waiting,
             leases=lambda: len(self._units),
         )
+
+    def _at_kie(self, resolution: str) -> list[float]:
+        """How long each task of a resolution held here has been at kie so far."""
+        now = self.kit.clock()
+        return [
+            now - job.task.create_started_at
+            for job in self._running.values()
+            if job.task.resolution == resolution
+            and job.task.kie_task_id
+            and job.task.create_started_at
+            and not job.task.state.finished
+        ]
 
     def _changed(self, task: Task) -> None:
         self.metrics.task_changed(task)
