@@ -4,8 +4,9 @@ twice, a Home refresh is not lost, and a create that never reached kie is sent a
 from __future__ import annotations
 
 import asyncio
+import json
 
-from prompts.tasks import Task, TaskState
+from prompts.tasks import NewTask, Task, TaskState
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_generate import card_text
@@ -104,3 +105,30 @@ async def test_a_gateway_timeout_on_create_is_an_honest_unknown_not_a_second_cre
     assert task.state is TaskState.FAILED and "kie.ai/logs" in (task.error_message or "")
     assert len(kie.requests_to(CREATE)) == 1
     assert "kie.ai/logs" in card_text(slack.message(CHANNEL_ID, task.message_ts))
+
+
+async def test_a_sets_owed_card_is_edited_once_by_the_next_start(start_banana, kie, slack):
+    ids: list[int] = []
+
+    async def setup(banana):
+        store = banana.services.store
+        ts = await banana.services.slack.post(CHANNEL_ID, text="Starting", blocks=[])
+        new = NewTask(
+            team_id=slack.team_id,
+            user_id=USER_ID,
+            channel_id=CHANNEL_ID,
+            prompt="left behind",
+            avoid="",
+            aspect_ratio="1:1",
+            resolution="2K",
+            output_format="png",
+        )
+        for task in await store.add_set([new, new]):
+            ids.append(task.id)
+            changes = {"message_ts": ts, "thread_ts": ts, "slack_file_id": f"F{task.id}", "credits": 18}
+            await store.set_state(task.id, TaskState.DONE, card_pending=True, **changes)
+
+    banana = await restarted(start_banana, setup)
+    tasks = [await settled_card(banana, task_id) for task_id in ids]
+    edits = [call for call in slack.calls_to("chat.update") if call.args.get("ts") == tasks[0].message_ts]
+    assert len(edits) == 1 and "Starting" not in json.dumps(slack.message(CHANNEL_ID, tasks[0].message_ts).blocks)

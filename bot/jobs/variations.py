@@ -41,7 +41,8 @@ class Variation(Job):
         await self.group.show()
 
     async def finish_card(self) -> None:
-        await self.group.show()
+        if self.group.slots()[0].id == self.task.id:  # the set's one card, edited once rather than by every image
+            await self.group.show()
 
 
 class VariationSet:
