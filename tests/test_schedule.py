@@ -73,6 +73,14 @@ def test_against_a_fixed_three_second_poller_fewer_reads_and_no_later_on_tasks_o
     assert sorted(our_lags)[100] <= sorted(fixed_lags)[100] + 0.2  # the median lag, no worse
 
 
+def test_a_task_kie_still_reports_queued_is_not_read_densely():
+    expect = Expectation(early=45, median=60, late=75)
+    assert next_interval(50, expect, POLLING) == POLLING.fast_interval / 1.5  # in the window, dense
+    assert next_interval(50, expect, POLLING, queued=True) == POLLING.fast_interval  # not drawing yet
+    assert next_interval(20, expect, POLLING, queued=True) == next_interval(20, expect, POLLING)  # sparse already
+    assert next_interval(0.5, None, POLLING, queued=True) == POLLING.fast_interval
+
+
 def test_a_prior_stands_in_for_the_history_there_is_not_yet_each_real_time_replacing_a_share():
     prior = Prior(30, 90)
     alone = expectation([], prior=prior)

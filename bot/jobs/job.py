@@ -334,6 +334,7 @@ class Job:
         while True:
             elapsed = self.kit.clock() - started
             info = await self._read(kie_task_id)
+            queued = info is not None and info.is_queued
             if info is not None:
                 if info.phase is Phase.SUCCESS:
                     return info
@@ -349,7 +350,7 @@ class Job:
                 interval = settings.callback_poll_interval
             else:  # re-planned at each read: siblings that finished meanwhile teach the schedule
                 self.expect = await self.kit.outlooks.of(self.task.resolution)
-                interval = next_interval(self.kit.clock() - at_kie, self.expect, polling)
+                interval = next_interval(self.kit.clock() - at_kie, self.expect, polling, queued=queued)
             await self._pause(min(interval, max(0.0, polling.timeout - elapsed)))
 
     async def _read(self, kie_task_id: str) -> KieTask | None:

@@ -103,7 +103,7 @@ def estimate(expect: Expectation | None, before_kie: float) -> Estimate | None:
     )
 
 
-def next_interval(elapsed: float, expect: Expectation | None, polling: Polling) -> float:
+def next_interval(elapsed: float, expect: Expectation | None, polling: Polling, *, queued: bool = False) -> float:
     """Seconds to wait before the next read of a task that has been at kie for `elapsed` seconds.
 
     - First, two reads `fast_interval` apart: they catch a fast failure and show queued or generating.
@@ -111,7 +111,14 @@ def next_interval(elapsed: float, expect: Expectation | None, polling: Polling) 
       few reads are spent where nothing happens.
     - Inside it (from a tenth done to nine tenths done), a read every `fast_interval / WINDOW_DENSITY`.
     - After it, the wait grows with the time past the window, up to `slow_interval`, as kie advises for long tasks.
+    - A task kie last reported waiting or queuing has not started drawing, so its image cannot be ready at the next
+      moment: it is never read more often than every `fast_interval`.
     """
+    wait = _wait(elapsed, expect, polling)
+    return max(wait, polling.fast_interval) if queued else wait
+
+
+def _wait(elapsed: float, expect: Expectation | None, polling: Polling) -> float:
     dense = polling.fast_interval
     if expect is None:
         return polling.interval(elapsed)
