@@ -128,18 +128,25 @@ async def run(args: argparse.Namespace, work: Path) -> tuple[dict[str, scenarios
         scenarios.echo(f"3/6 polling against a fixed 3-s poller, {count} tasks each over {over:.0f} s")
         polls = {
             f"poll-{label}": fixed_poller.compare(
-                work,
-                name=f"poll{label}",
-                tasks=count,
-                seconds=over,
-                generation=generation,
-                app_env=app_env,
-                warmup=5 if quick else 10,
+                work, name=f"poll{label}", tasks=count, seconds=over, generation=generation, app_env=app_env
             )
             for label, generation in spreads.items()
         }
-        for key, found in zip(polls, await asyncio.gather(*polls.values()), strict=True):
-            results[key] = found
+        # The same first spread with callbacks, cold then warm: a callback needs no history.
+        label, generation = next(iter(spreads.items()))
+        calls = scenarios.batches(
+            work,
+            name=f"call{label}",
+            mode="callbacks",
+            tasks=count,
+            seconds=over,
+            generation=generation,
+            app_env=app_env,
+        )
+        *found_polls, found_calls = await asyncio.gather(*polls.values(), calls)
+        for key, pair in [*zip(polls, found_polls, strict=True), (f"calls-{label}", found_calls)]:
+            for batch, outcome in pair.items():
+                results[f"{key}-{batch}"] = outcome
 
     modes = [m.strip() for m in (args.load_modes or ("polling" if quick else "polling,callbacks")).split(",")]
     modes = modes if "load" in only else []

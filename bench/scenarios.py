@@ -314,12 +314,9 @@ async def delivery(
     app_env: dict[str, str],
     workspaces: int = 1,
     idle_timeout: float = 120.0,
-    warmup: int = 0,
 ) -> Outcome:
     """`tasks` images requested over `seconds` in each of `workspaces` workspaces (a stack each, side by side, each
-    with its own Slack limits), delivered by polling or by kie's callbacks. With `warmup`, that many tasks of the
-    same kind are made first and left out of the figures: the history a running app has, which its poll schedule
-    learns from."""
+    with its own Slack limits), delivered by polling or by kie's callbacks."""
 
     async def one(workspace: int) -> Outcome:
         config = StackConfig(
@@ -335,15 +332,10 @@ async def delivery(
         await stack.start()
         try:
             slowest = generation.queue + generation.generate + generation.jitter
-            if warmup:
-                echo(f"  {config.name}: {warmup} tasks first, for the history …")
-                await send_commands(stack, warmup, warmup * 0.5, "warmup")
-                await wait_for_delivery(stack, warmup, timeout=slowest + 60)
-                await wait_idle(stack, timeout=idle_timeout)
             await stack.start_window()
             echo(f"  {config.name}: {tasks} tasks over {seconds:.0f} s; kie takes {generation} …")
             sent = await send_commands(stack, tasks, seconds, name)
-            delivered = await wait_for_delivery(stack, warmup + tasks, timeout=slowest + 60) - warmup
+            delivered = await wait_for_delivery(stack, tasks, timeout=slowest + 60)
             idle = await wait_idle(stack, timeout=idle_timeout)
             return await outcome(stack, name, mode, tasks, sent, delivered, idle, str(generation), only=name)
         finally:
@@ -351,6 +343,51 @@ async def delivery(
 
     parts = await asyncio.gather(*(one(number) for number in range(1, workspaces + 1)))
     return merged(list(parts))
+
+
+BATCHES = ("cold", "warm")
+
+
+async def batches(
+    work: Path,
+    *,
+    name: str,
+    mode: str,
+    tasks: int,
+    seconds: float,
+    generation: Generation,
+    app_env: dict[str, str],
+    idle_timeout: float = 120.0,
+) -> dict[str, Outcome]:
+    """Two batches of `tasks` on one fresh stack, each measured on its own: `cold` (a new install, an empty store)
+    then `warm` (with the first batch's history), as issue 24 asks."""
+    config = StackConfig(
+        f"{name}-{mode}",
+        callbacks=mode == "callbacks",
+        queue_seconds=generation.queue,
+        generate_seconds=generation.generate,
+        generate_jitter=generation.jitter,
+        channels=10,
+        app_env=app_env,
+    )
+    stack = Stack(config, work)
+    await stack.start()
+    try:
+        slowest = generation.queue + generation.generate + generation.jitter
+        found: dict[str, Outcome] = {}
+        for number, batch in enumerate(BATCHES):
+            tag = f"{name}{batch}"
+            await stack.start_window()
+            echo(f"  {config.name}: {batch}, {tasks} tasks over {seconds:.0f} s; kie takes {generation} …")
+            sent = await send_commands(stack, tasks, seconds, tag)
+            arrived = await wait_for_delivery(stack, (number + 1) * tasks, timeout=slowest + 60)
+            idle = await wait_idle(stack, timeout=idle_timeout)
+            found[batch] = await outcome(
+                stack, name, mode, tasks, sent, arrived - number * tasks, idle, str(generation), only=tag
+            )
+        return found
+    finally:
+        await stack.stop()
 
 
 async def in_flight(

@@ -21,7 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
+from bot.settings import Settings
+from prompts.options import RESOLUTIONS
 from standins.slack.driver import SignedRequest, SlackDriver, StandInSource, over_http
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,6 +61,14 @@ class Answer:
     took: float
     status: int
     body: bytes
+
+
+def expected_seconds(fastest: float, jitter: float) -> str:
+    """KIEAI_EXPECTED_SECONDS for a kie stand-in whose tasks take `fastest` plus up to `jitter` seconds."""
+    return ",".join(f"{resolution}={fastest:g}-{fastest + max(jitter, 1.0):g}" for resolution in RESOLUTIONS)
+
+
+SHIPPED_EXPECTED_SECONDS = ",".join(f"{r}={low:g}-{high:g}" for r, low, high in Settings.kie_expected_seconds)
 
 
 def free_port() -> int:
@@ -100,7 +112,7 @@ class Stack:
         self.work = work / config.name
         self.secret = secrets.token_hex(16)
         self.metrics_token = secrets.token_hex(16)  # the app serves /metrics only to its holder
-        self._windows: dict[int, int] = {}  # per replica: the last loop-lag sample before the measured window
+        self._windows: dict[int, Buckets] = {}  # per replica: the loop-lag histogram when the window began
         self.kie_url = ""
         self.slack_url = ""
         self.apps: list[asyncio.subprocess.Process] = []  # one per replica
@@ -185,8 +197,9 @@ class Stack:
             "DATABASE_PATH": str(self.work / "banana.db"),
             "HOST": "127.0.0.1",
             "LOG_LEVEL": "WARNING",
-            "BANANA_LOOP_PROBE": "1",
             "METRICS_TOKEN": self.metrics_token,
+            # An operator who knows how long kie takes says so; the poll run sets the shipped default instead.
+            "KIEAI_EXPECTED_SECONDS": expected_seconds(c.queue_seconds + c.generate_seconds, c.generate_jitter),
             **c.app_env,
         }
         if c.callbacks:
@@ -310,18 +323,26 @@ class Stack:
         return await self.get_json(f"{self.slack_url}/standin/stats")
 
     async def start_window(self, replica: int = 0) -> None:
-        """From now on `metrics` sums up the loop lag of this replica's samples taken after this moment (the app's
-        /metrics is read-only: the window is the benchmark's, kept as the number of the last sample before it)."""
-        self._windows[replica] = (await self.metrics(replica=replica))["loop_lag"]["taken"]
+        """From now on `metrics` sums up the loop lag of this replica's samples taken after this moment: the app's
+        /metrics is read-only, so the window is the benchmark's, kept as the histogram when it began."""
+        self._windows[replica] = lag_buckets(await self.scrape(replica=replica))
+
+    async def scrape(self, *, replica: int = 0) -> list[Metric]:
+        """The app's /metrics, parsed by Prometheus' own text parser."""
+        headers = {"Authorization": f"Bearer {self.metrics_token}"}
+        async with self.http.get(f"{self.app_urls[replica]}/metrics", headers=headers) as response:
+            response.raise_for_status()
+            return list(text_string_to_metric_families(await response.text()))
 
     async def metrics(self, *, replica: int = 0) -> dict[str, Any]:
-        url = f"{self.app_urls[replica]}/metrics"
-        since = {"since": str(self._windows.get(replica, 0))}
-        headers = {"Authorization": f"Bearer {self.metrics_token}"}
-        async with self.http.get(url, params=since, headers=headers) as response:
-            response.raise_for_status()
-            result: dict[str, Any] = await response.json()
-            return result
+        """What the benchmark reads from /metrics: the tasks in flight, and the loop lag within the window."""
+        families = await self.scrape(replica=replica)
+        held = next(family for family in families if family.name == "banana_tasks")
+        now = lag_buckets(families)
+        return {
+            "in_flight": round(sum(sample.value for sample in held.samples)),
+            "loop_lag": lag_summary(now, self._windows.get(replica, Buckets())),
+        }
 
     async def health(self, replica: int = 0) -> dict[str, Any]:
         return await self.get_json(f"{self.app_urls[replica]}/healthz")
@@ -331,6 +352,53 @@ class Stack:
 
     def cpu_seconds(self, replica: int = 0) -> float | None:
         return cpu_seconds(self.apps[replica].pid) if self.apps else None
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """A histogram as scraped: cumulative counts by upper bound, and the sum of what was observed."""
+
+    counts: tuple[tuple[float, float], ...] = ()
+    total: float = 0.0
+
+
+def lag_buckets(families: list[Metric]) -> Buckets:
+    lag = next(family for family in families if family.name == "banana_event_loop_lag_seconds")
+    counts = tuple(
+        (float(sample.labels["le"]), sample.value) for sample in lag.samples if sample.name.endswith("_bucket")
+    )
+    total = sum(sample.value for sample in lag.samples if sample.name.endswith("_sum"))
+    return Buckets(counts, total)
+
+
+def lag_summary(now: Buckets, before: Buckets) -> dict[str, float]:
+    """The loop lag of the samples between two scrapes, in ms: p50 and p99 interpolated within their buckets as
+    Prometheus' histogram_quantile does, max as the upper bound of the highest bucket reached."""
+    earlier = dict(before.counts)
+    window = [(bound, count - earlier.get(bound, 0.0)) for bound, count in now.counts]
+    samples = window[-1][1] if window else 0.0
+    if samples <= 0:
+        return {"samples": 0}
+
+    def quantile(q: float) -> float:
+        rank, lower, below = q * samples, 0.0, 0.0
+        for bound, count in window:
+            if count >= rank:
+                if math.isinf(bound):
+                    return lower
+                return lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)
+            lower, below = bound, count
+        return lower
+
+    highest = next(bound for bound, count in window if count >= samples)
+    top = highest if not math.isinf(highest) else max(b for b, _ in window if not math.isinf(b))
+    return {
+        "samples": samples,
+        "p50_ms": round(1000 * quantile(0.5), 2),
+        "p99_ms": round(1000 * quantile(0.99), 2),
+        "max_ms": round(1000 * top, 2),
+        "mean_ms": round(1000 * (now.total - before.total) / samples, 2),
+    }
 
 
 def scratch_folder() -> Path:

@@ -91,6 +91,16 @@ class Settings:
     default_resolution: str = "2K"
     default_output_format: str = "png"
     kie_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
+    # How long kie takes per resolution before there is history (low, high seconds): third-party figures, as kie
+    # publishes none for nano-banana-pro: "typically 30-90 seconds", "30-120 seconds" (docs/reliability.md#polling).
+    kie_expected_seconds: tuple[tuple[str, float, float], ...] = (
+        ("1K", 30.0, 90.0),
+        ("2K", 30.0, 90.0),
+        ("4K", 30.0, 120.0),
+    )
+    # Past slack_sdk's own retries: a card's final edit repeats the last delay until it lands; an upload and a Home
+    # refresh stop after the last.
+    slack_retry_delays: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0, 60.0)
     callback_poll_interval: float = 60.0  # the safety-net poll while callbacks are on
     kie_creates_per_window: int = 20  # kie accepts 20 new tasks per 10 s per account
     kie_create_window: float = 10.0
@@ -269,6 +279,8 @@ class _Reader:
             "default_resolution": self.choice("DEFAULT_RESOLUTION", Settings.default_resolution, RESOLUTIONS),
             "default_output_format": self.choice("DEFAULT_FORMAT", Settings.default_output_format, OUTPUT_FORMATS),
             "kie_retry_delays": self.delays("KIEAI_RETRY_DELAYS", Settings.kie_retry_delays),
+            "slack_retry_delays": self.delays("SLACK_RETRY_DELAYS", Settings.slack_retry_delays),
+            "kie_expected_seconds": self.ranges("KIEAI_EXPECTED_SECONDS", Settings.kie_expected_seconds),
             "public_url": self.optional_url("PUBLIC_URL"),
             "kieai_webhook_hmac_key": self.text("KIEAI_WEBHOOK_HMAC_KEY", required=False),
             "callback_poll_interval": self.number("CALLBACK_POLL_INTERVAL", Settings.callback_poll_interval),
@@ -404,6 +416,28 @@ class _Reader:
 
         kind = "comma-separated seconds, such as 1,2,4"
         return self._convert(name, default, convert, kind, lambda v: all(d >= 0 for d in v))
+
+    def ranges(self, name: str, default: tuple[tuple[str, float, float], ...]) -> tuple[tuple[str, float, float], ...]:
+        """Seconds per resolution, `1K=30-90,2K=30-90,4K=30-120`; `none` for none."""
+
+        def convert(raw: str) -> tuple[tuple[str, float, float], ...]:
+            if raw.casefold() == "none":
+                return ()
+            found = []
+            for part in raw.split(","):
+                resolution, _, span = part.partition("=")
+                low, _, high = span.partition("-")
+                found.append((resolution.strip().upper(), float(low), float(high)))
+            return tuple(found)
+
+        def sound(ranges: tuple[tuple[str, float, float], ...]) -> bool:
+            named = [resolution for resolution, _, _ in ranges]
+            return len(set(named)) == len(named) and all(
+                resolution in RESOLUTIONS and 0 <= low < high <= 3600 for resolution, low, high in ranges
+            )
+
+        kind = "seconds per resolution, such as 1K=30-90,2K=30-90,4K=30-120 (or none)"
+        return self._convert(name, default, convert, kind, sound)
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
         return self._convert(name, default, int, f"a whole number from {low} to {high}", lambda v: low <= v <= high)

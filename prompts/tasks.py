@@ -110,6 +110,7 @@ class Task(NewTask):
     request_key: str | None = None  # the request by content: prompt, options and input images
     reused_from: int | None = None  # an earlier task whose image this one reused, at no cost
     cancel_requested_at: float | None = None  # someone pressed Cancel (perhaps on another replica than its holder)
+    card_pending: bool = False  # finished, but its card's final edit has not landed yet
 
     @property
     def options(self) -> Options:

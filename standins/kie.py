@@ -87,6 +87,8 @@ SUCCESS_KINDS = ("success", "success_no_url", "broken_image", "expired_url")
 FINAL_STATES = ("success", "fail")
 
 # The documented wording for each body code; used when fail_next is given no msg.
+# What a reverse proxy in front of api.kie.ai answers in its own words (RFC 9110 §15.6.3-15.6.5), not kie's JSON.
+GATEWAY_PAGES = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
 DOCUMENTED_MESSAGES: dict[int, str] = {
     200: "success",
     400: "Bad Request",
@@ -396,6 +398,7 @@ class KieStandIn:
         self._files: dict[str, tuple[bytes, str, float]] = {}  # filePath -> (bytes, mime type, clock at upload)
         self._planned: deque[Outcome] = deque()
         self._injected: dict[str, deque[tuple[int, str | None, int]]] = {}
+        self._gateway: dict[str, deque[int]] = {}
         self._accepted_creates: deque[float] = deque()
         self._accepted_reads: dict[str, deque[float]] = {}  # Authorization header -> clock times of accepted reads
         self._background: set[asyncio.Task[None]] = set()
@@ -467,6 +470,13 @@ class KieStandIn:
         """The next `times` requests to `path` answer {"code": code, "msg": ..., "data": None} instead."""
         queue = self._injected.setdefault(path, deque())
         queue.extend([(code, msg, http_status)] * times)
+
+    def gateway_error(self, path: str, status: int = 502, *, times: int = 1) -> None:
+        """The next `times` requests to `path` meet an HTML error page from a gateway in front of kie (502, 503 or
+        504), as a proxy answers when kie is down, refuses it, or is too slow; for 502 and 503 they reach nothing."""
+        if status not in GATEWAY_PAGES:
+            raise ValueError(f"a gateway page is one of {sorted(GATEWAY_PAGES)}, not {status}")
+        self._gateway.setdefault(path, deque()).extend([status] * times)
 
     def finish_now(self, task_id: str, kind: str | None = None) -> None:
         """Make a slow, "never" or "unknown_state" task reach its outcome now (success unless `kind` says otherwise)."""
@@ -622,6 +632,11 @@ class KieStandIn:
                 at=self.clock(),
             )
         )
+        gateway = self._gateway.get(request.path)
+        if gateway:  # the front door's own page: the request went no further, so nothing else happens
+            status = gateway.popleft()
+            page = f"<html><body><h1>{status} {GATEWAY_PAGES[status]}</h1></body></html>"
+            return web.Response(status=status, text=page, content_type="text/html")
         injected = self._injected.get(request.path)
         if injected:
             code, msg, http_status = injected.popleft()

@@ -1,4 +1,4 @@
-"""What the benchmark relies on: the app's opt-in loop-lag probe, the stand-ins' stats routes, and the arithmetic."""
+"""What the benchmark relies on: the stand-ins' stats routes and the arithmetic (/metrics: tests/test_metrics.py)."""
 
 from __future__ import annotations
 
@@ -9,32 +9,9 @@ import pytest
 from bench import replicas
 from bench.report import replica_rows, replica_table, text
 from bench.scenarios import Generation, card_lags, delivery_lags, poll_interval, token_of
-from bench.stack import percentile
+from bench.stack import Buckets, lag_summary, percentile
 from standins.kie import CREATE_PATH, STATS_PATH, KieStandIn, Outcome
 from tests.conftest import CHANNEL_ID
-
-
-async def test_metrics_route_reports_loop_lag_only_when_asked(start_banana, monkeypatch):
-    token = {"Authorization": "Bearer bench-token"}
-    plain = await start_banana(METRICS_TOKEN="bench-token")
-    assert (await plain.http.get(f"{plain.url}/metrics", headers=token)).json()["loop_lag"] is None
-
-    monkeypatch.setenv("BANANA_LOOP_PROBE", "1")
-    probed = await start_banana(METRICS_TOKEN="bench-token")
-    await probed.command("a lighthouse")
-    await probed.settle(1)
-    probe = probed.server.probe
-    assert probe is not None
-    await probed.slack.wait_for(lambda: bool(probe.lags))  # a fast task may finish before the first 50 ms sample
-    metrics = (await probed.http.get(f"{probed.url}/metrics", headers=token)).json()
-    assert metrics["loop_lag"]["samples"] > 0 and metrics["loop_lag"]["p99_ms"] >= 0
-    assert metrics["in_flight"] == 0
-    mark = metrics["loop_lag"]["taken"]
-    await probed.slack.wait_for(lambda: probe.taken >= mark + 2)
-    since = (await probed.http.get(f"{probed.url}/metrics", params={"since": mark}, headers=token)).json()
-    assert 2 <= since["loop_lag"]["samples"] == since["loop_lag"]["taken"] - mark  # only the window's samples
-    again = (await probed.http.get(f"{probed.url}/metrics", headers=token)).json()["loop_lag"]
-    assert again["samples"] == again["taken"] >= since["loop_lag"]["taken"]  # reading cleared nothing
 
 
 async def test_kie_stats_count_reads_per_task_and_refused_creates():
@@ -164,3 +141,12 @@ def test_a_schema_of_its_own_keeps_the_url_and_names_the_connections():
     assert "sslmode=require" in url and "application_name=bench_x" in url
     assert "options=-cstatement_timeout%3D5s%20-csearch_path%3Dbench_x" in url
     assert replicas.with_search_path("postgresql:///banana_test", "s").startswith("postgresql:///banana_test?")
+
+
+def test_the_loop_lag_of_a_window_is_read_from_the_histogram_between_two_scrapes():
+    bounds = (0.001, 0.005, 0.01, 0.05, float("inf"))
+    before = Buckets(tuple(zip(bounds, (10, 10, 10, 10, 10), strict=True)), total=0.01)
+    now = Buckets(tuple(zip(bounds, (60, 100, 109, 110, 110), strict=True)), total=0.31)
+    lag = lag_summary(now, before)  # the window: 100 samples, 50 ≤ 1 ms, 90 ≤ 5 ms, 99 ≤ 10 ms, all ≤ 50 ms
+    assert lag == {"samples": 100, "p50_ms": 1.0, "p99_ms": 10.0, "max_ms": 50.0, "mean_ms": 3.0}
+    assert lag_summary(before, before) == {"samples": 0}

@@ -14,6 +14,7 @@ from bot.clients.kie import (
     KieClient,
     KieError,
     KieInsufficientCredits,
+    KieNotReached,
     KieRateLimited,
     KieServerError,
     KieTask,
@@ -101,21 +102,38 @@ async def test_create_is_not_repeated_when_its_outcome_is_unknown():
     assert "kie.ai/logs" in caught.value.user_message
 
 
-async def test_create_that_never_connected_is_retried():
+async def test_a_create_that_never_connected_goes_back_to_the_job_as_not_reached():
+    """The job sends it again through its create line (tests/test_faults.py): the client does not retry it itself."""
     calls: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        if len(calls) == 1:
-            raise httpx.ConnectError("refused", request=request)
-        return httpx.Response(200, json={"code": 200, "msg": "success", "data": {"taskId": "abc"}})
+        raise httpx.ConnectError("refused", request=request)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        client = KieClient(
-            http, api_key="k", base_url="http://kie.test", upload_url="http://kie.test", retry_delays=(0,)
-        )
-        assert await client.create_task(REQUEST.prompt, REQUEST.options) == "abc"
-    assert len(calls) == 2
+        with pytest.raises(KieNotReached):
+            await offline_client(http, retry_delays=(0, 0)).create_task(REQUEST.prompt, REQUEST.options)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (502, "<html>502 Bad Gateway</html>", KieNotReached),  # the gateway reached nothing behind it
+        (503, "<html>503 Service Temporarily Unavailable</html>", KieNotReached),
+        (504, "<html>504 Gateway Time-out</html>", KieUnknownOutcome),  # passed on, then stopped waiting for kie
+        (500, "<html>500</html>", KieUnknownOutcome),
+        (503, '{"code": 500, "msg": "internal error"}', KieServerError),  # kie's own answer: it saw the request
+    ],
+)
+async def test_a_gateway_page_on_create_says_whether_kie_saw_it(status, body, error):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, text=body)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        with pytest.raises(error) as caught:
+            await offline_client(http).create_task(REQUEST.prompt, REQUEST.options)
+    assert type(caught.value) is error
 
 
 async def test_unreachable_kie_is_its_own_error():

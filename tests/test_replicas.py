@@ -174,3 +174,21 @@ async def test_an_upscale_held_by_a_killed_replica_is_finished_once_by_another(
     assert [c.json["model"] for c in kie.requests_to(CREATE)] == ["nano-banana-pro", TOPAZ_UPSCALE]
     shared = [m for m in slack.thread(CHANNEL_ID, original.message_ts or "") if upscaled.slack_file_id in m.files]
     assert len(shared) == 1 and other.process is not None and other.process.returncode is None
+
+
+async def test_a_final_edit_owed_by_a_killed_replica_is_made_by_the_one_that_takes_its_task_over(
+    postgres_url, database, start_process, kie, slack
+):
+    env = {**REPLICA_ENV, "DATABASE_URL": postgres_url, "PROGRESS_UPDATE_INTERVAL": "600"}  # every edit is final
+    holder = await start_process(**env, SLACK_RETRY_DELAYS="600")  # after slack_sdk's retries, it would wait long
+    await start_process(**env)
+    slack.server_error("chat.update", status=503, times=3)  # the final edit's try and slack_sdk's two retries
+    await holder.command("a lighthouse")
+    (task,) = await tasks_when(database, 1, lambda t: t.state is TaskState.DONE and t.card_pending)
+    await slack.wait_for(lambda: len(slack.calls_to("chat.update")) == 3, timeout=20)
+    await holder.kill()  # while it waits to try again: the card still says it is starting
+
+    (task,) = await tasks_when(database, 1, lambda t: not t.card_pending, deadline=30)
+    assert "Done" in json.dumps(slack.message(CHANNEL_ID, task.message_ts or "").blocks)
+    assert [call.status for call in slack.calls_to("chat.update")] == [503, 503, 503, 200]
+    assert len(slack.calls_to("chat.postMessage")) == 1 and len(kie.requests_to(CREATE)) == 1

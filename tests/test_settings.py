@@ -165,3 +165,20 @@ def test_a_database_url_libpq_cannot_read_is_a_problem_that_does_not_show_it():
         "with spaces and @ : / ? # in the password percent-encoded (%20, %40, …)"
     ]
     assert load(DATABASE_URL="postgresql://banana:my%20secret@db/banana").database_url
+
+
+def test_kies_expected_seconds_per_resolution():
+    assert load().kie_expected_seconds == (("1K", 30, 90), ("2K", 30, 90), ("4K", 30, 120))
+    assert load(KIEAI_EXPECTED_SECONDS="2k=40-70, 4K=60-150").kie_expected_seconds == (("2K", 40, 70), ("4K", 60, 150))
+    assert load(KIEAI_EXPECTED_SECONDS="none").kie_expected_seconds == ()
+    for wrong in ("2K=70-40", "8K=30-90", "2K=30", "2K=30-90,2K=40-80", "2K=-5-90", "fast"):
+        with pytest.raises(SettingsError) as caught:
+            load(KIEAI_EXPECTED_SECONDS=wrong)
+        assert "KIEAI_EXPECTED_SECONDS must be seconds per resolution, such as 1K=30-90" in str(caught.value), wrong
+
+
+def test_slack_retry_delays():
+    assert load().slack_retry_delays == (2, 5, 15, 30, 60)
+    assert load(SLACK_RETRY_DELAYS="1,3").slack_retry_delays == (1, 3)
+    with pytest.raises(SettingsError, match="SLACK_RETRY_DELAYS must be comma-separated seconds"):
+        load(SLACK_RETRY_DELAYS="soon")

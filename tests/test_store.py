@@ -272,6 +272,21 @@ async def test_a_claim_takes_every_unit_with_unfinished_work_each_with_its_tasks
     assert await store.claim("B", 30) == []
 
 
+async def test_a_finished_task_whose_cards_final_edit_is_owed_is_still_work_until_it_lands(store):
+    owed = await store.add(NEW)
+    owed = await store.set_state(owed.id, TaskState.DONE, card_pending=True)
+    assert owed.card_pending and (await store.get(owed.id)).card_pending
+    variations = await store.add_set([NEW, NEW])
+    for task in variations:
+        await store.set_state(task.id, TaskState.FAILED, card_pending=True)  # the set's one card is owed
+    units = await store.claim("A", 30)
+    assert [[t.id for t in unit] for unit in units] == [[owed.id], [t.id for t in variations]]
+    for task in [owed, *variations]:
+        await store.update(task.id, card_pending=False)
+        await store.release("A", task.id)
+    assert await store.claim("B", 30) == []
+
+
 async def test_new_work_is_held_by_its_holder_from_the_start(store):
     task = await store.add(NEW, holder="A", lease_seconds=30)
     variations = await store.add_set([NEW, NEW], holder="A", lease_seconds=30)

@@ -7,17 +7,15 @@ import errno
 import hashlib
 import hmac
 import logging
-import os
 import re
 import socket
-import statistics
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -37,51 +35,29 @@ SOCKET_OPEN_TIMEOUT = 30.0  # seconds for Socket Mode's first websocket to open 
 
 
 class LoopLagProbe:
-    """How late the event loop wakes a sleeper: a busy loop delays every ack, poll and upload by as much.
+    """How late the event loop wakes a sleeper: a busy loop delays every ack, poll and upload by as much. Each
+    wake-up's lateness goes to `observe` (the metrics' `banana_event_loop_lag_seconds`)."""
 
-    Opt-in (BANANA_LOOP_PROBE=1) for the benchmark, which reads it from GET /metrics. Reading changes nothing: each
-    wake-up is numbered, and a reader that wants a window asks for the samples after the number it last saw.
-    """
-
-    def __init__(self, interval: float = 0.05, keep: int = 100_000) -> None:
+    def __init__(self, observe: Callable[[float], None], interval: float = 0.05) -> None:
+        self.observe = observe
         self.interval = interval
-        self.lags: deque[float] = deque(maxlen=keep)  # seconds late, one per wake-up, the newest `keep`
-        self.taken = 0  # wake-ups measured since the start: the number of the newest sample
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
             await asyncio.sleep(self.interval)
-            self.lags.append(max(0.0, loop.time() - started - self.interval))
-            self.taken += 1
-
-    def summary(self, since: int = 0) -> dict[str, float]:
-        """The samples numbered after `since` (those still kept), and `taken`, for the next reader's `since`."""
-        newer = max(0, min(len(self.lags), self.taken - since))
-        lags = sorted(list(self.lags)[len(self.lags) - newer :])
-        if not lags:
-            return {"samples": 0, "taken": self.taken}
-        return {
-            "samples": len(lags),
-            "taken": self.taken,
-            "p50_ms": round(1000 * lags[len(lags) // 2], 2),
-            "p99_ms": round(1000 * lags[min(len(lags) - 1, int(len(lags) * 0.99))], 2),
-            "max_ms": round(1000 * lags[-1], 2),
-            "mean_ms": round(1000 * statistics.fmean(lags), 2),
-        }
+            self.observe(max(0.0, loop.time() - started - self.interval))
 
 
 class BananaServer:
     """The running app: the HTTP server (Slack's requests and /healthz) and, with an app token, Socket Mode."""
 
-    def __init__(self, settings: Settings, *, loop_probe: bool | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.services: Services | None = None
         self.port: int | None = None
         self._stack = AsyncExitStack()
-        probe_wanted = os.environ.get("BANANA_LOOP_PROBE") == "1" if loop_probe is None else loop_probe
-        self.probe = LoopLagProbe() if probe_wanted else None
 
     async def start(self) -> int:
         created = new_paths(self.settings.database_url, self.settings.database_path)
@@ -101,16 +77,19 @@ class BananaServer:
         self.services = services
         app = build_app(services, services.slack.client, identity)
         web_app = web.Application()
+        metrics = services.runner.metrics
         if not settings.socket_mode:
-            web_app.router.add_post(SLACK_EVENTS_PATH, slack_requests(app, settings.slack_signing_secret or ""))
+            web_app.router.add_post(
+                SLACK_EVENTS_PATH, slack_requests(app, settings.slack_signing_secret or "", metrics.acks.observe)
+            )
         if app.oauth_flow is not None:  # the "Add to Slack" page and Slack's redirect back, at Bolt's default paths
             web_app.router.add_get(app.oauth_flow.install_path, install_page(app.oauth_flow))
             web_app.router.add_get(app.oauth_flow.redirect_uri_path, oauth_redirect(app.oauth_flow))
         web_app.router.add_get("/healthz", self._health)
-        if settings.metrics_token:  # none configured: no /metrics at all (404)
-            web_app.router.add_get("/metrics", metrics(settings.metrics_token, self._metrics))
-        if self.probe is not None:
-            probing = asyncio.create_task(self.probe.run(), name="banana-loop-probe")
+        if settings.metrics_token:  # none configured: no /metrics at all (404), and no loop probe to feed it
+            web_app.router.add_get("/metrics", guarded(settings.metrics_token, self._metrics))
+            probe = LoopLagProbe(metrics.loop_lag.observe)
+            probing = asyncio.create_task(probe.run(), name="banana-loop-probe")
             self._stack.push_async_callback(_cancelled, probing)
         web_app.router.add_post(
             CALLBACK_PATH,
@@ -156,17 +135,12 @@ class BananaServer:
         }
         return web.json_response(body, status=200 if database else 503)
 
-    async def _metrics(self, request: web.Request) -> web.Response:
-        """The tasks in flight and, with the probe on, the loop lag of the samples after `?since=N` (all kept ones
-        without it). Read-only: any number of readers may keep windows of their own."""
-        since = request.query.get("since", "0")
-        if not (since.isascii() and since.isdigit() and len(since) <= 18):
-            return web.json_response({"error": "since must be a sample number"}, status=400)
-        body = {
-            "loop_lag": self.probe.summary(int(since)) if self.probe is not None else None,
-            "in_flight": self.services.runner.in_flight if self.services else 0,
-        }
-        return web.json_response(body)
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        """Banana's figures in Prometheus' text format (bot/metrics.py). Reading them changes nothing."""
+        if self.services is None:
+            return web.Response(status=503)
+        body = self.services.runner.metrics.text()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def cannot_listen(host: str, port: int, error: OSError) -> str:
@@ -182,13 +156,13 @@ def cannot_listen(host: str, port: int, error: OSError) -> str:
     return f"cannot listen on {host} port {port} ({error.strerror or error}): set HOST and PORT"
 
 
-def metrics(
+def guarded(
     token: str, handler: Callable[[web.Request], Awaitable[web.Response]]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """`handler` only for `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time); 401 for anyone else."""
     expected = f"Bearer {token}".encode()
 
-    async def guarded(request: web.Request) -> web.Response:
+    async def with_token(request: web.Request) -> web.Response:
         given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
         if not hmac.compare_digest(given, expected):
             return web.json_response(
@@ -196,10 +170,12 @@ def metrics(
             )
         return await handler(request)
 
-    return guarded
+    return with_token
 
 
-def slack_requests(app: AsyncApp, signing_secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+def slack_requests(
+    app: AsyncApp, signing_secret: str, acked: Callable[[float], None] = lambda seconds: None
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Slack's HTTP requests, handed to Bolt as its own aiohttp adapter (`app.web_app()`) does, once known as Slack's.
 
     The signature is checked here first, from the bytes. An unsigned or forged request gets 401 and one log line
@@ -213,6 +189,13 @@ def slack_requests(app: AsyncApp, signing_secret: str) -> Callable[[web.Request]
     secret = signing_secret.encode()
 
     async def slack_events(request: web.Request) -> web.Response:
+        arrived = time.monotonic()
+        try:
+            return await answer(request)
+        finally:
+            acked(time.monotonic() - arrived)  # how long Slack waited for its answer (`banana_slack_ack_seconds`)
+
+    async def answer(request: web.Request) -> web.Response:
         raw = await request.read()
         refused = _unsigned_because(secret, raw, request.headers)
         if refused:

@@ -41,6 +41,7 @@ from bot.clients.limits import RateLimit, SharedPace
 from bot.clients.slack import SlackDelivery
 from bot.clients.tokens import FreshBots, Installs, Refusal, install_refusal, revoke_tokens
 from bot.jobs.runner import JobRunner
+from bot.metrics import Metrics
 from bot.services import Services
 from bot.services.brand_kit import MAX_BRAND_FILE_BYTES, BrandKit
 from bot.services.budget import Budget
@@ -91,8 +92,11 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             """With several replicas, a limit all of them share; one process keeps its own."""
             return SharedPace(store, name, limit, window) if store.shared else None
 
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)))
-        session = await stack.enter_async_context(aiohttp.ClientSession())
+        metrics = Metrics()
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), event_hooks=metrics.kie_hooks())
+        )
+        session = await stack.enter_async_context(aiohttp.ClientSession(trace_configs=[metrics.slack_trace()]))
         client = slack_client(settings, session)
         kie = KieClient(
             http,
@@ -122,11 +126,21 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             shared_updates=shared("slack:chat.update", settings.slack_updates_per_minute, 60.0),
         )
         home = HomeTab(
-            store, slack, settings.defaults, prices=settings.prices, refresh_delay=settings.home_refresh_delay
+            store,
+            slack,
+            settings.defaults,
+            prices=settings.prices,
+            refresh_delay=settings.home_refresh_delay,
+            retry_delays=settings.slack_retry_delays,
         )
         stack.push_async_callback(home.close)
         runner = JobRunner(
-            settings, store, kie, slack, on_change=lambda task: home.refresh_soon(task.team_id, task.user_id)
+            settings,
+            store,
+            kie,
+            slack,
+            on_change=lambda task: home.refresh_soon(task.team_id, task.user_id),
+            metrics=metrics,
         )
         stack.push_async_callback(runner.close)
         if installs is not None:  # a workspace Banana can no longer act in (a refused refresh) ends its work

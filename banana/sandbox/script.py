@@ -109,7 +109,7 @@ class Sandbox:
         await self.slack.start()
         try:
             secret = secrets.token_hex(16)
-            self.server = BananaServer(load_settings(self._environment(secret), env_file=None), loop_probe=False)
+            self.server = BananaServer(load_settings(self._environment(secret), env_file=None))
             port = await self.server.start()
             app_url = f"http://127.0.0.1:{port}"
             self.echo(f"kie.ai stand-in {self.kie.base_url} · Slack stand-in {self.slack.base_url} · Banana {app_url}")
@@ -151,6 +151,7 @@ class Sandbox:
             "HOME_REFRESH_DELAY": str(t.home_refresh_delay),
             "SLACK_POST_INTERVAL": "0.1",
             "KIEAI_RETRY_DELAYS": "0.2,0.5",
+            "KIEAI_EXPECTED_SECONDS": "none",  # kie's real 30-90 s would hold the sandbox's quick tasks' reads back
         }
 
     async def _conversation(self, you: SlackDriver[httpx.Response]) -> None:

@@ -137,6 +137,16 @@ class KieUnavailable(KieError):
     retryable = True
 
 
+class KieNotReached(KieUnavailable):
+    """A request that provably never reached kie: a refused connection, or its gateway's own 502 or 503 page (not
+    kie's JSON). Sending a create again after it cannot bill twice."""
+
+
+# A gateway in front of kie answers these with its own page when kie is down or refuses the connection: the request
+# went no further. (A 504 is not among them: the gateway had passed the request on and stopped waiting for kie.)
+GATEWAY_NOT_REACHED = frozenset({502, 503})
+
+
 class KieUnknownOutcome(KieError):
     """A create whose answer never came: kie may have started (and will bill) the task, so it is not repeated."""
 
@@ -291,28 +301,19 @@ class KieClient:
     ) -> str:
         """Start a task of `model` and return kie's task id. `prompt` is sent as it is (prompts.command.kie_prompt).
 
-        Only a create that never reached kie (a refused connection) is retried here. A 429 is raised as
-        KieRateLimited: kie does not queue a refused create, so the caller may send it again once its own create limit
-        allows. A timeout after sending is reported as KieUnknownOutcome instead, because repeating it could start,
-        and bill, a second image.
+        Nothing is retried here: a create that provably never reached kie (KieNotReached) or that kie refused with a
+        429 (KieRateLimited, kie does not queue it) may be sent again once the caller's create limit allows. A
+        timeout after sending, or a gateway that gave up waiting for kie, is KieUnknownOutcome instead, because
+        repeating it could start, and bill, a second image.
         """
         body = request_body(model, prompt, options, image_urls, upscale_factor)
         if callback_url:
             body["callBackUrl"] = callback_url
-        for attempt, delay in enumerate((*self._retry_delays, None)):
-            try:
-                data = await self._call("POST", "/api/v1/jobs/createTask", json=body, sent_is_unknown=True)
-            except _NotSent as not_sent:
-                if delay is None:
-                    raise not_sent.error from None
-                log.debug("kie create did not connect (attempt %d), retrying in %.1fs", attempt + 1, delay)
-                await asyncio.sleep(delay)
-                continue
-            task_id = data.get("taskId") if isinstance(data, dict) else None
-            if not task_id:
-                raise KieUnknownOutcome("createTask succeeded without a taskId")
-            return str(task_id)
-        raise AssertionError("unreachable")
+        data = await self._call("POST", "/api/v1/jobs/createTask", json=body, sent_is_unknown=True)
+        task_id = data.get("taskId") if isinstance(data, dict) else None
+        if not task_id:
+            raise KieUnknownOutcome("createTask succeeded without a taskId")
+        return str(task_id)
 
     async def get_task(self, task_id: str, *, priority: float = 0.0) -> KieTask | None:
         """Read a task. None means kie has no record of it: normal just after create, when kie answers 422
@@ -404,8 +405,6 @@ class KieClient:
                 await self._reads.take(priority)
             try:
                 return await self._call("GET", path, params=params)
-            except _NotSent as not_sent:
-                error: KieError = not_sent.error
             except KieError as kie_error:
                 if not kie_error.retryable:
                     raise
@@ -431,12 +430,24 @@ class KieClient:
                     method, self._base_url + path, json=json, params=params, headers=self._headers
                 )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-            raise _NotSent(KieUnavailable(type(error).__name__)) from error
+            raise KieNotReached(type(error).__name__) from error
         except httpx.TransportError as error:
             if sent_is_unknown:
                 raise KieUnknownOutcome(type(error).__name__) from error
             raise KieUnavailable(type(error).__name__) from error
+        if sent_is_unknown and response.status_code >= 500 and not _is_kie_answer(response):
+            status = f"HTTP {response.status_code} from the gateway"
+            raise KieNotReached(status) if response.status_code in GATEWAY_NOT_REACHED else KieUnknownOutcome(status)
         return _body_data(response)
+
+
+def _is_kie_answer(response: httpx.Response) -> bool:
+    """Whether the body is kie's own JSON (with its `code`), not a page from something in front of it."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("code"), int)
 
 
 def _body_data(response: httpx.Response) -> Any:
@@ -457,13 +468,6 @@ def _body_data(response: httpx.Response) -> Any:
     if response.status_code != 200:
         raise error_for(response.status_code, f"HTTP {response.status_code}")
     return body.get("data")
-
-
-class _NotSent(Exception):
-    """The request never reached kie (connection refused), so repeating it cannot double-bill."""
-
-    def __init__(self, error: KieError) -> None:
-        self.error = error
 
 
 class _TransientDownload(Exception):

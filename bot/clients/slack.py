@@ -86,9 +86,28 @@ class Upload:
 
 
 class UploadFailed(Exception):
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, *, transient: bool = False) -> None:
         self.error = error
+        self.transient = transient  # worth trying again: Slack or the network failed, not the request
         super().__init__(error)
+
+
+# Slack's answers that say it failed, not the request: https://api.slack.com/web#errors ("fatal_error",
+# "internal_error", "service_unavailable", "request_timeout") and the HTTP 5xx and 429 slack_sdk gave up on.
+_TRANSIENT_ERRORS = frozenset(
+    {"fatal_error", "internal_error", "service_unavailable", "request_timeout", "ratelimited"}
+)
+
+
+def transient(error: BaseException) -> bool:
+    """Whether a failed Slack call is worth making again once slack_sdk's own retries are spent: a dropped or refused
+    connection, a timeout, a 5xx or 429, or one of Slack's own failure codes."""
+    if isinstance(error, aiohttp.ClientError | TimeoutError):
+        return True
+    if isinstance(error, SlackApiError):
+        status = getattr(error.response, "status_code", 200)
+        return status >= 500 or status == 429 or _error_code(error) in _TRANSIENT_ERRORS
+    return False
 
 
 def invite_hint(channel_id: str) -> str:
@@ -196,9 +215,11 @@ class SlackDelivery:
         except ChannelUnavailable as error:
             raise UploadFailed(error.error) from error
         except SlackApiError as error:
-            raise UploadFailed(_error_code(error)) from error
+            raise UploadFailed(_error_code(error), transient=transient(error)) from error
         except SlackRequestError as error:  # the upload URL refused the bytes
-            raise UploadFailed(str(error)) from error
+            raise UploadFailed(str(error), transient=True) from error
+        except (aiohttp.ClientError, TimeoutError) as error:  # the connection dropped: it may have landed all the same
+            raise UploadFailed(type(error).__name__, transient=True) from error
         files = response.get("files") or [response.get("file") or {}]
         return [str(file.get("id", "")) for file in files]
 

@@ -141,10 +141,10 @@ async def forget_workspace(
     installation is deleted, so nothing tries the dead token again, and its running tasks end quietly at their next
     step, and its admins' settings are deleted. One log line. Its history stays until an operator deletes it
     (`banana-bot forget-workspace`)."""
+    ended = end_work(team_id)  # first: a job that meets the missing token meanwhile must find its work ended
     if bots is not None:
         await bots.async_delete_all(enterprise_id=enterprise_id, team_id=team_id)
         await bots.forget_settings(team_id)
-    ended = end_work(team_id)
     log.info("workspace %s: %s; its installation is forgotten and %d running task(s) end here", team_id, why, ended)
 
 

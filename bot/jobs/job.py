@@ -25,6 +25,7 @@ from bot.clients.inputs import InputImage, InputRejected
 from bot.clients.kie import (
     DownloadError,
     KieError,
+    KieNotReached,
     KieRateLimited,
     KieTask,
     KieUnknownOutcome,
@@ -91,6 +92,7 @@ class Job:
         self.queue_position: int | None = None
         self._attention = asyncio.Event()  # set on cancel, callback or shutdown: stop pausing
         self.expect: Expectation | None = None  # kie's spread of times for this resolution, once there is history
+        self.kie_done_at: float | None = None  # when kie finished the image, by its own clock when it says
         self.shown = ProgressCard(kit, self.slack)
 
     @property
@@ -118,6 +120,9 @@ class Job:
     async def run(self) -> None:
         """Every step first checks what the store says is done, so a task picked up after a restart goes on from
         where it stopped: it is never created at kie twice, and its image is never posted twice."""
+        if self.task.state.finished:  # picked up only because its card's final edit is still owed
+            await self.finish_card()
+            return
         self.expect = await self.kit.outlooks.of(self.task.timing_key)
         try:
             await self.steps()
@@ -154,7 +159,7 @@ class Job:
     async def finish_failed(self, failure: TaskFailed) -> None:
         await self.record_failure(failure)
         if self.task.message_ts:
-            await self.show(final=True)
+            await self.finish_card()
         else:  # no card to edit: say it privately instead
             await self.tell(failure.message)
 
@@ -166,6 +171,7 @@ class Job:
             error_code=failure.code,
             error_message=failure.message,
             credits=failure.credits,
+            card_pending=bool(self.task.message_ts) and failure.code != "workspace_gone",  # no one to show it to
         )
 
     async def resolve_edit(self) -> None:
@@ -341,7 +347,8 @@ class Job:
         await self.show()
 
     async def _create_until_taken(self, image_urls: list[str]) -> str:
-        """kie refuses a create beyond its rate with a 429 and does not queue it, so repeating it cannot bill twice:
+        """kie refuses a create beyond its rate with a 429 and does not queue it, and a create that never reached kie
+        (a refused connection, a gateway's 502 or 503 page) was not seen there, so repeating either cannot bill twice:
         after a pause it goes back in the create line (its card showing its place) and is sent again."""
         for delay in (*self.kit.settings.kie_retry_delays, None):
             try:
@@ -353,10 +360,10 @@ class Job:
                     model=self.task.model,
                     upscale_factor=self.task.upscale_factor,
                 )
-            except KieRateLimited:
+            except (KieRateLimited, KieNotReached) as error:
                 if delay is None:
                     raise
-                log.debug("task %s: kie refused the create (429), sending it again in %.1fs", self.task.id, delay)
+                log.debug("task %s: create not taken (%s), sending it again in %.1fs", self.task.id, error, delay)
                 await asyncio.sleep(delay)
                 await self._wait_for_turn()
         raise AssertionError("unreachable")
@@ -376,6 +383,7 @@ class Job:
         while True:
             elapsed = self.kit.clock() - started
             info = await self._read(kie_task_id)
+            queued = info is not None and info.is_queued
             if info is not None:
                 if info.phase is Phase.SUCCESS:
                     return info
@@ -389,8 +397,9 @@ class Job:
                 raise TaskFailed("timed_out", "kie.ai did not finish in time.", state=TaskState.TIMED_OUT)
             if settings.callbacks:
                 interval = settings.callback_poll_interval
-            else:
-                interval = next_interval(self.kit.clock() - at_kie, self.expect, polling)
+            else:  # re-planned at each read: siblings that finished meanwhile teach the schedule
+                self.expect = await self.kit.outlooks.of(self.task.timing_key)
+                interval = next_interval(self.kit.clock() - at_kie, self.expect, polling, queued=queued)
             await self._pause(min(interval, max(0.0, polling.timeout - elapsed)))
 
     async def _read(self, kie_task_id: str) -> KieTask | None:
@@ -439,26 +448,29 @@ class Job:
                 data = await self.kit.kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
             except DownloadError as error:
                 raise self.lost_result(str(error), credits) from error
-            kind = sniff_image(data)
-            if kind is None:
-                raise self.lost_result("kie.ai sent a file that is not an image", credits)
-            width, height = image_size(data) or (self.task.width, self.task.height)
-            # an upscale comes back in its input's format, which a re-encoding to fit kie's 10 MB may have changed
-            made_as = {"png": "png", "jpeg": "jpg"}.get(kind) if self.task.is_upscale else None
-            self.task = await store.update(
-                self.task.id,
-                credits=credits,
-                credits_exact=exact,
-                width=width,
-                height=height,
-                output_format=made_as or self.task.output_format,
-            )
-            file_id, detail = await self._upload_result(data)
-            del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
+            with self.kit.metrics.images_in_memory.track_inprogress():
+                kind = sniff_image(data)
+                if kind is None:
+                    raise self.lost_result("kie.ai sent a file that is not an image", credits)
+                width, height = image_size(data) or (self.task.width, self.task.height)
+                # an upscale comes back in its input's format, which a re-encoding to fit kie's 10 MB may have changed
+                made_as = {"png": "png", "jpeg": "jpg"}.get(kind) if self.task.is_upscale else None
+                self.task = await store.update(
+                    self.task.id,
+                    credits=credits,
+                    credits_exact=exact,
+                    width=width,
+                    height=height,
+                    output_format=made_as or self.task.output_format,
+                )
+                file_id, detail = await self._upload_result(data)
+                del data  # the final edit may wait minutes for Slack's budget; the image must not wait with it
         await self._finish_done(file_id, detail)
 
     def kie_seconds(self, info: KieTask) -> float | None:
-        """How long kie took: by its own clock when it says (create and complete times), else by ours."""
+        """How long kie took: by its own clock when it says (create and complete times), else by ours. Notes when kie
+        finished, for the metrics' kie-done-to-image time."""
+        self.kie_done_at = info.complete_time_ms / 1000 if info.complete_time_ms else self.kit.clock()
         if info.create_time_ms and info.complete_time_ms and info.complete_time_ms >= info.create_time_ms:
             return (info.complete_time_ms - info.create_time_ms) / 1000
         return self.kit.clock() - self.task.create_started_at if self.task.create_started_at else None
@@ -474,38 +486,57 @@ class Job:
         return self.kit.settings.prices[self.task.price_key], False
 
     async def _upload_result(self, data: bytes) -> tuple[str, str]:
-        if self.task.upload_started_at:  # a restart during the upload: it may have landed already
-            found = await self.slack.find_upload(
-                self.task.channel_id, cards.result_filename(self.task), since=self.task.upload_started_at
-            )
-            if found:
-                return found, "found after restart"
+        if self.task.upload_started_at and (found := await self._landed()):  # a restart during the upload
+            return found, "found after restart"
         self.task = await self.kit.store.update(
             self.task.id,
             duration=round(self.kit.clock() - self.task.created_at, 1),
             upload_started_at=self.kit.clock(),
         )
-        credits = self.task.credits or 0
-        try:
-            file_id = await self.slack.upload(
-                self.task.channel_id,
-                self.task.thread_ts or "",
-                data=data,
-                filename=cards.result_filename(self.task),
-                title=shorten(self.task.prompt, 200),
-                comment=cards.result_caption(self.task),
-                alt_text=self.task.prompt,
-            )
-        except UploadFailed as error:
-            if error.error in GONE_ERRORS:
-                raise NotInstalled(self.task.team_id) from error
-            raise self.lost_result(f"uploading it to Slack failed ({error.error})", credits) from error
-        return file_id, f"file {file_id}"
+        for delay in (*self.kit.settings.slack_retry_delays, None):
+            try:
+                file_id = await self.slack.upload(
+                    self.task.channel_id,
+                    self.task.thread_ts or "",
+                    data=data,
+                    filename=cards.result_filename(self.task),
+                    title=shorten(self.task.prompt, 200),
+                    comment=cards.result_caption(self.task),
+                    alt_text=self.task.prompt,
+                )
+                return file_id, f"file {file_id}"
+            except UploadFailed as error:
+                if error.error in GONE_ERRORS:
+                    raise NotInstalled(self.task.team_id) from error
+                if found := await self._landed():  # the answer was lost, not the upload: never post it twice
+                    return found, f"file {found}, found after {error.error}"
+                if not error.transient or delay is None:
+                    what = f"uploading it to Slack failed ({error.error})"
+                    raise self.lost_result(what, self.task.credits or 0) from error
+                self._stop_if_stopping()  # the next start downloads it again and finds or makes the upload
+                log.warning("task %s: upload failed (%s), trying again in %.1f s", self.task.id, error.error, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _landed(self) -> str | None:
+        """The result's file id if an upload of it has landed in the channel since this task's upload began."""
+        since = self.task.upload_started_at or self.task.created_at
+        return await self.slack.find_upload(self.task.channel_id, cards.result_filename(self.task), since=since)
 
     async def _finish_done(self, file_id: str, detail: str) -> None:
-        await self.set_state(TaskState.DONE, detail, slack_file_id=file_id)
+        await self.set_state(TaskState.DONE, detail, slack_file_id=file_id, card_pending=bool(self.task.message_ts))
         self.kit.outlooks.forget(self.task.timing_key)
-        await self.show(final=True)
+        await self.finish_card()
+
+    async def finish_card(self) -> None:
+        """The card's final edit, tried until it lands. The store owes it (`card_pending`) until then, so after a
+        restart, or on the replica that takes the task over, it is made by whoever holds the task next."""
+        if self.task.message_ts and not await self.shown.show(
+            self.task.channel_id, self.task.message_ts, self.render, final=True
+        ):
+            return
+        if self.task.card_pending:
+            self.task = await self.kit.store.update(self.task.id, card_pending=False)
 
     def lost_result(self, what: str, credits: float) -> TaskFailed:
         where = f" Its link, valid for about a day: {self.task.result_url}" if self.task.result_url else ""
@@ -517,6 +548,8 @@ class Job:
 
     async def set_state(self, state: TaskState, detail: str = "", **changes: object) -> None:
         self.task = await self.kit.store.set_state(self.task.id, state, detail, **changes)
+        if state is TaskState.DONE and self.kie_done_at is not None:
+            self.kit.metrics.kie_done_to_image.observe(max(0.0, self.kit.clock() - self.kie_done_at))
         if state is TaskState.DONE:  # one image or one of a set: both end here
             cost = f"{'' if self.task.credits_exact else '≈'}{self.task.credits or 0:g} credits"
             log.info("task %s done in %.1f s, %s", self.task.id, self._elapsed(), cost)

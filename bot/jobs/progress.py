@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from bot.clients.slack import ChannelUnavailable, SlackDelivery, invite_hint
+from bot.clients.slack import ChannelUnavailable, SlackDelivery, invite_hint, transient
 from bot.jobs.failures import GONE_ERRORS, TaskFailed
 from bot.jobs.kit import JobKit
 
@@ -38,7 +41,8 @@ async def post_card(
 class ProgressCard:
     """What a card in the channel last showed, and its edits: only when what it shows changed, at most every
     progress_interval. Final edits skip the interval and go first in the chat.update budget; slack_sdk's rate-limit
-    handler waits out a 429 for them."""
+    handler waits out a 429 for them, and past its retries they are tried again (`slack_retry_delays`, its last
+    delay repeated) until they land or the message is gone."""
 
     def __init__(self, kit: JobKit, slack: SlackDelivery) -> None:
         self.kit = kit
@@ -49,26 +53,44 @@ class ProgressCard:
     def posted(self, card: list[dict[str, Any]]) -> None:
         self._shown, self._shown_at = card, self.kit.clock()
 
-    async def show(self, channel: str, ts: str, render: Render, *, final: bool = False) -> None:
+    async def show(self, channel: str, ts: str, render: Render, *, final: bool = False) -> bool:
+        """Edit the card if it changed. True when it is settled: it shows `render`'s card, or it is gone, or Slack
+        refused the edit for good; False when it may still be wrong (a progress edit skipped or failed, or a final
+        edit left for the next start because this one is stopping)."""
         kit = self.kit
         now, budget = kit.clock(), kit.update_budgets.of(self.slack.team_id)
         if not final and (
             now - self._shown_at < kit.settings.progress_interval or not budget.allows_progress(kit.in_flight())
         ):
-            return
+            return False
         text, card = render()
         if card == self._shown:
-            return
-        if not final and not await self._progress_slot():
-            return
+            return True
         if final:
-            async with budget.final_turn():
-                sent = await self._edit(channel, ts, text, card, final=True)
-        else:
-            budget.spend_progress()
-            sent = await self._edit(channel, ts, text, card, final=False)
-        if sent:
+            return await self._final(channel, ts, text, card)
+        if not await self._progress_slot():
+            return False
+        budget.spend_progress()
+        if await self._edit(channel, ts, text, card, final=False):
             self._shown, self._shown_at = card, now
+        return False
+
+    async def _final(self, channel: str, ts: str, text: str, card: list[dict[str, Any]]) -> bool:
+        """The final edit, tried until it lands; each wait frees the final turn, so other cards' finals go on."""
+        kit, budget = self.kit, self.kit.update_budgets.of(self.slack.team_id)
+        delays = kit.settings.slack_retry_delays
+        for attempt in itertools.count():
+            async with budget.final_turn():
+                settled = await self._edit(channel, ts, text, card, final=True)
+            if settled:
+                self._shown, self._shown_at = card, kit.clock()
+                return True
+            if kit.stopping() or not delays:
+                return False  # stored as owed (`card_pending`): the next holder finishes it
+            delay = delays[min(attempt, len(delays) - 1)]
+            log.warning("card %s in %s: final edit failed, trying again in %.1f s", ts, channel, delay)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def _progress_slot(self) -> bool:
         """With several replicas, progress edits of a workspace take at most a third of its chat.update budget among
@@ -80,13 +102,16 @@ class ProgressCard:
         return await store.take_slot(f"slack:progress:{self.slack.team_id}", share, 60.0) == 0
 
     async def _edit(self, channel: str, ts: str, text: str, card: list[dict[str, Any]], *, final: bool) -> bool:
+        """True when the edit needs no repeat: it landed, the message is gone, or Slack refused it for good."""
         try:
             await self.slack.update(channel, ts, text=text, blocks=card)
         except SlackApiError as error:
             if error.response.get("error") in GONE_ERRORS:
                 raise  # the workspace's token no longer works: the task ends (JobRunner._end_quietly)
-            # slack_sdk has already waited out 429s and retried 5xx; the task itself goes on either way.
-            level = logging.ERROR if final else logging.WARNING
+            level = logging.ERROR if final and not transient(error) else logging.WARNING
             log.log(level, "card %s in %s: edit failed: %s", ts, channel, error.response.get("error"))
+            return not transient(error)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("card %s in %s: edit failed: %s", ts, channel, type(error).__name__)
             return False
         return True

@@ -11,6 +11,7 @@ has run out, carrying on from each task's stored step. With SQLite the one proce
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -29,7 +30,9 @@ from bot.clients.slack import SlackDelivery
 from bot.jobs.failures import INTERNAL_ERROR, WORKSPACE_GONE, TaskFailed, workspace_gone
 from bot.jobs.job import Job
 from bot.jobs.kit import JobKit, Outlooks, UpdateBudgets
+from bot.jobs.schedule import Prior
 from bot.jobs.variations import Variation, VariationSet
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.store import StoreUnavailable, TaskStore
 from prompts.catalog import Brand
@@ -58,11 +61,13 @@ class JobRunner:
         on_change: Callable[[Task], None] = lambda task: None,
         clock: Callable[[], float] = time.time,
         holder: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder or replica_name()
         self.store = store
         self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
+        self.metrics = metrics or Metrics()
         window = settings.kie_create_window * 1.05 + 0.05  # as CreateQueue's own: a margin for the trip to kie
         shared = SharedPace(store, "kie:creates", settings.kie_creates_per_window, window) if store.shared else None
         self.kit = JobKit(
@@ -73,14 +78,20 @@ class JobRunner:
             inputs=InputFetcher(max_side=settings.max_input_side, decodes_at_once=settings.image_decodes_at_once),
             create_queue=CreateQueue(settings.kie_creates_per_window, settings.kie_create_window, shared=shared),
             deliveries=asyncio.Semaphore(16),
-            outlooks=Outlooks(store),
+            outlooks=Outlooks(
+                store,
+                {resolution: Prior(low, high) for resolution, low, high in settings.kie_expected_seconds},
+                self._at_kie,
+                clock,
+            ),
             update_budgets=UpdateBudgets(settings.slack_updates_per_minute),
             clock=clock,
-            on_change=on_change,
+            on_change=self._changed,
             callback_url=self.callback_url,
             wait_finished=self.wait_finished,
             in_flight=lambda: self.in_flight,
             stopping=lambda: self.stopping,
+            metrics=self.metrics,
         )
         self.stopping = False
         self._jobs: dict[int, asyncio.Task[None]] = {}
@@ -89,6 +100,27 @@ class JobRunner:
         self._keeper: asyncio.Task[None] | None = None
         self._gone: set[str] = set()  # workspaces that can no longer be reached, each logged once
         self._checks: set[asyncio.Task[None]] = set()  # cancel signals being checked against the store
+        self.metrics.watch(
+            tasks_by_state=lambda: collections.Counter(job.task.state.value for job in self._running.values()),
+            create_queue=lambda: self.kit.create_queue.waiting,
+            leases=lambda: len(self._units),
+        )
+
+    def _at_kie(self, resolution: str) -> list[float]:
+        """How long each task of a resolution held here has been at kie so far."""
+        now = self.kit.clock()
+        return [
+            now - job.task.create_started_at
+            for job in self._running.values()
+            if job.task.timing_key == resolution
+            and job.task.kie_task_id
+            and job.task.create_started_at
+            and not job.task.state.finished
+        ]
+
+    def _changed(self, task: Task) -> None:
+        self.metrics.task_changed(task)
+        self.on_change(task)
 
     @property
     def in_flight(self) -> int:
@@ -117,7 +149,7 @@ class JobRunner:
             what = f"{task.resolution} {task.relation or 'image'}"
             log.info("task %s started: %s for %s in %s", task.id, what, task.user_id, task.team_id)
             self.kit.update_budgets.of(task.team_id).started()
-            self.on_change(task)
+            self._changed(task)
         self._spawn_all(tasks)
 
     async def resume(self) -> int:
@@ -132,6 +164,7 @@ class JobRunner:
 
     async def _claim(self) -> int:
         units = await self.store.claim(self.holder, self.settings.lease_seconds)
+        self.metrics.leases_taken.inc(len(units))
         for tasks in units:
             self._spawn_all(tasks, claimed=True)
         return sum(1 for tasks in units for task in tasks if not task.state.finished)
@@ -185,11 +218,12 @@ class JobRunner:
                 job.call_attention()
 
     def _spawn_all(self, tasks: list[Task], *, claimed: bool = False) -> None:
-        """A job for each unfinished task of a unit; variations made together share one VariationSet (one card)."""
+        """A job for each unfinished task of a unit (or finished, its card's final edit still owed); variations made
+        together share one VariationSet (one card)."""
         unit = tasks[0].set_id or tasks[0].id
         if unit in self._units:  # held here already
             return
-        running = [task for task in tasks if not task.state.finished]
+        running = [task for task in tasks if not task.state.finished or task.card_pending]
         self._units[unit] = {task.id for task in running}
         group = VariationSet(self.kit, tasks) if tasks[0].set_id is not None else None
         for task in running:
@@ -203,7 +237,7 @@ class JobRunner:
         self._running[task_id] = job
         running = asyncio.create_task(self._run(job, unit), name=f"banana-task-{task_id}")
         self._jobs[task_id] = running
-        running.add_done_callback(lambda _: self._forget(task_id))
+        running.add_done_callback(lambda done: self._ended(task_id, done))
 
     def callback_url(self, task_id: int) -> str | None:
         """Where kie should report this task, with a token only this app can make (None: callbacks are off)."""
@@ -258,6 +292,11 @@ class JobRunner:
         job = self._running.get(task_id)
         if job is not None:
             job.task = replace(job.task, credits=credits, credits_exact=True)
+
+    def _ended(self, task_id: int, done: asyncio.Task[None]) -> None:
+        self._forget(task_id)
+        if not done.cancelled() and (error := done.exception()) is not None:  # never an unobserved task exception
+            log.error("task %s: its job ended on an error", task_id, exc_info=error)
 
     def _forget(self, task_id: int) -> None:
         self._jobs.pop(task_id, None)

@@ -1,8 +1,10 @@
 """When to read a task from kie: densely when its image is likely to be ready, sparsely before, backing off after;
 and how long the card may say a task takes.
 
-Pure functions of what recent tasks took (`Expectation`, from the store) and how long this one has been at kie. Until
-a resolution has enough history, the fixed schedule in `Polling` applies and the card claims no time.
+Pure functions of what is known about a resolution (`Expectation`): what recent tasks took (from the store), how long
+the tasks still at kie have been there (each will take at least that), and, before there is enough history, a prior
+(`Prior`: kie's published figures, an operator's setting). With neither prior nor enough history, the fixed schedule
+in `Polling` applies and the card claims no time.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ COUNTDOWN_SPREAD = 0.5
 
 
 @dataclass(frozen=True)
+class Prior:
+    """How long kie takes for a resolution, in seconds from the create, as known before any history: the range most
+    tasks fall in."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
 class Expectation:
     """How long kie takes, in seconds from the create, for recent tasks of one resolution."""
 
@@ -32,12 +43,51 @@ class Expectation:
     late: float  # nine tenths were done by then
 
 
-def expectation(seconds: Sequence[float]) -> Expectation | None:
-    """The spread of recent kie times, or None while there are too few to trust."""
-    if len(seconds) < MIN_SAMPLES:
+def expectation(
+    seconds: Sequence[float], running: Sequence[float] = (), prior: Prior | None = None
+) -> Expectation | None:
+    """The spread of kie times, or None while too little is known.
+
+    `seconds` are recent tasks' kie times; `running` how long each task still at kie has been there. Those are not
+    yet done, so they push the spread later: the first images of a burst are its quickest, and a schedule learnt
+    from them alone would stop reading densely just as the rest come due. Until there are MIN_SAMPLES times, the
+    prior makes up the difference, as that many tasks spread evenly over its range, each real time replacing one."""
+    finished = [*seconds, *_stand_ins(prior, MIN_SAMPLES - len(seconds))]
+    if len(finished) < MIN_SAMPLES:
         return None
-    deciles = statistics.quantiles(seconds, n=10, method="inclusive")
-    return Expectation(early=deciles[0], median=statistics.median(seconds), late=deciles[-1])
+    if not running:  # the plain spread, interpolated between the times
+        deciles = statistics.quantiles(finished, n=10, method="inclusive")
+        return Expectation(early=deciles[0], median=statistics.median(finished), late=deciles[-1])
+    found = _done_by(finished, running, (0.1, 0.5, 0.9))
+    # Where the tasks still running leave a share undetermined, it lies beyond everything seen (and the prior).
+    beyond = max([*finished, *running, prior.high if prior else 0.0])
+    return Expectation(early=found.get(0.1, beyond), median=found.get(0.5, beyond), late=found.get(0.9, beyond))
+
+
+def _stand_ins(prior: Prior | None, count: int) -> list[float]:
+    """`count` times spread evenly over the prior's range: the middles of `count` equal slices of it."""
+    if prior is None or count <= 0:
+        return []
+    width = prior.high - prior.low
+    return [prior.low + width * (number + 0.5) / count for number in range(count)]
+
+
+def _done_by(finished: Sequence[float], running: Sequence[float], shares: Sequence[float]) -> dict[float, float]:
+    """The time by which each share of tasks is done, counting a running task as done only after its time so far
+    (the Kaplan-Meier estimate). A share not reached while tasks are still running is missing from the answer."""
+    times = sorted(
+        [(time, True) for time in finished] + [(time, False) for time in running], key=lambda t: (t[0], not t[1])
+    )  # at a tie, the done one first
+    found: dict[float, float] = {}
+    left, not_done = len(times), 1.0
+    for time, done in times:
+        if done:
+            not_done *= (left - 1) / left
+            for share in shares:
+                if share not in found and 1 - not_done >= share - 1e-9:
+                    found[share] = time
+        left -= 1
+    return found
 
 
 def estimate(expect: Expectation | None, before_kie: float) -> Estimate | None:
@@ -53,7 +103,7 @@ def estimate(expect: Expectation | None, before_kie: float) -> Estimate | None:
     )
 
 
-def next_interval(elapsed: float, expect: Expectation | None, polling: Polling) -> float:
+def next_interval(elapsed: float, expect: Expectation | None, polling: Polling, *, queued: bool = False) -> float:
     """Seconds to wait before the next read of a task that has been at kie for `elapsed` seconds.
 
     - First, two reads `fast_interval` apart: they catch a fast failure and show queued or generating.
@@ -61,7 +111,14 @@ def next_interval(elapsed: float, expect: Expectation | None, polling: Polling) 
       few reads are spent where nothing happens.
     - Inside it (from a tenth done to nine tenths done), a read every `fast_interval / WINDOW_DENSITY`.
     - After it, the wait grows with the time past the window, up to `slow_interval`, as kie advises for long tasks.
+    - A task kie last reported waiting or queuing has not started drawing, so its image cannot be ready at the next
+      moment: it is never read more often than every `fast_interval`.
     """
+    wait = _wait(elapsed, expect, polling)
+    return max(wait, polling.fast_interval) if queued else wait
+
+
+def _wait(elapsed: float, expect: Expectation | None, polling: Polling) -> float:
     dense = polling.fast_interval
     if expect is None:
         return polling.interval(elapsed)

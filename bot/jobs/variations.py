@@ -40,6 +40,10 @@ class Variation(Job):
     async def show(self, *, final: bool = False) -> None:
         await self.group.show()
 
+    async def finish_card(self) -> None:
+        if self.group.slots()[0].id == self.task.id:  # the set's one card, edited once rather than by every image
+            await self.group.show()
+
 
 class VariationSet:
     """Variations made together (`--n 3`, the Variations button). Each image is its own task and its own job, created
@@ -129,9 +133,13 @@ class VariationSet:
         """Edit the set's card; the edit is final once every image has finished."""
         slots = self.slots()
         lead = slots[0]
-        if lead.message_ts:
-            final = all(task.state.finished for task in slots)
-            await self.card.show(lead.channel_id, lead.message_ts, self._render, final=final)
+        if not lead.message_ts:
+            return
+        final = all(task.state.finished for task in slots)
+        if await self.card.show(lead.channel_id, lead.message_ts, self._render, final=final) and final:
+            for task in slots:  # the set's one card shows every image: none of them owes it any more
+                if task.card_pending:
+                    self._stored(await self.kit.store.update(task.id, card_pending=False))
 
     async def arrive(self, job: Variation, info: KieTask) -> None:
         """An image is ready at kie: note it, then wait for the rest of the set to be delivered with them."""
@@ -178,11 +186,16 @@ class VariationSet:
             if not files:
                 return
             uploaded = [job for job, _ in files]
-            file_ids = await self._find_upload(files) or await self._upload(files)
+            in_memory = self.kit.metrics.images_in_memory
+            in_memory.inc(len(files))
+            try:
+                file_ids = await self._find_upload(files) or await self._upload(files)
+            finally:
+                in_memory.dec(len(files))
             files.clear()  # the final edit may wait for Slack's budget; the images must not wait with it
         for job, file_id in zip(uploaded, file_ids, strict=False):  # no ids: the upload failed, and they with it
-            await job.set_state(TaskState.DONE, f"file {file_id}", slack_file_id=file_id)
-        self.kit.outlooks.forget(ready[0].task.resolution)
+            await job.set_state(TaskState.DONE, f"file {file_id}", slack_file_id=file_id, card_pending=True)
+        self.kit.outlooks.forget(ready[0].task.timing_key)
 
     async def _download(self, job: Variation) -> bytes | None:
         credits = job.task.credits or 0
@@ -224,13 +237,20 @@ class VariationSet:
             for job, data in files
         ]
         lead = tasks[0]
-        try:
-            return await self.slack.upload_many(
-                lead.channel_id, lead.thread_ts or "", uploads, comment=cards.set_caption(tasks)
-            )
-        except UploadFailed as error:
-            for job, _ in files:
-                await job.record_failure(
-                    job.lost_result(f"uploading it to Slack failed ({error.error})", job.task.credits or 0)
+        for delay in (*kit.settings.slack_retry_delays, None):
+            try:
+                return await self.slack.upload_many(
+                    lead.channel_id, lead.thread_ts or "", uploads, comment=cards.set_caption(tasks)
                 )
-            return []
+            except UploadFailed as error:
+                if found := await self._find_upload(files):  # the answer was lost, not the upload
+                    return found
+                if not error.transient or delay is None or kit.stopping():
+                    failed = error
+                    break
+                await asyncio.sleep(delay)
+        for job, _ in files:
+            await job.record_failure(
+                job.lost_result(f"uploading it to Slack failed ({failed.error})", job.task.credits or 0)
+            )
+        return []

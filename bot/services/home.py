@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks.home import HOME_PAGE_SIZE, HomePage, home_view
 from bot.blocks.settings import Change
 from bot.clients.limits import SharedPace
-from bot.clients.slack import SlackDelivery
+from bot.clients.slack import SlackDelivery, transient
 from bot.clients.tokens import NotInstalled
 from bot.services.budget import start_of_day, start_of_month
 from bot.services.workspace_settings import WorkspaceSettings
@@ -22,6 +23,8 @@ from prompts.options import PRICES, Options, Prices
 from prompts.tasks import HomeFilter, Task, TaskState
 
 log = logging.getLogger(__name__)
+
+_TRANSIENT = "failed on the way"  # what `_try_publish` says when Slack or the network failed, not the view
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class HomeTab:
         *,
         prices: Prices = PRICES,
         refresh_delay: float = 2.0,
+        retry_delays: Sequence[float] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -48,6 +52,7 @@ class HomeTab:
         self._defaults = defaults
         self._prices = prices
         self._refresh_delay = refresh_delay
+        self._retry_delays = tuple(retry_delays)  # a refresh Slack failed (not refused) is tried again after these
         self._clock = clock
         # By person: (workspace, user). Slack user ids are not promised to be unique across workspaces.
         self._places: dict[tuple[str, str], HomePlace] = {}
@@ -55,8 +60,9 @@ class HomeTab:
         self._publishes = SharedPace(store, "home", 1, refresh_delay)
         self.workspaces: WorkspaceSettings | None = None  # who may change the settings: a Settings button for them
 
-    async def publish(self, team_id: str, user_id: str, *, place: HomePlace | None = None) -> None:
-        """Publish a person's Home now, at `place` or where they were."""
+    async def publish(self, team_id: str, user_id: str, *, place: HomePlace | None = None) -> bool:
+        """Publish a person's Home now, at `place` or where they were. False when Slack or the network failed on the
+        way (worth trying again); True when it landed, or Slack refused it for good (logged)."""
         place = place or self._places.get((team_id, user_id), HomePlace())
         self._places[team_id, user_id] = place
         page = await self.page(team_id, user_id, place)
@@ -73,14 +79,17 @@ class HomeTab:
                 error = await self._try_publish(slack, page, defaults)
         if error is not None:
             log.warning("could not publish the Home tab of %s: %s", user_id, error)
+        return error != _TRANSIENT
 
     async def _try_publish(self, slack: SlackDelivery, page: HomePage, defaults: Options) -> str | None:
         """Publish `page`; Slack's error code when it refuses, else None."""
         view = home_view(page, defaults, self._prices)
         try:
             await slack.client.views_publish(user_id=page.user_id, view=view, token=await slack.token())
-        except SlackApiError as error:
-            return str(error.response.get("error"))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:
+            if transient(error):
+                return _TRANSIENT
+            return str(error.response.get("error")) if isinstance(error, SlackApiError) else type(error).__name__
         return None
 
     async def _forget_gone_files(self, slack: SlackDelivery, tasks: list[Task]) -> dict[int, Task]:
@@ -150,6 +159,10 @@ class HomeTab:
         await self._publishes.wait(":".join(person))
         self._forget(person, asyncio.current_task())  # changes from here on schedule a new refresh
         try:
+            for delay in self._retry_delays:
+                if await self.publish(*person):
+                    return
+                await asyncio.sleep(delay)
             await self.publish(*person)
         except NotInstalled:  # the workspace is gone (uninstalled, refused, no longer allowed): nobody to show
             log.debug("no Home refresh for %s in %s: Banana is not installed there", person[1], person[0])

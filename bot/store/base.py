@@ -151,6 +151,7 @@ def task_from_row(row: dict[str, Any]) -> Task:
     values["ancestry"] = row.get("ancestry") or ""
     values["fresh"] = bool(row.get("fresh"))
     values["credits_exact"] = bool(row.get("credits_exact"))
+    values["card_pending"] = bool(row.get("card_pending"))
     values["public_channel"] = bool(row.get("public_channel"))
     values["source"] = row.get("source") or "command"  # rows from before sources were kept
     values["model"] = row.get("model") or NANO_BANANA_PRO

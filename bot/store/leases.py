@@ -20,15 +20,17 @@ class Leases:
     _next_prune = 0.0  # when to prune old seen requests next (time.monotonic())
 
     async def claim(self, holder: str, lease_seconds: float, limit: int = 100) -> list[list[Task]]:
-        """Units with unfinished work whose lease is free or has run out, now held by `holder`; each unit's tasks by
-        slot. Safe with several replicas claiming at once: a unit another is claiming is skipped (SKIP LOCKED on
-        PostgreSQL; SQLite's transaction locks the file), and one whose lease was just taken is seen as taken."""
+        """Units with unfinished work (a task still running, or a card's final edit still owed) whose lease is free or
+        has run out, now held by `holder`; each unit's tasks by slot. Safe with several replicas claiming at once: a
+        unit another is claiming is skipped (SKIP LOCKED on PostgreSQL; SQLite's transaction locks the file), and one
+        whose lease was just taken is seen as taken."""
         async with self.database.transaction() as session:
             # From the unfinished tasks (an index finds them), not from every unit ever made.
             taken = await session.fetch(
                 "with units as (select u.id from tasks u where (u.set_id is null or u.set_id = u.id)"
                 " and (u.lease_until is null or u.lease_until < epoch_now())"
-                f" and u.id in (select coalesce(m.set_id, m.id) from tasks m where m.state not in {in_marks(FINISHED)})"
+                " and u.id in (select coalesce(m.set_id, m.id) from tasks m"
+                f" where m.state not in {in_marks(FINISHED)} or m.card_pending)"
                 f" order by u.id limit ?{self.database.skip_locked})"
                 " update tasks set lease_owner = ?, lease_until = epoch_now() + ?"
                 " where id in (select id from units) returning id",

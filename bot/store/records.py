@@ -13,7 +13,7 @@ from bot.store.database import Database, Duplicate, Row, Session, in_marks
 from prompts.options import NANO_BANANA_PRO, TOPAZ_UPSCALE, Options
 from prompts.tasks import BrandImage, NewTask, SavedPrompt, StoredBrand, Task, TaskEvent, TaskState, Usage
 
-_BOOLEAN_COLUMNS = frozenset({"fresh", "credits_exact"})
+_BOOLEAN_COLUMNS = frozenset({"fresh", "credits_exact", "card_pending"})
 NEWEST_FIRST = "order by created_at desc nulls last, id desc"
 _SETTINGS_TABLES = ("workspace_settings", "settings_changes", "workspace_brands", "brand_images")
 _IMAGE_COLUMNS = "team_id, sha256, role, position, name, mime, width, height, kie_url, kie_url_at"

@@ -323,6 +323,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
         ),
     ),
+    Migration(
+        12,
+        "a finished task whose card's final edit has not landed yet: whoever holds the task next finishes it",
+        (
+            Columns("tasks", (("card_pending", "bool"),)),
+            "create index if not exists tasks_card_pending on tasks ((coalesce(set_id, id))) where card_pending",
+        ),
+    ),
 )
 
 

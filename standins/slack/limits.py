@@ -1,6 +1,7 @@
 """Rate limits and injected failures: HTTP 429 with ``Retry-After``, ``{"ok": false}`` errors, HTTP 5xx.
 
-Faults are queued per key: a Web API method name, or "upload" (the files_upload_v2 upload URL) or "response_url".
+Faults are queued per key: a Web API method name, or "upload" (the files_upload_v2 upload URL) or "response_url"; a
+dropped answer (``drop_answer``: the call takes effect, its connection closes before the answer) apart.
 Tier enforcement (off by default: the tests run the app's timings a hundred times faster than real) approximates
 Slack's documented limits, https://api.slack.com/apis/rate-limits : per method, per workspace, per app, HTTP 429 with
 ``Retry-After`` over it. chat.update (Tier 3, ~50 per minute) and chat.postMessage (~1 per second per channel, short
@@ -67,6 +68,7 @@ def fault_response(fault: Fault) -> Answer:
 class Limits:
     def __init__(self) -> None:
         self._faults: dict[str, deque[Fault]] = {}
+        self._drops: dict[str, int] = {}
         self._update_per_minute: int | None = None
         self._post_per_second: float | None = None
         self._update_times: deque[float] = deque()
@@ -87,6 +89,17 @@ class Limits:
         """The next ``times`` calls get an HTTP 5xx (what AsyncServerErrorRetryHandler retries)."""
         queue = self._faults.setdefault(method, deque())
         queue.extend(Fault(kind="http", status=status) for _ in range(times))
+
+    def drop_answer(self, method: str, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` are carried out, then the connection closes before the answer: what
+        a network drop looks like to the caller, who cannot tell whether the call took effect."""
+        self._drops[method] = self._drops.get(method, 0) + times
+
+    def take_drop(self, method: str) -> bool:
+        if self._drops.get(method, 0) <= 0:
+            return False
+        self._drops[method] -= 1
+        return True
 
     def enforce_tiers(
         self,

@@ -461,7 +461,10 @@ class SlackStandIn(Team):
                 team.calls.append(Call(method=method, args=args, at=time.monotonic(), status=status))
             return web.json_response(body, status=status, headers=headers)
         team, record = self._resolve(token, args)
+        dropping = team.limits.take_drop(method)
         status, body, headers = self._run_method(method, args, token, bad_json, team, record)
+        if dropping and request.transport is not None:
+            request.transport.close()  # done, but the caller never hears so
         team.calls.append(Call(method=method, args=args, at=time.monotonic(), status=status))
         # Every Web API answer lists the calling token's scopes in X-OAuth-Scopes, "Working with scopes" at
         # https://docs.slack.dev/legacy/legacy-authentication/legacy-oauth-scopes : a workspace's are what its install

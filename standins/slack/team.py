@@ -271,6 +271,10 @@ class Team(Workspace):
         """The next ``times`` calls get an HTTP 5xx (what AsyncServerErrorRetryHandler retries)."""
         self.limits.server_error(method, status=status, times=times)
 
+    def drop_answer(self, method: str, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` take effect, but their connection closes before the answer."""
+        self.limits.drop_answer(method, times=times)
+
 
 @dataclass(frozen=True)
 class Sender:
