@@ -50,7 +50,7 @@ from bot.services.starter import DATABASE_AWAY, TaskStarter
 from bot.services.tasks import Tasks
 from bot.services.workspace_settings import Ceilings, WorkspaceSettings
 from bot.settings import Settings
-from bot.store import StoreUnavailable, TaskStore, installation_stores, open_store
+from bot.store import StoreUnavailable, TaskStore, installation_stores, open_store, urgent
 from prompts.catalog import CatalogError, load_brand, load_catalog
 
 log = logging.getLogger("banana")
@@ -327,7 +327,8 @@ def skip_repeats(store: TaskStore) -> Callable[..., Awaitable[BoltResponse | Non
         req: AsyncBoltRequest, body: dict[str, Any], next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
         key = str(body.get("event_id") or body.get("trigger_id") or "")
-        first_time = await store.first_time(key) if key else True
+        with urgent():  # before any answer to Slack: ahead of the jobs' writes
+            first_time = await store.first_time(key) if key else True
         if not first_time and req.headers.get("x-slack-retry-num"):
             log.debug("ignored Slack's retry of %s", key)
             return BoltResponse(status=200, body="")

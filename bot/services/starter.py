@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.jobs.runner import JobRunner
 from bot.services.budget import Budget
 from bot.services.workspace_settings import WorkspaceSettings
-from bot.store import StoreUnavailable
+from bot.store import StoreUnavailable, urgent
 from prompts.catalog import Brand
 from prompts.options import GenerationRequest
 from prompts.tasks import Origin, Task
@@ -57,14 +57,15 @@ class TaskStarter:
         """
         team, user, priced_as = origin.team_id, origin.user_id, request.price_key
         try:
-            elsewhere = await self._workspaces.elsewhere(team, origin.channel_id) if self._workspaces else None
-            if elsewhere is not None:  # the one rule for every surface: outside the workspace's channels
-                return Refused(elsewhere)
-            brand = await self._brand_for(team) if self._brand_for and request.brand else None
-            async with self._budget.admit(team, user, priced_as, request.count) as refusal:
-                if refusal is not None:
-                    return Refused(refusal)
-                tasks = await self._runner.add(request, origin, brand)
+            with urgent():  # someone waits for the answer; the tasks run after, in their own time
+                elsewhere = await self._workspaces.elsewhere(team, origin.channel_id) if self._workspaces else None
+                if elsewhere is not None:  # the one rule for every surface: outside the workspace's channels
+                    return Refused(elsewhere)
+                brand = await self._brand_for(team) if self._brand_for and request.brand else None
+                async with self._budget.admit(team, user, priced_as, request.count) as refusal:
+                    if refusal is not None:
+                        return Refused(refusal)
+                    tasks = await self._runner.add(request, origin, brand)
         except StoreUnavailable as error:
             log.warning("could not start a task: the database is away (%s)", error)
             return Refused(DATABASE_AWAY)

@@ -12,6 +12,7 @@ import contextlib
 from pathlib import Path
 
 from bot.store.base import Coordination, NameTaken, StoreUnavailable, TaskRecords, TaskStore, WorkspaceRecords
+from bot.store.database import urgent
 from bot.store.installations import (
     InstallationStore,
     OAuthStateStore,
@@ -46,6 +47,7 @@ __all__ = [
     "reencrypt_installations",
     "remove_paths",
     "stored_bots",
+    "urgent",
 ]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")

@@ -14,9 +14,11 @@ import asyncio
 import contextlib
 import functools
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 
 import psycopg
@@ -68,6 +70,54 @@ def in_marks(values: Sequence[Any]) -> str:
 
 # SQLite
 
+_URGENT: ContextVar[bool] = ContextVar("store_urgent", default=False)
+
+
+@contextlib.contextmanager
+def urgent() -> Iterator[None]:
+    """The store calls made inside go before background work where the connection is shared (SQLite's one thread):
+    the few a person waits on (a command's ack) must not queue behind a thousand jobs' writes. Tasks created inside
+    inherit it, so start them after the block."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
+
+
+class _Turns:
+    """A lock whose urgent waiters go first, each kind in the order it came; asyncio.Lock has no priorities."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._rest: deque[asyncio.Future[None]] = deque()
+
+    async def __aenter__(self) -> None:
+        if not self._held:
+            self._held = True
+            return
+        turn = asyncio.get_running_loop().create_future()
+        (self._urgent if _URGENT.get() else self._rest).append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # the turn was handed over as the waiter was cancelled
+                self._release()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        for waiting in (self._urgent, self._rest):
+            while waiting:
+                turn = waiting.popleft()
+                if not turn.done():  # a cancelled waiter's turn is skipped
+                    turn.set_result(None)  # held on: the turn passes straight to the next waiter
+                    return
+        self._held = False
+
 
 def _rows(cursor: sqlite3.Cursor) -> list[Row]:
     names = [column[0] for column in cursor.description or ()]
@@ -76,8 +126,8 @@ def _rows(cursor: sqlite3.Cursor) -> list[Row]:
 
 class SqliteDatabase:
     """SQLite through sqlite-utils' connection, on one thread: the event loop never waits on the disk and the
-    connection is only ever used from the thread that owns it. An asyncio lock keeps a transaction's statements
-    together (no other call's statement runs on the connection in between)."""
+    connection is only ever used from the thread that owns it. A lock keeps a transaction's statements together (no
+    other call's statement runs on the connection in between); `urgent` calls take it first."""
 
     dialect = "sqlite"
     skip_locked = ""  # one process, and a transaction locks the whole file
@@ -85,7 +135,7 @@ class SqliteDatabase:
     def __init__(self, db: sqlite_utils.Database, executor: ThreadPoolExecutor, clock: Callable[[], float]) -> None:
         self.db = db
         self._executor = executor
-        self._lock = asyncio.Lock()
+        self._lock = _Turns()
         db.conn.create_function("epoch_now", 0, clock)
 
     async def call(self, work: Callable[[], T]) -> T:
