@@ -75,6 +75,7 @@ class NewTask:
     thread_ts: str | None = None  # the thread asked from; once the card is posted, the card's thread
     view_id: str | None = None  # the modal it was submitted from, to report back in
     public_channel: bool = False  # asked in a channel Slack said is public; anything else is private to it
+    kie_key: str | None = None  # the fingerprint of the workspace's own kie.ai key it spends from; None: the operator's
 
 
 @dataclass(frozen=True, kw_only=True)

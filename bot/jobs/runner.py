@@ -23,8 +23,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.clients.inputs import InputFetcher
-from bot.clients.kie import KieClient
-from bot.clients.limits import CreateQueue, SharedPace
+from bot.clients.kie_keys import KieKeys
 from bot.clients.slack import SlackDelivery
 from bot.jobs.failures import INTERNAL_ERROR, WORKSPACE_GONE, TaskFailed, workspace_gone
 from bot.jobs.job import Job
@@ -50,7 +49,7 @@ class JobRunner:
         self,
         settings: Settings,
         store: TaskStore,
-        kie: KieClient,
+        kie: KieKeys,
         slack: SlackDelivery,
         *,
         on_change: Callable[[Task], None] = lambda task: None,
@@ -61,15 +60,12 @@ class JobRunner:
         self.holder = holder or replica_name()
         self.store = store
         self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
-        window = settings.kie_create_window * 1.05 + 0.05  # as CreateQueue's own: a margin for the trip to kie
-        shared = SharedPace(store, "kie:creates", settings.kie_creates_per_window, window) if store.shared else None
         self.kit = JobKit(
             settings=settings,
             store=store,
             kie=kie,
             slack=slack,
             inputs=InputFetcher(max_side=settings.max_input_side, decodes_at_once=settings.image_decodes_at_once),
-            create_queue=CreateQueue(settings.kie_creates_per_window, settings.kie_create_window, shared=shared),
             deliveries=asyncio.Semaphore(16),
             outlooks=Outlooks(store),
             update_budgets=UpdateBudgets(settings.slack_updates_per_minute),
@@ -98,10 +94,16 @@ class JobRunner:
         Surfaces do not call this: they go through `TaskStarter.start`, which checks the caps first, then runs them."""
         parent = await self.store.get(request.parent_task_id) if request.parent_task_id else None
         holder, lease = self.holder, self.settings.lease_seconds
+        own_key = await self.kit.kie.current(origin.team_id)  # the key it spends from, for its whole life
+        kie_key = own_key.fingerprint if own_key else None
         if request.count > 1:
-            news = [new_task(request, origin, parent=parent, slot=n) for n in range(1, request.count + 1)]
+            news = [
+                replace(new_task(request, origin, parent=parent, slot=n), kie_key=kie_key)
+                for n in range(1, request.count + 1)
+            ]
             return await self.store.add_set(news, holder=holder, lease_seconds=lease)
-        return [await self.store.add(new_task(request, origin, parent=parent), holder=holder, lease_seconds=lease)]
+        new = replace(new_task(request, origin, parent=parent), kie_key=kie_key)
+        return [await self.store.add(new, holder=holder, lease_seconds=lease)]
 
     def run(self, tasks: list[Task]) -> None:
         """Run stored tasks in the background."""
@@ -162,6 +164,7 @@ class JobRunner:
     def end_workspace(self, team_id: str) -> int:
         """Banana was uninstalled from a workspace: end its tasks running here at their next step; how many."""
         self._gone.add(team_id)
+        self.kit.kie.forget(team_id)
         jobs = [job for job in self._running.values() if job.task.team_id == team_id]
         for job in jobs:
             job.workspace_gone = True
@@ -326,4 +329,7 @@ class JobRunner:
             else:
                 log.exception("task %s broke unexpectedly", job.task.id)
                 await job.finish_failed(TaskFailed("internal_error", INTERNAL_ERROR))
+        if job.task.state.finished:
+            with contextlib.suppress(StoreUnavailable):  # a replaced key is then forgotten at the next end
+                await self.kit.kie.done_with(job.task)
         await self._leave(job.task.id, unit)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.store.base import FINISHED, TASK_FIELDS, NameTaken, SettingsChange, WorkspaceRecords, task_from_row
-from bot.store.database import Database, Duplicate, Row, Session, in_marks
+from bot.store.database import Database, Duplicate, Row, Session, Statement, in_marks
 from prompts.options import Options
 from prompts.tasks import NewTask, SavedPrompt, Task, TaskEvent, TaskState, Usage
 
@@ -310,10 +310,20 @@ class Records:
         rows = await self.database.fetch("select data from workspace_settings where team_id = ?", [team_id])
         return dict(json.loads(rows[0]["data"])) if rows else {}
 
-    async def save_workspace_settings(self, team_id: str, user_id: str, data: dict[str, Any], change: str) -> None:
-        """Replace the workspace's settings and record who changed what, together or not at all."""
+    async def save_workspace_settings(
+        self,
+        team_id: str,
+        user_id: str,
+        data: dict[str, Any],
+        change: str,
+        also: Callable[[float], Sequence[Statement]] = lambda now: (),
+    ) -> None:
+        """Replace the workspace's settings and record who changed what, together or not at all; `also(now)`: more
+        statements in the same transaction (a new kie.ai key, kie_keys.py's)."""
         now = self._clock()
         async with self.database.transaction() as session:
+            for query, args in also(now):
+                await session.execute(query, args)
             await session.execute(
                 "insert into workspace_settings (team_id, data, updated_at) values (?, ?, ?)"
                 " on conflict (team_id) do update set data = excluded.data, updated_at = excluded.updated_at",
@@ -333,7 +343,7 @@ class Records:
     async def forget_settings(self, team_id: str) -> None:
         """A workspace's settings and their log, deleted (on uninstall; its task history stays until forgotten)."""
         async with self.database.transaction() as session:
-            for table in ("workspace_settings", "settings_changes"):
+            for table in ("workspace_settings", "settings_changes", "workspace_kie_keys"):
                 await session.execute(f"delete from {table} where team_id = ?", [team_id])
 
     # A workspace's records
@@ -345,7 +355,14 @@ class Records:
                 "delete from task_events where task_id in (select id from tasks where team_id = ?)", [team_id]
             )
             tasks = await session.execute("delete from tasks where team_id = ?", [team_id])
-            for table in ("saved_prompts", "workspace_settings", "settings_changes", "installed_bots", "installations"):
+            for table in (
+                "saved_prompts",
+                "workspace_settings",
+                "settings_changes",
+                "workspace_kie_keys",
+                "installed_bots",
+                "installations",
+            ):
                 await session.execute(f"delete from {table} where team_id = ?", [team_id])
         return tasks
 
@@ -357,8 +374,9 @@ class Records:
             " (select count(*) from installed_bots where team_id = ?)"
             " + (select count(*) from installations where team_id = ?) as installed,"
             " (select count(*) from workspace_settings where team_id = ?)"
-            " + (select count(*) from settings_changes where team_id = ?) as settings",
-            [team_id] * 6,
+            " + (select count(*) from settings_changes where team_id = ?)"
+            " + (select count(*) from workspace_kie_keys where team_id = ?) as settings",
+            [team_id] * 7,
         )
         return WorkspaceRecords(
             int(row["tasks"]), int(row["saved_prompts"]), int(row["installed"]) > 0, int(row["settings"]) > 0

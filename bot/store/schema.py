@@ -283,6 +283,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             "create index if not exists settings_changes_team_at on settings_changes (team_id, at)",
         ),
     ),
+    Migration(
+        10,
+        "a workspace's own kie.ai keys, sealed (the current one, and replaced ones its unfinished tasks still use),"
+        " and the key each task spends from",
+        (
+            Columns(
+                "workspace_kie_keys",
+                (
+                    ("team_id", "text not null"),
+                    ("fingerprint", "text not null"),
+                    ("sealed", "text not null"),
+                    ("last4", "text not null"),
+                    ("added_at", "double precision not null"),
+                    ("retired_at", "double precision"),
+                ),
+                "primary key (team_id, fingerprint)",
+            ),
+            Columns("tasks", (("kie_key", "text"),)),
+        ),
+    ),
 )
 
 
