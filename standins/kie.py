@@ -425,6 +425,10 @@ class KieStandIn:
         """Another kie.ai account, with its own key, balance and limits (a workspace's own key)."""
         self._other_credits[api_key] = credits
 
+    def remove_account(self, api_key: str) -> None:
+        """The key is deleted at kie.ai: every call with it is a 401 from now on."""
+        del self._other_credits[api_key]
+
     def credits_of(self, api_key: str) -> float:
         self._settle_all()
         return _number(self._credits if api_key == self.api_key else self._other_credits[api_key])

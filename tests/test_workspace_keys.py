@@ -179,6 +179,15 @@ async def test_removing_the_key_mid_task_lets_the_task_finish_then_the_operators
     assert keys_sent(kie, CREATE_PATH) == [bearer(OWN_KEY), OPERATOR_KEY]
 
 
+async def test_a_workspace_key_kie_stops_taking_fails_the_task_saying_whose_key_it_is(sealing, kie, slack):
+    await save(sealing, slack, **{form.KIE_KEY: OWN_KEY})
+    kie.remove_account(OWN_KEY)
+    await sealing.command("a red fox")
+    task = await sealing.only_task()
+    assert task.state.value == "failed" and "this workspace's own kie.ai key" in (task.error_message or "")
+    assert "KIEAI_API_KEY" not in (task.error_message or "") and kie.tasks == {}
+
+
 async def test_forget_workspace_and_uninstall_delete_the_key(sealing, kie, slack):
     await save(sealing, slack, **{form.KIE_KEY: OWN_KEY})
     store = sealing.services.store

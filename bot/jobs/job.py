@@ -21,7 +21,7 @@ from bot.blocks import cards, modals
 from bot.blocks.text import CONTEXT_CHARS, clip, escaped, shorten
 from bot.clients.images import sniff_image
 from bot.clients.inputs import InputImage, InputRejected
-from bot.clients.kie import DownloadError, KieError, KieRateLimited, KieTask, KieUnknownOutcome, Phase
+from bot.clients.kie import DownloadError, KieAuthError, KieError, KieRateLimited, KieTask, KieUnknownOutcome, Phase
 from bot.clients.kie_keys import KeyGone, KieAccount
 from bot.clients.slack import ChannelUnavailable, FileFetchError, UploadFailed
 from bot.clients.tokens import NotInstalled
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 RECORD_GRACE_SECONDS = 60.0
 KIE_WORDS_CHARS = 500  # how much of kie's own failure message a person is shown
 INPUT_UPLOAD_PATH = "banana/inputs"
+KEY_ADVICE = "Ask a workspace admin to check it in Banana's settings (Home tab, Settings)."
 KEY_REMOVED = (
     "This workspace's own kie.ai key was removed from Banana before this image finished, so Banana can no longer "
     "ask kie.ai about it. Any charge for it is on that key's kie.ai account (kie.ai/logs)."
@@ -91,6 +92,12 @@ class Job:
 
     def call_attention(self) -> None:
         self._attention.set()
+
+    def kie_words(self, error: KieError) -> str:
+        """kie's error for the person: a refused key is the workspace's own, when it spends from one."""
+        if isinstance(error, KieAuthError) and self.task.kie_key is not None:
+            return f"kie.ai did not accept this workspace's own kie.ai key. {KEY_ADVICE}"
+        return error.user_message
 
     async def kie(self) -> KieAccount:
         """The kie.ai account this task spends from: the key it was created with, even if it was replaced since."""
@@ -235,7 +242,7 @@ class Job:
             urls, _ = await asyncio.gather(asyncio.gather(*uploads), self._tell_input_notes(images))
             return list(urls)
         except KieError as error:
-            message = f"Sending the images to kie.ai failed. {error.user_message} Nothing was charged."
+            message = f"Sending the images to kie.ai failed. {self.kie_words(error)} Nothing was charged."
             raise TaskFailed("input_upload_failed", message) from error
 
     async def _tell_input_notes(self, images: list[InputImage]) -> None:
@@ -294,7 +301,7 @@ class Job:
         try:
             kie_task_id = await self._create_until_taken(image_urls)
         except KieError as error:
-            raise TaskFailed(f"kie_{error.code or type(error).__name__}", error.user_message) from error
+            raise TaskFailed(f"kie_{error.code or type(error).__name__}", self.kie_words(error)) from error
         await self.set_state(TaskState.QUEUED, f"kie task {kie_task_id}", kie_task_id=kie_task_id)
         await self.show()
 
