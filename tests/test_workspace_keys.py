@@ -9,9 +9,12 @@ import logging
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from bot.blocks import settings as form
 from bot.services.workspace_settings import Chosen, KeyChange
+from bot.store.kie_keys import reencrypt_kie_keys
+from bot.store.sealed import Sealer, UnknownKey
 from standins import kie as kie_standin
 from standins import slack as slack_standin
 from standins.kie import CREATE_PATH, RECORD_PATH, Outcome
@@ -245,3 +248,24 @@ async def test_the_standin_keeps_kies_limits_per_key(kie):
         task_id = next(iter(kie.tasks))
         theirs = await http.get(RECORD_PATH, params={"taskId": task_id}, headers={"Authorization": bearer(OWN_KEY)})
         assert theirs.json()["code"] == 404  # another account's task
+
+
+async def test_another_replica_spends_from_the_key_saved_on_the_first(start_banana, postgres_url, kie, slack):
+    kie.add_account(OWN_KEY)
+    env = {"DATABASE_URL": postgres_url, "BANANA_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY}
+    first, second = await start_banana(**env), await start_banana(**env)
+    await save(first, slack, **{form.KIE_KEY: OWN_KEY})
+    await second.command("a red fox")
+    await eventually(lambda: _creates(kie, 1))
+    assert keys_sent(kie, CREATE_PATH) == [bearer(OWN_KEY)]
+
+
+async def test_reencrypt_seals_the_workspace_keys_with_the_newest_key(sealing, slack):
+    await save(sealing, slack, **{form.KIE_KEY: OWN_KEY})
+    newest = Fernet.generate_key().decode()
+    database = sealing.services.store.database
+    assert await reencrypt_kie_keys(database, [newest, TEST_ENCRYPTION_KEY]) == 1
+    (row,) = await sealed_rows(sealing)
+    assert Sealer([newest]).open(row["sealed"]) == OWN_KEY
+    with pytest.raises(UnknownKey):  # a key no longer listed: nothing is changed
+        await reencrypt_kie_keys(database, [TEST_ENCRYPTION_KEY])
