@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from banana.app.doctor import Mark, kie_keys_check
 from bot.blocks import settings as form
 from bot.services.workspace_settings import Chosen, KeyChange
 from bot.store.kie_keys import reencrypt_kie_keys
@@ -269,3 +271,17 @@ async def test_reencrypt_seals_the_workspace_keys_with_the_newest_key(sealing, s
     assert Sealer([newest]).open(row["sealed"]) == OWN_KEY
     with pytest.raises(UnknownKey):  # a key no longer listed: nothing is changed
         await reencrypt_kie_keys(database, [TEST_ENCRYPTION_KEY])
+
+
+async def test_doctor_says_when_workspace_keys_cannot_be_kept_or_opened(sealing, slack):
+    store, settings = sealing.services.store, sealing.services.settings
+    (none_yet,) = await kie_keys_check(store, replace(settings, encryption_keys=()))
+    assert none_yet.mark is Mark.NOTE and "until BANANA_ENCRYPTION_KEYS is set" in none_yet.text
+    assert await kie_keys_check(store, settings) == []
+    await save(sealing, slack, **{form.KIE_KEY: OWN_KEY})
+    (opened,) = await kie_keys_check(store, settings)
+    assert opened.mark is Mark.OK
+    (unset,) = await kie_keys_check(store, replace(settings, encryption_keys=()))
+    assert unset.mark is Mark.FAIL and "BANANA_ENCRYPTION_KEYS is not set" in unset.text
+    (closed,) = await kie_keys_check(store, replace(settings, encryption_keys=(Fernet.generate_key().decode(),)))
+    assert closed.mark is Mark.FAIL and TEAM in closed.text

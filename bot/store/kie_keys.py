@@ -42,6 +42,11 @@ async def current_key(db: Database, team_id: str) -> StoredKey | None:
     return _stored(rows[0]) if rows else None
 
 
+async def all_keys(db: Database) -> list[StoredKey]:
+    """Every workspace's stored keys, current and replaced (for `banana-bot doctor`)."""
+    return [_stored(row) for row in await db.fetch(f"select * from {TABLE} order by team_id, fingerprint")]
+
+
 async def key_by_fingerprint(db: Database, team_id: str, fingerprint: str) -> StoredKey | None:
     """The key a task was created with, current or replaced; None once it is gone (removed and no task needs it)."""
     rows = await db.fetch(f"select * from {TABLE} where team_id = ? and fingerprint = ?", [team_id, fingerprint])
