@@ -26,6 +26,7 @@ from bot.store import (
     open_store,
     reencrypt_installations,
 )
+from bot.store.kie_keys import reencrypt_kie_keys
 
 log = logging.getLogger("banana")
 # Libraries that log each request at INFO: quiet unless LOG_LEVEL=DEBUG.
@@ -171,12 +172,16 @@ async def reencrypt() -> int:
         return 1
     try:
         rows = await reencrypt_installations(store, settings.encryption_keys)
+        keys = await reencrypt_kie_keys(store.database, settings.encryption_keys)
     except UnknownKey as error:
         print(f"Nothing was changed: {error}", file=sys.stderr)
         return 1
     finally:
         await store.close()
-    print(f"Re-encrypted {rows} installation row(s) with the first key of BANANA_ENCRYPTION_KEYS.")
+    print(
+        f"Re-encrypted {rows} installation row(s) and {keys} workspace kie.ai key(s) with the first key of "
+        "BANANA_ENCRYPTION_KEYS."
+    )
     return 0
 
 

@@ -93,6 +93,7 @@ async def settings_submitted(
         settings_form.MONTHLY_CAP: _value(values, settings_form.MONTHLY_CAP, "value"),
         settings_form.CHANNELS: _value(values, settings_form.CHANNELS, "selected_conversations"),
         settings_form.ADMINS: _value(values, settings_form.ADMINS, "selected_users"),
+        settings_form.KIE_KEY: _value(values, settings_form.KIE_KEY, "value"),
     }
     for choice in (settings_form.RATIO, settings_form.RESOLUTION, settings_form.FORMAT, settings_form.REPLIES):
         fields[choice] = _value(values, choice, "selected_option", "value")

@@ -81,6 +81,7 @@ class NewTask:
     width: int | None = None  # the image's size: read from it once delivered; an upscale's is known from the start
     height: int | None = None
     brand: str = ""  # the brand applied to it (empty: none)
+    kie_key: str | None = None  # the fingerprint of the workspace's own kie.ai key it spends from; None: the operator's
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -170,6 +170,7 @@ class FakeTask:
     done_at: float | None = None  # clock time of success/fail; None while it never ends by itself
     settled: bool = False  # credits charged (success) and callback scheduled, at most once
     credits_consumed: float = 0
+    api_key: str = API_KEY  # the account that created it, which pays for it and alone may read it
     reads: int = 0  # recordInfo reads of this task that got past the rate limit
     callback_scheduled: bool = False
     callback_sent: bool = False
@@ -358,9 +359,11 @@ class KieStandIn:
         generate_jitter: float = 0.0,
         result_padding: int = 0,
     ) -> None:
-        self.api_key = api_key
+        self.api_key = api_key  # the operator's account; `add_account` makes others (a workspace's own key)
         self._credits: float = credits
-        # [S3] creates: `rate_limit` per `rate_window` seconds, per account; over it, HTTP 429 and no task.
+        self._other_credits: dict[str, float] = {}  # the other accounts' balances, by key
+        # [S3] creates: `rate_limit` per `rate_window` seconds, per account ("Limits are applied per account"): each
+        # key here is one account, with its own window. Over it, HTTP 429 and no task.
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         # [S2] recordInfo reads: `read_limit` per `read_window` seconds per API key (None: no limit). Over it, the
@@ -383,6 +386,7 @@ class KieStandIn:
         # random moments relative to the app's polls, as real generations do.
         self.generate_jitter = generate_jitter
         self.refused_creates = 0  # creates answered with HTTP 429
+        self.creates_by_key: dict[str, int] = {}  # accepted creates per account key
         self.refused_reads = 0  # recordInfo reads refused over the read limit
         self.refused_reads_by_task: dict[str, int] = {}
         # Bytes appended to every result (after the image's end, where readers ignore them): results as big as real
@@ -399,7 +403,7 @@ class KieStandIn:
         self._planned: deque[Outcome] = deque()
         self._injected: dict[str, deque[tuple[int, str | None, int]]] = {}
         self._gateway: dict[str, deque[int]] = {}
-        self._accepted_creates: deque[float] = deque()
+        self._accepted_creates: dict[str, deque[float]] = {}  # account key -> clock times of accepted creates
         self._accepted_reads: dict[str, deque[float]] = {}  # Authorization header -> clock times of accepted reads
         self._background: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -457,6 +461,27 @@ class KieStandIn:
     def credits(self, value: float) -> None:
         self._credits = value
 
+    def add_account(self, api_key: str, credits: float = 10_000) -> None:
+        """Another kie.ai account, with its own key, balance and limits (a workspace's own key)."""
+        self._other_credits[api_key] = credits
+
+    def remove_account(self, api_key: str) -> None:
+        """The key is deleted at kie.ai: every call with it is a 401 from now on."""
+        del self._other_credits[api_key]
+
+    def credits_of(self, api_key: str) -> float:
+        self._settle_all()
+        return _number(self._credits if api_key == self.api_key else self._other_credits[api_key])
+
+    def _charge(self, api_key: str, amount: float) -> None:
+        if api_key == self.api_key:
+            self._credits -= amount
+        else:
+            self._other_credits[api_key] -= amount
+
+    def _balance(self, api_key: str) -> float:
+        return self._credits if api_key == self.api_key else self._other_credits[api_key]
+
     def requests_to(self, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == path]
 
@@ -510,7 +535,7 @@ class KieStandIn:
         if task.outcome.kind in SUCCESS_KINDS:
             # Failed tasks cost nothing (the notes, §6: "0 for failed tasks").
             task.credits_consumed = task.outcome.credits if task.outcome.credits is not None else task.price
-            self._credits -= task.credits_consumed
+            self._charge(task.api_key, task.credits_consumed)
         if task.callback_url:
             try:
                 asyncio.get_running_loop()
@@ -542,7 +567,7 @@ class KieStandIn:
         # The callback schema documents costTime in seconds, unlike recordInfo's milliseconds.
         data["costTime"] = round(data["costTime"] / 1000)
         data["consumeCredits"] = _number(task.credits_consumed)
-        data["remainedCredits"] = _number(self._credits)
+        data["remainedCredits"] = _number(self._balance(task.api_key))
         if succeeded:
             return {"code": 200, "msg": CALLBACK_SUCCESS_MSG, "data": data}
         return {"code": 501, "msg": CALLBACK_FAIL_MSG, "data": data}
@@ -575,8 +600,15 @@ class KieStandIn:
         return self.base_url or str(request.url.origin())
 
     def _authorized(self, request: web.Request) -> bool:
-        # [S3] "Authorization: Bearer <API_KEY>" on every call; anything else is a 401.
-        return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {self.api_key}")
+        return self._account(request) is not None
+
+    def _account(self, request: web.Request) -> str | None:
+        """[S3] "Authorization: Bearer <API_KEY>" on every call; the key of a known account, else None (a 401)."""
+        given = request.headers.get("Authorization", "")
+        for key in (self.api_key, *self._other_credits):
+            if hmac.compare_digest(given, f"Bearer {key}"):
+                return key
+        return None
 
     def _read_allowed(self, request: web.Request) -> bool:
         """[S2] A sliding window of accepted reads per API key; False (and counted) when this read is over it."""
@@ -653,12 +685,14 @@ class KieStandIn:
     # ---- api.kie.ai ----------------------------------------------------------------------------
 
     async def _create_task(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
+        account = self._account(request)
+        if account is None:
             return _error(401, UNAUTHORIZED_MSG, with_data=False)
         now = self.clock()
-        while self._accepted_creates and self._accepted_creates[0] <= now - self.rate_window:
-            self._accepted_creates.popleft()
-        if len(self._accepted_creates) >= self.rate_limit:
+        accepted = self._accepted_creates.setdefault(account, deque())
+        while accepted and accepted[0] <= now - self.rate_window:
+            accepted.popleft()
+        if len(accepted) >= self.rate_limit:
             # [S3] "rejected with HTTP 429" and "not entered into the queue".
             self.refused_creates += 1
             return _error(429, "Rate limit exceeded", http_status=429, with_data=False)
@@ -677,7 +711,7 @@ class KieStandIn:
                 return _error(422, problem)
             source = None
         probe = FakeTask("", body, Outcome(), now, 0, "", source=source)
-        if self._credits < probe.price:
+        if self._balance(account) < probe.price:
             return _error(402, "Insufficient Credits")  # [S1]/[S3] body code 402
 
         planned = bool(self._planned)
@@ -693,13 +727,15 @@ class KieStandIn:
             created_wall_ms=int(self.wall_clock() * 1000),
             result_url="",
             source=source,
+            api_key=account,
         )
         task.result_url = f"{self._origin(request)}/tempfile/{task_id}.{task.output_format}"
         if outcome.kind not in ("never", "unknown_state"):
             task.done_at = now + outcome.queue_seconds + outcome.generate_seconds
             self._spawn(self._finish_later(task))
         self.tasks[task_id] = task
-        self._accepted_creates.append(now)
+        accepted.append(now)
+        self.creates_by_key[account] = self.creates_by_key.get(account, 0) + 1
         return web.json_response({"code": 200, "msg": "success", "data": {"taskId": task_id}})
 
     @staticmethod
@@ -802,7 +838,8 @@ class KieStandIn:
 
     async def _record_info(self, request: web.Request) -> web.Response:
         """[S2] GET /api/v1/jobs/recordInfo?taskId=..., with the page's own error wording."""
-        if not self._authorized(request):
+        account = self._account(request)
+        if account is None:
             return _error(401, UNAUTHORIZED_MSG, with_data=False)
         if not self._read_allowed(request):
             return _error(429, "Rate limit exceeded", http_status=self.read_limit_http_status, with_data=False)
@@ -810,7 +847,8 @@ class KieStandIn:
         if not task_id:
             return _error(400, "taskId parameter is required")
         task = self.tasks.get(task_id)
-        if task is None:
+        if task is None or task.api_key != account:
+            # [I] another account's task is not this key's to read: kie documents no sharing between accounts.
             return _error(404, "Task not found")
         now = self.clock()
         unseen = task.unseen(now)
@@ -823,10 +861,12 @@ class KieStandIn:
         return web.json_response({"code": 200, "msg": "success", "data": task.record(now)})
 
     async def _credit(self, request: web.Request) -> web.Response:
-        """[S6] {"code": 200, "msg": "success", "data": <balance>}; the example is whole, the balance need not be."""
-        if not self._authorized(request):
+        """[S6] {"code": 200, "msg": "success", "data": <balance>} of the key's own account; the example is whole,
+        the balance need not be."""
+        account = self._account(request)
+        if account is None:
             return _error(401, UNAUTHORIZED_MSG, with_data=False)
-        return web.json_response({"code": 200, "msg": "success", "data": self.credits})
+        return web.json_response({"code": 200, "msg": "success", "data": self.credits_of(account)})
 
     async def _result_file(self, request: web.Request) -> web.Response:
         task_id, _, ext = request.match_info["name"].partition(".")
@@ -887,6 +927,7 @@ class KieStandIn:
             "uploads": uploads,
             "requests": paths,
             "refused_creates": self.refused_creates,
+            "creates_by_key": {hashlib.sha256(k.encode()).hexdigest()[:12]: n for k, n in self.creates_by_key.items()},
             "refused_reads": self.refused_reads,
         }
         return web.json_response(body)

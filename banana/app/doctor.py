@@ -46,6 +46,8 @@ from bot.store import (
     masked,
     stored_bots,
 )
+from bot.store.kie_keys import all_keys
+from bot.store.sealed import Sealer, UnknownKey
 from prompts.options import RESOLUTIONS, Prices
 
 TIMEOUT = 5.0  # seconds any one endpoint may take to answer
@@ -321,7 +323,8 @@ async def database_checks(settings: Settings) -> list[Check]:
     except (sqlite3.Error, OSError) as error:
         return [fail("database", f"{where} cannot be opened ({_first_line(error)})")]
     try:
-        return [await _usable(store, where), *([await installs_check(store, settings)] if settings.oauth else [])]
+        checks = [await _usable(store, where), *([await installs_check(store, settings)] if settings.oauth else [])]
+        return [*checks, *await kie_keys_check(store, settings)]
     finally:
         await store.close()
 
@@ -367,6 +370,43 @@ async def installs_check(store: TaskStore, settings: Settings) -> Check:
         named = "; ".join(f"{team} lacks {', '.join(scopes)}" for team, scopes in lacking.items())
         return fail("installs", f"{named}: someone there must install Banana again from /slack/install")
     return ok("installs", f"{len(bots)} workspace(s) installed, their tokens open with BANANA_ENCRYPTION_KEYS")
+
+
+async def kie_keys_check(store: TaskStore, settings: Settings) -> list[Check]:
+    """Workspaces' own kie.ai keys: whether BANANA_ENCRYPTION_KEYS opens them, or lets them be kept at all."""
+    keys = await all_keys(store.database)
+    if not settings.encryption_keys:
+        if keys:
+            return [
+                fail(
+                    "workspace keys",
+                    f"{len(keys)} workspace kie.ai key(s) are stored, but BANANA_ENCRYPTION_KEYS "
+                    "is not set: set it as it was, or their workspaces' images cannot be made",
+                )
+            ]
+        return [
+            note("workspace keys", "workspaces cannot give their own kie.ai key until BANANA_ENCRYPTION_KEYS is set")
+        ]
+    sealer = Sealer(settings.encryption_keys)
+    closed = []
+    for key in keys:
+        try:
+            sealer.open(key.sealed)
+        except UnknownKey:
+            closed.append(key.team_id)
+    if closed:
+        return [
+            fail(
+                "workspace keys",
+                f"BANANA_ENCRYPTION_KEYS opens no key of {len(closed)} workspace kie.ai key(s) "
+                f"({', '.join(sorted(set(closed)))}): put the key they were stored with back in the list",
+            )
+        ]
+    return (
+        [ok("workspace keys", f"{len(keys)} workspace kie.ai key(s) stored, all open with BANANA_ENCRYPTION_KEYS")]
+        if keys
+        else []
+    )
 
 
 def _first_line(error: BaseException) -> str:

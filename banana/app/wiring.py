@@ -37,7 +37,8 @@ import handlers
 from bot.blocks.modals import notice_view
 from bot.clients.inputs import InputFetcher
 from bot.clients.kie import KieClient
-from bot.clients.limits import RateLimit, SharedPace
+from bot.clients.kie_keys import KieAccount, KieKeys
+from bot.clients.limits import CreateQueue, RateLimit, SharedPace
 from bot.clients.slack import SlackDelivery
 from bot.clients.tokens import FreshBots, Installs, Refusal, install_refusal, revoke_tokens
 from bot.jobs.runner import JobRunner
@@ -51,6 +52,7 @@ from bot.services.tasks import Tasks
 from bot.services.workspace_settings import Ceilings, WorkspaceSettings
 from bot.settings import Settings
 from bot.store import StoreUnavailable, TaskStore, installation_stores, open_store, urgent
+from bot.store.sealed import Sealer
 from prompts.catalog import CatalogError, load_brand, load_catalog
 
 log = logging.getLogger("banana")
@@ -98,16 +100,28 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
         )
         session = await stack.enter_async_context(aiohttp.ClientSession(trace_configs=[metrics.slack_trace()]))
         client = slack_client(settings, session)
-        kie = KieClient(
-            http,
-            api_key=settings.kieai_api_key,
-            base_url=settings.kieai_base_url,
-            upload_url=settings.kieai_upload_url,
-            retry_delays=settings.kie_retry_delays,
-            reads=RateLimit(
-                settings.kie_reads_per_second, shared=shared("kie:reads", settings.kie_reads_per_second, 1.0)
-            ),
-        )
+
+        def kie_account(api_key: str, name: str) -> KieAccount:
+            """One kie.ai key's client and create line, its limits kept under its own name (`name`: "" for the
+            operator's key, ":<fingerprint>" for a workspace's), shared by the replicas."""
+            reads = settings.kie_reads_per_second
+            creates, window = settings.kie_creates_per_window, settings.kie_create_window
+            client = KieClient(
+                http,
+                api_key=api_key,
+                base_url=settings.kieai_base_url,
+                upload_url=settings.kieai_upload_url,
+                retry_delays=settings.kie_retry_delays,
+                reads=RateLimit(reads, shared=shared(f"kie:reads{name}", reads, 1.0)),
+            )
+            # As CreateQueue's own window: a margin for the trip to kie.
+            line = CreateQueue(creates, window, shared=shared(f"kie:creates{name}", creates, window * 1.05 + 0.05))
+            return KieAccount(client, line)
+
+        operator = kie_account(settings.kieai_api_key, "")
+        kie = operator.client
+        sealer = Sealer(settings.encryption_keys) if settings.encryption_keys else None
+        kie_keys = KieKeys(store, sealer, operator, kie_account)
         installs = None
         if settings.oauth:
             installations, states = installation_stores(store, settings.slack_client_id or "", settings.encryption_keys)
@@ -137,7 +151,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
         runner = JobRunner(
             settings,
             store,
-            kie,
+            kie_keys,
             slack,
             on_change=lambda task: home.refresh_soon(task.team_id, task.user_id),
             metrics=metrics,
@@ -154,6 +168,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
                 defaults=settings.defaults,
                 thread_replies=settings.thread_replies,
             ),
+            kie_keys=kie_keys,
         )
         home.workspaces = workspaces
         brands = BrandKit(
@@ -176,6 +191,7 @@ async def engine(settings: Settings) -> AsyncIterator[Services]:
             settings=settings,
             store=store,
             kie=kie,
+            kie_keys=kie_keys,
             slack=slack,
             runner=runner,
             starter=TaskStarter(budget, runner, workspaces, brand_for=brands.brand_for),

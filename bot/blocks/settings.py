@@ -36,6 +36,8 @@ FORMAT = "settings_format"
 REPLIES = "settings_replies"
 CHANNELS = "settings_channels"
 ADMINS = "settings_admins"
+KIE_KEY = "settings_kie_key"
+REMOVE_KEY = "remove"  # typed in the key field: back to the operator's key
 OPERATORS = "operator"  # a select's value for "the operator's"
 MAX_LISTED = 100  # Slack's most initial items in a multi-select
 
@@ -59,6 +61,8 @@ class SettingsForm:
     monthly_ceiling: int | None
     replies_allowed: bool
     changes: Sequence[Change] = ()
+    key_last4: str | None = None  # the workspace's own kie.ai key, as shown once saved; None: the operator's
+    keys_kept: bool = True  # the operator set BANANA_ENCRYPTION_KEYS, so a key can be kept sealed
 
 
 def changes_text(changes: Sequence[Change]) -> str:
@@ -114,6 +118,7 @@ def settings_modal(form: SettingsForm) -> dict[str, Any]:
             element=UserMultiSelectElement(action_id=ADMINS, initial_users=admins or None, placeholder="Nobody else"),
         )
     )
+    blocks.append(_key_field(form))
     if form.changes:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=changes_text(form.changes))]))
     return View(
@@ -124,6 +129,26 @@ def settings_modal(form: SettingsForm) -> dict[str, Any]:
         close="Cancel",
         blocks=blocks,
     ).to_dict()
+
+
+def _key_field(form: SettingsForm) -> InputBlock:
+    """Write-only: never pre-filled, and once saved only its last four characters are shown."""
+    if not form.keys_kept:
+        hint = "Banana's operator must set BANANA_ENCRYPTION_KEYS before a workspace key can be kept."
+    elif form.key_last4 is None:
+        hint = "Empty: Banana uses its operator's kie.ai account. A key is checked with kie.ai before it is saved."
+    else:
+        hint = (
+            f"Saved: …{form.key_last4}. Type a new key to replace it, "
+            f"or “{REMOVE_KEY}” to go back to the operator's key."
+        )
+    return InputBlock(
+        block_id=KIE_KEY,
+        label="kie.ai API key",
+        hint=hint,
+        optional=True,
+        element=PlainTextInputElement(action_id=KIE_KEY, max_length=200, placeholder="Your own kie.ai API key"),
+    )
 
 
 def _cap(block_id: str, label: str, value: int | None, ceiling: int | None) -> InputBlock:

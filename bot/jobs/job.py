@@ -24,6 +24,7 @@ from bot.clients.images import image_size, sniff_image
 from bot.clients.inputs import InputImage, InputRejected
 from bot.clients.kie import (
     DownloadError,
+    KieAuthError,
     KieError,
     KieNotReached,
     KieRateLimited,
@@ -32,6 +33,7 @@ from bot.clients.kie import (
     KieValidationError,
     Phase,
 )
+from bot.clients.kie_keys import KeyGone, KieAccount
 from bot.clients.slack import ChannelUnavailable, FileFetchError, UploadFailed
 from bot.clients.tokens import NotInstalled
 from bot.jobs.brand import brand_urls
@@ -52,6 +54,11 @@ log = logging.getLogger(__name__)
 RECORD_GRACE_SECONDS = 60.0
 KIE_WORDS_CHARS = 500  # how much of kie's own failure message a person is shown
 INPUT_UPLOAD_PATH = "banana/inputs"
+KEY_ADVICE = "Ask a workspace admin to check it in Banana's settings (Home tab, Settings)."
+KEY_REMOVED = (
+    "This workspace's own kie.ai key was removed from Banana before this image finished, so Banana can no longer "
+    "ask kie.ai about it. Any charge for it is on that key's kie.ai account (kie.ai/logs)."
+)
 NOTE_CHARS = 300  # of one input image's note ("IMG_2041.HEIC: converted to JPEG and scaled to 4096 px")
 
 
@@ -116,6 +123,19 @@ class Job:
 
     def call_attention(self) -> None:
         self._attention.set()
+
+    def kie_words(self, error: KieError) -> str:
+        """kie's error for the person: a refused key is the workspace's own, when it spends from one."""
+        if isinstance(error, KieAuthError) and self.task.kie_key is not None:
+            return f"kie.ai did not accept this workspace's own kie.ai key. {KEY_ADVICE}"
+        return error.user_message
+
+    async def kie(self) -> KieAccount:
+        """The kie.ai account this task spends from: the key it was created with, even if it was replaced since."""
+        try:
+            return await self.kit.kie.of(self.task)
+        except KeyGone:
+            raise TaskFailed("kie_key_removed", KEY_REMOVED) from None
 
     async def run(self) -> None:
         """Every step first checks what the store says is done, so a task picked up after a restart goes on from
@@ -258,7 +278,7 @@ class Job:
     async def upload_inputs(self, images: list[InputImage]) -> list[str]:
         """kie needs public URLs: each image goes to kie's upload API under a name unique to this task and file.
         Slack's own links (and the token they need) never reach kie."""
-        kie = self.kit.kie
+        kie = (await self.kie()).client
         uploads = [
             kie.upload_image(
                 image.data,
@@ -273,7 +293,7 @@ class Job:
             brand = await brand_urls(self.kit.store, kie, self.task.team_id, self.brand_sent(), self.kit.clock())
             return [*urls, *brand]
         except KieError as error:
-            message = f"Sending the images to kie.ai failed. {error.user_message} Nothing was charged."
+            message = f"Sending the images to kie.ai failed. {self.kie_words(error)} Nothing was charged."
             raise TaskFailed("input_upload_failed", message) from error
 
     async def _tell_input_notes(self, images: list[InputImage]) -> None:
@@ -327,7 +347,7 @@ class Job:
             self.queue_position = position
             await self.show()
 
-        await self.kit.create_queue.take_turn(show_position)
+        await (await self.kie()).creates.take_turn(show_position)
         self.queue_position = None
 
     async def _create(self, image_urls: list[str]) -> None:
@@ -342,7 +362,7 @@ class Job:
                 message = f"kie.ai refused to upscale this image.{reason} Nothing was charged."
             raise TaskFailed(f"kie_{error.code}", message) from error
         except KieError as error:
-            raise TaskFailed(f"kie_{error.code or type(error).__name__}", error.user_message) from error
+            raise TaskFailed(f"kie_{error.code or type(error).__name__}", self.kie_words(error)) from error
         await self.set_state(TaskState.QUEUED, f"kie task {kie_task_id}", kie_task_id=kie_task_id)
         await self.show()
 
@@ -352,7 +372,7 @@ class Job:
         after a pause it goes back in the create line (its card showing its place) and is sent again."""
         for delay in (*self.kit.settings.kie_retry_delays, None):
             try:
-                return await self.kit.kie.create_task(
+                return await (await self.kie()).client.create_task(
                     self.prompt,
                     self.request.options,
                     image_urls=image_urls,
@@ -408,7 +428,8 @@ class Job:
             # to be done by now.
             guess = self.estimate()
             expected = self.task.created_at + (guess.likely if guess else 0.0)  # no history: the oldest first
-            info = await self.kit.kie.get_task(kie_task_id, priority=0.0 if self.called_back else expected)
+            kie = (await self.kie()).client
+            info = await kie.get_task(kie_task_id, priority=0.0 if self.called_back else expected)
             self.called_back = False
         except KieError as error:
             if error.retryable:  # already retried with backoff; the next poll tries again
@@ -443,9 +464,10 @@ class Job:
         )
         await self.show()
         credits, exact = await self.cost(info)
+        kie = (await self.kie()).client
         async with self.kit.deliveries:  # a few results in memory at a time, however many finish at once
             try:
-                data = await self.kit.kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
+                data = await kie.download(info.result_urls[0], max_bytes=settings.max_result_bytes)
             except DownloadError as error:
                 raise self.lost_result(str(error), credits) from error
             with self.kit.metrics.images_in_memory.track_inprogress():

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bot.clients.inputs import InputFetcher
-from bot.clients.kie import KieClient
-from bot.clients.limits import CreateQueue, UpdateBudget
+from bot.clients.kie_keys import KieKeys
+from bot.clients.limits import UpdateBudget
 from bot.clients.slack import SlackDelivery
 from bot.jobs.schedule import Expectation, Prior, expectation
 from bot.metrics import Metrics
@@ -74,10 +74,9 @@ class JobKit:
 
     settings: Settings
     store: TaskStore
-    kie: KieClient
+    kie: KieKeys  # the kie.ai account each task spends from, with its create line
     slack: SlackDelivery
     inputs: InputFetcher
-    create_queue: CreateQueue
     deliveries: asyncio.Semaphore  # a few results in memory at a time, however many finish at once
     outlooks: Outlooks
     update_budgets: UpdateBudgets

@@ -24,8 +24,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.clients.inputs import InputFetcher
-from bot.clients.kie import KieClient
-from bot.clients.limits import CreateQueue, SharedPace
+from bot.clients.kie_keys import KieKeys
 from bot.clients.slack import SlackDelivery
 from bot.jobs.failures import INTERNAL_ERROR, WORKSPACE_GONE, TaskFailed, workspace_gone
 from bot.jobs.job import Job
@@ -55,7 +54,7 @@ class JobRunner:
         self,
         settings: Settings,
         store: TaskStore,
-        kie: KieClient,
+        kie: KieKeys,
         slack: SlackDelivery,
         *,
         on_change: Callable[[Task], None] = lambda task: None,
@@ -68,15 +67,12 @@ class JobRunner:
         self.store = store
         self.on_change = on_change  # told of every stored change of a task (the Home tab listens)
         self.metrics = metrics or Metrics()
-        window = settings.kie_create_window * 1.05 + 0.05  # as CreateQueue's own: a margin for the trip to kie
-        shared = SharedPace(store, "kie:creates", settings.kie_creates_per_window, window) if store.shared else None
         self.kit = JobKit(
             settings=settings,
             store=store,
             kie=kie,
             slack=slack,
             inputs=InputFetcher(max_side=settings.max_input_side, decodes_at_once=settings.image_decodes_at_once),
-            create_queue=CreateQueue(settings.kie_creates_per_window, settings.kie_create_window, shared=shared),
             deliveries=asyncio.Semaphore(16),
             outlooks=Outlooks(
                 store,
@@ -102,7 +98,7 @@ class JobRunner:
         self._checks: set[asyncio.Task[None]] = set()  # cancel signals being checked against the store
         self.metrics.watch(
             tasks_by_state=lambda: collections.Counter(job.task.state.value for job in self._running.values()),
-            create_queue=lambda: self.kit.create_queue.waiting,
+            create_queue=lambda: self.kit.kie.waiting,
             leases=lambda: len(self._units),
         )
 
@@ -134,13 +130,15 @@ class JobRunner:
         parent = await self.store.get(request.parent_task_id) if request.parent_task_id else None
         holder, lease = self.holder, self.settings.lease_seconds
         carried = brand_for_task(request, brand, parent)
+        own_key = await self.kit.kie.current(origin.team_id)  # the key it spends from, for its whole life
+        kie_key = own_key.fingerprint if own_key else None
         if request.count > 1:
             news = [
-                replace(new_task(request, origin, parent=parent, slot=n), brand=carried)
+                replace(new_task(request, origin, parent=parent, slot=n), brand=carried, kie_key=kie_key)
                 for n in range(1, request.count + 1)
             ]
             return await self.store.add_set(news, holder=holder, lease_seconds=lease)
-        one = replace(new_task(request, origin, parent=parent), brand=carried)
+        one = replace(new_task(request, origin, parent=parent), brand=carried, kie_key=kie_key)
         return [await self.store.add(one, holder=holder, lease_seconds=lease)]
 
     def run(self, tasks: list[Task]) -> None:
@@ -203,6 +201,7 @@ class JobRunner:
     def end_workspace(self, team_id: str) -> int:
         """Banana was uninstalled from a workspace: end its tasks running here at their next step; how many."""
         self._gone.add(team_id)
+        self.kit.kie.forget(team_id)
         jobs = [job for job in self._running.values() if job.task.team_id == team_id]
         for job in jobs:
             job.workspace_gone = True
@@ -373,4 +372,7 @@ class JobRunner:
             else:
                 log.exception("task %s broke unexpectedly", job.task.id)
                 await job.finish_failed(TaskFailed("internal_error", INTERNAL_ERROR))
+        if job.task.state.finished:
+            with contextlib.suppress(StoreUnavailable):  # a replaced key is then forgotten at the next end
+                await self.kit.kie.done_with(job.task)
         await self._leave(job.task.id, unit)

@@ -200,7 +200,12 @@ class VariationSet:
     async def _download(self, job: Variation) -> bytes | None:
         credits = job.task.credits or 0
         try:
-            data = await self.kit.kie.download(job.task.result_url or "", max_bytes=self.kit.settings.max_result_bytes)
+            kie = (await job.kie()).client
+        except TaskFailed as failure:
+            await job.record_failure(failure)
+            return None
+        try:
+            data = await kie.download(job.task.result_url or "", max_bytes=self.kit.settings.max_result_bytes)
         except DownloadError as error:
             await job.record_failure(job.lost_result(str(error), credits))
             return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.clients.kie import KieClient
+from bot.clients.kie_keys import KieKeys
 from bot.clients.slack import SlackDelivery
 from bot.clients.tokens import Installs
 from bot.jobs.runner import JobRunner
@@ -25,7 +26,8 @@ from prompts.options import Options
 class Services:
     settings: Settings
     store: TaskStore
-    kie: KieClient
+    kie: KieClient  # the operator's key
+    kie_keys: KieKeys  # the key each workspace spends from: its own, or the operator's
     slack: SlackDelivery
     runner: JobRunner
     starter: TaskStarter  # the one way every surface starts a task

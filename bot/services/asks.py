@@ -15,6 +15,7 @@ from typing import Any
 from bot.blocks import studio
 from bot.blocks.usage import balance_text, usage_text
 from bot.clients.kie import KieError
+from bot.clients.kie_keys import KeyGone
 from bot.jobs.threads import Picked, pick_parent
 from bot.services import Services
 from bot.services.starter import Refused
@@ -173,16 +174,31 @@ async def saved_prompts_answer(services: Services, team_id: str, search: str) ->
 
 
 async def usage_answer(services: Services, team_id: str, user_id: str) -> str:
-    """`usage`: the person's and the workspace's spend and limits; for the operator's admins, kie.ai's balance too."""
+    """`usage`: the person's and the workspace's spend and limits; for those who may change the workspace's settings,
+    its own kie.ai key's balance, or else, for the operator's admins, the operator's balance."""
     report = await services.budget.report(team_id, user_id)
-    balance = None
-    if services.budget.may_see_balance(team_id, await services.slack.team(team_id).is_admin(user_id)):
-        try:
-            credits = await services.kie.get_credits()
-        except KieError as error:
-            log.warning("could not read the kie.ai balance: %s", error)
-            balance = f"could not be read just now. {error.summary}"
-        else:
-            resolution = (await services.defaults_for(team_id)).resolution
-            balance = balance_text(credits, services.settings.prices, resolution)
-    return usage_text(report, balance=balance)
+    return usage_text(report, balance=await _balance(services, team_id, user_id))
+
+
+async def _balance(services: Services, team_id: str, user_id: str) -> str | None:
+    own = await services.kie_keys.current(team_id)
+    if own is not None:
+        workspaces = services.workspaces
+        if workspaces is None or not await workspaces.may_change(team_id, user_id):
+            return None
+        whose = f"this workspace's own key …{own.last4}: "
+    elif services.budget.may_see_balance(team_id, await services.slack.team(team_id).is_admin(user_id)):
+        whose = ""
+    else:
+        return None
+    try:
+        credits = await services.kie_keys.balance(team_id) if own else await services.kie.get_credits()
+    except KieError as error:
+        log.warning("could not read the kie.ai balance: %s", error)
+        return f"{whose}could not be read just now. {error.summary}"
+    except KeyGone:  # removed since it was read a moment ago
+        return None
+    if credits is None:
+        return None
+    resolution = (await services.defaults_for(team_id)).resolution
+    return whose + balance_text(credits, services.settings.prices, resolution)

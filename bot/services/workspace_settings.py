@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.blocks import settings as form
+from bot.clients.kie_keys import KieKeys
 from bot.clients.slack import SlackDelivery
 from bot.store import TaskStore
 from bot.store.base import SettingsChange
+from bot.store.kie_keys import NewKey, change_statements
 from prompts.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS, Options
 
 CACHE_SECONDS = 3.0
@@ -178,6 +180,22 @@ def changes(before: Chosen, after: Chosen) -> str:
     return "; ".join(parts)
 
 
+@dataclass(frozen=True)
+class KeyChange:
+    """The workspace's own kie.ai key, changed in the form: `new` (checked with kie), or None: the operator's."""
+
+    new: NewKey | None
+
+
+NO_SEALING = (
+    "Banana cannot keep a kie.ai key safely yet: its operator must set BANANA_ENCRYPTION_KEYS first. Nothing was saved."
+)
+
+
+def key_shown(last4: str | None) -> str:
+    return "operator's" if last4 is None else f"own key …{last4}"
+
+
 def channel_note(channels: tuple[str, ...]) -> str:
     """Where Banana works, for someone who asked elsewhere."""
     places = [f"<#{c}>" for c in channels]
@@ -194,11 +212,13 @@ class WorkspaceSettings:
         slack: SlackDelivery,
         ceilings: Ceilings,
         *,
+        kie_keys: KieKeys | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._slack = slack
         self.ceilings = ceilings
+        self._kie_keys = kie_keys
         self._clock = clock
         self._cache: dict[str, tuple[float, Chosen]] = {}
 
@@ -232,14 +252,45 @@ class WorkspaceSettings:
             return None
         return channel_note(channels)
 
-    async def save(self, team_id: str, user_id: str, chosen: Chosen) -> str:
-        """Keep the new settings and record what changed (nothing when nothing did); the change, as logged."""
+    async def save(self, team_id: str, user_id: str, chosen: Chosen, key: KeyChange | None = None) -> str:
+        """Keep the new settings (and the new kie.ai key, in the same transaction) and record what changed (nothing
+        when nothing did); the change, as logged: a key only by its last four characters."""
         before = Chosen.from_data(await self._store.workspace_settings(team_id))
-        what = changes(before, chosen)
+        parts = [changes(before, chosen)]
+        if key is not None and self._kie_keys is not None:
+            self._kie_keys.changed(team_id)  # compared with the key as stored now, not as cached
+            old = await self._kie_keys.current(team_id)
+            old_last4, new_last4 = (old.last4 if old else None), (key.new.last4 if key.new else None)
+            if (old and old.fingerprint) != (key.new and key.new.fingerprint):
+                parts.append(f"kie.ai key: {key_shown(old_last4)} → {key_shown(new_last4)}")
+            else:
+                key = None
+        what = "; ".join(filter(None, parts))
         if what:
-            await self._store.save_workspace_settings(team_id, user_id, chosen.data(), what)
+            new = key.new if key else None
+            also = (lambda now: change_statements(team_id, new, now)) if key else (lambda now: ())
+            await self._store.save_workspace_settings(team_id, user_id, chosen.data(), what, also)
+            if key is not None and self._kie_keys is not None:
+                self._kie_keys.changed(team_id)
         self._cache[team_id] = (self._clock(), chosen)
         return what
+
+    async def read_key(self, team_id: str, text: str) -> tuple[KeyChange | None, str | None]:
+        """The key field as typed: no change (empty), back to the operator's ("remove"), or a new key kie accepts;
+        or what to say beside the field."""
+        text = text.strip()
+        if not text:
+            return None, None
+        if self._kie_keys is None or not self._kie_keys.sealing:
+            return None, NO_SEALING
+        if text.casefold() == form.REMOVE_KEY:
+            return KeyChange(None), None
+        if len(text) < 8 or any(c.isspace() for c in text):
+            return None, "That is not a kie.ai API key: copy it from kie.ai/api-key. Nothing was saved."
+        problem = await self._kie_keys.check(text)
+        if problem is not None:
+            return None, problem
+        return KeyChange(self._kie_keys.seal(text)), None
 
     async def history(self, team_id: str, limit: int = 5) -> list[SettingsChange]:
         return await self._store.settings_changes(team_id, limit)
@@ -248,6 +299,8 @@ class WorkspaceSettings:
         """The settings modal, as the workspace's settings are now (read afresh) with the last changes."""
         chosen = Chosen.from_data(await self._store.workspace_settings(team_id))
         c = self.ceilings
+        keys = self._kie_keys
+        own = await keys.current(team_id) if keys else None
         return form.settings_modal(
             form.SettingsForm(
                 chosen=chosen.data(),
@@ -256,6 +309,8 @@ class WorkspaceSettings:
                 monthly_ceiling=c.workspace_monthly_cap,
                 replies_allowed=c.thread_replies,
                 changes=[form.Change(h.user_id, h.at, h.change) for h in await self.history(team_id)],
+                key_last4=own.last4 if own else None,
+                keys_kept=keys is not None and keys.sealing,
             )
         )
 
@@ -265,9 +320,12 @@ class WorkspaceSettings:
         if not await self.may_change(team_id, user_id):
             return None
         chosen, errors = read_form(fields, self.ceilings)
-        if chosen is None:
+        key, key_problem = await self.read_key(team_id, str(fields.get(form.KIE_KEY) or ""))
+        if key_problem is not None:
+            errors[form.KIE_KEY] = key_problem
+        if chosen is None or errors:
             return errors
-        await self.save(team_id, user_id, chosen)
+        await self.save(team_id, user_id, chosen, key)
         return None
 
     def forget(self, team_id: str) -> None:

@@ -3,12 +3,12 @@ and errors. The schema is schema.py's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-from bot.store.database import Database
+from bot.store.database import Database, Statement
 from prompts.options import NANO_BANANA_PRO, Options
 from prompts.tasks import BrandImage, NewTask, SavedPrompt, StoredBrand, Task, TaskEvent, TaskState, Usage
 
@@ -86,7 +86,14 @@ class TaskRecords(Protocol):
     async def find_prompt(self, team_id: str, name: str) -> SavedPrompt | None: ...
     # A workspace's own settings (empty when its admins set none); saving them records the change in one transaction.
     async def workspace_settings(self, team_id: str) -> dict[str, Any]: ...
-    async def save_workspace_settings(self, team_id: str, user_id: str, data: dict[str, Any], change: str) -> None: ...
+    async def save_workspace_settings(
+        self,
+        team_id: str,
+        user_id: str,
+        data: dict[str, Any],
+        change: str,
+        also: Callable[[float], Sequence[Statement]] = ...,
+    ) -> None: ...
     async def settings_changes(self, team_id: str, limit: int = 5) -> list[SettingsChange]: ...
     # A workspace's brand kit. Saving writes the fields, the images (those with `data` are new, those without are kept
     # as stored; any other is deleted) and the change, in one transaction.

@@ -9,13 +9,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.store.base import FINISHED, TASK_FIELDS, NameTaken, SettingsChange, WorkspaceRecords, task_from_row
-from bot.store.database import Database, Duplicate, Row, Session, in_marks
+from bot.store.database import Database, Duplicate, Row, Session, Statement, in_marks
 from prompts.options import NANO_BANANA_PRO, TOPAZ_UPSCALE, Options
 from prompts.tasks import BrandImage, NewTask, SavedPrompt, StoredBrand, Task, TaskEvent, TaskState, Usage
 
 _BOOLEAN_COLUMNS = frozenset({"fresh", "credits_exact", "card_pending"})
 NEWEST_FIRST = "order by created_at desc nulls last, id desc"
-_SETTINGS_TABLES = ("workspace_settings", "settings_changes", "workspace_brands", "brand_images")
+_SETTINGS_TABLES = ("workspace_settings", "settings_changes", "workspace_brands", "brand_images", "workspace_kie_keys")
 _IMAGE_COLUMNS = "team_id, sha256, role, position, name, mime, width, height, kie_url, kie_url_at"
 
 
@@ -314,10 +314,20 @@ class Records:
         rows = await self.database.fetch("select data from workspace_settings where team_id = ?", [team_id])
         return dict(json.loads(rows[0]["data"])) if rows else {}
 
-    async def save_workspace_settings(self, team_id: str, user_id: str, data: dict[str, Any], change: str) -> None:
-        """Replace the workspace's settings and record who changed what, together or not at all."""
+    async def save_workspace_settings(
+        self,
+        team_id: str,
+        user_id: str,
+        data: dict[str, Any],
+        change: str,
+        also: Callable[[float], Sequence[Statement]] = lambda now: (),
+    ) -> None:
+        """Replace the workspace's settings and record who changed what, together or not at all; `also(now)`: more
+        statements in the same transaction (a new kie.ai key, kie_keys.py's)."""
         now = self._clock()
         async with self.database.transaction() as session:
+            for query, args in also(now):
+                await session.execute(query, args)
             await session.execute(
                 "insert into workspace_settings (team_id, data, updated_at) values (?, ?, ?)"
                 " on conflict (team_id) do update set data = excluded.data, updated_at = excluded.updated_at",
@@ -411,8 +421,9 @@ class Records:
             " + (select count(*) from installations where team_id = ?) as installed,"
             " (select count(*) from workspace_settings where team_id = ?)"
             " + (select count(*) from settings_changes where team_id = ?)"
-            " + (select count(*) from workspace_brands where team_id = ?) as settings",
-            [team_id] * 7,
+            " + (select count(*) from workspace_brands where team_id = ?)"
+            " + (select count(*) from workspace_kie_keys where team_id = ?) as settings",
+            [team_id] * 8,
         )
         return WorkspaceRecords(
             int(row["tasks"]), int(row["saved_prompts"]), int(row["installed"]) > 0, int(row["settings"]) > 0

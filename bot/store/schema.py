@@ -309,6 +309,26 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        10,
+        "a workspace's own kie.ai keys, sealed (the current one, and replaced ones its unfinished tasks still use),"
+        " and the key each task spends from",
+        (
+            Columns(
+                "workspace_kie_keys",
+                (
+                    ("team_id", "text not null"),
+                    ("fingerprint", "text not null"),
+                    ("sealed", "text not null"),
+                    ("last4", "text not null"),
+                    ("added_at", "double precision not null"),
+                    ("retired_at", "double precision"),
+                ),
+                "primary key (team_id, fingerprint)",
+            ),
+            Columns("tasks", (("kie_key", "text"),)),
+        ),
+    ),
+    Migration(
         11,
         "a task records its kie model (Nano Banana Pro for older rows), an upscale's factor, and the image's size",
         (
