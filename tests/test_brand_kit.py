@@ -183,7 +183,7 @@ async def test_the_brand_survives_a_restart(start_banana, slack, backend, reques
     assert (await second.services.store.brand_image(TEAM, brand.logo_image)).data == LOGO
 
 
-async def test_a_brand_saved_on_one_replica_is_followed_by_another(start_banana, postgres_url, slack):
+async def test_a_brand_saved_on_one_replica_is_followed_by_another(postgres_url, start_banana, slack):
     first, second = await start_banana(DATABASE_URL=postgres_url), await start_banana(DATABASE_URL=postgres_url)
     assert (await second.services.brand_for(TEAM)).name == "Banana Studio"
     await save_brand(first, slack, {form.LOGO_FILE: [(LOGO, "logo.png", "image/png")]}, **ACME)

@@ -171,7 +171,7 @@ async def test_settings_survive_a_restart(start_banana, kie, slack):
     assert "daily limit of 0 credits" in refused["text"] and kie.requests_to(CREATE) == []
 
 
-async def test_a_change_on_one_replica_is_seen_by_another(start_banana, postgres_url, kie, slack):
+async def test_a_change_on_one_replica_is_seen_by_another(postgres_url, start_banana, kie, slack):
     first, second = await start_banana(DATABASE_URL=postgres_url), await start_banana(DATABASE_URL=postgres_url)
     assert (await second.services.workspaces.effective(TEAM)).user_daily_cap is None  # type: ignore[union-attr]
     await save(first, slack, **{form.DAILY_CAP: "0"})
