@@ -266,6 +266,8 @@ def test_the_modal_shows_the_workspaces_values_and_the_operators():
     assert form.REPLIES not in blocks  # the operator keeps replies off
     assert blocks[form.CHANNELS]["element"]["type"] == "multi_conversations_select"
     assert blocks[form.CHANNELS]["element"]["initial_conversations"] == ["C1"]
+    # channels and group DMs can be listed; other people's DMs cannot hold Banana, and the DM with it always works
+    assert blocks[form.CHANNELS]["element"]["filter"]["include"] == ["public", "private", "mpim"]
     assert blocks[form.ADMINS]["element"]["initial_users"] == ["U1"]
     assert "1970-01-01 00:00 UTC, <@U1>: ratio: 1:1 → 4:5" in json.dumps(view, ensure_ascii=False)
 

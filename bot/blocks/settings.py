@@ -12,6 +12,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import (
     ContextBlock,
+    ConversationFilter,
     ConversationMultiSelectElement,
     InputBlock,
     MarkdownTextObject,
@@ -101,10 +102,14 @@ def settings_modal(form: SettingsForm) -> dict[str, Any]:
         InputBlock(
             block_id=CHANNELS,
             label="Channels Banana works in",
-            hint="Empty: every channel Banana is in. A DM with Banana always works.",
+            hint="Empty: every channel Banana is in. Group DMs count as channels. A DM with Banana always works.",
             optional=True,
             element=ConversationMultiSelectElement(
-                action_id=CHANNELS, initial_conversations=channels or None, placeholder="All channels"
+                action_id=CHANNELS,
+                initial_conversations=channels or None,
+                placeholder="All channels",
+                # a DM with Banana always works; other DMs cannot have it; a group DM is listed like a channel
+                filter=ConversationFilter(include=["public", "private", "mpim"], exclude_bot_users=True),
             ),
         )
     )
