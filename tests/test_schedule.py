@@ -9,6 +9,7 @@ import math
 import random
 import re
 import statistics
+from dataclasses import replace
 
 from bot.blocks.text import RANGE_DASH
 from bot.jobs.job import Job
@@ -57,6 +58,18 @@ def test_reads_cluster_in_the_window_keep_the_early_ones_and_back_off_after():
     assert gaps_after == sorted(gaps_after) and max(gaps_after) <= POLLING.slow_interval  # backing off, capped
 
 
+def test_a_window_from_the_prior_is_read_less_densely_than_one_from_this_installs_own_times():
+    prior = Prior(30, 90)
+    guessed = expectation([], prior=prior)
+    assert guessed is not None and not guessed.learned  # five stand-ins over the prior's range, none of them real
+    assert not expectation([60.0] * (MIN_SAMPLES - 1), prior=prior).learned  # type: ignore[union-attr]
+    learned = expectation([45.0 + i for i in range(MIN_SAMPLES)], prior=prior)
+    assert learned is not None and learned.learned
+    inside = (guessed.early + guessed.late) / 2
+    assert next_interval(inside, guessed, POLLING) > next_interval(inside, Expectation(45, 60, 75), POLLING)
+    assert len(reads(guessed, until=guessed.late)) < len(reads(replace(guessed, learned=True), until=guessed.late))
+
+
 def test_against_a_fixed_three_second_poller_fewer_reads_and_no_later_on_tasks_of_45_to_75_s():
     rng = random.Random(7)
     history = [rng.uniform(45, 75) for _ in range(30)]
@@ -84,9 +97,10 @@ def test_a_task_kie_still_reports_queued_is_not_read_densely():
 def test_a_prior_stands_in_for_the_history_there_is_not_yet_each_real_time_replacing_a_share():
     prior = Prior(30, 90)
     alone = expectation([], prior=prior)
-    assert alone == expectation([36.0, 48.0, 60.0, 72.0, 84.0])  # five tasks spread evenly over its range
+    guessed = replace(expectation([36.0, 48.0, 60.0, 72.0, 84.0]), learned=False)  # type: ignore[type-var]
+    assert alone == guessed  # five tasks spread evenly over its range
     taught = expectation([50.0, 51.0, 52.0], prior=prior)  # three real times, two stand-ins left (45 and 75)
-    assert taught == expectation([50.0, 51.0, 52.0, 45.0, 75.0])
+    assert taught == replace(expectation([50.0, 51.0, 52.0, 45.0, 75.0]), learned=False)  # type: ignore[type-var]
     enough = [40.0 + i for i in range(MIN_SAMPLES)]
     assert expectation(enough, prior=prior) == expectation(enough)  # the prior is gone once history is enough
     assert expectation([], prior=None) is None

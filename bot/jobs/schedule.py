@@ -20,6 +20,9 @@ MIN_SAMPLES = 5  # finished tasks of a resolution before the polls and the card 
 # Inside the likely window reads come this much more often than `fast_interval`: the reads saved before the window
 # pay for an image that lands sooner than a plain poller's would.
 WINDOW_DENSITY = 1.5
+# While the window still rests on the prior (a wide range, not this install's own times), the image is less likely at
+# any one moment of it: reads there come only this much more often than `fast_interval`.
+PRIOR_DENSITY = 1.2
 # The card counts down from the median only when the likely window (a tenth done to nine tenths done) is no wider than
 # half of it; with a wider spread a single time would mislead, so it shows the window.
 COUNTDOWN_SPREAD = 0.5
@@ -41,6 +44,7 @@ class Expectation:
     early: float  # a tenth of tasks were done by then
     median: float
     late: float  # nine tenths were done by then
+    learned: bool = True  # from this install's own times; False while the prior still stands in for some
 
 
 def expectation(
@@ -55,13 +59,14 @@ def expectation(
     finished = [*seconds, *_stand_ins(prior, MIN_SAMPLES - len(seconds))]
     if len(finished) < MIN_SAMPLES:
         return None
+    learned = len(seconds) >= MIN_SAMPLES
     if not running:  # the plain spread, interpolated between the times
         deciles = statistics.quantiles(finished, n=10, method="inclusive")
-        return Expectation(early=deciles[0], median=statistics.median(finished), late=deciles[-1])
+        return Expectation(deciles[0], statistics.median(finished), deciles[-1], learned)
     found = _done_by(finished, running, (0.1, 0.5, 0.9))
     # Where the tasks still running leave a share undetermined, it lies beyond everything seen (and the prior).
     beyond = max([*finished, *running, prior.high if prior else 0.0])
-    return Expectation(early=found.get(0.1, beyond), median=found.get(0.5, beyond), late=found.get(0.9, beyond))
+    return Expectation(found.get(0.1, beyond), found.get(0.5, beyond), found.get(0.9, beyond), learned)
 
 
 def _stand_ins(prior: Prior | None, count: int) -> list[float]:
@@ -128,5 +133,5 @@ def _wait(elapsed: float, expect: Expectation | None, polling: Polling) -> float
         until = expect.early - elapsed
         return until / 2 if until > 4 * dense else max(dense, until)
     if elapsed <= expect.late:
-        return dense / WINDOW_DENSITY
+        return dense / (WINDOW_DENSITY if expect.learned else PRIOR_DENSITY)
     return min(polling.slow_interval, max(dense, (elapsed - expect.late) / 2))
