@@ -170,11 +170,13 @@ async def reencrypt() -> int:
     store = await _open_existing(settings)
     if store is None:
         return 1
+    rows: int | None = None
     try:
         rows = await reencrypt_installations(store, settings.encryption_keys)
         keys = await reencrypt_kie_keys(store.database, settings.encryption_keys)
     except UnknownKey as error:
-        print(f"Nothing was changed: {error}", file=sys.stderr)
+        done = "Nothing was changed" if rows is None else f"Re-encrypted {rows} installation row(s), but no kie.ai key"
+        print(f"{done}: {error}", file=sys.stderr)
         return 1
     finally:
         await store.close()

@@ -44,6 +44,8 @@ from tests.test_installations import (
 from tests.test_workspaces import install, with_oauth
 
 A, B = TEST_ENCRYPTION_KEY, "Xq0mO2v3tYJ8bZk1c9RrW4eN6uPpL5sDgHfKjA7yQ0E="
+C = "Jm3wZ8pQ1vT6yB0nR4kX9cL2sD7fH5gA8eU1iO3jW6Y="  # neither of them
+CHANGE_KEY = "insert into workspace_kie_keys (team_id, fingerprint, sealed, last4, added_at) values (?, ?, ?, ?, ?)"
 TOKENS = ("xoxe.xoxb-1", "xoxe-1-bot", "xoxe.xoxp-1", "xoxe-1-user", "https://hooks.slack.com/services/T1/B1/x")
 # A token as Slack shapes it. "xox" alone can turn up by chance in base64 ciphertext; with its dash or dot it cannot
 # (a dot is not base64url), or once in billions.
@@ -317,6 +319,11 @@ async def test_reencrypt_rewrites_every_installation_with_the_newest_key(backend
     for client_id, token in ((CLIENT_ID, "xoxe.xoxb-1"), ("9999.8888", "xoxb-other-app")):
         bot = await installation_stores(store, client_id, [B])[0].async_find_bot(enterprise_id="E1", team_id="T1")
         assert bot is not None and bot.bot_token == token
+
+    # a workspace kie.ai key sealed with a key the operator dropped: the installations are done, and it says so
+    await run(store.database, [(CHANGE_KEY, ["T1", "f" * 16, Sealer([C]).seal("kie-key-0000"), "0000", 0.0])])
+    assert await reencrypt() == 1
+    assert capsys.readouterr().err.startswith("Re-encrypted 4 installation row(s), but no kie.ai key:")
 
     monkeypatch.delenv("BANANA_ENCRYPTION_KEYS")
     assert await reencrypt() == 2
