@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 from bot.clients.kie import KieAuthError, KieClient, KieError
 from bot.clients.limits import CreateQueue
+from bot.recent import Recent
 from bot.redaction import remember
 from bot.store import TaskStore
 from bot.store import kie_keys as stored
 from bot.store.sealed import Sealer, UnknownKey
 from prompts.tasks import Task
 
-CACHE_SECONDS = 3.0  # a key saved on another replica is used for new tasks here within this
 CHECK_SECONDS = 2.0  # a key's check answers the settings form within Slack's 3 s
 
 
@@ -60,10 +60,9 @@ class KieKeys:
         self._sealer = sealer
         self.operator = operator
         self._account = account  # (api key, name for its shared limits) -> a new account
-        self._clock = clock
         self.check_seconds = CHECK_SECONDS
         self._accounts: dict[tuple[str, str], KieAccount] = {}
-        self._current: dict[str, tuple[float, stored.StoredKey | None]] = {}
+        self._current: Recent[stored.StoredKey | None] = Recent(clock=clock)
 
     @property
     def waiting(self) -> int:
@@ -77,13 +76,7 @@ class KieKeys:
 
     async def current(self, team_id: str) -> stored.StoredKey | None:
         """The workspace's own key as stored now (briefly cached); None: it spends from the operator's."""
-        now = self._clock()
-        cached = self._current.get(team_id)
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        key = await stored.current_key(self._store.database, team_id)
-        self._current[team_id] = (now, key)
-        return key
+        return await self._current.get(team_id, lambda: stored.current_key(self._store.database, team_id))
 
     async def of(self, task: Task) -> KieAccount:
         """The account a task spends from: the key it was created with. KeyGone when that key was removed."""
@@ -136,7 +129,7 @@ class KieKeys:
 
     def changed(self, team_id: str) -> None:
         """The workspace's key was saved or removed here: new tasks see it at once."""
-        self._current.pop(team_id, None)
+        self._current.forget(team_id)
 
     async def done_with(self, task: Task) -> None:
         """A task ended: a replaced key no unfinished task spends from any more is forgotten."""
@@ -148,6 +141,6 @@ class KieKeys:
             self._accounts.pop((task.team_id, task.kie_key), None)
 
     def forget(self, team_id: str) -> None:
-        self._current.pop(team_id, None)
+        self._current.forget(team_id)
         for known in [k for k in self._accounts if k[0] == team_id]:
             del self._accounts[known]

@@ -21,7 +21,8 @@ from bot.blocks.settings import Change
 from bot.clients.images import pixel_size
 from bot.clients.inputs import InputFetcher, InputImage, InputRejected
 from bot.clients.slack import SlackDelivery
-from bot.services.workspace_settings import CACHE_SECONDS, WorkspaceSettings
+from bot.recent import Recent
+from bot.services.workspace_settings import WorkspaceSettings
 from bot.store import TaskStore
 from prompts.catalog import Brand, brand_fields, check_brand
 from prompts.options import InputFile
@@ -163,19 +164,16 @@ class BrandKit:
         self.operator = operator
         self._inputs = inputs or InputFetcher(max_download_bytes=MAX_BRAND_FILE_BYTES)
         self._fetch_seconds = fetch_seconds
-        self._clock = clock
-        self._cache: dict[str, tuple[float, Brand]] = {}
+        self._recent: Recent[Brand] = Recent(clock=clock)
 
     async def brand_for(self, team_id: str) -> Brand:
         """The workspace's brand kit, else the operator's brand."""
-        now = self._clock()
-        cached = self._cache.get(team_id)
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        stored = await self._store.workspace_brand(team_id)
-        brand = self.operator if stored is None else kit_brand(stored, self.operator)
-        self._cache[team_id] = (now, brand)
-        return brand
+
+        async def read() -> Brand:
+            stored = await self._store.workspace_brand(team_id)
+            return self.operator if stored is None else kit_brand(stored, self.operator)
+
+        return await self._recent.get(team_id, read)
 
     async def may_change(self, team_id: str, user_id: str) -> bool:
         return await self._workspaces.may_change(team_id, user_id)
@@ -245,12 +243,12 @@ class BrandKit:
             await self._store.save_workspace_brand(team_id, user_id, data, images, what)
         except KeyError:  # another admin removed a kept image meanwhile
             return {form.SAVED: "The saved images changed meanwhile: nothing was saved. Open the brand kit again."}
-        self._cache.pop(team_id, None)
+        self._recent.forget(team_id)
         log.info("workspace %s: brand kit saved by %s", team_id, user_id)
         return None
 
     def forget(self, team_id: str) -> None:
-        self._cache.pop(team_id, None)
+        self._recent.forget(team_id)
 
 
 def _images(stored: StoredBrand | None) -> tuple[BrandImage, ...]:

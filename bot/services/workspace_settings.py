@@ -18,12 +18,12 @@ from typing import Any
 from bot.blocks import settings as form
 from bot.clients.kie_keys import KieKeys
 from bot.clients.slack import SlackDelivery
+from bot.recent import Recent
 from bot.store import TaskStore
 from bot.store.base import SettingsChange
 from bot.store.kie_keys import NewKey, change_statements
 from prompts.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS, Options
 
-CACHE_SECONDS = 3.0
 MAX_CAP = 10_000_000
 
 
@@ -219,17 +219,13 @@ class WorkspaceSettings:
         self._slack = slack
         self.ceilings = ceilings
         self._kie_keys = kie_keys
-        self._clock = clock
-        self._cache: dict[str, tuple[float, Chosen]] = {}
+        self._recent: Recent[Chosen] = Recent(clock=clock)
 
     async def chosen(self, team_id: str) -> Chosen:
-        now = self._clock()
-        cached = self._cache.get(team_id)
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        chosen = Chosen.from_data(await self._store.workspace_settings(team_id))
-        self._cache[team_id] = (now, chosen)
-        return chosen
+        async def read() -> Chosen:
+            return Chosen.from_data(await self._store.workspace_settings(team_id))
+
+        return await self._recent.get(team_id, read)
 
     async def effective(self, team_id: str) -> Effective:
         return effective(await self.chosen(team_id), self.ceilings)
@@ -272,7 +268,7 @@ class WorkspaceSettings:
             await self._store.save_workspace_settings(team_id, user_id, chosen.data(), what, also)
             if key is not None and self._kie_keys is not None:
                 self._kie_keys.changed(team_id)
-        self._cache[team_id] = (self._clock(), chosen)
+        self._recent.put(team_id, chosen)
         return what
 
     async def read_key(self, team_id: str, text: str) -> tuple[KeyChange | None, str | None]:
@@ -329,4 +325,4 @@ class WorkspaceSettings:
         return None
 
     def forget(self, team_id: str) -> None:
-        self._cache.pop(team_id, None)
+        self._recent.forget(team_id)
