@@ -354,3 +354,10 @@ async def test_decodes_run_in_threads_at_most_the_set_number_at_once(start_banan
     await banana.submit(form, prompt="a grid")
     assert (await banana.only_task()).state is TaskState.DONE
     assert most == 2 and threads == {False}
+
+
+def test_an_images_extension_follows_its_mime_type():
+    from bot.clients.images import extension_of
+
+    assert [extension_of(m) for m in ("image/png", "image/jpeg", "image/webp")] == ["png", "jpg", "webp"]
+    assert extension_of("image/heic") == "png"  # never sent to kie as such: prepared images are one of the three

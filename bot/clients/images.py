@@ -230,10 +230,10 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
-def pixel_size(data: bytes) -> tuple[int, int]:
-    """Width and height of an image `prepare` gave, from its header."""
-    with Image.open(io.BytesIO(data)) as image:
-        return image.size
+def extension_of(mime: str) -> str:
+    """The file extension of an image kie takes, by its MIME type (PNG's for any other)."""
+    kinds = {type_: kind for kind, type_ in MIME_TYPES.items()}
+    return EXTENSIONS[kinds.get(mime, "png")]
 
 
 def _damaged(name: str) -> ImageRefused:

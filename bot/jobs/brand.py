@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from bot.clients.images import extension_of
 from bot.clients.kie import KieClient
 from bot.jobs.failures import TaskFailed
 from bot.store import TaskStore
@@ -17,7 +18,6 @@ from prompts.tasks import BrandImage
 KIE_KEEPS_UPLOADS = 24 * 3600.0
 REUSE_MARGIN = 3600.0
 BRAND_UPLOAD_PATH = "banana/brand"
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 BRAND_IMAGE_GONE = (
     "The workspace's brand images were changed while this image waited, so it was not started and nothing was "
     "charged. Try again (or add `--no-brand`)."
@@ -42,7 +42,7 @@ async def brand_urls(store: TaskStore, kie: KieClient, team_id: str, shas: list[
         if still_kept(image, now):
             urls.append(image.kie_url)
             continue
-        extension = _EXTENSIONS.get(image.mime, "png")
+        extension = extension_of(image.mime)
         url = await kie.upload_image(
             image.data,
             file_name=f"brand-{sha[:16]}-{uuid.uuid4().hex[:8]}.{extension}",

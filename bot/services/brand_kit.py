@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.blocks import brand as form
 from bot.blocks.settings import Change
-from bot.clients.images import pixel_size
+from bot.clients.images import image_size
 from bot.clients.inputs import InputFetcher, InputImage, InputRejected
 from bot.clients.slack import SlackDelivery
 from bot.recent import Recent
@@ -268,7 +268,9 @@ def _arranged(
         if isinstance(image, BrandImage):
             made = dataclasses.replace(image, position=positions[role])
         else:
-            width, height = pixel_size(image.data)
+            size = image_size(image.data)
+            assert size is not None  # the fetcher prepared it: an image kie takes
+            width, height = size
             made = BrandImage(
                 team_id=team_id,
                 sha256=hashlib.sha256(image.data).hexdigest(),
