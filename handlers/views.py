@@ -1,4 +1,5 @@
-"""Modal submissions: the generation form, the prompt studio's forms and review step, and saving a prompt.
+"""Modal submissions: the generation form, the prompt studio's forms and review step, saving a prompt, and the admins'
+settings and brand kit forms.
 
 Each answers within Slack's 3 seconds: errors beside the fields, or the modal's next view.
 """
@@ -6,6 +7,7 @@ Each answers within Slack's 3 seconds: errors beside the fields, or the modal's 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -16,13 +18,17 @@ from bot.blocks import modals, studio
 from bot.blocks import settings as settings_form
 from bot.blocks.modals import FormContext
 from bot.blocks.text import escape
+from bot.services import Services
 from bot.services.saved_prompts import NameRefused, save_prompt
 from bot.services.starter import Refused
-from handlers.payloads import claims, services_of, view_request
+from handlers.payloads import Request, claims, services_of, view_request
 from prompts.command import build_request
 from prompts.inputs import too_many_inputs
 from prompts.options import CommandError, InputFile, Options
 from prompts.studio import FormProblems
+
+# A settings service's submit: (team, user, fields by block id) to errors by block id, or None once saved.
+Submit = Callable[[str, str, Mapping[str, Any]], Awaitable[dict[str, str] | None]]
 
 
 def register(app: AsyncApp) -> None:
@@ -97,15 +103,7 @@ async def settings_submitted(
     }
     for choice in (settings_form.RATIO, settings_form.RESOLUTION, settings_form.FORMAT, settings_form.REPLIES):
         fields[choice] = _value(values, choice, "selected_option", "value")
-    if services.workspaces is None:
-        await ack()
-        return
-    errors = await services.workspaces.submit(request.team_id, request.user_id, fields)
-    if errors:
-        await ack(response_action="errors", errors=errors)
-        return
-    await ack()
-    await services.home.publish(request.team_id, request.user_id)
+    await _saved(ack, services, request, services.workspaces.submit if services.workspaces else None, fields)
 
 
 async def brand_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -120,10 +118,17 @@ async def brand_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, A
     fields[brand_form.SAVED] = [o.get("value") for o in _value(values, brand_form.SAVED, "selected_options") or []]
     for block in (brand_form.LOGO_FILE, brand_form.STYLE_FILES):
         fields[block] = [InputFile(id=f["id"], name=f.get("name", "")) for f in _value(values, block, "files") or []]
-    if services.brands is None:
+    await _saved(ack, services, request, services.brands.submit if services.brands else None, fields)
+
+
+async def _saved(
+    ack: AsyncAck, services: Services, request: Request, submit: Submit | None, fields: dict[str, Any]
+) -> None:
+    """An admin's form handed to its service: its errors beside their fields, or saved and their Home tab shown anew."""
+    if submit is None:
         await ack()
         return
-    errors = await services.brands.submit(request.team_id, request.user_id, fields)
+    errors = await submit(request.team_id, request.user_id, fields)
     if errors:
         await ack(response_action="errors", errors=errors)
         return
