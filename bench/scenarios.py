@@ -303,6 +303,19 @@ class Generation:
         return f"{fastest:.0f} s" if not self.jitter else f"{fastest:.0f}-{slowest:.0f} s"
 
 
+def _stack_config(name: str, mode: str, generation: Generation, app_env: dict[str, str]) -> StackConfig:
+    """A stack of ten channels whose kie takes `generation`, polling or called back as `mode` says."""
+    return StackConfig(
+        name,
+        callbacks=mode == "callbacks",
+        queue_seconds=generation.queue,
+        generate_seconds=generation.generate,
+        generate_jitter=generation.jitter,
+        channels=10,
+        app_env=app_env,
+    )
+
+
 async def delivery(
     work: Path,
     *,
@@ -319,15 +332,7 @@ async def delivery(
     with its own Slack limits), delivered by polling or by kie's callbacks."""
 
     async def one(workspace: int) -> Outcome:
-        config = StackConfig(
-            f"{name}-{mode}-{workspace}",
-            callbacks=mode == "callbacks",
-            queue_seconds=generation.queue,
-            generate_seconds=generation.generate,
-            generate_jitter=generation.jitter,
-            channels=10,
-            app_env=app_env,
-        )
+        config = _stack_config(f"{name}-{mode}-{workspace}", mode, generation, app_env)
         stack = Stack(config, work)
         await stack.start()
         try:
@@ -361,15 +366,7 @@ async def batches(
 ) -> dict[str, Outcome]:
     """Two batches of `tasks` on one fresh stack, each measured on its own: `cold` (a new install, an empty store)
     then `warm` (with the first batch's history), as issue 24 asks."""
-    config = StackConfig(
-        f"{name}-{mode}",
-        callbacks=mode == "callbacks",
-        queue_seconds=generation.queue,
-        generate_seconds=generation.generate,
-        generate_jitter=generation.jitter,
-        channels=10,
-        app_env=app_env,
-    )
+    config = _stack_config(f"{name}-{mode}", mode, generation, app_env)
     stack = Stack(config, work)
     await stack.start()
     try:
