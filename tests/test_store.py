@@ -121,8 +121,9 @@ async def test_unfinished_and_per_user_history(store):
     first = await store.add(NEW)
     second = await store.add(NEW)
     await store.add(NewTask(**{**NEW.__dict__, "user_id": "U2"}))
+    await store.add(NewTask(**{**NEW.__dict__, "team_id": "T2"}))
     await store.set_state(first.id, TaskState.FAILED, error_message="x")
-    assert [t.id for t in await store.unfinished()] == [second.id, 3]
+    assert [t.id for t in await store.unfinished("T1")] == [second.id, 3]  # never another workspace's
     assert [t.id for t in await store.for_user("T1", "U1")] == [second.id, first.id]
 
 
@@ -702,7 +703,7 @@ async def contract(store) -> list:
         await store.get(root.id),
         await store.get(999),
         await store.events(root.id),
-        await store.unfinished(),
+        await store.unfinished("T1"),
         await store.for_user("T1", "U1"),
         await store.for_user("T1", "U1", limit=1),
         await store.by_file_id("T1", "F1"),

@@ -105,7 +105,7 @@ class Budget:
         now = self._clock()
         price = self.prices[resolution] * count
         asked = _asked(resolution, count)
-        running = await self._running()
+        running = await self._running(team_id)
         user_daily_cap, workspace_monthly_cap = await self.caps(team_id)
         if user_daily_cap is not None:
             since = start_of_day(now)
@@ -140,7 +140,7 @@ class Budget:
     async def report(self, team_id: str, user_id: str) -> UsageReport:
         now = self._clock()
         day, month = start_of_day(now), start_of_month(now)
-        store, running = self._store, await self._running()
+        store, running = self._store, await self._running(team_id)
         user_daily_cap, workspace_monthly_cap = await self.caps(team_id)
         return UsageReport(
             today=await self._spend(
@@ -155,9 +155,9 @@ class Budget:
             prices=self.prices,
         )
 
-    async def _running(self) -> list[Task]:
+    async def _running(self, team_id: str) -> list[Task]:
         # Credits are recorded when the result arrives; until then a task counts at its price.
-        return [task for task in await self._store.unfinished() if task.credits is None]
+        return [task for task in await self._store.unfinished(team_id) if task.credits is None]
 
     async def _spend(
         self, usage: Usage, running: list[Task], since: float, *, user_id: str | None = None, team_id: str | None = None

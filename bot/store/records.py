@@ -151,8 +151,11 @@ class Records:
         rows = await self.database.fetch("select * from task_events where task_id = ? order by id", [task_id])
         return [TaskEvent(r["task_id"], r["state"], r["at"], r["detail"] or "") for r in rows]
 
-    async def unfinished(self) -> list[Task]:
-        return await self._tasks(f"state not in {in_marks(FINISHED)}", FINISHED, "order by id")
+    async def unfinished(self, team_id: str) -> list[Task]:
+        """A workspace's tasks still running."""
+        return await self._tasks(
+            f"team_id = ? and state not in {in_marks(FINISHED)}", [team_id, *FINISHED], "order by id"
+        )
 
     async def for_user(self, team_id: str, user_id: str, limit: int = 20) -> list[Task]:
         """A person's tasks in a workspace, newest first."""
