@@ -42,6 +42,7 @@ from bot.jobs.kit import JobKit
 from bot.jobs.progress import ProgressCard, post_card
 from bot.jobs.schedule import Expectation, estimate, next_interval
 from bot.jobs.threads import edit_inputs, unusable
+from bot.settings import Polling
 from prompts.command import kie_prompt
 from prompts.estimates import Estimate
 from prompts.options import TOPAZ_UPSCALE, GenerationRequest, Options, upscale_refusal
@@ -397,8 +398,8 @@ class Job:
         if settings.callbacks and self.task.state is TaskState.QUEUED and not self.taken_over:
             # a callback wakes it; one taken over from another replica may have missed its callback, so reads first
             await self._pause(min(settings.callback_poll_interval, polling.timeout))
-        else:  # tasks started together start reading at different moments, and so stay out of step
-            await self._pause(random.uniform(0, settings.poll_jitter * polling.fast_interval))
+        else:
+            await self._pause(self._first_read_after(polling))
         at_kie = self.task.create_started_at or started
         while True:
             elapsed = self.kit.clock() - started
@@ -421,6 +422,13 @@ class Job:
                 self.expect = await self.kit.outlooks.of(self.task.timing_key)
                 interval = next_interval(self.kit.clock() - at_kie, self.expect, polling, queued=queued)
             await self._pause(min(interval, max(0.0, polling.timeout - elapsed)))
+
+    def _first_read_after(self, polling: Polling) -> float:
+        """Seconds before the first read. A new task cannot be done sooner than kie's first seconds, so it waits
+        `fast_interval`; one claimed after a restart or from another replica may have finished meanwhile, so it reads
+        at once. Either way a random share more (POLL_JITTER), so tasks started together stay out of step."""
+        jitter = random.uniform(0, self.kit.settings.poll_jitter * polling.fast_interval)
+        return jitter if self.taken_over else polling.fast_interval + jitter
 
     async def _read(self, kie_task_id: str) -> KieTask | None:
         try:

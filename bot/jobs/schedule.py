@@ -111,11 +111,13 @@ def estimate(expect: Expectation | None, before_kie: float) -> Estimate | None:
 def next_interval(elapsed: float, expect: Expectation | None, polling: Polling, *, queued: bool = False) -> float:
     """Seconds to wait before the next read of a task that has been at kie for `elapsed` seconds.
 
-    - First, two reads `fast_interval` apart: they catch a fast failure and show queued or generating.
+    - The job's first read comes `fast_interval` after the create (nothing is ready sooner); the next comes no
+      sooner than that again: they catch a fast failure and show queued or generating.
     - Before the likely window, the wait halves the distance to it while that is long, then lands on its start, so
       few reads are spent where nothing happens.
     - Inside it (from a tenth done to nine tenths done), a read every `fast_interval / WINDOW_DENSITY`.
-    - After it, the wait grows with the time past the window, up to `slow_interval`, as kie advises for long tasks.
+    - After it, the waits start at the window's pace (the last tenth of tasks deserves no worse) and grow with the
+      time past the window, up to `slow_interval`, as kie advises for long tasks.
     - A task kie last reported waiting or queuing has not started drawing, so its image cannot be ready at the next
       moment: it is never read more often than every `fast_interval`.
     """
@@ -132,6 +134,7 @@ def _wait(elapsed: float, expect: Expectation | None, polling: Polling) -> float
     if elapsed < expect.early:
         until = expect.early - elapsed
         return until / 2 if until > 4 * dense else max(dense, until)
+    inside = dense / (WINDOW_DENSITY if expect.learned else PRIOR_DENSITY)
     if elapsed <= expect.late:
-        return dense / (WINDOW_DENSITY if expect.learned else PRIOR_DENSITY)
-    return min(polling.slow_interval, max(dense, (elapsed - expect.late) / 2))
+        return inside
+    return min(polling.slow_interval, max(inside, (elapsed - expect.late) / 2))
