@@ -19,7 +19,7 @@ from bot.settings import Polling, load_settings
 from bot.store import SqliteTaskStore
 from prompts.estimates import Estimate
 from prompts.tasks import NewTask, TaskState
-from standins.kie import RECORD_PATH, Outcome
+from standins.kie import CREATE_PATH, RECORD_PATH, Outcome
 
 POLLING = Polling()  # 3 s dense, 20 s at most
 
@@ -191,6 +191,18 @@ async def test_with_history_each_image_arrives_close_to_kies_completion(start_ba
         reads_of_task = [r for r in kie.requests_to(RECORD_PATH) if r.query.get("taskId") == task.kie_task_id]
         fixed_reads = (task.kie_seconds or 0) / 0.02  # FAST_ENV's POLL_INTERVAL_FAST
         assert len(reads_of_task) <= 0.6 * fixed_reads
+
+
+async def test_a_new_tasks_first_read_waits_the_fast_interval_after_its_create(start_banana, kie, slack):
+    """Nothing is ready sooner: a read at once would be spent on a task kie has barely queued."""
+    banana = await start_banana(POLL_INTERVAL_FAST="0.4", POLL_JITTER="0")
+    kie.plan(Outcome(generate_seconds=0.01))
+    await banana.command("a quick one")
+    [task] = await banana.settle(1)
+    assert task.state is TaskState.DONE
+    [create] = kie.requests_to(CREATE_PATH)
+    first_read = min(r.at for r in kie.requests_to(RECORD_PATH))
+    assert first_read - create.at >= 0.4
 
 
 # ---- the card's estimate ------------------------------------------------------------------------------------------
