@@ -25,8 +25,9 @@ POLLING = Polling()  # 3 s dense, 20 s at most
 
 
 def reads(expect: Expectation | None, until: float, polling: Polling = POLLING) -> list[float]:
-    """The times, from the create, at which a task that is not done by `until` is read."""
-    times, elapsed = [0.0], 0.0
+    """The times, from the create, at which a task that is not done by `until` is read: the first, as the job reads
+    it, `fast_interval` after the create."""
+    times, elapsed = [polling.fast_interval], polling.fast_interval
     while elapsed < until:
         elapsed += next_interval(elapsed, expect, polling)
         times.append(elapsed)
@@ -48,13 +49,15 @@ def test_without_history_the_fixed_schedule_applies():
 def test_reads_cluster_in_the_window_keep_the_early_ones_and_back_off_after():
     expect = Expectation(early=45, median=60, late=75)
     times = reads(expect, until=120)
-    assert times[:2] == [0.0, 3.0]  # early reads catch a fast failure and show the state
-    before = [t for t in times if 3 < t < 45]
-    inside = [t for t in times if 45 <= t <= 75]
-    after = [t for t in times if t > 75]
-    assert len(before) <= 4 and 45 in times and len(inside) >= 10  # sparse before, from the window's start dense
-    assert all(b - a <= POLLING.fast_interval / 1.5 + 1e-9 for a, b in itertools.pairwise(inside))
-    gaps_after = [b - a for a, b in zip([75.0, *after], after, strict=False)]
+    dense = POLLING.fast_interval / 1.5
+    assert times[0] == POLLING.fast_interval  # an early read catches a fast failure and shows the state
+    opens, closes = 45 - dense, 75 + dense  # a learnt window is one read wider each side than its deciles
+    before = [t for t in times if POLLING.fast_interval < t < opens]
+    inside = [t for t in times if opens <= t <= closes]
+    after = [t for t in times if t > closes]
+    assert len(before) <= 4 and opens in times and len(inside) >= 15  # sparse before, from the window's start dense
+    assert all(b - a <= dense + 1e-9 for a, b in itertools.pairwise(inside))
+    gaps_after = [b - a for a, b in zip([closes, *after], after, strict=False)]
     assert gaps_after == sorted(gaps_after) and max(gaps_after) <= POLLING.slow_interval  # backing off, capped
 
 
@@ -167,7 +170,7 @@ def test_a_fresh_install_with_the_prior_beats_a_fixed_poller_from_its_first_burs
     warm_p50, warm_p99, warm_reads = (statistics.mean(f) for f in zip(*figures["warm"], strict=True))
     fixed_p50, fixed_p99, fixed_reads = (statistics.mean(f) for f in zip(*figures["fixed"], strict=True))
     assert cold_p50 <= fixed_p50 and cold_p99 <= 1.5 * fixed_p99 and cold_reads <= 0.6 * fixed_reads
-    assert warm_p99 <= 1.5 * fixed_p99 and warm_reads <= 0.6 * fixed_reads and warm_p50 <= fixed_p50
+    assert warm_p99 <= fixed_p99 and warm_reads <= 0.6 * fixed_reads and warm_p50 <= fixed_p50
 
 
 def test_without_the_prior_the_first_burst_waits_long_for_its_images():

@@ -115,7 +115,8 @@ def next_interval(elapsed: float, expect: Expectation | None, polling: Polling, 
       sooner than that again: they catch a fast failure and show queued or generating.
     - Before the likely window, the wait halves the distance to it while that is long, then lands on its start, so
       few reads are spent where nothing happens.
-    - Inside it (from a tenth done to nine tenths done), a read every `fast_interval / WINDOW_DENSITY`.
+    - Inside it (from a tenth done to nine tenths done, one read wider each side once learnt), a read every
+      `fast_interval / WINDOW_DENSITY`.
     - After it, the waits start at the window's pace (the last tenth of tasks deserves no worse) and grow with the
       time past the window, up to `slow_interval`, as kie advises for long tasks.
     - A task kie last reported waiting or queuing has not started drawing, so its image cannot be ready at the next
@@ -131,10 +132,14 @@ def _wait(elapsed: float, expect: Expectation | None, polling: Polling) -> float
         return polling.interval(elapsed)
     if elapsed < dense:
         return dense
-    if elapsed < expect.early:
-        until = expect.early - elapsed
-        return until / 2 if until > 4 * dense else max(dense, until)
     inside = dense / (WINDOW_DENSITY if expect.learned else PRIOR_DENSITY)
-    if elapsed <= expect.late:
+    # Deciles learnt from a few dozen tasks are rough, and the tenth beyond each deserves a lag no worse than a plain
+    # poller's: a learnt window opens one read early and closes one late. (The prior's range is wide already.)
+    margin = inside if expect.learned else 0.0
+    opens, closes = expect.early - margin, expect.late + margin
+    if elapsed < opens:
+        until = opens - elapsed
+        return until / 2 if until > 4 * dense else max(dense, until)
+    if elapsed <= closes:
         return inside
-    return min(polling.slow_interval, max(inside, (elapsed - expect.late) / 2))
+    return min(polling.slow_interval, max(inside, (elapsed - closes) / 2))
