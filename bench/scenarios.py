@@ -7,6 +7,7 @@ import asyncio
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,11 +293,13 @@ async def ack_latency(work: Path, *, count: int, seconds: float, app_env: dict[s
 
 @dataclass(frozen=True)
 class Generation:
-    """How long kie takes: queue, then generate, plus up to `jitter` more at random."""
+    """How long kie takes: queue, then generate, plus up to `jitter` more at random (drawn from `seed` when set: two
+    stand-ins given the same seed give their n-th tasks the same time)."""
 
     queue: float
     generate: float
     jitter: float = 0.0
+    seed: int | None = None
 
     def __str__(self) -> str:
         fastest, slowest = self.queue + self.generate, self.queue + self.generate + self.jitter
@@ -311,6 +314,7 @@ def _stack_config(name: str, mode: str, generation: Generation, app_env: dict[st
         queue_seconds=generation.queue,
         generate_seconds=generation.generate,
         generate_jitter=generation.jitter,
+        jitter_seed=generation.seed,
         channels=10,
         app_env=app_env,
     )
@@ -363,9 +367,11 @@ async def batches(
     generation: Generation,
     app_env: dict[str, str],
     idle_timeout: float = 120.0,
+    starting: Mapping[str, asyncio.Event] | None = None,
 ) -> dict[str, Outcome]:
     """Two batches of `tasks` on one fresh stack, each measured on its own: `cold` (a new install, an empty store)
-    then `warm` (with the first batch's history), as issue 24 asks."""
+    then `warm` (with the first batch's history), as issue 24 asks. `starting[batch]` is set as each begins, for
+    whatever runs beside it."""
     config = _stack_config(f"{name}-{mode}", mode, generation, app_env)
     stack = Stack(config, work)
     await stack.start()
@@ -376,6 +382,8 @@ async def batches(
             tag = f"{name}{batch}"
             await stack.start_window()
             echo(f"  {config.name}: {batch}, {tasks} tasks over {seconds:.0f} s; kie takes {generation} …")
+            if starting is not None:
+                starting[batch].set()
             sent = await send_commands(stack, tasks, seconds, tag)
             arrived = await wait_for_delivery(stack, (number + 1) * tasks, timeout=slowest + 60)
             idle = await wait_idle(stack, timeout=idle_timeout)

@@ -42,6 +42,7 @@ class StackConfig:
     queue_seconds: float = 1.0  # kie: waiting, then queuing
     generate_seconds: float = 8.0  # kie: generating, plus up to generate_jitter more
     generate_jitter: float = 0.0
+    jitter_seed: int | None = None  # the same seed, the same times for the n-th task on every stack given it
     kie_creates: int = 20  # kie's create limit: this many per kie_window seconds
     kie_window: float = 10.0
     slack_updates_per_minute: int = 50  # Slack's tiers, enforced by the stand-in
@@ -167,7 +168,8 @@ class Stack:
             [sys.executable, "-m", "standins.kie", "--port", str(kie_port), "--queue-seconds", str(c.queue_seconds),
              "--generate-seconds", str(c.generate_seconds), "--generate-jitter", str(c.generate_jitter),
              "--rate-limit", str(c.kie_creates), "--rate-window", str(c.kie_window), "--credits", str(c.kie_credits),
-             "--result-padding", str(c.result_bytes)],
+             "--result-padding", str(c.result_bytes),
+             *(["--jitter-seed", str(c.jitter_seed)] if c.jitter_seed is not None else [])],
         )  # fmt: skip
         self.kie_url = f"http://127.0.0.1:{kie_port}"
         await self._ready(f"{self.kie_url}/standin/stats")

@@ -357,6 +357,7 @@ class KieStandIn:
         wall_clock: Callable[[], float] = time.time,
         callback_timeout: float = 10.0,
         generate_jitter: float = 0.0,
+        jitter_seed: int | None = None,
         result_padding: int = 0,
     ) -> None:
         self.api_key = api_key  # the operator's account; `add_account` makes others (a workspace's own key)
@@ -385,6 +386,9 @@ class KieStandIn:
         # Up to this many seconds are added at random to each default outcome's generate time, so tasks finish at
         # random moments relative to the app's polls, as real generations do.
         self.generate_jitter = generate_jitter
+        # With a seed, the n-th accepted create draws the same time in every stand-in given it: a benchmark can put
+        # two pollers on the same tasks, side by side, instead of on two random samples.
+        self._draws = random.Random(jitter_seed)
         self.refused_creates = 0  # creates answered with HTTP 429
         self.creates_by_key: dict[str, int] = {}  # accepted creates per account key
         self.refused_reads = 0  # recordInfo reads refused over the read limit
@@ -717,7 +721,7 @@ class KieStandIn:
         planned = bool(self._planned)
         outcome = replace(self._planned.popleft() if planned else self.default_outcome)
         if self.generate_jitter and not planned:
-            outcome.generate_seconds += random.uniform(0.0, self.generate_jitter)
+            outcome.generate_seconds += self._draws.uniform(0.0, self.generate_jitter)
         task_id = uuid.uuid4().hex
         task = FakeTask(
             task_id=task_id,
@@ -1060,6 +1064,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--outcome", choices=OUTCOME_KINDS, default="success")
     parser.add_argument("--webhook-hmac-key", default=None)
     parser.add_argument("--generate-jitter", type=float, default=0.0, help="up to this many seconds more, at random")
+    parser.add_argument("--jitter-seed", type=int, help="draw the random times from this seed (the same for every run)")
     parser.add_argument(
         "--rate-limit", type=int, default=CREATE_LIMIT, help="creates accepted per --rate-window seconds"
     )
@@ -1103,6 +1108,7 @@ def from_args(args: argparse.Namespace) -> KieStandIn:
         ),
         webhook_hmac_key=args.webhook_hmac_key,
         generate_jitter=args.generate_jitter,
+        jitter_seed=args.jitter_seed,
         rate_limit=args.rate_limit,
         rate_window=args.rate_window,
         read_limit=args.read_limit or None,

@@ -34,6 +34,27 @@ async def test_kie_stats_count_reads_per_task_and_refused_creates():
     assert STATS_PATH not in stats["requests"]  # reading the stats is not kie traffic
 
 
+async def test_two_kie_stand_ins_given_one_seed_give_their_nth_tasks_the_same_time():
+    """What puts the benchmark's two pollers on the same tasks; without a seed, each draws its own."""
+
+    async def times(seed: int | None) -> list[float]:
+        kie = KieStandIn(default_outcome=Outcome(generate_seconds=40.0), generate_jitter=30.0, jitter_seed=seed)
+        await kie.start()
+        try:
+            async with httpx.AsyncClient(headers={"Authorization": "Bearer kie-test-key"}) as http:
+                for number in range(5):
+                    body = {"model": "nano-banana-pro", "input": {"prompt": f"bench-x-{number:04d} a cat"}}
+                    assert (await http.post(kie.base_url + CREATE_PATH, json=body)).status_code == 200
+                stats = (await http.get(kie.base_url + STATS_PATH)).json()
+        finally:
+            await kie.stop()
+        return [round(task["done_at"] - task["created_at"], 6) for task in stats["tasks"]]
+
+    first, again, unseeded = await times(7), await times(7), await times(None)
+    assert first == again and len(set(first)) == 5 and all(40 <= t <= 70 for t in first)
+    assert unseeded != first
+
+
 async def test_slack_stats_show_when_each_result_arrived(banana, slack):
     await banana.command("bench-x-0002 a lighthouse")
     task = await banana.only_task()
