@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 
+from bot.services.workspace_settings import Ceilings, WorkspaceSettings
 from bot.store.database import _Turns, urgent
+from prompts.options import Options
 
 
 async def _take(turns: _Turns, name: str, order: list[str], *, is_urgent: bool = False) -> None:
@@ -76,3 +78,24 @@ def test_urgent_is_only_inside_its_block() -> None:
     with urgent():
         assert _URGENT.get()
     assert not _URGENT.get()
+
+
+async def test_a_workspace_read_that_requests_share_goes_first_even_when_background_work_began_it() -> None:
+    """Requests that miss a workspace's settings together share one read (bot/recent.py). Begun by a job, it would
+    wait behind the jobs' writes, and the acks waiting on it with it: it goes first whoever began it."""
+    turns, order = _Turns(), []
+
+    class Store:
+        async def workspace_settings(self, team_id: str) -> dict[str, object]:
+            await _take(turns, "shared read", order)  # urgent or not as the context it runs in
+            return {}
+
+    ceilings = Ceilings(
+        user_daily_cap=None, workspace_monthly_cap=None, defaults=Options("1:1", "2K", "png"), thread_replies=True
+    )
+    service = WorkspaceSettings(Store(), slack=None, ceilings=ceilings)  # type: ignore[arg-type]
+    async with turns:
+        tasks = await _queued(_take(turns, "job's write", order), service.chosen("T1"))  # begun by background work
+    async with asyncio.timeout(30):
+        await asyncio.gather(*tasks)
+    assert order == ["shared read", "job's write"]

@@ -23,7 +23,7 @@ from bot.clients.inputs import InputFetcher, InputImage, InputRejected
 from bot.clients.slack import SlackDelivery
 from bot.recent import Recent
 from bot.services.workspace_settings import WorkspaceSettings
-from bot.store import TaskStore
+from bot.store import TaskStore, urgent
 from prompts.catalog import Brand, brand_fields, check_brand
 from prompts.options import InputFile
 from prompts.tasks import BrandImage, StoredBrand
@@ -170,7 +170,8 @@ class BrandKit:
         """The workspace's brand kit, else the operator's brand."""
 
         async def read() -> Brand:
-            stored = await self._store.workspace_brand(team_id)
+            with urgent():  # shared by every request that missed meanwhile, a person's ack among them
+                stored = await self._store.workspace_brand(team_id)
             return self.operator if stored is None else kit_brand(stored, self.operator)
 
         return await self._recent.get(team_id, read)

@@ -19,7 +19,7 @@ from bot.blocks import settings as form
 from bot.clients.kie_keys import KieKeys
 from bot.clients.slack import SlackDelivery
 from bot.recent import Recent
-from bot.store import TaskStore
+from bot.store import TaskStore, urgent
 from bot.store.base import SettingsChange
 from bot.store.kie_keys import NewKey, change_statements
 from prompts.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS, Options
@@ -223,7 +223,8 @@ class WorkspaceSettings:
 
     async def chosen(self, team_id: str) -> Chosen:
         async def read() -> Chosen:
-            return Chosen.from_data(await self._store.workspace_settings(team_id))
+            with urgent():  # shared by every request that missed meanwhile, a person's ack among them
+                return Chosen.from_data(await self._store.workspace_settings(team_id))
 
         return await self._recent.get(team_id, read)
 
