@@ -17,13 +17,13 @@ from slack_sdk.models.blocks import (
     InputBlock,
     MarkdownTextObject,
     Option,
-    PlainTextInputElement,
     StaticSelectElement,
 )
 from slack_sdk.models.blocks.block_elements import FileInputElement
 from slack_sdk.models.blocks.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.blocks.inputs import text_input
 from bot.blocks.settings import Change, changes_text
 from prompts.catalog import (
     BRAND_FONT_CHARS,
@@ -96,28 +96,32 @@ def brand_modal(form: BrandForm) -> dict[str, Any]:
                 )
             ]
         ),
-        _text(NAME, "Brand name", f.get("name"), BRAND_NAME_CHARS),
-        _text(TONE, "Tone of voice", f.get("tone"), BRAND_TEXT_CHARS, multiline=True, hint="How the words sound."),
+        text_input(NAME, "Brand name", f.get("name"), most=BRAND_NAME_CHARS),
+        text_input(
+            TONE, "Tone of voice", f.get("tone"), most=BRAND_TEXT_CHARS, multiline=True, hint="How the words sound."
+        ),
     ]
     for role in COLOUR_ROLES:
         hint = COLOUR_HINT if role == "primary" else None
         blocks.append(
-            _text(f"{COLOUR}{role}", f"{role.capitalize()} colour", colours.get(role), 7, optional=True, hint=hint)
+            text_input(
+                f"{COLOUR}{role}", f"{role.capitalize()} colour", colours.get(role), most=7, optional=True, hint=hint
+            )
         )
     blocks += [
-        _text(HEADING_FONT, "Heading font", fonts.get("headings"), BRAND_FONT_CHARS),
-        _text(BODY_FONT, "Body font", fonts.get("body"), BRAND_FONT_CHARS),
-        _text(
+        text_input(HEADING_FONT, "Heading font", fonts.get("headings"), most=BRAND_FONT_CHARS),
+        text_input(BODY_FONT, "Body font", fonts.get("body"), most=BRAND_FONT_CHARS),
+        text_input(
             NEVER,
             "Never show",
             "\n".join(f.get("never") or ()) or None,
-            12 * (BRAND_NEVER_CHARS + 1),
+            most=12 * (BRAND_NEVER_CHARS + 1),
             multiline=True,
             optional=True,
             hint="One per line, at most 12: each becomes a “do not include” instruction.",
         ),
-        _text(LOGO_WORDS, "The logo, in words", f.get("logo"), BRAND_TEXT_CHARS, optional=True),
-        _text(PLACEMENT, "Where the logo goes", f.get("logo_placement"), BRAND_SHORT_CHARS, optional=True),
+        text_input(LOGO_WORDS, "The logo, in words", f.get("logo"), most=BRAND_TEXT_CHARS, optional=True),
+        text_input(PLACEMENT, "Where the logo goes", f.get("logo_placement"), most=BRAND_SHORT_CHARS, optional=True),
     ]
     if form.images:
         options = [Option(value=i.sha256, text=i.label[:75]) for i in form.images]
@@ -160,27 +164,3 @@ def brand_modal(form: BrandForm) -> dict[str, Any]:
     return View(
         type="modal", callback_id=BRAND_CALLBACK, title="Brand kit", submit="Save", close="Cancel", blocks=blocks
     ).to_dict()
-
-
-def _text(
-    block_id: str,
-    label: str,
-    value: Any,
-    most: int,
-    *,
-    optional: bool = False,
-    multiline: bool = False,
-    hint: str | None = None,
-) -> InputBlock:
-    return InputBlock(
-        block_id=block_id,
-        label=label,
-        hint=hint,
-        optional=optional,
-        element=PlainTextInputElement(
-            action_id=block_id,
-            initial_value=str(value) if value else None,
-            max_length=most,
-            multiline=multiline,
-        ),
-    )

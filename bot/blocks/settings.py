@@ -17,13 +17,13 @@ from slack_sdk.models.blocks import (
     InputBlock,
     MarkdownTextObject,
     Option,
-    PlainTextInputElement,
     StaticSelectElement,
     UserMultiSelectElement,
 )
 from slack_sdk.models.blocks.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.blocks.inputs import text_input
 from bot.blocks.text import CONTEXT_CHARS, clip
 from prompts.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS, Options
 
@@ -147,26 +147,15 @@ def _key_field(form: SettingsForm) -> InputBlock:
             f"Saved: …{form.key_last4}. Type a new key to replace it, "
             f"or “{REMOVE_KEY}” to go back to the operator's key."
         )
-    return InputBlock(
-        block_id=KIE_KEY,
-        label="kie.ai API key",
-        hint=hint,
-        optional=True,
-        element=PlainTextInputElement(action_id=KIE_KEY, max_length=200, placeholder="Your own kie.ai API key"),
+    return text_input(
+        KIE_KEY, "kie.ai API key", None, most=200, optional=True, placeholder="Your own kie.ai API key", hint=hint
     )
 
 
 def _cap(block_id: str, label: str, value: int | None, ceiling: int | None) -> InputBlock:
     most = "no limit" if ceiling is None else f"{ceiling:,}"
-    return InputBlock(
-        block_id=block_id,
-        label=label,
-        hint=f"Empty: the operator's ({most}). At most {most}." if ceiling is not None else "Empty: no limit.",
-        optional=True,
-        element=PlainTextInputElement(
-            action_id=block_id, initial_value=None if value is None else str(value), max_length=12
-        ),
-    )
+    hint = f"Empty: the operator's ({most}). At most {most}." if ceiling is not None else "Empty: no limit."
+    return text_input(block_id, label, None if value is None else str(value), most=12, optional=True, hint=hint)
 
 
 def _choice(block_id: str, label: str, allowed: Sequence[str], value: str | None, operators: str) -> InputBlock:

@@ -28,6 +28,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.blocks.inputs import text_input
 from bot.blocks.modals import ASPECT_RATIO, AVOID, FORMAT, RESOLUTION, SLACK_INPUT_CHARS, resolution_choices
 from bot.blocks.text import (
     CONTEXT_CHARS,
@@ -451,29 +452,9 @@ def _note(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=clip(text, CONTEXT_CHARS))])
 
 
-def _text_input(
-    block_id: str,
-    label: str,
-    initial: str | None,
-    *,
-    optional: bool = False,
-    multiline: bool = False,
-    placeholder: str | None = None,
-    hint: str | None = None,
-) -> InputBlock:
-    return InputBlock(
-        block_id=block_id,
-        label=label,
-        optional=optional,
-        hint=hint,
-        element=PlainTextInputElement(
-            action_id=block_id,
-            multiline=multiline,
-            max_length=FIELD_CHARS.get(block_id),
-            initial_value=initial or None,
-            placeholder=placeholder,
-        ),
-    )
+def _text_input(block_id: str, label: str, initial: str | None, **options: Any) -> InputBlock:
+    """A studio field, as long as its field may be."""
+    return text_input(block_id, label, initial, most=FIELD_CHARS.get(block_id), **options)
 
 
 def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: str | None = None) -> InputBlock:
