@@ -21,10 +21,11 @@ from prompts.catalog import brand_fields, load_brand, load_catalog
 from prompts.command import build_request, kie_prompt, parse_command_text
 from prompts.options import MAX_PROMPT_CHARS, TOPAZ_UPSCALE, CommandError, InputFile, Options
 from prompts.references import BrandImages, brand_for_task, brand_sentence, left_out_note, summary
-from prompts.tasks import BrandImage, NewTask, Task, TaskState
+from prompts.tasks import BrandImage, Task, TaskState
 from standins.slack import BOT_USER_ID, TEAM_ID, Team
-from tests.conftest import CHANNEL_ID, USER_ID, Banana
+from tests.conftest import CHANNEL_ID, Banana
 from tests.test_brand_kit import save_brand
+from tests.test_reliability import LEFT_BEHIND
 from tests.test_remix import opened_form, post_with_files
 from tests.test_workspaces import installed, wait_done  # noqa: F401 (a fixture)
 
@@ -248,18 +249,7 @@ def sent_images(kie, create) -> list[bytes]:
 
 async def left_behind(banana: Banana, brand: str) -> None:
     """A task carrying `brand`, as a process killed before it posted anything leaves it."""
-    new = NewTask(
-        team_id=TEAM_ID,
-        user_id=USER_ID,
-        channel_id=CHANNEL_ID,
-        prompt="left behind",
-        avoid="",
-        aspect_ratio="1:1",
-        resolution="2K",
-        output_format="png",
-        brand=brand,
-    )
-    await banana.services.store.add(new)
+    await banana.services.store.add(dataclasses.replace(LEFT_BEHIND, brand=brand))
 
 
 async def studio_quote(banana: Banana, team: Team | None = None) -> None:

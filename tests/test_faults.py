@@ -4,14 +4,15 @@ twice, a Home refresh is not lost, and a create that never reached kie is sent a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
-from prompts.tasks import NewTask, Task, TaskState
+from prompts.tasks import Task, TaskState
 from standins.kie import Outcome
 from tests.conftest import CHANNEL_ID, USER_ID
 from tests.test_generate import card_text
 from tests.test_home import open_home
-from tests.test_reliability import restarted, stored_task, uploads_named
+from tests.test_reliability import LEFT_BEHIND, restarted, stored_task, uploads_named
 
 CREATE = "/api/v1/jobs/createTask"
 COMPLETE = "files.completeUploadExternal"
@@ -113,16 +114,7 @@ async def test_a_sets_owed_card_is_edited_once_by_the_next_start(start_banana, k
     async def setup(banana):
         store = banana.services.store
         ts = await banana.services.slack.post(CHANNEL_ID, text="Starting", blocks=[])
-        new = NewTask(
-            team_id=slack.team_id,
-            user_id=USER_ID,
-            channel_id=CHANNEL_ID,
-            prompt="left behind",
-            avoid="",
-            aspect_ratio="1:1",
-            resolution="2K",
-            output_format="png",
-        )
+        new = dataclasses.replace(LEFT_BEHIND, team_id=slack.team_id)
         for task in await store.add_set([new, new]):
             ids.append(task.id)
             changes = {"message_ts": ts, "thread_ts": ts, "slack_file_id": f"F{task.id}", "credits": 18}

@@ -45,21 +45,23 @@ async def test_graceful_stop_leaves_the_task_for_the_next_start(start_banana, ki
     assert len(slack.thread(CHANNEL_ID, task.message_ts)) == 1
 
 
+# A task as a process killed before it posted anything leaves it (`dataclasses.replace` changes what a test needs).
+LEFT_BEHIND = NewTask(
+    team_id=slack_standin.TEAM_ID,
+    user_id=USER_ID,
+    channel_id=CHANNEL_ID,
+    prompt="left behind",
+    avoid="",
+    aspect_ratio="1:1",
+    resolution="2K",
+    output_format="png",
+)
+
+
 async def stored_task(banana, **changes) -> int:
     """A row as a killed process would have left it."""
     store = banana.services.store
-    task = await store.add(
-        NewTask(
-            team_id="T0TEAM001",
-            user_id=USER_ID,
-            channel_id=CHANNEL_ID,
-            prompt="left behind",
-            avoid="",
-            aspect_ratio="1:1",
-            resolution="2K",
-            output_format="png",
-        )
-    )
+    task = await store.add(LEFT_BEHIND)
     state = changes.pop("state", TaskState.PENDING)
     await store.set_state(task.id, state, **changes)
     return task.id
