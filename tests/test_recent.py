@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.recent import Recent
+from bot.store.recent import Recent
 
 
 async def test_a_value_is_kept_for_its_seconds_then_read_again_and_a_put_or_forget_acts_at_once():

@@ -81,7 +81,7 @@ def test_urgent_is_only_inside_its_block() -> None:
 
 
 async def test_a_workspace_read_that_requests_share_goes_first_even_when_background_work_began_it() -> None:
-    """Requests that miss a workspace's settings together share one read (bot/recent.py). Begun by a job, it would
+    """Requests that miss a workspace's settings together share one read (bot/store/recent.py). Begun by a job, it would
     wait behind the jobs' writes, and the acks waiting on it with it: it goes first whoever began it."""
     turns, order = _Turns(), []
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from bot.clients.kie import KieAuthError, KieClient, KieError
 from bot.clients.limits import CreateQueue
-from bot.recent import Recent
 from bot.redaction import remember
-from bot.store import TaskStore, urgent
+from bot.store import TaskStore
 from bot.store import kie_keys as stored
+from bot.store.recent import Recent
 from bot.store.sealed import Sealer, UnknownKey
 from prompts.tasks import Task
 
@@ -76,12 +76,7 @@ class KieKeys:
 
     async def current(self, team_id: str) -> stored.StoredKey | None:
         """The workspace's own key as stored now (briefly cached); None: it spends from the operator's."""
-
-        async def read() -> stored.StoredKey | None:
-            with urgent():  # shared by every request that missed meanwhile, a person's ack among them
-                return await stored.current_key(self._store.database, team_id)
-
-        return await self._current.get(team_id, read)
+        return await self._current.get(team_id, lambda: stored.current_key(self._store.database, team_id))
 
     async def of(self, task: Task) -> KieAccount:
         """The account a task spends from: the key it was created with. KeyGone when that key was removed."""

@@ -21,9 +21,9 @@ from bot.blocks.settings import Change
 from bot.clients.images import image_size
 from bot.clients.inputs import InputFetcher, InputImage, InputRejected
 from bot.clients.slack import SlackDelivery
-from bot.recent import Recent
 from bot.services.workspace_settings import WorkspaceSettings
-from bot.store import TaskStore, urgent
+from bot.store import TaskStore
+from bot.store.recent import Recent
 from prompts.catalog import Brand, brand_fields, check_brand
 from prompts.options import InputFile
 from prompts.tasks import BrandImage, StoredBrand
@@ -170,8 +170,7 @@ class BrandKit:
         """The workspace's brand kit, else the operator's brand."""
 
         async def read() -> Brand:
-            with urgent():  # shared by every request that missed meanwhile, a person's ack among them
-                stored = await self._store.workspace_brand(team_id)
+            stored = await self._store.workspace_brand(team_id)
             return self.operator if stored is None else kit_brand(stored, self.operator)
 
         return await self._recent.get(team_id, read)

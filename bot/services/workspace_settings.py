@@ -18,10 +18,10 @@ from typing import Any
 from bot.blocks import settings as form
 from bot.clients.kie_keys import KieKeys
 from bot.clients.slack import SlackDelivery
-from bot.recent import Recent
-from bot.store import TaskStore, urgent
+from bot.store import TaskStore
 from bot.store.base import SettingsChange
 from bot.store.kie_keys import NewKey, change_statements
+from bot.store.recent import Recent
 from prompts.options import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS, Options
 
 MAX_CAP = 10_000_000
@@ -223,8 +223,7 @@ class WorkspaceSettings:
 
     async def chosen(self, team_id: str) -> Chosen:
         async def read() -> Chosen:
-            with urgent():  # shared by every request that missed meanwhile, a person's ack among them
-                return Chosen.from_data(await self._store.workspace_settings(team_id))
+            return Chosen.from_data(await self._store.workspace_settings(team_id))
 
         return await self._recent.get(team_id, read)
 

@@ -1,5 +1,7 @@
 """What a few store reads per request would otherwise repeat: a workspace's settings, brand and kie.ai key, kept a few
-seconds each. A change saved on this replica is put here at once; one saved on another is seen within those seconds."""
+seconds each. A change saved on this replica is put here at once; one saved on another is seen within those seconds.
+Requests that miss together share one read, made `urgent` whoever began it: begun by a job, it would queue behind the
+jobs' writes, and the acks waiting on it with it."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+
+from bot.store.database import urgent
 
 V = TypeVar("V")
 
@@ -38,7 +42,8 @@ class Recent(Generic[V]):
 
     async def _read(self, team_id: str, read: Callable[[], Awaitable[V]], since: float, changes: int) -> V:
         try:
-            value = await read()
+            with urgent():
+                value = await read()
         finally:
             if self._changes.get(team_id, 0) == changes:
                 self._reading.pop(team_id, None)
